@@ -1,0 +1,274 @@
+"""Spiking self-attention in its three published forms.
+
+All take binary `Q, K, V[T, B, N, D]` (N tokens, D = heads × dh channels, channel c of head h at
+`h * dh + c`) and return `[T, B, N, D]` with the heads merged back in the same order. Each
+timestep is independent. `heads` is part of the semantics where the form mixes channels (SSA and
+the stochastic form) and a mapping hint where it does not (SDSA).
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import BoolAttr, FloatAttr, IntegerAttr, TensorType, f32, i64
+from xdsl.ir import Operation, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+    var_operand_def,
+)
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+from compiler.dialects.spike.neurons import module_timesteps
+from compiler.dialects.spike.types import (
+    ResetMode,
+    ResetModeAttr,
+    SpikeTrainType,
+    broadcast_shapes,
+    check_result,
+    format_shape,
+    real_type,
+    shape_of,
+    shapes_compatible,
+)
+
+_FORMAT = "operands attr-dict `:` functional-type(operands, results)"
+
+
+class AttentionOp(IRDLOperation):
+    """Shared operands and checks of the attention forms."""
+
+    query = operand_def(SpikeTrainType)
+    """Q `[T, B, N, D]`, spikes."""
+
+    key = operand_def(SpikeTrainType)
+    """K `[T, B, N, D]`, spikes."""
+
+    value = operand_def(SpikeTrainType)
+    """V `[T, B, N, D]`, spikes."""
+
+    heads = prop_def(IntegerAttr)
+    """Number of heads H; D must be a multiple of it."""
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = _FORMAT
+
+    @property
+    def num_heads(self) -> int:
+        return self.heads.value.data
+
+    def check_qkv(self) -> tuple[int, ...]:
+        shape = shape_of(self.query)
+        if len(shape) != 4:
+            raise VerifyException(
+                f"{self.name}: Q, K and V must be [T, B, N, D], got {format_shape(shape)}"
+            )
+        for name, v in (("K", self.key), ("V", self.value)):
+            if not shapes_compatible(shape_of(v), shape):
+                raise VerifyException(
+                    f"{self.name}: {name} {format_shape(shape_of(v))} must match Q "
+                    f"{format_shape(shape)}"
+                )
+        heads = self.num_heads
+        if heads < 1 or shape[3] % heads:
+            raise VerifyException(
+                f"{self.name}: heads = {heads} must be >= 1 and divide D = {shape[3]}"
+            )
+        expected = module_timesteps(self)
+        if expected is not None and shape[0] != expected:
+            raise VerifyException(f"{self.name}: T = {shape[0]}, the module runs T = {expected}")
+        return shape
+
+    def verify_(self) -> None:
+        shape = self.check_qkv()
+        check_result(shape_of(self.results[0]), shape, self.name)
+
+
+@irdl_op_definition
+class SSAOp(AttentionOp):
+    """Spikformer spiking self-attention, without softmax (Zhou et al., ICLR 2023).
+
+    numpy, per head (Qh, Kh, Vh of shape `[T, B, N, dh]`): `Yh = ((Qh @ Kh^T) * scale) @ Vh`.
+    Products of spikes are counts, so the result is real; a neuron usually follows.
+    """
+
+    name = "spike.ssa"
+
+    output = result_def(TensorType)
+    """`[T, B, N, D]`, real."""
+
+    scale = prop_def(FloatAttr)
+    """Multiplies the attention map Q Kᵀ (0.125 in Spikformer)."""
+
+    def __init__(
+        self,
+        query: SSAValue | Operation,
+        key: SSAValue | Operation,
+        value: SSAValue | Operation,
+        *,
+        heads: int,
+        scale: float,
+    ) -> None:
+        q = SSAValue.get(query)
+        super().__init__(
+            operands=[q, key, value],
+            result_types=[real_type(shape_of(q))],
+            properties={"heads": IntegerAttr(heads, i64), "scale": FloatAttr(scale, f32)},
+        )
+
+
+@irdl_op_definition
+class SDSAOp(AttentionOp):
+    """Spike-driven self-attention (Yao et al., NeurIPS 2023), with its neuron.
+
+    numpy: `kv = (K * V).sum(axis=2, keepdims=True)` (over tokens, per channel), then
+    `S = LIF(kv)` over time with the LIF parameters below (as `spike.lif`), and `Y = Q * S`.
+    Only ANDs and additions: the result is spikes.
+    """
+
+    name = "spike.sdsa"
+
+    output = result_def(SpikeTrainType)
+    """`[T, B, N, D]`, spikes."""
+
+    tau = prop_def(FloatAttr)
+    """τ of the neuron on the token sums."""
+
+    v_threshold = prop_def(FloatAttr)
+    """Its threshold (0.5 in the Spike-driven Transformer)."""
+
+    v_reset = prop_def(FloatAttr)
+    """Its reset potential."""
+
+    decay_input = prop_def(BoolAttr)
+    """As in `spike.lif`."""
+
+    reset = prop_def(ResetModeAttr)
+    """As in `spike.lif`."""
+
+    def __init__(
+        self,
+        query: SSAValue | Operation,
+        key: SSAValue | Operation,
+        value: SSAValue | Operation,
+        *,
+        heads: int,
+        tau: float = 2.0,
+        v_threshold: float = 0.5,
+        v_reset: float = 0.0,
+        decay_input: bool = True,
+        reset: ResetMode = ResetMode.HARD,
+    ) -> None:
+        q = SSAValue.get(query)
+        super().__init__(
+            operands=[q, key, value],
+            result_types=[SpikeTrainType(shape_of(q))],
+            properties={
+                "heads": IntegerAttr(heads, i64),
+                "tau": FloatAttr(tau, f32),
+                "v_threshold": FloatAttr(v_threshold, f32),
+                "v_reset": FloatAttr(v_reset, f32),
+                "decay_input": BoolAttr.from_bool(decay_input),
+                "reset": ResetModeAttr(reset),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.tau.value.data <= 0:
+            raise VerifyException("spike.sdsa: tau must be > 0")
+
+
+@irdl_op_definition
+class StochasticAttentionOp(AttentionOp):
+    """Stochastic spiking attention (Xpikeformer's SSA engine; Song et al., AICAS 2024).
+
+    numpy, per head, with uniform tables U1 `[T, B, H, N, N]` and U2 `[T, B, H, N, dh]`:
+
+        S = (U1 < (Qh @ Kh^T) / c1)           # Bernoulli attention map, spikes
+        S[..., i, i] = 0  if mask_diagonal
+        Yh = (U2 < (S @ Vh) / c2)             # Bernoulli output, spikes
+
+    U1 and U2 are the two `uniforms` operands when given (they broadcast over the batch), else they
+    are drawn in that order from the generator keyed by `(seed, stream)`.
+    """
+
+    name = "spike.stochastic_attention"
+
+    uniforms = var_operand_def(TensorType)
+    """None, or the two uniform tables U1 and U2."""
+
+    output = result_def(SpikeTrainType)
+    """`[T, B, N, D]`, spikes."""
+
+    c1 = prop_def(FloatAttr)
+    """Normaliser of the attention map."""
+
+    c2 = prop_def(FloatAttr)
+    """Normaliser of the output."""
+
+    mask_diagonal = prop_def(BoolAttr)
+    """Whether a token's attention to itself is forced to 0."""
+
+    seed = prop_def(IntegerAttr)
+    """Seed of the random numbers when no tables are given."""
+
+    stream = prop_def(IntegerAttr)
+    """Stream of that seed; unique per stochastic op in a module."""
+
+    def __init__(
+        self,
+        query: SSAValue | Operation,
+        key: SSAValue | Operation,
+        value: SSAValue | Operation,
+        *,
+        heads: int,
+        c1: float,
+        c2: float,
+        mask_diagonal: bool,
+        seed: int,
+        stream: int,
+        uniforms: tuple[SSAValue | Operation, SSAValue | Operation] | None = None,
+    ) -> None:
+        q = SSAValue.get(query)
+        tables = [] if uniforms is None else [SSAValue.get(u) for u in uniforms]
+        super().__init__(
+            operands=[q, key, value, tables],
+            result_types=[SpikeTrainType(shape_of(q))],
+            properties={
+                "heads": IntegerAttr(heads, i64),
+                "c1": FloatAttr(c1, f32),
+                "c2": FloatAttr(c2, f32),
+                "mask_diagonal": BoolAttr.from_bool(mask_diagonal),
+                "seed": IntegerAttr(seed, i64),
+                "stream": IntegerAttr(stream, i64),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.c1.value.data <= 0 or self.c2.value.data <= 0:
+            raise VerifyException("spike.stochastic_attention: c1 and c2 must be > 0")
+        if len(self.uniforms) not in (0, 2):
+            raise VerifyException(
+                "spike.stochastic_attention takes no uniform tables or exactly two (U1, U2)"
+            )
+        if self.uniforms:
+            t, b, n, d = shape_of(self.query)
+            h = self.num_heads
+            for name, table, full in (
+                ("U1", self.uniforms[0], (t, b, h, n, n)),
+                ("U2", self.uniforms[1], (t, b, h, n, d // h)),
+            ):
+                shape = shape_of(table)
+                if len(shape) != 5 or broadcast_shapes(full, shape) != full:
+                    raise VerifyException(
+                        f"spike.stochastic_attention: {name} {format_shape(shape)} does not "
+                        f"broadcast to [T, B, H, N, {'N' if name == 'U1' else 'dh'}] = "
+                        f"{format_shape(full)}"
+                    )

@@ -1,0 +1,288 @@
+"""Spiking neurons: stateful over the time axis, stateless across every other axis.
+
+Each neuron takes a time-major membrane input `X[T, B, ...]` (real, or spikes used as input
+current) and returns a spike train of the same shape. The state starts at rest before t = 0 and is
+updated step by step in the arithmetic order of the source library, so that threshold comparisons
+stay bit-exact against it (DESIGN.md, semantics contract).
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    FloatAttr,
+    IntegerAttr,
+    TensorType,
+    f32,
+    i64,
+)
+from xdsl.ir import Operation, SSAValue
+from xdsl.irdl import (
+    IRDLOperation,
+    ParsePropInAttrDict,
+    irdl_op_definition,
+    operand_def,
+    opt_operand_def,
+    prop_def,
+    result_def,
+    traits_def,
+)
+from xdsl.traits import Pure
+from xdsl.utils.exceptions import VerifyException
+
+from compiler.dialects.spike.types import (
+    LeakyResetMode,
+    LeakyResetModeAttr,
+    ResetMode,
+    ResetModeAttr,
+    SpikeTrainType,
+    broadcast_shapes,
+    check_real,
+    check_time_major,
+    format_shape,
+    shape_of,
+    shapes_compatible,
+)
+
+
+def module_timesteps(op: Operation) -> int | None:
+    """The `spike.timesteps` attribute of the enclosing module, if any."""
+    anchor: Operation | None = op
+    while anchor is not None and anchor.parent_op() is not None:
+        anchor = anchor.parent_op()
+    if anchor is None:
+        return None
+    attr = anchor.attributes.get("spike.timesteps")
+    return attr.value.data if isinstance(attr, IntegerAttr) else None
+
+
+class NeuronOp(IRDLOperation):
+    """Shared fields and checks of the neuron ops."""
+
+    input = operand_def(SpikeTrainType | TensorType)
+    """Membrane input current `X[T, B, ...]`."""
+
+    output = result_def(SpikeTrainType)
+    """Spikes `S[T, B, ...]`, same shape as the input."""
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = "operands attr-dict `:` functional-type(operands, results)"
+
+    def verify_(self) -> None:
+        check_real(self.input, f"{self.name} input")
+        steps = check_time_major(self.input, f"{self.name} input")
+        if not shapes_compatible(shape_of(self.input), shape_of(self.output)):
+            raise VerifyException(
+                f"{self.name}: output {format_shape(shape_of(self.output))} must have the "
+                f"input's shape {format_shape(shape_of(self.input))}"
+            )
+        expected = module_timesteps(self)
+        if expected is not None and steps != expected:
+            raise VerifyException(
+                f"{self.name}: input has T = {steps} but the module runs T = {expected} steps"
+            )
+
+
+def _f32(value: float) -> FloatAttr:
+    return FloatAttr(value, f32)
+
+
+@irdl_op_definition
+class LIFOp(NeuronOp):
+    """Leaky integrate-and-fire neuron, SpikingJelly `LIFNode` (multi-step).
+
+    numpy, per step t, with `V` starting at `v_reset`:
+
+        decay_input=True:  H = V + (X[t] - (V - v_reset)) / tau
+        decay_input=False: H = V - (V - v_reset) / tau + X[t]
+        S[t] = (H >= v_threshold)
+        hard reset: V = H * (1 - S[t]) + v_reset * S[t]
+        soft reset: V = H - v_threshold * S[t]
+    """
+
+    name = "spike.lif"
+
+    tau = prop_def(FloatAttr)
+    """Membrane time constant τ (> 1 leaks; τ = 1 keeps nothing of the past)."""
+
+    v_threshold = prop_def(FloatAttr)
+    """Firing threshold V_th."""
+
+    v_reset = prop_def(FloatAttr)
+    """Reset and resting potential (the initial V)."""
+
+    decay_input = prop_def(BoolAttr)
+    """Whether the input is divided by τ too (SpikingJelly's `decay_input`)."""
+
+    reset = prop_def(ResetModeAttr)
+    """Hard (to v_reset) or soft (subtract v_threshold) reset."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        tau: float,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+        decay_input: bool = True,
+        reset: ResetMode = ResetMode.HARD,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={
+                "tau": _f32(tau),
+                "v_threshold": _f32(v_threshold),
+                "v_reset": _f32(v_reset),
+                "decay_input": BoolAttr.from_bool(decay_input),
+                "reset": ResetModeAttr(reset),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.tau.value.data <= 0:
+            raise VerifyException(f"spike.lif: tau must be > 0, got {self.tau.value.data}")
+
+
+@irdl_op_definition
+class IFOp(NeuronOp):
+    """Integrate-and-fire neuron (no leak), SpikingJelly `IFNode`.
+
+    numpy, per step t, with `V` starting at `v_reset`:
+
+        H = V + X[t]
+        S[t] = (H >= v_threshold)
+        hard reset: V = H * (1 - S[t]) + v_reset * S[t]
+        soft reset: V = H - v_threshold * S[t]
+    """
+
+    name = "spike.if"
+
+    v_threshold = prop_def(FloatAttr)
+    """Firing threshold V_th."""
+
+    v_reset = prop_def(FloatAttr)
+    """Reset and resting potential (the initial V)."""
+
+    reset = prop_def(ResetModeAttr)
+    """Hard or soft reset."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+        reset: ResetMode = ResetMode.HARD,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={
+                "v_threshold": _f32(v_threshold),
+                "v_reset": _f32(v_reset),
+                "reset": ResetModeAttr(reset),
+            },
+        )
+
+
+@irdl_op_definition
+class LeakyOp(NeuronOp):
+    """snnTorch `Leaky` neuron: the reset comes from the previous step's membrane and is applied
+    with the decay; firing is strictly above threshold.
+
+    numpy, per step t, with `V` starting at 0:
+
+        R = (V - threshold > 0)                       # the previous step's spike
+        subtract: V = (beta * V + X[t]) - R * threshold
+        zero:     V = beta * ((1 - R) * V) + X[t]
+        none:     V = beta * V + X[t]
+        S[t] = (V - threshold > 0)
+    """
+
+    name = "spike.leaky"
+
+    beta = prop_def(FloatAttr)
+    """Membrane decay factor β in [0, 1]."""
+
+    threshold = prop_def(FloatAttr)
+    """Firing threshold."""
+
+    reset_mechanism = prop_def(LeakyResetModeAttr)
+    """subtract, zero or none."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        beta: float,
+        threshold: float = 1.0,
+        reset_mechanism: LeakyResetMode = LeakyResetMode.SUBTRACT,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={
+                "beta": _f32(beta),
+                "threshold": _f32(threshold),
+                "reset_mechanism": LeakyResetModeAttr(reset_mechanism),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        beta = self.beta.value.data
+        if not 0.0 <= beta <= 1.0:
+            raise VerifyException(f"spike.leaky: beta must be in [0, 1], got {beta}")
+
+
+@irdl_op_definition
+class BernoulliOp(NeuronOp):
+    """Bernoulli (stochastic) neuron: fires with probability equal to its input.
+
+    numpy: `S = (U < X)` with `U` uniform in [0, 1), shaped like X. U is the `uniform` operand when
+    given (it broadcasts over the batch), else it is drawn from the counter-based generator keyed by
+    `(seed, stream)` (see `compiler.interpreters.random`).
+    """
+
+    name = "spike.bernoulli"
+
+    uniform = opt_operand_def(TensorType)
+    """Optional table of uniform numbers in [0, 1), broadcastable to the input."""
+
+    seed = prop_def(IntegerAttr)
+    """Seed of the random numbers."""
+
+    stream = prop_def(IntegerAttr)
+    """Which stream of that seed this op draws from; unique per stochastic op in a module."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        seed: int,
+        stream: int,
+        uniform: SSAValue | Operation | None = None,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value, [] if uniform is None else [SSAValue.get(uniform)]],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={"seed": IntegerAttr(seed, i64), "stream": IntegerAttr(stream, i64)},
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        if self.uniform is not None:
+            x_shape = shape_of(self.input)
+            u_shape = shape_of(self.uniform)
+            if len(u_shape) != len(x_shape) or broadcast_shapes(x_shape, u_shape) != x_shape:
+                raise VerifyException(
+                    f"spike.bernoulli: uniform table {format_shape(u_shape)} does not broadcast "
+                    f"to the input {format_shape(x_shape)}"
+                )

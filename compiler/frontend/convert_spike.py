@@ -1,0 +1,207 @@
+"""Converters for spikec's ONNX functions (domain `spike`, see `onnx_functions`).
+
+Each call becomes one `spike` op; attributes a call leaves out take the function's defaults.
+"""
+
+from __future__ import annotations
+
+import onnx
+from xdsl.ir import Operation, SSAValue
+
+from compiler.dialects import spike
+from compiler.dialects.spike.types import LeakyResetMode, ResetMode
+from compiler.frontend.convert_moe import combine, dispatch_outside_moe
+from compiler.frontend.onnx_import import Converter, Importer, attributes
+from compiler.frontend.values import Layout, NodeError, Value
+
+_REQUIRED = object()
+
+
+def _attrs(node: onnx.NodeProto, spec: dict[str, object]) -> dict[str, object]:
+    given = attributes(node)
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise NodeError(f"unknown attribute(s) {unknown}; {node.op_type} takes {sorted(spec)}")
+    result: dict[str, object] = {}
+    for name, default in spec.items():
+        if name in given:
+            result[name] = given[name]
+        elif default is _REQUIRED:
+            raise NodeError(f"attribute '{name}' is required")
+        else:
+            result[name] = default
+    return result
+
+
+def _float(attrs: dict[str, object], name: str) -> float:
+    value = attrs[name]
+    if not isinstance(value, int | float):
+        raise NodeError(f"attribute '{name}' must be a number")
+    return float(value)
+
+
+def _int(attrs: dict[str, object], name: str) -> int:
+    value = attrs[name]
+    if not isinstance(value, int):
+        raise NodeError(f"attribute '{name}' must be an integer")
+    return value
+
+
+def _flag(attrs: dict[str, object], name: str) -> bool:
+    value = _int(attrs, name)
+    if value not in (0, 1):
+        raise NodeError(f"attribute '{name}' must be 0 or 1, got {value}")
+    return bool(value)
+
+
+def _emit(imp: Importer, node: onnx.NodeProto, op: Operation) -> None:
+    imp.insert(op)
+    imp.define(node, 0, op.results[0], Layout.TIME)
+
+
+def _spikes(imp: Importer, node: onnx.NodeProto, index: int, what: str) -> SSAValue:
+    v = imp.time_major(node, index, what)
+    if not v.spike:
+        raise NodeError(
+            f"{what} must be spikes (the output of a spiking neuron), got a real tensor"
+        )
+    return imp.operand(v)
+
+
+_LIF_SPEC: dict[str, object] = {
+    "tau": 2.0,
+    "v_threshold": 1.0,
+    "v_reset": 0.0,
+    "decay_input": 1,
+    "soft_reset": 0,
+}
+
+
+def _lif_kwargs(attrs: dict[str, object]) -> dict[str, object]:
+    return {
+        "tau": _float(attrs, "tau"),
+        "v_threshold": _float(attrs, "v_threshold"),
+        "v_reset": _float(attrs, "v_reset"),
+        "decay_input": _flag(attrs, "decay_input"),
+        "reset": ResetMode.SOFT if _flag(attrs, "soft_reset") else ResetMode.HARD,
+    }
+
+
+def lif(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, _LIF_SPEC)
+    if _float(attrs, "tau") <= 0:
+        raise NodeError("tau must be > 0")
+    x = imp.operand(imp.time_major(node, 0, "the input"))
+    _emit(imp, node, spike.LIFOp(x, **_lif_kwargs(attrs)))  # type: ignore[arg-type]
+
+
+def if_neuron(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"v_threshold": 1.0, "v_reset": 0.0, "soft_reset": 0})
+    x = imp.operand(imp.time_major(node, 0, "the input"))
+    op = spike.IFOp(
+        x,
+        v_threshold=_float(attrs, "v_threshold"),
+        v_reset=_float(attrs, "v_reset"),
+        reset=ResetMode.SOFT if _flag(attrs, "soft_reset") else ResetMode.HARD,
+    )
+    _emit(imp, node, op)
+
+
+_LEAKY_MECHANISMS = (LeakyResetMode.SUBTRACT, LeakyResetMode.ZERO, LeakyResetMode.NONE)
+
+
+def leaky(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"beta": _REQUIRED, "threshold": 1.0, "reset_mechanism": 0})
+    mechanism = _int(attrs, "reset_mechanism")
+    if mechanism not in (0, 1, 2):
+        raise NodeError("reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none)")
+    beta = _float(attrs, "beta")
+    if not 0.0 <= beta <= 1.0:
+        raise NodeError(f"beta must be in [0, 1], got {beta}")
+    x = imp.operand(imp.time_major(node, 0, "the input"))
+    op = spike.LeakyOp(
+        x,
+        beta=beta,
+        threshold=_float(attrs, "threshold"),
+        reset_mechanism=_LEAKY_MECHANISMS[mechanism],
+    )
+    _emit(imp, node, op)
+
+
+def _uniform(imp: Importer, node: onnx.NodeProto, index: int) -> SSAValue:
+    v: Value = imp.input(node, index)
+    if not v.is_const and v.layout is not Layout.TIME:
+        raise NodeError(f"uniform table (input {index}) must be a constant or time-major")
+    return imp.operand(v)
+
+
+def bernoulli(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"seed": 0})
+    x = imp.operand(imp.time_major(node, 0, "the probability"))
+    op = spike.BernoulliOp(
+        x, seed=_int(attrs, "seed"), stream=imp.next_stream(), uniform=_uniform(imp, node, 1)
+    )
+    _emit(imp, node, op)
+
+
+def _qkv(imp: Importer, node: onnx.NodeProto) -> tuple[SSAValue, SSAValue, SSAValue]:
+    return (
+        _spikes(imp, node, 0, "Q"),
+        _spikes(imp, node, 1, "K"),
+        _spikes(imp, node, 2, "V"),
+    )
+
+
+def ssa(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"heads": _REQUIRED, "scale": _REQUIRED})
+    q, k, v = _qkv(imp, node)
+    op = spike.SSAOp(q, k, v, heads=_int(attrs, "heads"), scale=_float(attrs, "scale"))
+    _emit(imp, node, op)
+
+
+def sdsa(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"heads": _REQUIRED, **_LIF_SPEC, "v_threshold": 0.5})
+    q, k, v = _qkv(imp, node)
+    op = spike.SDSAOp(q, k, v, heads=_int(attrs, "heads"), **_lif_kwargs(attrs))  # type: ignore[arg-type]
+    _emit(imp, node, op)
+
+
+def stochastic_attention(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(
+        node,
+        {"heads": _REQUIRED, "c1": _REQUIRED, "c2": _REQUIRED, "mask_diagonal": 1, "seed": 0},
+    )
+    q, k, v = _qkv(imp, node)
+    op = spike.StochasticAttentionOp(
+        q,
+        k,
+        v,
+        heads=_int(attrs, "heads"),
+        c1=_float(attrs, "c1"),
+        c2=_float(attrs, "c2"),
+        mask_diagonal=_flag(attrs, "mask_diagonal"),
+        seed=_int(attrs, "seed"),
+        stream=imp.next_stream(),
+        uniforms=(_uniform(imp, node, 3), _uniform(imp, node, 4)),
+    )
+    _emit(imp, node, op)
+
+
+def topk_router(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"k": _REQUIRED})
+    scores = imp.operand(imp.time_major(node, 0, "the router scores"))
+    _emit(imp, node, spike.RouteTopKOp(scores, k=_int(attrs, "k")))
+
+
+SPIKE_CONVERTERS: dict[str, Converter] = {
+    "LIF": lif,
+    "IF": if_neuron,
+    "Leaky": leaky,
+    "Bernoulli": bernoulli,
+    "SSA": ssa,
+    "SDSA": sdsa,
+    "StochasticAttention": stochastic_attention,
+    "TopKRouter": topk_router,
+    "Dispatch": dispatch_outside_moe,
+    "Combine": combine,
+}

@@ -1,0 +1,456 @@
+"""ONNX -> `spike` IR.
+
+`import_onnx(path)` reads the model (weights stay on disk), checks what spikec needs (opset 17+, a
+static leading time axis on every input, float32 data, external data inside the model's folder),
+converts every node with the converters of `convert_standard` and `convert_spike`, and returns
+the module with its weight store. Problems are collected over the whole graph and reported
+together, one line per offending node.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+from google.protobuf.message import DecodeError
+from onnx import external_data_helper, helper
+from xdsl.builder import Builder, InsertPoint
+from xdsl.dialects import func
+from xdsl.dialects.builtin import (
+    ArrayAttr,
+    DictionaryAttr,
+    IntegerAttr,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    i64,
+)
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
+from xdsl.utils.exceptions import VerifyException
+
+from compiler.dialects import spike
+from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
+from compiler.errors import SpikecError, UnsupportedModelError
+from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
+from compiler.frontend.values import Layout, NodeError, Value
+from compiler.weights import (
+    WEIGHTS_ATTR,
+    OnnxTensors,
+    WeightStore,
+    array_to_dense,
+    external_data_file,
+)
+
+MIN_OPSET = 17
+INLINE_LIMIT = 1
+"""Constants with at most this many elements are written into the IR as `spike.constant`."""
+
+Converter = Callable[["Importer", onnx.NodeProto], None]
+
+
+class AlreadyReported(Exception):
+    """A node failed because of problems already recorded (inside an expert)."""
+
+
+@dataclass
+class ImportResult:
+    module: ModuleOp
+    weights: WeightStore
+    model: onnx.ModelProto
+    input_names: list[str]
+    output_names: list[str]
+
+
+def _hint(name: str) -> str | None:
+    """An SSA name hint from an ONNX value name (keeps dots, so `blocks.0.q` stays readable)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.$-]", "_", name).strip("_")
+    cleaned = re.sub(r"_+", "_", cleaned)
+    if not cleaned:
+        return None
+    if cleaned[0].isdigit():
+        cleaned = "v" + cleaned
+    return cleaned
+
+
+def node_label(node: onnx.NodeProto) -> str:
+    kind = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
+    name = node.name or (node.output[0] if node.output else "?")
+    return f"node '{name}' ({kind})"
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, object]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+@dataclass
+class Importer:
+    """State of one import: the ONNX graph, the IR being built and the value table."""
+
+    model: onnx.ModelProto
+    path: Path
+    inline_weights: bool
+    tensors: OnnxTensors
+    timesteps: int = 0
+    batch: int = DYNAMIC
+    values: dict[str, Value] = field(default_factory=dict)
+    globals: dict[str, spike.GlobalOp] = field(default_factory=dict)
+    consumers: Counter[str] = field(default_factory=Counter)
+    producers: dict[str, onnx.NodeProto] = field(default_factory=dict)
+    builder: Builder | None = None
+    stochastic_streams: int = 0
+    owned: set[int] = field(default_factory=set)
+    """ids of nodes imported as part of another node (the experts of a MoE)."""
+    moe_plans: dict[int, object] = field(default_factory=dict)
+    """Combine node id -> its MoE plan (see convert_moe)."""
+    problems: list[str] = field(default_factory=list)
+    failed: set[str] = field(default_factory=set)
+    """ONNX values whose producer could not be imported."""
+    _materialised: dict[tuple[int, str], SSAValue] = field(default_factory=dict)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def insert(self, op: Operation) -> Operation:
+        assert self.builder is not None
+        self.builder.insert(op)
+        return op
+
+    def define(self, node: onnx.NodeProto, index: int, ssa: SSAValue, layout: Layout) -> None:
+        """Bind output `index` of `node` to an IR value."""
+        name = node.output[index]
+        if ssa.name_hint is None:
+            ssa.name_hint = _hint(name)
+        self.values[name] = Value(layout, ssa=ssa, name=name)
+
+    def define_const(self, name: str, array: np.ndarray) -> None:
+        self.values[name] = Value(Layout.CONST, array=array, name=name)
+
+    def value(self, name: str) -> Value:
+        if name in self.values:
+            return self.values[name]
+        if name in self.tensors:
+            array = self.tensors.array(name)
+            self.define_const(name, array)
+            return self.values[name]
+        raise NodeError(f"input '{name}' is not produced by any node")
+
+    def input(self, node: onnx.NodeProto, index: int) -> Value:
+        if index >= len(node.input) or not node.input[index]:
+            raise NodeError(f"input {index} is missing")
+        return self.value(node.input[index])
+
+    def optional_input(self, node: onnx.NodeProto, index: int) -> Value | None:
+        if index >= len(node.input) or not node.input[index]:
+            return None
+        return self.value(node.input[index])
+
+    def const_array(self, node: onnx.NodeProto, index: int, what: str) -> np.ndarray:
+        v = self.input(node, index)
+        if not v.is_const or v.array is None:
+            raise NodeError(f"{what} (input {index}) must be a constant, not computed at run time")
+        return np.asarray(v.array)
+
+    def operand(self, v: Value) -> SSAValue:
+        """The IR value of `v`, materialising a constant in the current block."""
+        if v.ssa is not None:
+            return v.ssa
+        assert v.array is not None and self.builder is not None
+        block = self.builder.insertion_point.block
+        key = (id(block), v.name)
+        if key in self._materialised:
+            return self._materialised[key]
+        array = np.asarray(v.array)
+        if array.dtype != np.float32:
+            raise NodeError(
+                f"constant '{v.name}' has type {array.dtype}; spikec computes on float32 tensors"
+            )
+        op: Operation
+        if array.size <= INLINE_LIMIT:
+            op = spike.ConstantOp(array_to_dense(array))
+        else:
+            op = spike.WeightOp(v.name, self.global_for(v.name, array))
+        self.insert(op)
+        result = op.results[0]
+        result.name_hint = _hint(v.name)
+        self._materialised[key] = result
+        return result
+
+    def global_for(self, name: str, array: np.ndarray) -> TensorType:
+        if name not in self.globals:
+            type_ = real_type(array.shape)
+            value = array_to_dense(np.asarray(array)) if self.inline_weights else None
+            self.globals[name] = spike.GlobalOp(name, type_, value)
+        return self.globals[name].type
+
+    def activation(self, node: onnx.NodeProto, index: int, what: str = "") -> Value:
+        v = self.input(node, index)
+        if v.is_const:
+            raise NodeError(f"{what or f'input {index}'} must be an activation, not a constant")
+        return v
+
+    def time_major(self, node: onnx.NodeProto, index: int, what: str) -> Value:
+        v = self.activation(node, index, what)
+        if v.layout is Layout.FOLDED:
+            raise NodeError(
+                f"{what} is time-folded [T*B, ...]; reshape it to time-major [T, B, ...] first"
+            )
+        if v.layout is not Layout.TIME:
+            raise NodeError(f"{what} has no time axis; spiking ops need time-major [T, B, ...]")
+        return v
+
+    def next_stream(self) -> int:
+        self.stochastic_streams += 1
+        return self.stochastic_streams - 1
+
+
+def load_model(path: Path) -> onnx.ModelProto:
+    """Read an ONNX file without its external data, or fail with a clear message."""
+    if not path.exists():
+        raise SpikecError("no such file", where=str(path))
+    if path.is_dir():
+        raise SpikecError("is a directory, expected an .onnx file", where=str(path))
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError, RuntimeError, OSError) as e:
+        raise SpikecError(
+            f"not a readable ONNX model ({type(e).__name__}: {str(e) or 'parse error'}); "
+            "the file may be truncated or of another format",
+            where=str(path),
+        ) from None
+    if model.ir_version <= 0 or not model.HasField("graph") or not model.graph.node:
+        raise SpikecError(
+            "not an ONNX model: no graph with nodes (the file may be truncated or of another "
+            "format)",
+            where=str(path),
+        )
+    return model
+
+
+def _check_opset(model: onnx.ModelProto, path: Path) -> None:
+    versions = {o.domain: o.version for o in model.opset_import}
+    default = versions.get("", versions.get("ai.onnx", 0))
+    if default < MIN_OPSET:
+        raise SpikecError(
+            f"opset {default} is not supported; spikec reads ONNX opset {MIN_OPSET} or newer "
+            f"(re-export with opset_version={MIN_OPSET}, or convert the model with "
+            "onnx.version_converter)",
+            where=str(path),
+        )
+
+
+def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
+    for tensor in model.graph.initializer:
+        if external_data_helper.uses_external_data(tensor):
+            external_data_file(tensor, path.parent, str(path))
+
+
+def _tensor_type(vi: onnx.ValueInfoProto) -> tuple[int, list[int | str]]:
+    tt = vi.type.tensor_type
+    dims: list[int | str] = []
+    for d in tt.shape.dim:
+        if d.HasField("dim_value"):
+            dims.append(d.dim_value)
+        else:
+            dims.append(d.dim_param or "?")
+    return tt.elem_type, dims
+
+
+def _input_type(
+    vi: onnx.ValueInfoProto, path: Path, metadata_t: int | None
+) -> tuple[int, int, list[int]]:
+    """(T, batch, IR shape) of a graph input, which must be time-major."""
+    where = f"{path}: input '{vi.name}'"
+    elem, dims = _tensor_type(vi)
+    if elem != onnx.TensorProto.FLOAT:
+        name = helper.tensor_dtype_to_np_dtype(elem) if elem else "unknown"
+        raise SpikecError(f"has element type {name}; spikec inputs are float32", where=where)
+    if not vi.type.tensor_type.HasField("shape") or len(dims) < 2:
+        raise SpikecError(
+            f"has shape {dims or 'unknown'} without a time axis; spikec needs inputs shaped "
+            "[T, B, ...] with a static number of timesteps T (repeat a static input over T "
+            "before export)",
+            where=where,
+        )
+    t = dims[0]
+    if not isinstance(t, int) or t <= 0:
+        raise SpikecError(
+            f"dimension 0 is '{t}'; spikec needs time as a static leading axis [T, B, ...] "
+            "(export with a fixed T)",
+            where=where,
+        )
+    if metadata_t is not None and t != metadata_t:
+        raise SpikecError(
+            f"dimension 0 is {t} but the model's metadata says spike.timesteps = {metadata_t}",
+            where=where,
+        )
+    batch = dims[1] if isinstance(dims[1], int) else DYNAMIC
+    rest: list[int] = []
+    for i, d in enumerate(dims[2:], start=2):
+        if not isinstance(d, int):
+            raise SpikecError(
+                f"dimension {i} is '{d}'; only the batch (dimension 1) may be dynamic",
+                where=where,
+            )
+        rest.append(d)
+    return t, batch, [t, batch, *rest]
+
+
+def _metadata_timesteps(model: onnx.ModelProto, path: Path) -> int | None:
+    for prop in model.metadata_props:
+        if prop.key == "spike.timesteps":
+            try:
+                return int(prop.value)
+            except ValueError:
+                raise SpikecError(
+                    f"metadata spike.timesteps = '{prop.value}' is not an integer", where=str(path)
+                ) from None
+    return None
+
+
+def _converter(node: onnx.NodeProto) -> Converter:
+    from compiler.frontend.convert_spike import SPIKE_CONVERTERS
+    from compiler.frontend.convert_standard import STANDARD_CONVERTERS
+
+    if node.domain in ("", "ai.onnx"):
+        table = STANDARD_CONVERTERS
+        supported = "see README, 'ONNX operators'"
+    elif node.domain == SPIKE_DOMAIN:
+        table = SPIKE_CONVERTERS
+        supported = ", ".join(sorted(SPIKE_CONVERTERS))
+    else:
+        raise NodeError(f"domain '{node.domain}' is not supported (only ONNX and 'spike')")
+    if node.op_type not in table:
+        raise NodeError(f"operator not supported by spikec ({supported})")
+    return table[node.op_type]
+
+
+def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResult:
+    """Import an ONNX model into a `spike` module."""
+    path = Path(path)
+    model = load_model(path)
+    _check_opset(model, path)
+    _check_external_data(model, path)
+    graph = model.graph
+    importer = Importer(model, path, inline_weights, OnnxTensors(model, path))
+
+    initializer_names = {t.name for t in graph.initializer}
+    graph_inputs = [vi for vi in graph.input if vi.name not in initializer_names]
+    if not graph_inputs:
+        raise SpikecError("the graph has no inputs", where=str(path))
+    metadata_t = _metadata_timesteps(model, path)
+    arg_types: list[Attribute] = []
+    for vi in graph_inputs:
+        t, batch, shape = _input_type(vi, path, metadata_t)
+        if importer.timesteps and t != importer.timesteps:
+            raise SpikecError(
+                f"input '{vi.name}' has T = {t}, another input has T = {importer.timesteps}",
+                where=str(path),
+            )
+        importer.timesteps, importer.batch = t, batch
+        arg_types.append(real_type(shape))
+
+    for node in graph.node:
+        for name in node.input:
+            importer.consumers[name] += 1
+        for name in node.output:
+            importer.producers[name] = node
+    for out in graph.output:
+        importer.consumers[out.name] += 1
+
+    block = Block(arg_types=arg_types)
+    for arg, vi in zip(block.args, graph_inputs, strict=True):
+        arg.name_hint = _hint(vi.name)
+        importer.values[vi.name] = Value(Layout.TIME, ssa=arg, name=vi.name)
+    importer.builder = Builder(InsertPoint.at_end(block))
+
+    from compiler.frontend.convert_moe import claim_experts
+
+    problems = importer.problems
+    problems.extend(claim_experts(importer))
+    convert_nodes(importer, list(graph.node), problems)
+
+    results: list[SSAValue] = []
+    output_names = [o.name for o in graph.output]
+    for out in graph.output:
+        try:
+            results.append(_graph_output(importer, out))
+        except NodeError as e:
+            problems.append(f"output '{out.name}': {e}")
+    if problems:
+        raise UnsupportedModelError(str(path), problems)
+
+    importer.insert(func.ReturnOp(*results))
+    function = func.FuncOp(
+        "main",
+        (arg_types, [r.type for r in results]),
+        Region(block),
+        arg_attrs=_name_attrs([vi.name for vi in graph_inputs]),
+        res_attrs=_name_attrs(output_names),
+    )
+
+    module = ModuleOp([*importer.globals.values(), function])
+    module.attributes["spike.timesteps"] = IntegerAttr(importer.timesteps, i64)
+    if not inline_weights:
+        module.attributes[WEIGHTS_ATTR] = StringAttr(str(path))
+    try:
+        module.verify()
+    except VerifyException as e:
+        raise SpikecError(f"internal error: the imported IR does not verify: {e}") from e
+    store = WeightStore(path, onnx_model=model)
+    return ImportResult(
+        module, store, model, [vi.name for vi in graph_inputs], output_names
+    )
+
+
+def _name_attrs(names: list[str]) -> ArrayAttr[DictionaryAttr]:
+    return ArrayAttr([DictionaryAttr({"spike.name": StringAttr(n)}) for n in names])
+
+
+def convert_nodes(
+    importer: Importer,
+    nodes: list[onnx.NodeProto],
+    problems: list[str],
+    *,
+    skip_owned: bool = True,
+) -> None:
+    """Convert `nodes` in order into the builder's block; record problems, skip nodes whose
+    inputs failed so that one bad node gives one message."""
+    failed = importer.failed
+    for node in nodes:
+        if skip_owned and id(node) in importer.owned:
+            continue
+        if any(name in failed for name in node.input):
+            failed.update(node.output)
+            continue
+        try:
+            _converter(node)(importer, node)
+        except AlreadyReported:
+            failed.update(node.output)
+        except (NodeError, VerifyException) as e:
+            problems.append(f"{node_label(node)}: {e}")
+            failed.update(node.output)
+
+
+def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
+    if out.name not in importer.values:
+        raise NodeError("is not produced by any node")
+    v = importer.values[out.name]
+    if v.is_const:
+        raise NodeError("is a constant; spikec outputs are computed values")
+    if v.layout is Layout.FOLDED:
+        raise NodeError("is time-folded [T*B, ...]; reshape it to [T, B, ...] before the output")
+    assert v.ssa is not None
+    _, declared = _tensor_type(out)
+    actual = v.onnx_shape()
+    if declared and (
+        len(declared) != len(actual)
+        or any(isinstance(d, int) and a != -1 and d != a for d, a in zip(declared, actual))
+    ):
+        raise NodeError(f"is declared {declared} but computes {format_shape(actual)}")
+    return v.ssa
+
+

@@ -1,0 +1,286 @@
+"""Reference interpreter of the `spike` dialect, on xDSL's interpreter framework.
+
+Each `@impl` unpacks an op's properties and calls the numpy kernel in `kernels`. Stochastic ops
+without uniform tables draw them from `random.uniform_tables`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import BoolAttr, DenseArrayBase, FloatAttr, IntegerAttr
+from xdsl.interpreter import (
+    Interpreter,
+    InterpreterFunctions,
+    PythonValues,
+    ReturnedValues,
+    TerminatorValue,
+    impl,
+    impl_terminator,
+    register_impls,
+)
+
+from compiler.dialects import spike
+from compiler.dialects.spike.types import ResetMode
+from compiler.interpreters import kernels
+from compiler.interpreters.random import uniform_tables
+from compiler.weights import WeightStore, dense_to_array
+
+
+def _float(attr: FloatAttr) -> float:
+    return float(attr.value.data)
+
+
+def _int(attr: IntegerAttr) -> int:
+    return int(attr.value.data)
+
+
+def _bool(attr: BoolAttr | IntegerAttr) -> bool:
+    return bool(attr.value.data)
+
+
+def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
+    return tuple(int(v) for v in attr.get_values())
+
+
+def _soft(op: Any) -> bool:
+    return op.reset.data == ResetMode.SOFT
+
+
+@register_impls
+@dataclass
+class SpikeFunctions(InterpreterFunctions):
+    """numpy implementations of every `spike` op."""
+
+    weights: WeightStore
+
+    # -- structure -------------------------------------------------------------------------
+
+    @impl(spike.WeightOp)
+    def run_weight(self, interp: Interpreter, op: spike.WeightOp, args: PythonValues):
+        return (self.weights[op.symbol],)
+
+    @impl(spike.ConstantOp)
+    def run_constant(self, interp: Interpreter, op: spike.ConstantOp, args: PythonValues):
+        return (dense_to_array(op.value),)
+
+    # -- neurons ---------------------------------------------------------------------------
+
+    @impl(spike.LIFOp)
+    def run_lif(self, interp: Interpreter, op: spike.LIFOp, args: PythonValues):
+        return (
+            kernels.lif(
+                args[0],
+                _float(op.tau),
+                _float(op.v_threshold),
+                _float(op.v_reset),
+                _bool(op.decay_input),
+                _soft(op),
+            ),
+        )
+
+    @impl(spike.IFOp)
+    def run_if(self, interp: Interpreter, op: spike.IFOp, args: PythonValues):
+        return (
+            kernels.if_neuron(args[0], _float(op.v_threshold), _float(op.v_reset), _soft(op)),
+        )
+
+    @impl(spike.LeakyOp)
+    def run_leaky(self, interp: Interpreter, op: spike.LeakyOp, args: PythonValues):
+        mechanism = op.reset_mechanism.data.value
+        return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism),)
+
+    @impl(spike.BernoulliOp)
+    def run_bernoulli(self, interp: Interpreter, op: spike.BernoulliOp, args: PythonValues):
+        x = args[0]
+        if len(args) == 2:
+            uniform = args[1]
+        else:
+            (uniform,) = uniform_tables(_int(op.seed), _int(op.stream), [x.shape])
+        return (kernels.bernoulli(x, uniform),)
+
+    # -- layers ----------------------------------------------------------------------------
+
+    @impl(spike.LinearOp)
+    def run_linear(self, interp: Interpreter, op: spike.LinearOp, args: PythonValues):
+        bias = args[2] if len(args) == 3 else None
+        return (kernels.linear(args[0], args[1], bias, op.transpose_weight is not None),)
+
+    @impl(spike.Conv2dOp)
+    def run_conv2d(self, interp: Interpreter, op: spike.Conv2dOp, args: PythonValues):
+        bias = args[2] if len(args) == 3 else None
+        return (
+            kernels.conv2d(
+                args[0],
+                args[1],
+                bias,
+                _ints(op.strides),
+                _ints(op.pads),
+                _ints(op.dilations),
+                _int(op.group),
+            ),
+        )
+
+    @impl(spike.MatMulOp)
+    def run_matmul(self, interp: Interpreter, op: spike.MatMulOp, args: PythonValues):
+        return (kernels.matmul(args[0], args[1]),)
+
+    @impl(spike.BatchNormOp)
+    def run_batch_norm(self, interp: Interpreter, op: spike.BatchNormOp, args: PythonValues):
+        x, scale, bias, mean, var = args
+        return (
+            kernels.batch_norm(x, scale, bias, mean, var, _float(op.epsilon), _int(op.axis)),
+        )
+
+    @impl(spike.LayerNormOp)
+    def run_layer_norm(self, interp: Interpreter, op: spike.LayerNormOp, args: PythonValues):
+        beta = args[2] if len(args) == 3 else None
+        return (kernels.layer_norm(args[0], args[1], beta, _float(op.epsilon)),)
+
+    @impl(spike.MaxPoolOp)
+    def run_maxpool(self, interp: Interpreter, op: spike.MaxPoolOp, args: PythonValues):
+        return (kernels.maxpool(args[0], _ints(op.kernel), _ints(op.strides), _ints(op.pads)),)
+
+    @impl(spike.AvgPoolOp)
+    def run_avgpool(self, interp: Interpreter, op: spike.AvgPoolOp, args: PythonValues):
+        return (
+            kernels.avgpool(
+                args[0],
+                _ints(op.kernel),
+                _ints(op.strides),
+                _ints(op.pads),
+                _bool(op.count_include_pad),
+            ),
+        )
+
+    # -- elementwise and reductions --------------------------------------------------------
+
+    @impl(spike.AddOp)
+    def run_add(self, interp: Interpreter, op: spike.AddOp, args: PythonValues):
+        return (args[0] + args[1],)
+
+    @impl(spike.SubOp)
+    def run_sub(self, interp: Interpreter, op: spike.SubOp, args: PythonValues):
+        return (args[0] - args[1],)
+
+    @impl(spike.MulOp)
+    def run_mul(self, interp: Interpreter, op: spike.MulOp, args: PythonValues):
+        return (args[0] * args[1],)
+
+    @impl(spike.DivOp)
+    def run_div(self, interp: Interpreter, op: spike.DivOp, args: PythonValues):
+        return (args[0] / args[1],)
+
+    @impl(spike.ReduceSumOp)
+    def run_reduce_sum(self, interp: Interpreter, op: spike.ReduceSumOp, args: PythonValues):
+        return (args[0].sum(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
+
+    @impl(spike.ReduceMeanOp)
+    def run_reduce_mean(self, interp: Interpreter, op: spike.ReduceMeanOp, args: PythonValues):
+        return (args[0].mean(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
+
+    @impl(spike.ReduceMaxOp)
+    def run_reduce_max(self, interp: Interpreter, op: spike.ReduceMaxOp, args: PythonValues):
+        return (args[0].max(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
+
+    # -- data movement ---------------------------------------------------------------------
+
+    @impl(spike.ReshapeOp)
+    def run_reshape(self, interp: Interpreter, op: spike.ReshapeOp, args: PythonValues):
+        return (args[0].reshape(_ints(op.shape)),)
+
+    @impl(spike.TransposeOp)
+    def run_transpose(self, interp: Interpreter, op: spike.TransposeOp, args: PythonValues):
+        return (np.ascontiguousarray(args[0].transpose(_ints(op.perm))),)
+
+    @impl(spike.ConcatOp)
+    def run_concat(self, interp: Interpreter, op: spike.ConcatOp, args: PythonValues):
+        return (np.concatenate(args, axis=_int(op.axis)),)
+
+    @impl(spike.SplitOp)
+    def run_split(self, interp: Interpreter, op: spike.SplitOp, args: PythonValues):
+        bounds = np.cumsum(_ints(op.sizes))[:-1]
+        return tuple(np.split(args[0], bounds, axis=_int(op.axis)))
+
+    # -- attention -------------------------------------------------------------------------
+
+    @impl(spike.SSAOp)
+    def run_ssa(self, interp: Interpreter, op: spike.SSAOp, args: PythonValues):
+        q, k, v = args
+        return (kernels.ssa(q, k, v, op.num_heads, _float(op.scale)),)
+
+    @impl(spike.SDSAOp)
+    def run_sdsa(self, interp: Interpreter, op: spike.SDSAOp, args: PythonValues):
+        q, k, v = args
+        return (
+            kernels.sdsa(
+                q,
+                k,
+                v,
+                _float(op.tau),
+                _float(op.v_threshold),
+                _float(op.v_reset),
+                _bool(op.decay_input),
+                _soft(op),
+            ),
+        )
+
+    @impl(spike.StochasticAttentionOp)
+    def run_stochastic_attention(
+        self, interp: Interpreter, op: spike.StochasticAttentionOp, args: PythonValues
+    ):
+        q, k, v = args[:3]
+        heads = op.num_heads
+        if len(args) == 5:
+            u1, u2 = args[3], args[4]
+        else:
+            t, b, n, d = q.shape
+            u1, u2 = uniform_tables(
+                _int(op.seed),
+                _int(op.stream),
+                [(t, b, heads, n, n), (t, b, heads, n, d // heads)],
+            )
+        return (
+            kernels.stochastic_attention(
+                q,
+                k,
+                v,
+                u1,
+                u2,
+                heads,
+                _float(op.c1),
+                _float(op.c2),
+                _bool(op.mask_diagonal),
+            ),
+        )
+
+    # -- mixture of experts ----------------------------------------------------------------
+
+    @impl(spike.RouteTopKOp)
+    def run_route_topk(self, interp: Interpreter, op: spike.RouteTopKOp, args: PythonValues):
+        return (kernels.route_topk(args[0], _int(op.k)),)
+
+    @impl(spike.MoEOp)
+    def run_moe(self, interp: Interpreter, op: spike.MoEOp, args: PythonValues):
+        x, gates = args
+        outputs = []
+        for e, region in enumerate(op.experts):
+            (y,) = interp.run_ssacfg_region(region, (kernels.dispatch(x, gates, e),), "expert")
+            outputs.append(y)
+        return (kernels.combine(gates, outputs),)
+
+    @impl_terminator(spike.YieldOp)
+    def run_yield(
+        self, interp: Interpreter, op: spike.YieldOp, args: PythonValues
+    ) -> tuple[TerminatorValue, PythonValues]:
+        return ReturnedValues(args), ()
+
+    @impl(spike.DispatchOp)
+    def run_dispatch(self, interp: Interpreter, op: spike.DispatchOp, args: PythonValues):
+        return (kernels.dispatch(args[0], args[1], _int(op.expert)),)
+
+    @impl(spike.CombineOp)
+    def run_combine(self, interp: Interpreter, op: spike.CombineOp, args: PythonValues):
+        return (kernels.combine(args[0], args[1:]),)

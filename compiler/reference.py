@@ -1,0 +1,130 @@
+"""Run a `spike` module on numpy inputs: the reference semantics (DESIGN.md's oracle).
+
+`evaluate` checks the inputs against the signature of `@main`, runs the module with xDSL's
+interpreter and the numpy implementations of `interpreters.spike`, and returns the outputs by
+name. An `ActivityRecorder` collects the firing rate of every op that produces spikes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+from xdsl.dialects import func
+from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
+from xdsl.interpreter import Interpreter, PythonValues
+from xdsl.interpreters.func import FuncFunctions
+from xdsl.ir import Operation
+
+from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
+from compiler.errors import SpikecError
+from compiler.interpreters.spike import SpikeFunctions
+from compiler.weights import WeightStore
+
+
+def main_function(module: ModuleOp) -> func.FuncOp:
+    for op in module.ops:
+        if isinstance(op, func.FuncOp) and op.sym_name.data == "main":
+            return op
+    raise SpikecError("the module has no function @main")
+
+
+def _names(attrs: ArrayAttr[DictionaryAttr] | None, count: int, prefix: str) -> list[str]:
+    names = [f"{prefix}{i}" for i in range(count)]
+    if attrs is not None:
+        for i, entry in enumerate(attrs.data):
+            name = entry.data.get("spike.name")
+            if isinstance(name, StringAttr):
+                names[i] = name.data
+    return names
+
+
+def input_names(module: ModuleOp) -> list[str]:
+    fn = main_function(module)
+    return _names(fn.arg_attrs, len(fn.function_type.inputs), "arg")
+
+
+def output_names(module: ModuleOp) -> list[str]:
+    fn = main_function(module)
+    return _names(fn.res_attrs, len(fn.function_type.outputs), "out")
+
+
+def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    """The inputs in argument order, each checked against the argument's type."""
+    fn = main_function(module)
+    names = input_names(module)
+    missing = [n for n in names if n not in inputs]
+    extra = [n for n in inputs if n not in names]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unknown {extra}")
+        raise SpikecError(f"inputs do not match the model ({'; '.join(parts)}); it takes {names}")
+    ordered: list[np.ndarray] = []
+    for name, arg_type in zip(names, fn.function_type.inputs.data, strict=True):
+        array = inputs[name]
+        expected = shape_of(arg_type)
+        shape_ok = array.ndim == len(expected) and all(
+            e == DYNAMIC or e == a for e, a in zip(expected, array.shape, strict=True)
+        )
+        if array.dtype != np.float32 or not shape_ok:
+            raise SpikecError(
+                f"input '{name}': expected float32 [{format_shape(expected).replace('x', ', ')}]"
+                f", got {array.dtype} {list(array.shape)}"
+                + (" (convert with x.astype(np.float32))" if shape_ok else "")
+            )
+        if array.ndim >= 2 and array.shape[1] == 0:
+            raise SpikecError(f"input '{name}': the batch is empty")
+        ordered.append(array)
+    return ordered
+
+
+@dataclass
+class Activity:
+    """Spikes fired by one op over a run."""
+
+    label: str
+    op: str
+    spikes: int
+    neurons: int
+    """Elements of the spike tensor (neurons x timesteps x batch)."""
+
+    @property
+    def rate(self) -> float:
+        return self.spikes / self.neurons if self.neurons else 0.0
+
+
+@dataclass
+class ActivityRecorder(Interpreter.Listener):
+    """Records the firing rate of every op whose result is a spike train."""
+
+    records: list[Activity] = field(default_factory=list)
+
+    def did_interpret_op(self, op: Operation, results: PythonValues) -> None:
+        for value, array in zip(op.results, results, strict=False):
+            if is_spike(value) and isinstance(array, np.ndarray):
+                label = value.name_hint or f"{op.name}#{len(self.records)}"
+                self.records.append(
+                    Activity(label, op.name, int(np.count_nonzero(array)), int(array.size))
+                )
+
+
+def evaluate(
+    module: ModuleOp,
+    weights: WeightStore,
+    inputs: Mapping[str, np.ndarray],
+    listeners: tuple[Interpreter.Listener, ...] = (),
+) -> dict[str, np.ndarray]:
+    """Outputs of `@main` by name, computed by the reference interpreter."""
+    args = check_inputs(module, inputs)
+    interpreter = Interpreter(module, listeners=listeners)
+    interpreter.register_implementations(FuncFunctions())
+    interpreter.register_implementations(SpikeFunctions(weights))
+    results = interpreter.call_op("main", tuple(args))
+    return {
+        name: np.asarray(r, dtype=np.float32)
+        for name, r in zip(output_names(module), results, strict=True)
+    }

@@ -1,0 +1,209 @@
+"""Where the data of `spike.global` tensors comes from.
+
+A module names its weight file in the attribute `spike.weights`: the ONNX model it was imported
+from (initializers are read by name, external data is memory-mapped) or an `.npz` archive. A
+global with an inline value needs no file. Tensors are read lazily and cached, so evaluating a
+model touches each weight once and importing one touches none.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import external_data_helper, helper, numpy_helper
+from xdsl.dialects.builtin import (
+    BytesAttr,
+    DenseIntOrFPElementsAttr,
+    Float32Type,
+    Float64Type,
+    IntegerType,
+    ModuleOp,
+    StringAttr,
+    TensorType,
+    f32,
+    f64,
+    i32,
+    i64,
+)
+
+from compiler.dialects.spike import GlobalOp
+from compiler.errors import SpikecError
+
+WEIGHTS_ATTR = "spike.weights"
+"""Module attribute: path of the weight file, relative to the IR file's folder."""
+
+
+def external_data_file(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> Path:
+    """The file holding an external-data initializer, refused if it lies outside the model's
+    folder (a model must not make spikec read arbitrary files)."""
+    info = external_data_helper.ExternalDataInfo(tensor)
+    location = info.location
+    root = model_dir.resolve()
+    target = (root / location).resolve()
+    if os.path.isabs(location) or not target.is_relative_to(root):
+        raise SpikecError(
+            f"initializer '{tensor.name}' stores its data at '{location}', outside the model's "
+            f"folder {root}; external data must be a relative path inside that folder",
+            where=model_path,
+        )
+    if not target.is_file():
+        raise SpikecError(
+            f"initializer '{tensor.name}': external data file '{location}' not found next to "
+            "the model",
+            where=model_path,
+        )
+    return target
+
+
+def _memmap_external(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> np.ndarray:
+    path = external_data_file(tensor, model_dir, model_path)
+    info = external_data_helper.ExternalDataInfo(tensor)
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    shape = tuple(tensor.dims)
+    count = int(np.prod(shape, dtype=np.int64))
+    offset = int(info.offset or 0)
+    if offset + count * dtype.itemsize > path.stat().st_size:
+        raise SpikecError(
+            f"initializer '{tensor.name}': external data file '{info.location}' is too short "
+            f"for {shape} {dtype}",
+            where=model_path,
+        )
+    if count == 0:
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
+
+
+class OnnxTensors:
+    """The named tensors of an ONNX model: initializers and the values of Constant nodes."""
+
+    def __init__(self, model: onnx.ModelProto, model_path: Path) -> None:
+        self.path = model_path
+        self.dir = model_path.parent
+        self.tensors: dict[str, onnx.TensorProto] = {t.name: t for t in model.graph.initializer}
+        for node in model.graph.node:
+            if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
+                for attr in node.attribute:
+                    if attr.name == "value" and attr.HasField("t"):
+                        self.tensors[node.output[0]] = attr.t
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.tensors
+
+    def array(self, name: str) -> np.ndarray:
+        tensor = self.tensors[name]
+        if external_data_helper.uses_external_data(tensor):
+            return _memmap_external(tensor, self.dir, str(self.path))
+        return numpy_helper.to_array(tensor)
+
+
+class WeightStore:
+    """Arrays of the globals of one module, by symbol name."""
+
+    def __init__(
+        self,
+        source: Path | None = None,
+        *,
+        onnx_model: onnx.ModelProto | None = None,
+        inline: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        self.source = source
+        self._inline = dict(inline or {})
+        self._cache: dict[str, np.ndarray] = {}
+        self._onnx: OnnxTensors | None = None
+        self._npz: np.lib.npyio.NpzFile | None = None
+        if onnx_model is not None and source is not None:
+            self._onnx = OnnxTensors(onnx_model, source)
+
+    @classmethod
+    def for_module(cls, module: ModuleOp, base_dir: Path | None = None) -> WeightStore:
+        """The store of a parsed or imported module; `base_dir` resolves a relative path."""
+        inline: dict[str, np.ndarray] = {}
+        for op in module.ops:
+            if isinstance(op, GlobalOp) and op.value is not None:
+                inline[op.sym_name.data] = dense_to_array(op.value)
+        attr = module.attributes.get(WEIGHTS_ATTR)
+        source = None
+        if isinstance(attr, StringAttr):
+            source = Path(attr.data)
+            if not source.is_absolute() and base_dir is not None:
+                source = base_dir / source
+        return cls(source, inline=inline)
+
+    def names(self) -> Iterator[str]:
+        yield from self._inline
+
+    def _open(self) -> None:
+        if self._onnx is not None or self._npz is not None:
+            return
+        if self.source is None:
+            raise SpikecError(
+                f"the module has no weight file (attribute {WEIGHTS_ATTR}) and a global without "
+                "an inline value"
+            )
+        if not self.source.is_file():
+            raise SpikecError(f"weight file '{self.source}' not found ({WEIGHTS_ATTR})")
+        if self.source.suffix == ".npz":
+            self._npz = np.load(self.source, allow_pickle=False)
+            return
+        try:
+            model = onnx.load(str(self.source), load_external_data=False)
+        except Exception as e:
+            raise SpikecError(f"cannot read weight file '{self.source}': {e}") from None
+        self._onnx = OnnxTensors(model, self.source)
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name in self._cache:
+            return self._cache[name]
+        if name in self._inline:
+            array = self._inline[name]
+        else:
+            self._open()
+            if self._onnx is not None and name in self._onnx:
+                array = self._onnx.array(name)
+            elif self._npz is not None and name in self._npz.files:
+                array = self._npz[name]
+            else:
+                raise SpikecError(f"weight '{name}' is not in the weight file '{self.source}'")
+        self._cache[name] = array
+        return array
+
+
+_NUMPY_OF_ELEMENT = {"f32": "<f4", "f64": "<f8", "i64": "<i8", "i32": "<i4"}
+
+
+def _element_dtype(attr: DenseIntOrFPElementsAttr) -> np.dtype:
+    element = attr.get_element_type()
+    name = {Float32Type: "f32", Float64Type: "f64"}.get(type(element))
+    if isinstance(element, IntegerType):
+        name = f"i{element.width.data}"
+    if name not in _NUMPY_OF_ELEMENT:
+        raise SpikecError(f"inline tensors of element type {element} are not supported")
+    return np.dtype(_NUMPY_OF_ELEMENT[name])
+
+
+def dense_to_array(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
+    """The numpy array of an inline dense attribute, in its declared shape (splats expanded)."""
+    flat = np.frombuffer(attr.data.data, dtype=_element_dtype(attr))
+    shape = attr.get_shape()
+    if flat.size == 1 and int(np.prod(shape)) != 1:
+        return np.full(shape, flat[0], dtype=flat.dtype.newbyteorder("="))
+    return flat.reshape(shape).astype(flat.dtype.newbyteorder("="))
+
+
+def array_to_dense(array: np.ndarray) -> DenseIntOrFPElementsAttr:
+    """An inline dense attribute holding `array` (float32, float64, int32 or int64)."""
+    kinds = {
+        np.dtype(np.float32): (f32, "<f4"),
+        np.dtype(np.float64): (f64, "<f8"),
+        np.dtype(np.int64): (i64, "<i8"),
+        np.dtype(np.int32): (i32, "<i4"),
+    }
+    if array.dtype not in kinds:
+        raise SpikecError(f"cannot write a {array.dtype} tensor inline")
+    element, code = kinds[array.dtype]
+    data = BytesAttr(np.ascontiguousarray(array, dtype=code).tobytes())
+    return DenseIntOrFPElementsAttr(TensorType(element, array.shape), data)
