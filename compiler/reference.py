@@ -17,6 +17,8 @@ from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
 
+from compiler.dialects.spike import RouteTopKOp, SDSAOp, StochasticAttentionOp
+from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
 from compiler.interpreters.spike import SpikeFunctions
@@ -97,13 +99,19 @@ class Activity:
         return self.spikes / self.neurons if self.neurons else 0.0
 
 
+FIRING_OPS = (NeuronOp, SDSAOp, StochasticAttentionOp, RouteTopKOp)
+"""Ops that create spikes (the rest only move, pool or mask them)."""
+
+
 @dataclass
 class ActivityRecorder(Interpreter.Listener):
-    """Records the firing rate of every op whose result is a spike train."""
+    """Records the firing rate of every op that fires spikes (neurons, spiking attention)."""
 
     records: list[Activity] = field(default_factory=list)
 
     def did_interpret_op(self, op: Operation, results: PythonValues) -> None:
+        if not isinstance(op, FIRING_OPS):
+            return
         for value, array in zip(op.results, results, strict=False):
             if is_spike(value) and isinstance(array, np.ndarray):
                 label = value.name_hint or f"{op.name}#{len(self.records)}"

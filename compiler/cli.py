@@ -1,0 +1,266 @@
+"""The `spikec` command line.
+
+Every command reports a problem with its input as one message on stderr and exits with status 2;
+it writes output files only when it succeeds.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.passes import ModulePass
+
+from compiler import __version__
+from compiler.driver import (
+    print_ir,
+    read_ir,
+    rebase_weights,
+    run_pipeline,
+    write_atomically,
+    write_text,
+)
+from compiler.errors import SpikecError
+from compiler.weights import WeightStore
+
+
+def _load(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightStore, Path]:
+    """A module from an .onnx or .mlir file ('-' reads IR from stdin), with its weights and the
+    folder its weight path is relative to."""
+    if model.endswith(".onnx"):
+        from compiler.frontend.onnx_import import import_onnx
+
+        result = import_onnx(model, inline_weights=inline_weights)
+        return result.module, result.weights, Path.cwd()
+    if model == "-" or model.endswith(".mlir"):
+        module, base = read_ir(model)
+        return module, WeightStore.for_module(module, base), base
+    raise SpikecError("unknown kind of file: expected an .onnx model or .mlir IR", where=model)
+
+
+def _emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> None:
+    if output is None:
+        rebase_weights(module, base, Path.cwd())
+        click.echo(print_ir(module, generic=generic), nl=False)
+        return
+    rebase_weights(module, base, Path(output).resolve().parent)
+    write_text(output, print_ir(module, generic=generic))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="spikec")
+def cli() -> None:
+    """spikec: a compiler toolchain for spiking transformers.
+
+    \b
+    Import an ONNX spiking transformer into the `spike` dialect, transform it with passes and
+    evaluate it with the reference interpreter:
+      spikec import samples/spikformer.onnx -o spikformer.mlir
+      spikec opt spikformer.mlir -p 'cse,dce'
+      spikec eval samples/spikformer.onnx --input samples/spikformer_input.npy
+    """
+
+
+@cli.command("import")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
+@click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
+@click.option(
+    "--inline-weights", is_flag=True, help="Write weights into the IR (for small models and tests)."
+)
+def import_command(model: str, output: str | None, generic: bool, inline_weights: bool) -> None:
+    """Import an ONNX model into the `spike` dialect.
+
+    Weights stay in the model file: the IR names it in the module attribute `spike.weights`
+    (relative to the IR file) and refers to each tensor by its initializer name.
+
+    \b
+    Examples:
+      spikec import samples/sdt.onnx                    # IR on stdout
+      spikec import samples/sdt.onnx -o sdt.mlir
+      spikec import samples/sdt.onnx --generic | spikec opt - -p ''
+    """
+    if not model.endswith(".onnx"):
+        raise SpikecError("expected an .onnx model", where=model)
+    module, _, base = _load(model, inline_weights)
+    _emit_ir(module, base, output, generic)
+
+
+@cli.command("opt")
+@click.argument("input", default="-", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-p", "--passes", "pipeline", default="", show_default=True, help="Pass pipeline, xDSL syntax."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
+@click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
+@click.option(
+    "--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass."
+)
+def opt_command(
+    input: str, pipeline: str, output: str | None, generic: bool, print_ir_after_all: bool
+) -> None:
+    """Parse IR (a file, or '-' for stdin), run a pass pipeline and print the result.
+
+    \b
+    Examples:
+      spikec opt model.mlir -p ''                # parse, verify, print (a round trip)
+      spikec opt model.mlir -p 'cse,dce' -o clean.mlir
+      spikec import samples/moe.onnx | spikec opt - -p dce --print-ir-after-all
+    """
+    module, base = read_ir(input)
+
+    def dump(previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None) -> None:
+        if previous is not None:
+            click.echo(f"// -----// IR Dump After {previous.name} //----- //", err=True)
+            click.echo(print_ir(mod, generic=generic), err=True, nl=False)
+
+    run_pipeline(module, pipeline, dump if print_ir_after_all else None)
+    _emit_ir(module, base, output, generic)
+
+
+def _load_array(path: str) -> np.ndarray:
+    try:
+        array = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise SpikecError("no such file", where=path) from None
+    except (ValueError, OSError, EOFError) as e:
+        raise SpikecError(f"not a readable .npy array ({e})", where=path) from None
+    if not isinstance(array, np.ndarray):
+        raise SpikecError("expected one array (.npy); use name=file.npy per input", where=path)
+    return array
+
+
+def load_inputs(specs: Sequence[str], names: list[str]) -> dict[str, np.ndarray]:
+    """`--input` values: `X.npy` (single-input models), `name=X.npy`, or an `.npz` by name."""
+    inputs: dict[str, np.ndarray] = {}
+    for spec in specs:
+        if "=" in spec and not Path(spec).exists():
+            name, path = spec.split("=", 1)
+            inputs[name] = _load_array(path)
+        elif spec.endswith(".npz"):
+            try:
+                with np.load(spec, allow_pickle=False) as archive:
+                    inputs.update({k: archive[k] for k in archive.files})
+            except (ValueError, OSError, EOFError) as e:
+                raise SpikecError(f"not a readable .npz archive ({e})", where=spec) from None
+        else:
+            if len(names) != 1:
+                raise SpikecError(
+                    f"the model takes {len(names)} inputs {names}: pass --input name=file.npy "
+                    "for each, or one .npz",
+                    where=spec,
+                )
+            inputs[names[0]] = _load_array(spec)
+    return inputs
+
+
+def _describe(name: str, array: np.ndarray) -> str:
+    text = f"output '{name}': {array.dtype} {list(array.shape)}"
+    if array.size:
+        text += f"  min {array.min():.6g}  max {array.max():.6g}  mean {array.mean():.6g}"
+    return text
+
+
+@cli.command("eval")
+@click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-i",
+    "--input",
+    "input_specs",
+    multiple=True,
+    required=True,
+    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write outputs (.npy/.npz).")
+@click.option("--stats", is_flag=True, help="Print the firing rate of every spiking op.")
+@click.option(
+    "--reference",
+    type=click.Choice(["onnxruntime"]),
+    help="Also run the ONNX model in onnxruntime and compare (exit 1 if they differ).",
+)
+def eval_command(
+    model: str,
+    input_specs: tuple[str, ...],
+    output: str | None,
+    stats: bool,
+    reference: str | None,
+) -> None:
+    """Evaluate a model with the reference interpreter of the `spike` dialect.
+
+    \b
+    Examples:
+      spikec eval samples/spikformer.onnx --input samples/spikformer_input.npy
+      spikec eval model.mlir --input x=x.npy -o y.npy --stats
+      spikec eval samples/moe.onnx -i samples/moe_input.npy --reference onnxruntime
+    """
+    from compiler.reference import ActivityRecorder, evaluate, input_names
+
+    module, weights, _ = _load(model)
+    inputs = load_inputs(input_specs, input_names(module))
+    recorder = ActivityRecorder()
+    outputs = evaluate(module, weights, inputs, (recorder,))
+    if output is not None:
+        _save_outputs(output, outputs)
+    for name, array in outputs.items():
+        click.echo(_describe(name, array))
+    if stats:
+        click.echo("firing rates (spikes / neuron / step):")
+        width = max((len(r.label) for r in recorder.records), default=10)
+        for r in recorder.records:
+            click.echo(f"  {r.label:<{width}}  {r.op:<28} {100 * r.rate:6.2f} %")
+    if reference is not None:
+        if not model.endswith(".onnx"):
+            raise SpikecError("--reference needs the .onnx model", where=model)
+        from compiler.compare import compare_with_onnxruntime
+
+        report, ok = compare_with_onnxruntime(model, module, inputs, outputs)
+        click.echo(report)
+        if not ok:
+            sys.exit(1)
+
+
+def _save_outputs(path: str, outputs: dict[str, np.ndarray]) -> None:
+    if path.endswith(".npz"):
+        write_atomically(path, lambda tmp: np.savez(tmp, **outputs))
+        return
+    if not path.endswith(".npy"):
+        raise SpikecError("outputs are written as .npy (one output) or .npz", where=path)
+    if len(outputs) != 1:
+        raise SpikecError(
+            f"the model has {len(outputs)} outputs {list(outputs)}; write them to an .npz",
+            where=path,
+        )
+    (array,) = outputs.values()
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    write_atomically(path, save)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point: SpikecError -> message and exit status 2; usage errors -> status 2."""
+    try:
+        code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except SpikecError as e:
+        click.echo(f"spikec: error: {e}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("spikec: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("spikec: interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Reading, verifying, transforming and writing `spike` IR; shared by the CLI and the tests.
+
+Everything here turns problems with the user's input into `SpikecError`s that name the file and
+line, and writes output files atomically so that a failure never leaves half a file behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from xdsl.context import Context
+from xdsl.dialects import func
+from xdsl.dialects.builtin import Builtin, ModuleOp, StringAttr
+from xdsl.ir import Operation
+from xdsl.parser import Parser
+from xdsl.passes import ModulePass, PassPipeline
+from xdsl.printer import Printer
+from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.lexer import Span
+
+from compiler.dialects.spike import Spike
+from compiler.errors import SpikecError
+from compiler.weights import WEIGHTS_ATTR
+
+
+def make_context() -> Context:
+    ctx = Context()
+    ctx.load_dialect(Builtin)
+    ctx.load_dialect(func.Func)
+    ctx.load_dialect(Spike)
+    return ctx
+
+
+class _LocatingParser(Parser):
+    """A parser that remembers where each operation starts, for verifier messages."""
+
+    def __init__(self, ctx: Context, text: str, name: str) -> None:
+        super().__init__(ctx, text, name)
+        self.spans: dict[int, Span] = {}
+
+    def parse_operation(self) -> Operation:
+        start = self._current_token.span
+        op = super().parse_operation()
+        self.spans[id(op)] = start
+        return op
+
+
+def parse_ir(text: str, filename: str) -> ModuleOp:
+    """Parse and verify IR text; errors name `filename`, the line and the column."""
+    parser = _LocatingParser(make_context(), text, filename)
+    try:
+        module = parser.parse_module()
+    except ParseError as e:
+        raise SpikecError(str(e).strip()) from None
+    verify(module, filename, parser.spans)
+    return module
+
+
+def verify(
+    module: ModuleOp, filename: str = "<module>", spans: dict[int, Span] | None = None
+) -> None:
+    """Verify, reporting the first failing operation with its source location when known."""
+    try:
+        module.verify()
+        return
+    except VerifyException as whole:
+        error: Exception = whole
+    for op in module.walk():
+        try:
+            op.verify(verify_nested_ops=False)
+        except VerifyException as e:
+            message = str(e).removeprefix("Operation does not verify: ")
+            span = (spans or {}).get(id(op))
+            if span is not None:
+                loc = span.get_location()
+                raise SpikecError(f"{loc.line}:{loc.column}: {op.name}: {message}", where=filename)
+            raise SpikecError(f"{op.name}: {message}", where=filename) from None
+    raise SpikecError(f"the IR does not verify: {error}", where=filename)
+
+
+def read_ir(path: str) -> tuple[ModuleOp, Path]:
+    """Parse an IR file (or `-` for stdin); returns the module and the folder relative to which
+    its weight file is named."""
+    if path == "-":
+        import sys
+
+        return parse_ir(sys.stdin.read(), "<stdin>"), Path.cwd()
+    file = Path(path)
+    if not file.is_file():
+        raise SpikecError("no such file", where=path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise SpikecError("not a text file (expected MLIR text)", where=path) from None
+    return parse_ir(text, path), file.resolve().parent
+
+
+def print_ir(module: ModuleOp, *, generic: bool = False) -> str:
+    stream = io.StringIO()
+    Printer(stream=stream, print_generic_format=generic).print_op(module)
+    stream.write("\n")
+    return stream.getvalue()
+
+
+def rebase_weights(module: ModuleOp, from_dir: Path, to_dir: Path) -> None:
+    """Rewrite the module's weight path, relative to `from_dir`, to be relative to `to_dir`."""
+    attr = module.attributes.get(WEIGHTS_ATTR)
+    if not isinstance(attr, StringAttr):
+        return
+    target = Path(attr.data)
+    if not target.is_absolute():
+        target = (from_dir / target).resolve()
+    try:
+        relative = os.path.relpath(target, to_dir.resolve())
+    except ValueError:
+        relative = str(target)
+    module.attributes[WEIGHTS_ATTR] = StringAttr(relative)
+
+
+def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
+    """Call `write(tmp)` on a temporary file beside `path`, then move it into place."""
+    target = Path(path)
+    if target.is_dir():
+        raise SpikecError("is a directory", where=str(path))
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise SpikecError("the output folder does not exist", where=str(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=directory)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
+    from compiler.transforms import get_all_passes
+
+    return get_all_passes()
+
+
+PassCallback = Callable[[ModulePass | None, ModuleOp, ModulePass | None], None]
+
+
+def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = None) -> None:
+    """Apply a pass pipeline given in xDSL's syntax (`a,b{opt=1}`); '' applies nothing."""
+    passes = available_passes()
+    try:
+        pipeline = PassPipeline.parse_spec(passes, spec, callback)
+    except Exception as e:  # xDSL reports bad specs with ValueError and its own errors
+        names = ", ".join(sorted(passes))
+        raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None
+    try:
+        pipeline.apply(make_context(), module)
+    except VerifyException as e:
+        raise SpikecError(f"a pass produced IR that does not verify: {e}") from e
