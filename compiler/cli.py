@@ -17,10 +17,14 @@ from xdsl.passes import ModulePass
 
 from compiler import __version__
 from compiler.driver import (
+    SPLIT_MARKER,
+    parse_ir,
     print_ir,
     read_ir,
+    read_text,
     rebase_weights,
     run_pipeline,
+    split_input,
     write_atomically,
     write_text,
 )
@@ -100,8 +104,18 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
 @click.option(
     "--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass."
 )
+@click.option(
+    "--split-input-file",
+    is_flag=True,
+    help="Treat each '// -----' section as a separate module; report every failing one.",
+)
 def opt_command(
-    input: str, pipeline: str, output: str | None, generic: bool, print_ir_after_all: bool
+    input: str,
+    pipeline: str,
+    output: str | None,
+    generic: bool,
+    print_ir_after_all: bool,
+    split_input_file: bool,
 ) -> None:
     """Parse IR (a file, or '-' for stdin), run a pass pipeline and print the result.
 
@@ -111,15 +125,35 @@ def opt_command(
       spikec opt model.mlir -p 'cse,dce' -o clean.mlir
       spikec import samples/moe.onnx | spikec opt - -p dce --print-ir-after-all
     """
-    module, base = read_ir(input)
-
     def dump(previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None) -> None:
         if previous is not None:
             click.echo(f"// -----// IR Dump After {previous.name} //----- //", err=True)
             click.echo(print_ir(mod, generic=generic), err=True, nl=False)
 
-    run_pipeline(module, pipeline, dump if print_ir_after_all else None)
-    _emit_ir(module, base, output, generic)
+    callback = dump if print_ir_after_all else None
+    if not split_input_file:
+        module, base = read_ir(input)
+        run_pipeline(module, pipeline, callback)
+        _emit_ir(module, base, output, generic)
+        return
+    text, name, base = read_text(input)
+    printed, failures = [], 0
+    for chunk in split_input(text):
+        try:
+            module = parse_ir(chunk, name)
+            run_pipeline(module, pipeline, callback)
+            rebase_weights(module, base, Path.cwd() if output is None else Path(output).parent)
+            printed.append(print_ir(module, generic=generic))
+        except SpikecError as e:
+            click.echo(f"spikec: error: {e}", err=True)
+            failures += 1
+    joined = f"{SPLIT_MARKER}\n".join(printed)
+    if failures:
+        raise SpikecError(f"{failures} of the input's sections failed", where=name)
+    if output is None:
+        click.echo(joined, nl=False)
+    else:
+        write_text(output, joined)
 
 
 def _load_array(path: str) -> np.ndarray:

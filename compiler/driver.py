@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -41,21 +43,37 @@ class _LocatingParser(Parser):
     def __init__(self, ctx: Context, text: str, name: str) -> None:
         super().__init__(ctx, text, name)
         self.spans: dict[int, Span] = {}
+        self.failed_at: Span | None = None
+        """Start of the innermost operation whose parsing raised a VerifyException."""
 
     def parse_operation(self) -> Operation:
         start = self._current_token.span
-        op = super().parse_operation()
+        try:
+            op = super().parse_operation()
+        except VerifyException as e:
+            self.failed_at = self.failed_at or start
+            raise e
         self.spans[id(op)] = start
         return op
 
 
 def parse_ir(text: str, filename: str) -> ModuleOp:
     """Parse and verify IR text; errors name `filename`, the line and the column."""
+    if not text.strip():
+        raise SpikecError("empty input: expected MLIR text holding a builtin.module", where=filename)
     parser = _LocatingParser(make_context(), text, filename)
     try:
         module = parser.parse_module()
     except ParseError as e:
         raise SpikecError(str(e).strip()) from None
+    except VerifyException as e:
+        # a type or attribute constraint checked while parsing an op's custom format
+        span = parser.failed_at or parser._current_token.span
+        loc = span.get_location()
+        line = text.splitlines()[loc.line - 1] if loc.line <= len(text.splitlines()) else ""
+        found = re.search(r'^\s*(?:%[\w.$-]+(?:\s*,\s*%[\w.$-]+)*\s*=\s*)?"?([a-z_]+\.[a-z_0-9.]+)', line)
+        what = f"{found.group(1)}: " if found else ""
+        raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {what}{e}") from None
     verify(module, filename, parser.spans)
     return module
 
@@ -74,21 +92,21 @@ def verify(
             op.verify(verify_nested_ops=False)
         except VerifyException as e:
             message = str(e).removeprefix("Operation does not verify: ")
+            if not message.startswith(op.name):
+                message = f"{op.name}: {message}"
             span = (spans or {}).get(id(op))
             if span is not None:
                 loc = span.get_location()
-                raise SpikecError(f"{loc.line}:{loc.column}: {op.name}: {message}", where=filename)
-            raise SpikecError(f"{op.name}: {message}", where=filename) from None
+                raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {message}")
+            raise SpikecError(message, where=filename) from None
     raise SpikecError(f"the IR does not verify: {error}", where=filename)
 
 
-def read_ir(path: str) -> tuple[ModuleOp, Path]:
-    """Parse an IR file (or `-` for stdin); returns the module and the folder relative to which
-    its weight file is named."""
+def read_text(path: str) -> tuple[str, str, Path]:
+    """(text, name for messages, folder relative to which a weight path is named) of an IR file
+    or of stdin (`-`)."""
     if path == "-":
-        import sys
-
-        return parse_ir(sys.stdin.read(), "<stdin>"), Path.cwd()
+        return sys.stdin.read(), "<stdin>", Path.cwd()
     file = Path(path)
     if not file.is_file():
         raise SpikecError("no such file", where=path)
@@ -96,7 +114,33 @@ def read_ir(path: str) -> tuple[ModuleOp, Path]:
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise SpikecError("not a text file (expected MLIR text)", where=path) from None
-    return parse_ir(text, path), file.resolve().parent
+    return text, path, file.resolve().parent
+
+
+def read_ir(path: str) -> tuple[ModuleOp, Path]:
+    """Parse an IR file (or `-` for stdin); returns the module and the folder relative to which
+    its weight file is named."""
+    text, name, base = read_text(path)
+    return parse_ir(text, name), base
+
+
+SPLIT_MARKER = "// -----"
+
+
+def split_input(text: str) -> list[str]:
+    """Chunks of a file cut at `// -----` lines, each padded with newlines so that line numbers
+    in messages stay those of the whole file (mlir-opt's --split-input-file)."""
+    chunks: list[str] = []
+    current: list[str] = []
+    offset = 0
+    for number, line in enumerate(text.splitlines(keepends=True)):
+        if line.strip() == SPLIT_MARKER:
+            chunks.append("\n" * offset + "".join(current))
+            current, offset = [], number + 1
+        else:
+            current.append(line)
+    chunks.append("\n" * offset + "".join(current))
+    return chunks
 
 
 def print_ir(module: ModuleOp, *, generic: bool = False) -> str:

@@ -200,6 +200,15 @@ class StochasticAttentionOp(AttentionOp):
 
     name = "spike.stochastic_attention"
 
+    query = operand_def(SpikeTrainType)
+    """Q `[T, B, N, D]` (Q, K and V are redeclared so that they stay operands 0-2)."""
+
+    key = operand_def(SpikeTrainType)
+    """K `[T, B, N, D]`."""
+
+    value = operand_def(SpikeTrainType)
+    """V `[T, B, N, D]`."""
+
     uniforms = var_operand_def(TensorType)
     """None, or the two uniform tables U1 and U2."""
 

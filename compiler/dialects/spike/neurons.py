@@ -252,6 +252,9 @@ class BernoulliOp(NeuronOp):
 
     name = "spike.bernoulli"
 
+    input = operand_def(SpikeTrainType | TensorType)
+    """Firing probability `X[T, B, ...]` (redeclared so that it stays operand 0)."""
+
     uniform = opt_operand_def(TensorType)
     """Optional table of uniform numbers in [0, 1), broadcastable to the input."""
 

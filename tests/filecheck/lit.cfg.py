@@ -1,0 +1,17 @@
+"""lit configuration: FileCheck tests of the `spike` IR, run through the `spikec` CLI.
+
+`pytest tests/test_filecheck.py` runs this suite so that its result counts in the pytest summary.
+"""
+
+import os
+
+import lit.formats
+
+config.name = "spikec"  # noqa: F821
+config.test_format = lit.formats.ShTest(execute_external=False)  # noqa: F821
+config.suffixes = [".mlir"]  # noqa: F821
+config.test_source_root = os.path.dirname(__file__)  # noqa: F821
+config.environment["PATH"] = os.environ["PATH"]  # noqa: F821
+config.substitutions.append(  # noqa: F821
+    ("%samples", os.path.join(os.path.dirname(__file__), "..", "..", "samples"))
+)
