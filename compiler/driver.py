@@ -65,7 +65,7 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
     try:
         module = parser.parse_module()
     except ParseError as e:
-        raise SpikecError(str(e).strip()) from None
+        raise SpikecError(_format_parse_error(str(e))) from None
     except VerifyException as e:
         # a type or attribute constraint checked while parsing an op's custom format
         span = parser.failed_at or parser._current_token.span
@@ -76,6 +76,16 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {what}{e}") from None
     verify(module, filename, parser.spans)
     return module
+
+
+def _format_parse_error(text: str) -> str:
+    """xDSL prints `file:line:col`, the source line, carets, then the message; put the message
+    first so that the error reads as one line with its context below."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    if len(lines) < 3:
+        return " ".join(line.strip() for line in lines)
+    location, context, message = lines[0], lines[1:-1], lines[-1].strip()
+    return "\n".join([f"{location}: {message}", *context])
 
 
 def verify(

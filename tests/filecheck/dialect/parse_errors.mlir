@@ -40,7 +40,7 @@ builtin.module {
     func.return
   }
 }
-// CHECK: parse_errors.mlir:39:{{[0-9]+}}{{.*}}sideways
+// CHECK: parse_errors.mlir:39:{{[0-9]+}}: Expected `hard`, or `soft`
 
 // -----
 builtin.module {
