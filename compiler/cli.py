@@ -101,9 +101,7 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
 @click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
-@click.option(
-    "--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass."
-)
+@click.option("--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass.")
 @click.option(
     "--split-input-file",
     is_flag=True,
@@ -125,6 +123,7 @@ def opt_command(
       spikec opt model.mlir -p 'cse,dce' -o clean.mlir
       spikec import samples/moe.onnx | spikec opt - -p dce --print-ir-after-all
     """
+
     def dump(previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None) -> None:
         if previous is not None:
             click.echo(f"// -----// IR Dump After {previous.name} //----- //", err=True)
@@ -259,7 +258,12 @@ def eval_command(
 
 def _save_outputs(path: str, outputs: dict[str, np.ndarray]) -> None:
     if path.endswith(".npz"):
-        write_atomically(path, lambda tmp: np.savez(tmp, **outputs))
+
+        def save_all(tmp: Path) -> None:
+            with open(tmp, "wb") as f:
+                np.savez(f, **outputs)  # type: ignore[arg-type]
+
+        write_atomically(path, save_all)
         return
     if not path.endswith(".npy"):
         raise SpikecError("outputs are written as .npy (one output) or .npz", where=path)

@@ -60,7 +60,9 @@ class _LocatingParser(Parser):
 def parse_ir(text: str, filename: str) -> ModuleOp:
     """Parse and verify IR text; errors name `filename`, the line and the column."""
     if not text.strip():
-        raise SpikecError("empty input: expected MLIR text holding a builtin.module", where=filename)
+        raise SpikecError(
+            "empty input: expected MLIR text holding a builtin.module", where=filename
+        )
     parser = _LocatingParser(make_context(), text, filename)
     try:
         module = parser.parse_module()
@@ -71,7 +73,9 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         span = parser.failed_at or parser._current_token.span
         loc = span.get_location()
         line = text.splitlines()[loc.line - 1] if loc.line <= len(text.splitlines()) else ""
-        found = re.search(r'^\s*(?:%[\w.$-]+(?:\s*,\s*%[\w.$-]+)*\s*=\s*)?"?([a-z_]+\.[a-z_0-9.]+)', line)
+        found = re.search(
+            r'^\s*(?:%[\w.$-]+(?:\s*,\s*%[\w.$-]+)*\s*=\s*)?"?([a-z_]+\.[a-z_0-9.]+)', line
+        )
         what = f"{found.group(1)}: " if found else ""
         raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {what}{e}") from None
     verify(module, filename, parser.spans)
@@ -107,7 +111,7 @@ def verify(
             span = (spans or {}).get(id(op))
             if span is not None:
                 loc = span.get_location()
-                raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {message}")
+                raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {message}") from None
             raise SpikecError(message, where=filename) from None
     raise SpikecError(f"the IR does not verify: {error}", where=filename)
 
@@ -194,7 +198,10 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
 
 
 def write_text(path: str | Path, text: str) -> None:
-    write_atomically(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    write_atomically(path, write)
 
 
 def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:

@@ -70,7 +70,7 @@ def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.
         array = inputs[name]
         expected = shape_of(arg_type)
         shape_ok = array.ndim == len(expected) and all(
-            e == DYNAMIC or e == a for e, a in zip(expected, array.shape, strict=True)
+            e in (DYNAMIC, a) for e, a in zip(expected, array.shape, strict=True)
         )
         if array.dtype != np.float32 or not shape_ok:
             raise SpikecError(

@@ -177,8 +177,12 @@ _NUMPY_OF_ELEMENT = {"f32": "<f4", "f64": "<f8", "i64": "<i8", "i32": "<i4"}
 
 def _element_dtype(attr: DenseIntOrFPElementsAttr) -> np.dtype:
     element = attr.get_element_type()
-    name = {Float32Type: "f32", Float64Type: "f64"}.get(type(element))
-    if isinstance(element, IntegerType):
+    name = ""
+    if isinstance(element, Float32Type):
+        name = "f32"
+    elif isinstance(element, Float64Type):
+        name = "f64"
+    elif isinstance(element, IntegerType):
         name = f"i{element.width.data}"
     if name not in _NUMPY_OF_ELEMENT:
         raise SpikecError(f"inline tensors of element type {element} are not supported")
@@ -196,7 +200,7 @@ def dense_to_array(attr: DenseIntOrFPElementsAttr) -> np.ndarray:
 
 def array_to_dense(array: np.ndarray) -> DenseIntOrFPElementsAttr:
     """An inline dense attribute holding `array` (float32, float64, int32 or int64)."""
-    kinds = {
+    kinds: dict[np.dtype, tuple[Float32Type | Float64Type | IntegerType, str]] = {
         np.dtype(np.float32): (f32, "<f4"),
         np.dtype(np.float64): (f64, "<f8"),
         np.dtype(np.int64): (i64, "<i8"),

@@ -97,7 +97,9 @@ def _plan(
     for e, name in enumerate(concat.input):
         unsqueeze = imp.producers.get(name)
         if unsqueeze is None or not _is(unsqueeze, "Unsqueeze") or _axes_of(imp, unsqueeze) != [0]:
-            raise NodeError(f"Concat input {e} must be an Unsqueeze on axis 0 of expert {e}'s output")
+            raise NodeError(
+                f"Concat input {e} must be an Unsqueeze on axis 0 of expert {e}'s output"
+            )
         if len(users[name]) != 1:
             raise NodeError(f"expert {e}'s stacked output is used outside the Combine")
         owned.add(id(unsqueeze))
@@ -191,7 +193,7 @@ def combine(imp: Importer, node: onnx.NodeProto) -> None:
     yields_spikes = True
     try:
         for e, expert in enumerate(plan.experts):
-            region = spike.MoEOp.expert_region(x.ssa.type)  # type: ignore[arg-type]
+            region = spike.MoEOp.expert_region(x.ssa.type)
             arg = region.block.args[0]
             arg.name_hint = f"expert{e}_in"
             imp.values[expert.dispatch.output[0]] = Value(Layout.TIME, ssa=arg, name="")

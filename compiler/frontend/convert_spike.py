@@ -5,6 +5,8 @@ Each call becomes one `spike` op; attributes a call leaves out take the function
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import onnx
 from xdsl.ir import Operation, SSAValue
 
@@ -77,22 +79,40 @@ _LIF_SPEC: dict[str, object] = {
 }
 
 
-def _lif_kwargs(attrs: dict[str, object]) -> dict[str, object]:
-    return {
-        "tau": _float(attrs, "tau"),
-        "v_threshold": _float(attrs, "v_threshold"),
-        "v_reset": _float(attrs, "v_reset"),
-        "decay_input": _flag(attrs, "decay_input"),
-        "reset": ResetMode.SOFT if _flag(attrs, "soft_reset") else ResetMode.HARD,
-    }
+@dataclass
+class _LIFParams:
+    tau: float
+    v_threshold: float
+    v_reset: float
+    decay_input: bool
+    reset: ResetMode
+
+
+def _lif_params(attrs: dict[str, object]) -> _LIFParams:
+    tau = _float(attrs, "tau")
+    if tau <= 0:
+        raise NodeError("tau must be > 0")
+    return _LIFParams(
+        tau,
+        _float(attrs, "v_threshold"),
+        _float(attrs, "v_reset"),
+        _flag(attrs, "decay_input"),
+        ResetMode.SOFT if _flag(attrs, "soft_reset") else ResetMode.HARD,
+    )
 
 
 def lif(imp: Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node, _LIF_SPEC)
-    if _float(attrs, "tau") <= 0:
-        raise NodeError("tau must be > 0")
+    p = _lif_params(_attrs(node, _LIF_SPEC))
     x = imp.operand(imp.time_major(node, 0, "the input"))
-    _emit(imp, node, spike.LIFOp(x, **_lif_kwargs(attrs)))  # type: ignore[arg-type]
+    op = spike.LIFOp(
+        x,
+        tau=p.tau,
+        v_threshold=p.v_threshold,
+        v_reset=p.v_reset,
+        decay_input=p.decay_input,
+        reset=p.reset,
+    )
+    _emit(imp, node, op)
 
 
 def if_neuron(imp: Importer, node: onnx.NodeProto) -> None:
@@ -161,8 +181,19 @@ def ssa(imp: Importer, node: onnx.NodeProto) -> None:
 
 def sdsa(imp: Importer, node: onnx.NodeProto) -> None:
     attrs = _attrs(node, {"heads": _REQUIRED, **_LIF_SPEC, "v_threshold": 0.5})
+    p = _lif_params(attrs)
     q, k, v = _qkv(imp, node)
-    op = spike.SDSAOp(q, k, v, heads=_int(attrs, "heads"), **_lif_kwargs(attrs))  # type: ignore[arg-type]
+    op = spike.SDSAOp(
+        q,
+        k,
+        v,
+        heads=_int(attrs, "heads"),
+        tau=p.tau,
+        v_threshold=p.v_threshold,
+        v_reset=p.v_reset,
+        decay_input=p.decay_input,
+        reset=p.reset,
+    )
     _emit(imp, node, op)
 
 

@@ -10,7 +10,13 @@ from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import shape_of
-from compiler.frontend.onnx_import import Converter, Importer, attributes
+from compiler.frontend.onnx_import import (
+    Converter,
+    Importer,
+    attr_float,
+    attr_int,
+    attributes,
+)
 from compiler.frontend.reshape import (
     flatten_target,
     reshape_target,
@@ -89,10 +95,10 @@ def identity(imp: Importer, node: onnx.NodeProto) -> None:
 @converts("Cast")
 def cast(imp: Importer, node: onnx.NodeProto) -> None:
     v = imp.input(node, 0)
-    to = attributes(node).get("to")
+    to = attr_int(node, "to")
     if v.is_const:
         assert v.array is not None
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(int(to))  # type: ignore[arg-type]
+        dtype = onnx.helper.tensor_dtype_to_np_dtype(to)
         imp.define_const(node.output[0], np.asarray(v.array).astype(dtype))
         return
     if to != onnx.TensorProto.FLOAT:
@@ -235,7 +241,7 @@ def conv(imp: Importer, node: onnx.NodeProto) -> None:
         strides=_ints(attrs.get("strides"), [1, 1]),
         pads=_ints(attrs.get("pads"), [0, 0, 0, 0]),
         dilations=_ints(attrs.get("dilations"), [1, 1]),
-        group=int(attrs.get("group", 1)),  # type: ignore[call-overload]
+        group=attr_int(node, "group", 1),
     )
     if list(w.shape[2:]) != _ints(attrs.get("kernel_shape"), list(w.shape[2:])):
         raise NodeError("kernel_shape does not match the weight")
@@ -259,17 +265,16 @@ def batch_norm(imp: Importer, node: onnx.NodeProto) -> None:
         imp.operand(x),
         *params,
         axis=x.ir_axis(1),
-        epsilon=float(attrs.get("epsilon", 1e-5)),  # type: ignore[arg-type]
+        epsilon=attr_float(node, "epsilon", 1e-5),
     )
     _emit(imp, node, op, x.layout)
 
 
 @converts("LayerNormalization")
 def layer_norm(imp: Importer, node: onnx.NodeProto) -> None:
-    attrs = attributes(node)
     x = imp.activation(node, 0, "the input")
     rank = len(x.onnx_shape())
-    axis = int(attrs.get("axis", -1))  # type: ignore[call-overload]
+    axis = attr_int(node, "axis", -1)
     if axis % rank != rank - 1:
         raise NodeError(f"only normalisation over the last axis is supported (axis = {axis})")
     if len([o for o in node.output if o]) > 1:
@@ -280,7 +285,7 @@ def layer_norm(imp: Importer, node: onnx.NodeProto) -> None:
         imp.operand(x),
         imp.operand(imp.input(node, 1)),
         None if beta is None else imp.operand(beta),
-        epsilon=float(attrs.get("epsilon", 1e-5)),  # type: ignore[arg-type]
+        epsilon=attr_float(node, "epsilon", 1e-5),
     )
     _emit(imp, node, op, x.layout)
 
@@ -406,7 +411,7 @@ def reshape(imp: Importer, node: onnx.NodeProto) -> None:
 @converts("Flatten")
 def flatten(imp: Importer, node: onnx.NodeProto) -> None:
     x = imp.input(node, 0)
-    axis = int(attributes(node).get("axis", 1))  # type: ignore[call-overload]
+    axis = attr_int(node, "axis", 1)
     _reshape_to(imp, node, x, flatten_target(x.onnx_shape(), axis))
 
 
@@ -456,7 +461,7 @@ def transpose(imp: Importer, node: onnx.NodeProto) -> None:
 @converts("Concat")
 def concat(imp: Importer, node: onnx.NodeProto) -> None:
     values = [imp.value(name) for name in node.input]
-    axis = int(attributes(node)["axis"])  # type: ignore[call-overload]
+    axis = attr_int(node, "axis")
     layout = _joint_layout(values)
     if layout is Layout.CONST:
         arrays = [np.asarray(v.array) for v in values]
@@ -477,7 +482,7 @@ def concat(imp: Importer, node: onnx.NodeProto) -> None:
 def split(imp: Importer, node: onnx.NodeProto) -> None:
     x = imp.activation(node, 0, "the input")
     attrs = attributes(node)
-    axis = int(attrs.get("axis", 0))  # type: ignore[call-overload]
+    axis = attr_int(node, "axis", 0)
     ir_axis = x.ir_axis(axis)
     x.check_not_time_or_batch(ir_axis)
     length = x.ir_shape()[ir_axis]

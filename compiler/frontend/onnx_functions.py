@@ -12,7 +12,7 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 | Leaky | X -> S | beta, threshold (1.0), reset_mechanism (0 subtract, 1 zero, 2 none) |
 | Bernoulli | X, U -> S | seed (0) |
 | SSA | Q, K, V -> Y | heads, scale |
-| SDSA | Q, K, V -> Y | heads, tau (2.0), v_threshold (0.5), v_reset (0.0), decay_input (1), soft_reset (0) |
+| SDSA | Q, K, V -> Y | heads, and LIF's attributes with v_threshold (0.5) |
 | StochasticAttention | Q, K, V, U1, U2 -> Y | heads, c1, c2, mask_diagonal (1), seed (0) |
 | TopKRouter | L -> G | k |
 | Dispatch | X, G -> Xe | expert |

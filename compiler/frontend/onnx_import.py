@@ -87,6 +87,24 @@ def attributes(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
+def attr_int(node: onnx.NodeProto, name: str, default: int | None = None) -> int:
+    value = attributes(node).get(name, default)
+    if not isinstance(value, int):
+        raise NodeError(
+            f"attribute '{name}' must be an integer"
+            if value is not None
+            else f"attribute '{name}' is required"
+        )
+    return value
+
+
+def attr_float(node: onnx.NodeProto, name: str, default: float) -> float:
+    value = attributes(node).get(name, default)
+    if not isinstance(value, int | float):
+        raise NodeError(f"attribute '{name}' must be a number")
+    return float(value)
+
+
 @dataclass
 class Importer:
     """State of one import: the ONNX graph, the IR being built and the value table."""
@@ -376,6 +394,8 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     results: list[SSAValue] = []
     output_names = [o.name for o in graph.output]
     for out in graph.output:
+        if out.name in importer.failed:
+            continue
         try:
             results.append(_graph_output(importer, out))
         except NodeError as e:
@@ -401,9 +421,7 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     except VerifyException as e:
         raise SpikecError(f"internal error: the imported IR does not verify: {e}") from e
     store = WeightStore(path, onnx_model=model)
-    return ImportResult(
-        module, store, model, [vi.name for vi in graph_inputs], output_names
-    )
+    return ImportResult(module, store, model, [vi.name for vi in graph_inputs], output_names)
 
 
 def _name_attrs(names: list[str]) -> ArrayAttr[DictionaryAttr]:
@@ -448,9 +466,9 @@ def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
     actual = v.onnx_shape()
     if declared and (
         len(declared) != len(actual)
-        or any(isinstance(d, int) and a != -1 and d != a for d, a in zip(declared, actual))
+        or any(
+            isinstance(d, int) and a != -1 and d != a for d, a in zip(declared, actual, strict=True)
+        )
     ):
         raise NodeError(f"is declared {declared} but computes {format_shape(actual)}")
     return v.ssa
-
-

@@ -23,6 +23,7 @@ from xdsl.interpreter import (
 )
 
 from compiler.dialects import spike
+from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import ResetMode
 from compiler.interpreters import kernels
 from compiler.interpreters.random import uniform_tables
@@ -42,7 +43,7 @@ def _bool(attr: BoolAttr | IntegerAttr) -> bool:
 
 
 def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
-    return tuple(int(v) for v in attr.get_values())
+    return ints(attr)
 
 
 def _soft(op: Any) -> bool:
@@ -83,9 +84,7 @@ class SpikeFunctions(InterpreterFunctions):
 
     @impl(spike.IFOp)
     def run_if(self, interp: Interpreter, op: spike.IFOp, args: PythonValues):
-        return (
-            kernels.if_neuron(args[0], _float(op.v_threshold), _float(op.v_reset), _soft(op)),
-        )
+        return (kernels.if_neuron(args[0], _float(op.v_threshold), _float(op.v_reset), _soft(op)),)
 
     @impl(spike.LeakyOp)
     def run_leaky(self, interp: Interpreter, op: spike.LeakyOp, args: PythonValues):
@@ -130,9 +129,7 @@ class SpikeFunctions(InterpreterFunctions):
     @impl(spike.BatchNormOp)
     def run_batch_norm(self, interp: Interpreter, op: spike.BatchNormOp, args: PythonValues):
         x, scale, bias, mean, var = args
-        return (
-            kernels.batch_norm(x, scale, bias, mean, var, _float(op.epsilon), _int(op.axis)),
-        )
+        return (kernels.batch_norm(x, scale, bias, mean, var, _float(op.epsilon), _int(op.axis)),)
 
     @impl(spike.LayerNormOp)
     def run_layer_norm(self, interp: Interpreter, op: spike.LayerNormOp, args: PythonValues):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from xdsl.dialects.builtin import BoolAttr, DenseArrayBase, TensorType
+from xdsl.dialects.builtin import BoolAttr, DenseArrayBase
 from xdsl.ir import Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -25,8 +25,8 @@ from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.layers import check_axes, i64_array, ints
 from compiler.dialects.spike.types import (
+    ACTIVATION,
     Shape,
-    SpikeTrainType,
     activation_type,
     broadcast_shapes,
     check_real,
@@ -36,7 +36,7 @@ from compiler.dialects.spike.types import (
     shape_of,
 )
 
-Activation = SpikeTrainType | TensorType
+Activation = ACTIVATION
 
 _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 

@@ -9,12 +9,14 @@ max-pooling of spikes, which is a spike train (the OR of the window).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 from xdsl.dialects.builtin import (
     BoolAttr,
     DenseArrayBase,
     FloatAttr,
     IntegerAttr,
+    IntegerType,
     TensorType,
     UnitAttr,
     f32,
@@ -36,9 +38,9 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.types import (
+    ACTIVATION,
     DYNAMIC,
     Shape,
-    SpikeTrainType,
     activation_type,
     check_real,
     check_result,
@@ -50,7 +52,7 @@ from compiler.dialects.spike.types import (
     shape_of,
 )
 
-Activation = SpikeTrainType | TensorType
+Activation = ACTIVATION
 
 _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 
@@ -60,7 +62,8 @@ def i64_array(values: Sequence[int]) -> DenseArrayBase:
 
 
 def ints(attr: DenseArrayBase) -> tuple[int, ...]:
-    return tuple(int(v) for v in attr.get_values())
+    """The values of an `array<i64: ...>` property."""
+    return tuple(int(v) for v in cast("DenseArrayBase[IntegerType]", attr).get_values())
 
 
 def window_output(

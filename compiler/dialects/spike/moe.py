@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import IntegerAttr, TensorType, i64
-from xdsl.ir import Block, Operation, Region, SSAValue
+from xdsl.dialects.builtin import IntegerAttr, i64
+from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -34,6 +34,7 @@ from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.types import (
+    ACTIVATION,
     SpikeTrainType,
     activation_type,
     check_real,
@@ -44,7 +45,7 @@ from compiler.dialects.spike.types import (
     shapes_compatible,
 )
 
-Activation = SpikeTrainType | TensorType
+Activation = ACTIVATION
 
 _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 
@@ -162,7 +163,7 @@ class MoEOp(IRDLOperation):
         )
 
     @staticmethod
-    def expert_region(input_type: SpikeTrainType | TensorType) -> Region:
+    def expert_region(input_type: Attribute) -> Region:
         """An empty expert region whose block takes the dispatched input."""
         return Region(Block(arg_types=[input_type]))
 
@@ -307,4 +308,3 @@ class CombineOp(IRDLOperation):
                     "spike.combine: the output can be spikes only with a top-1 router and "
                     "spike inputs"
                 )
-

@@ -31,6 +31,7 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.types import (
+    ACTIVATION,
     LeakyResetMode,
     LeakyResetModeAttr,
     ResetMode,
@@ -59,7 +60,7 @@ def module_timesteps(op: Operation) -> int | None:
 class NeuronOp(IRDLOperation):
     """Shared fields and checks of the neuron ops."""
 
-    input = operand_def(SpikeTrainType | TensorType)
+    input = operand_def(ACTIVATION)
     """Membrane input current `X[T, B, ...]`."""
 
     output = result_def(SpikeTrainType)
@@ -252,7 +253,7 @@ class BernoulliOp(NeuronOp):
 
     name = "spike.bernoulli"
 
-    input = operand_def(SpikeTrainType | TensorType)
+    input = operand_def(ACTIVATION)
     """Firing probability `X[T, B, ...]` (redeclared so that it stays operand 0)."""
 
     uniform = opt_operand_def(TensorType)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, TensorType, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i64
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -24,9 +24,9 @@ from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
+    ACTIVATION,
     DYNAMIC,
     Shape,
-    SpikeTrainType,
     activation_type,
     check_real,
     check_result,
@@ -37,7 +37,7 @@ from compiler.dialects.spike.types import (
     shape_of,
 )
 
-Activation = SpikeTrainType | TensorType
+Activation = ACTIVATION
 
 _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 
@@ -148,8 +148,7 @@ class TransposeOp(IRDLOperation):
         shape, perm = shape_of(self.input), ints(self.perm)
         if sorted(perm) != list(range(len(shape))):
             raise VerifyException(
-                f"spike.transpose: perm {list(perm)} is not a permutation of the "
-                f"{len(shape)} axes"
+                f"spike.transpose: perm {list(perm)} is not a permutation of the {len(shape)} axes"
             )
         after = tuple(shape[p] for p in perm)
         if is_spike(self.input):
@@ -199,7 +198,9 @@ class ConcatOp(IRDLOperation):
             raise VerifyException(f"spike.concat: axis {axis} out of range for rank {rank}")
         for s in shapes:
             same = len(s) == rank and all(
-                dims_compatible(a, b) for i, (a, b) in enumerate(zip(s, shapes[0])) if i != axis
+                dims_compatible(a, b)
+                for i, (a, b) in enumerate(zip(s, shapes[0], strict=True))
+                if i != axis
             )
             if not same:
                 raise VerifyException(

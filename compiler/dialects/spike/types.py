@@ -27,7 +27,7 @@ from xdsl.ir import (
     SSAValue,
     TypeAttribute,
 )
-from xdsl.irdl import irdl_attr_definition
+from xdsl.irdl import base, irdl_attr_definition
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
@@ -41,8 +41,9 @@ Shape = tuple[int, ...]
 
 @irdl_attr_definition
 class SpikeTrainType(ParametrizedAttribute, TypeAttribute, ShapedType):
-    """A binary spike tensor, time-major: `!spike.train<4x?x64x384>` is T=4 steps of a `[?, 64, 384]`
-    tensor. Dimension 0 is time and is static; dimension 1 is the batch and may be `?`.
+    """A binary spike tensor, time-major: `!spike.train<4x?x64x384>` is T=4 steps of a
+    `[?, 64, 384]` tensor. Dimension 0 is time and is static; dimension 1 is the batch and may be
+    `?`.
 
     Values are 0 or 1; the reference interpreter holds them as float32 arrays, as ONNX does.
     """
@@ -87,6 +88,10 @@ class SpikeTrainType(ParametrizedAttribute, TypeAttribute, ShapedType):
             raise VerifyException(
                 f"!spike.train<{format_shape(shape)}>: only the batch (dim 1) may be dynamic"
             )
+
+
+ACTIVATION = base(SpikeTrainType) | base(TensorType)
+"""Constraint of an activation operand: a spike train or a real tensor."""
 
 
 class ResetMode(StrEnum):
@@ -173,7 +178,7 @@ def check_time_major(value: SSAValue, what: str) -> int:
 
 
 def dims_compatible(a: int, b: int) -> bool:
-    return a == b or a == DYNAMIC or b == DYNAMIC
+    return DYNAMIC in (a, b) or a == b
 
 
 def shapes_compatible(a: Sequence[int], b: Sequence[int]) -> bool:

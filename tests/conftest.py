@@ -1,0 +1,91 @@
+"""Shared helpers: tiny ONNX models written with spikec's ONNX convention, and running the CLI
+in-process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from compiler.cli import main
+from compiler.frontend.onnx_functions import make_model
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+
+
+def dyadic(array: np.ndarray, bits: int = 6) -> np.ndarray:
+    """Round to multiples of 2**-bits so that sums are exact in float32 in any order."""
+    return (np.round(np.asarray(array) * 2**bits) / 2**bits).astype(np.float32)
+
+
+def model_from(
+    nodes: Sequence[onnx.NodeProto],
+    inputs: Sequence[tuple[str, Sequence[int | str]]],
+    outputs: Sequence[tuple[str, Sequence[int | str] | None]],
+    initializers: dict[str, np.ndarray] | None = None,
+    **metadata: str,
+) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        list(nodes),
+        "test",
+        [helper.make_tensor_value_info(n, TensorProto.FLOAT, list(s)) for n, s in inputs],
+        [
+            helper.make_tensor_value_info(n, TensorProto.FLOAT, None if s is None else list(s))
+            for n, s in outputs
+        ],
+        initializer=[numpy_helper.from_array(v, k) for k, v in (initializers or {}).items()],
+    )
+    return make_model(graph, **metadata)
+
+
+def tiny_spiking_model(seed: int = 0) -> onnx.ModelProto:
+    """Conv stem on time folded into the batch, LIF, linear, LIF, mean over tokens and time."""
+    rng = np.random.default_rng(seed)
+    d = 8
+    inits = {
+        "fold": np.array([-1, 2, 4, 4], np.int64),
+        "conv.w": dyadic(rng.normal(size=(d, 2, 3, 3))),
+        "conv.b": dyadic(rng.normal(size=d) * 0.2),
+        "unfold": np.array([3, -1, d, 16], np.int64),
+        "fc.w": dyadic(rng.normal(size=(16, 6))),
+        "fc.b": dyadic(rng.normal(size=6) * 0.2),
+    }
+    nodes = [
+        helper.make_node("Reshape", ["x", "fold"], ["xf"], name="fold"),
+        helper.make_node("Conv", ["xf", "conv.w", "conv.b"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+        helper.make_node("Reshape", ["c", "unfold"], ["u"], name="unfold"),
+        helper.make_node("LIF", ["u"], ["s"], name="lif0", domain="spike"),
+        helper.make_node("MatMul", ["s", "fc.w"], ["m"], name="fc"),
+        helper.make_node("Add", ["m", "fc.b"], ["h"], name="fc_bias"),
+        helper.make_node("LIF", ["h"], ["s2"], name="lif1", domain="spike", tau=1.5),
+        helper.make_node("ReduceMean", ["s2"], ["tok"], name="mean_tokens", axes=[2], keepdims=0),
+        helper.make_node("ReduceMean", ["tok"], ["y"], name="mean_time", axes=[0], keepdims=0),
+    ]
+    return model_from(nodes, [("x", [3, "B", 2, 4, 4])], [("y", ["B", 6])], inits)
+
+
+def tiny_input(batch: int = 2, seed: int = 1) -> np.ndarray:
+    return dyadic(np.random.default_rng(seed).random((3, batch, 2, 4, 4)) * 2, bits=8)
+
+
+@pytest.fixture
+def tiny_model_path(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.onnx"
+    onnx.save(tiny_spiking_model(), path)
+    return path
+
+
+def run_cli(args: Sequence[str | Path], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run `spikec args` in-process; (exit status, stdout, stderr)."""
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as e:
+        code = int(e.code or 0)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
