@@ -13,8 +13,25 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
+# The main job on the bundled MoE sample, as far as the pipeline goes today: import to IR,
+# round-trip the IR, evaluate with the reference interpreter and check it against onnxruntime;
+# then the same check on every sample.
 demo: $(STAMP)
-	@bash scripts/demo.sh
+	@mkdir -p out
+	@echo "== spikec import samples/moe.onnx -o out/moe.mlir"
+	@$(BIN)/spikec import samples/moe.onnx -o out/moe.mlir
+	@head -n 12 out/moe.mlir; echo "   ... ($$(wc -l < out/moe.mlir) lines in out/moe.mlir)"
+	@echo "== spikec opt out/moe.mlir -p 'cse,dce' (parse, verify, transform, print)"
+	@$(BIN)/spikec opt out/moe.mlir -p 'cse,dce' -o out/moe.opt.mlir && echo "   wrote out/moe.opt.mlir"
+	@echo "== spikec eval samples/moe.onnx --stats --reference onnxruntime"
+	@$(BIN)/spikec eval samples/moe.onnx --input samples/moe_input.npy -o out/moe_logits.npy \
+		--stats --reference onnxruntime
+	@for m in spikformer sdt xpikeformer; do \
+		echo "== spikec eval samples/$$m.onnx --reference onnxruntime"; \
+		$(BIN)/spikec eval samples/$$m.onnx --input samples/$${m}_input.npy \
+			--reference onnxruntime || exit 1; \
+	done
+	@echo "(compiling for the three accelerator targets comes with the runtime and target issues)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

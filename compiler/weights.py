@@ -62,7 +62,7 @@ def external_data_file(tensor: onnx.TensorProto, model_dir: Path, model_path: st
 def _memmap_external(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> np.ndarray:
     path = external_data_file(tensor, model_dir, model_path)
     info = external_data_helper.ExternalDataInfo(tensor)
-    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type))
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
     shape = tuple(tensor.dims)
     count = int(np.prod(shape, dtype=np.int64))
     offset = int(info.offset or 0)
@@ -149,8 +149,10 @@ class WeightStore:
         if self.source.suffix == ".npz":
             self._npz = np.load(self.source, allow_pickle=False)
             return
+        from compiler.frontend.onnx_reader import read_model
+
         try:
-            model = onnx.load(str(self.source), load_external_data=False)
+            model = read_model(self.source)
         except Exception as e:
             raise SpikecError(f"cannot read weight file '{self.source}': {e}") from None
         self._onnx = OnnxTensors(model, self.source)

@@ -37,6 +37,7 @@ from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
+from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.values import Layout, NodeError, Value
 from compiler.weights import (
     WEIGHTS_ATTR,
@@ -232,7 +233,7 @@ def load_model(path: Path) -> onnx.ModelProto:
     if path.is_dir():
         raise SpikecError("is a directory, expected an .onnx file", where=str(path))
     try:
-        model = onnx.load(str(path), load_external_data=False)
+        model = read_model(path)
     except (DecodeError, ValueError, RuntimeError, OSError) as e:
         raise SpikecError(
             f"not a readable ONNX model ({type(e).__name__}: {str(e) or 'parse error'}); "
