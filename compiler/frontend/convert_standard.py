@@ -379,12 +379,17 @@ def reduce(imp: Importer, node: onnx.NodeProto) -> None:
 # -- data movement ---------------------------------------------------------------------------
 
 
-def _reshape_to(imp: Importer, node: onnx.NodeProto, x: Value, target: list[int]) -> None:
+def _reshape_to(
+    imp: Importer, node: onnx.NodeProto, x: Value, target: list[int], allowzero: bool = False
+) -> None:
+    """Reshape with ONNX semantics (0 copies the input's size unless `allowzero`)."""
     if x.is_const:
         assert x.array is not None
-        imp.define_const(node.output[0], np.asarray(x.array).reshape(target))
+        array = np.asarray(x.array)
+        sizes = [array.shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
+        imp.define_const(node.output[0], array.reshape(sizes))
         return
-    layout, shape = reshape_target(x, target, imp.timesteps, imp.batch)
+    layout, shape = reshape_target(x, target, imp.timesteps, imp.batch, allowzero)
     assert x.ssa is not None
     if tuple(shape) == x.ir_shape():
         imp.values[node.output[0]] = Value(layout, ssa=x.ssa, name=node.output[0])
@@ -394,18 +399,9 @@ def _reshape_to(imp: Importer, node: onnx.NodeProto, x: Value, target: list[int]
 
 @converts("Reshape")
 def reshape(imp: Importer, node: onnx.NodeProto) -> None:
-    x = imp.input(node, 0)
     target = [int(d) for d in imp.const_array(node, 1, "the shape").reshape(-1)]
-    allowzero = bool(attributes(node).get("allowzero", 0))
-    if x.is_const:
-        _reshape_to(imp, node, x, target)
-        return
-    layout, shape = reshape_target(x, target, imp.timesteps, imp.batch, allowzero)
-    assert x.ssa is not None
-    if tuple(shape) == x.ir_shape():
-        imp.values[node.output[0]] = Value(layout, ssa=x.ssa, name=node.output[0])
-        return
-    _emit(imp, node, spike.ReshapeOp(x.ssa, shape), layout)
+    allowzero = bool(attr_int(node, "allowzero", 0))
+    _reshape_to(imp, node, imp.input(node, 0), target, allowzero)
 
 
 @converts("Flatten")

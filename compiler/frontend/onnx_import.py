@@ -122,6 +122,8 @@ class Importer:
     producers: dict[str, onnx.NodeProto] = field(default_factory=dict)
     builder: Builder | None = None
     stochastic_streams: int = 0
+    declared: dict[str, list[int | str]] = field(default_factory=dict)
+    """Shapes ONNX shape inference gives the graph's values; checked against spikec's."""
     owned: set[int] = field(default_factory=set)
     """ids of nodes imported as part of another node (the experts of a MoE)."""
     moe_plans: dict[int, object] = field(default_factory=dict)
@@ -380,6 +382,7 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     for out in graph.output:
         importer.consumers[out.name] += 1
 
+    importer.declared = _infer_shapes(model)
     block = Block(arg_types=arg_types)
     for arg, vi in zip(block.args, graph_inputs, strict=True):
         arg.name_hint = _hint(vi.name)
@@ -447,11 +450,43 @@ def convert_nodes(
             continue
         try:
             _converter(node)(importer, node)
+            _check_declared_shapes(importer, node)
         except AlreadyReported:
             failed.update(node.output)
         except (NodeError, VerifyException) as e:
             problems.append(f"{node_label(node)}: {e}")
             failed.update(node.output)
+
+
+def _infer_shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+    """ONNX's own shape inference on the weight-less skeleton, as a cross-check of spikec's."""
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
+    except Exception:  # an inference failure is not the user's problem: spikec infers its own
+        return {}
+    graph = inferred.graph
+    return {
+        vi.name: _tensor_type(vi)[1]
+        for vi in [*graph.value_info, *graph.output]
+        if vi.type.tensor_type.HasField("shape")
+    }
+
+
+def _check_declared_shapes(importer: Importer, node: onnx.NodeProto) -> None:
+    for name in node.output:
+        declared = importer.declared.get(name)
+        value = importer.values.get(name)
+        if declared is None or value is None or value.is_const:
+            continue
+        actual = value.onnx_shape()
+        if len(declared) != len(actual) or any(
+            isinstance(d, int) and d > 0 and a > 0 and d != a
+            for d, a in zip(declared, actual, strict=True)
+        ):
+            raise NodeError(
+                f"ONNX shape inference gives output '{name}' the shape {declared}, spikec infers "
+                f"{list(actual)}"
+            )
 
 
 def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
