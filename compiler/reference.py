@@ -17,7 +17,7 @@ from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
 
-from compiler.dialects.spike import RouteTopKOp, SDSAOp, StochasticAttentionOp
+from compiler.dialects.spike import SDSAOp, StochasticAttentionOp
 from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
@@ -99,8 +99,9 @@ class Activity:
         return self.spikes / self.neurons if self.neurons else 0.0
 
 
-FIRING_OPS = (NeuronOp, SDSAOp, StochasticAttentionOp, RouteTopKOp)
-"""Ops that create spikes (the rest only move, pool or mask them)."""
+FIRING_OPS = (NeuronOp, SDSAOp, StochasticAttentionOp)
+"""Ops that fire spikes: neurons and spiking attention. The rest only move, pool or mask spikes,
+and a top-k router's gates (k of E per token) are a routing decision, not firing."""
 
 
 @dataclass

@@ -16,6 +16,7 @@ from compiler.frontend.onnx_import import (
     attr_float,
     attr_int,
     attributes,
+    name_hint,
 )
 from compiler.frontend.reshape import (
     flatten_target,
@@ -186,7 +187,7 @@ def _fold_bias(imp: Importer, node: onnx.NodeProto, a: Value, b: Value) -> bool:
     )
     assert imp.builder is not None
     imp.insert(fused)
-    fused.output.name_hint = producer.output.name_hint
+    fused.output.name_hint = name_hint(node.output[0])
     block = producer.parent_block()
     assert block is not None
     block.erase_op(producer)

@@ -67,7 +67,7 @@ class ImportResult:
     output_names: list[str]
 
 
-def _hint(name: str) -> str | None:
+def name_hint(name: str) -> str | None:
     """An SSA name hint from an ONNX value name (keeps dots, so `blocks.0.q` stays readable)."""
     cleaned = re.sub(r"[^A-Za-z0-9_.$-]", "_", name).strip("_")
     cleaned = re.sub(r"_+", "_", cleaned)
@@ -144,7 +144,7 @@ class Importer:
         """Bind output `index` of `node` to an IR value."""
         name = node.output[index]
         if ssa.name_hint is None:
-            ssa.name_hint = _hint(name)
+            ssa.name_hint = name_hint(name)
         self.values[name] = Value(layout, ssa=ssa, name=name)
 
     def define_const(self, name: str, array: np.ndarray) -> None:
@@ -196,7 +196,7 @@ class Importer:
             op = spike.WeightOp(v.name, self.global_for(v.name, array))
         self.insert(op)
         result = op.results[0]
-        result.name_hint = _hint(v.name)
+        result.name_hint = name_hint(v.name)
         self._materialised[key] = result
         return result
 
@@ -385,7 +385,7 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     importer.declared = _infer_shapes(model)
     block = Block(arg_types=arg_types)
     for arg, vi in zip(block.args, graph_inputs, strict=True):
-        arg.name_hint = _hint(vi.name)
+        arg.name_hint = name_hint(vi.name)
         importer.values[vi.name] = Value(Layout.TIME, ssa=arg, name=vi.name)
     importer.builder = Builder(InsertPoint.at_end(block))
 
