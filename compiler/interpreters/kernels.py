@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 F32 = np.float32
 Array = np.ndarray
@@ -26,6 +25,22 @@ def _f(value: float) -> np.float32:
 # ---------------------------------------------------------------------------------------------
 
 
+def _fire_and_reset(h: Array, vth: np.float32, vr: np.float32, soft: bool, out: Array) -> Array:
+    """Write the spikes `h >= vth` into `out` and reset `h` in place.
+
+    Value-equal to the formulas of `spike.lif`: hard reset `h * (1 - s) + vr * s` is `vr` where
+    a spike fired and `h` elsewhere; soft reset `h - vth * s` subtracts `vth` where one fired.
+    (Only the sign of a zero membrane can differ, which no comparison sees.)
+    """
+    fired = h >= vth
+    np.copyto(out, fired)
+    if soft:
+        np.subtract(h, vth, out=h, where=fired)
+    else:
+        np.copyto(h, vr, where=fired)
+    return h
+
+
 def lif(
     x: Array, tau: float, v_threshold: float, v_reset: float, decay_input: bool, soft_reset: bool
 ) -> Array:
@@ -34,13 +49,16 @@ def lif(
     v = np.full(x.shape[1:], vr, dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
-        if decay_input:
-            h = v + (x[t] - (v - vr)) / tau_
-        else:
-            h = v - (v - vr) / tau_ + x[t]
-        s = (h >= vth).astype(F32)
-        v = h - vth * s if soft_reset else h * (_f(1.0) - s) + vr * s
-        out[t] = s
+        h = v - vr
+        if decay_input:  # H = V + (X - (V - vr)) / tau
+            np.subtract(x[t], h, out=h)
+            h /= tau_
+            h += v
+        else:  # H = V - (V - vr) / tau + X
+            h /= tau_
+            np.subtract(v, h, out=h)
+            h += x[t]
+        v = _fire_and_reset(h, vth, vr, soft_reset, out[t])
     return out
 
 
@@ -50,10 +68,7 @@ def if_neuron(x: Array, v_threshold: float, v_reset: float, soft_reset: bool) ->
     v = np.full(x.shape[1:], vr, dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
-        h = v + x[t]
-        s = (h >= vth).astype(F32)
-        v = h - vth * s if soft_reset else h * (_f(1.0) - s) + vr * s
-        out[t] = s
+        v = _fire_and_reset(v + x[t], vth, vr, soft_reset, out[t])
     return out
 
 
@@ -86,7 +101,9 @@ def bernoulli(p: Array, uniform: Array) -> Array:
 
 def linear(x: Array, w: Array, b: Array | None, transpose_weight: bool) -> Array:
     y = x @ (w.T if transpose_weight else w)
-    return y if b is None else y + b
+    if b is not None:
+        y += b
+    return y
 
 
 def _pad_hw(x: Array, pads: Sequence[int], value: float) -> Array:
@@ -97,15 +114,34 @@ def _pad_hw(x: Array, pads: Sequence[int], value: float) -> Array:
     return np.pad(x, width, constant_values=value)
 
 
-def _windows(
-    x: Array, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int] = (1, 1)
-) -> Array:
-    """View of shape `[..., H', W', kh, kw]` over the last two axes."""
-    kh, kw = kernel
-    dh, dw = dilations
-    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-    view = sliding_window_view(x, span, axis=(-2, -1))
-    return view[..., :: strides[0], :: strides[1], ::dh, ::dw]
+def _offsets(
+    kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], out_hw: Sequence[int]
+) -> list[tuple[int, int, slice, slice]]:
+    """For each kernel position (p, q): the slices of the padded input it reads for every output
+    position, so that window ops become kh * kw whole-array operations."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, strides, dilations, out_hw
+    return [
+        (
+            p,
+            q,
+            slice(p * dh, p * dh + (ho - 1) * sh + 1, sh),
+            slice(q * dw, q * dw + (wo - 1) * sw + 1, sw),
+        )
+        for p in range(kh)
+        for q in range(kw)
+    ]
+
+
+def _out_hw(
+    hw: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int] = (1, 1),
+) -> tuple[int, int]:
+    h = (hw[0] + pads[0] + pads[2] - dilations[0] * (kernel[0] - 1) - 1) // strides[0] + 1
+    w = (hw[1] + pads[1] + pads[3] - dilations[1] * (kernel[1] - 1) - 1) // strides[1] + 1
+    return h, w
 
 
 def conv2d(
@@ -117,24 +153,27 @@ def conv2d(
     dilations: Sequence[int],
     group: int,
 ) -> Array:
-    """ONNX Conv over the last three axes, as im2col + one matrix product per group."""
+    """ONNX Conv over the last three axes: im2col (channels last) and one product per group."""
     lead = x.shape[:-3]
     c, h, wd = x.shape[-3:]
-    items = x.reshape(-1, c, h, wd)
-    win = _windows(_pad_hw(items, pads, 0.0), w.shape[2:], strides, dilations)
-    n, _, ho, wo, kh, kw = win.shape
-    c_out = w.shape[0]
-    cg, og = c // group, c_out // group
-    parts = []
+    c_out, cg, kh, kw = w.shape
+    og = c_out // group
+    ho, wo = _out_hw((h, wd), (kh, kw), strides, pads, dilations)
+    items = _pad_hw(x.reshape(-1, c, h, wd), pads, 0.0).transpose(0, 2, 3, 1)  # N, H, W, C
+    n = items.shape[0]
+    cols = np.empty((n, ho, wo, group, kh, kw, cg), dtype=F32)
+    for p, q, rows, columns in _offsets((kh, kw), strides, dilations, (ho, wo)):
+        cols[:, :, :, :, p, q, :] = items[:, rows, columns, :].reshape(n, ho, wo, group, cg)
+    cols = cols.reshape(n * ho * wo, group, kh * kw * cg)
+    # weights as [group, kh * kw * cg, og], matching the column order (p, q, c)
+    kernel = w.reshape(group, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, -1, og)
+    y = np.empty((n * ho * wo, group, og), dtype=F32)
     for g in range(group):
-        cols = win[:, g * cg : (g + 1) * cg].transpose(0, 2, 3, 1, 4, 5).reshape(-1, cg * kh * kw)
-        parts.append(cols @ w[g * og : (g + 1) * og].reshape(og, -1).T)
-    y = parts[0] if group == 1 else np.concatenate(parts, axis=1)
+        y[:, g, :] = cols[:, g, :] @ kernel[g]
+    y = y.reshape(n, ho, wo, c_out)
     if b is not None:
         y = y + b
-    return np.ascontiguousarray(y.reshape(n, ho, wo, c_out).transpose(0, 3, 1, 2)).reshape(
-        *lead, c_out, ho, wo
-    )
+    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(*lead, c_out, ho, wo)
 
 
 def matmul(a: Array, b: Array) -> Array:
@@ -163,8 +202,14 @@ def layer_norm(x: Array, gamma: Array, beta: Array | None, epsilon: float) -> Ar
 
 
 def maxpool(x: Array, kernel: Sequence[int], strides: Sequence[int], pads: Sequence[int]) -> Array:
-    win = _windows(_pad_hw(x, pads, -np.inf), kernel, strides)
-    return np.ascontiguousarray(win.max(axis=(-2, -1)))
+    padded = _pad_hw(x, pads, -np.inf)
+    out_hw = _out_hw(x.shape[-2:], kernel, strides, pads)
+    result: Array | None = None
+    for _, _, rows, columns in _offsets(kernel, strides, (1, 1), out_hw):
+        window = padded[..., rows, columns]
+        result = window.copy() if result is None else np.maximum(result, window, out=result)
+    assert result is not None
+    return result
 
 
 def avgpool(
@@ -174,12 +219,20 @@ def avgpool(
     pads: Sequence[int],
     count_include_pad: bool,
 ) -> Array:
-    sums = _windows(_pad_hw(x, pads, 0.0), kernel, strides).sum(axis=(-2, -1))
+    out_hw = _out_hw(x.shape[-2:], kernel, strides, pads)
+    offsets = _offsets(kernel, strides, (1, 1), out_hw)
+
+    def window_sums(a: Array) -> Array:
+        padded = _pad_hw(a, pads, 0.0)
+        total = np.zeros((*a.shape[:-2], *out_hw), dtype=F32)
+        for _, _, rows, columns in offsets:
+            total += padded[..., rows, columns]
+        return total
+
+    sums = window_sums(x)
     if count_include_pad or not any(pads):
-        return (sums / _f(kernel[0] * kernel[1])).astype(F32)
-    ones = np.ones(x.shape[-2:], dtype=F32)
-    counts = _windows(_pad_hw(ones, pads, 0.0), kernel, strides).sum(axis=(-2, -1))
-    return (sums / counts).astype(F32)
+        return sums / _f(kernel[0] * kernel[1])
+    return sums / window_sums(np.ones(x.shape[-2:], dtype=F32))
 
 
 # ---------------------------------------------------------------------------------------------
