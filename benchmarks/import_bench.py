@@ -17,6 +17,7 @@ Run from the repository root: `.venv/bin/python benchmarks/import_bench.py [--qu
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -148,8 +149,8 @@ def main() -> None:
         for name, path, x in cases:
             model = onnx.load(str(path), load_external_data=False)
             params = weight_bytes(model) // 4
-            ours = median_time(lambda p=path: import_verify_print(p))
-            baseline = median_time(lambda p=path: onnx_load_and_infer(p))
+            ours = median_time(functools.partial(import_verify_print, path))
+            baseline = median_time(functools.partial(onnx_load_and_infer, path))
             first, ref, ort_time = runtimes(path, x)
             print(
                 f"{name:<18}{params / 1e6:>7.2f}M{ours:>20.3f}s{baseline:>16.3f}s"

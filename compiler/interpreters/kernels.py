@@ -164,12 +164,12 @@ def conv2d(
     cols = np.empty((n, ho, wo, group, kh, kw, cg), dtype=F32)
     for p, q, rows, columns in _offsets((kh, kw), strides, dilations, (ho, wo)):
         cols[:, :, :, :, p, q, :] = items[:, rows, columns, :].reshape(n, ho, wo, group, cg)
-    cols = cols.reshape(n * ho * wo, group, kh * kw * cg)
+    matrix = cols.reshape(n * ho * wo, group, kh * kw * cg)
     # weights as [group, kh * kw * cg, og], matching the column order (p, q, c)
     kernel = w.reshape(group, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, -1, og)
     y = np.empty((n * ho * wo, group, og), dtype=F32)
     for g in range(group):
-        y[:, g, :] = cols[:, g, :] @ kernel[g]
+        y[:, g, :] = matrix[:, g, :] @ kernel[g]
     y = y.reshape(n, ho, wo, c_out)
     if b is not None:
         y = y + b
