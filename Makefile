@@ -20,7 +20,8 @@ demo: $(STAMP)
 	@mkdir -p out
 	@echo "== spikec import samples/moe.onnx -o out/moe.mlir"
 	@$(BIN)/spikec import samples/moe.onnx -o out/moe.mlir
-	@head -n 12 out/moe.mlir; echo "   ... ($$(wc -l < out/moe.mlir) lines in out/moe.mlir)"
+	@grep -n -m1 -A12 "func.func @main" out/moe.mlir | cut -c1-160; \
+		echo "   ... ($$(wc -l < out/moe.mlir) lines in out/moe.mlir)"
 	@echo "== spikec opt out/moe.mlir -p 'cse,dce' (parse, verify, transform, print)"
 	@$(BIN)/spikec opt out/moe.mlir -p 'cse,dce' -o out/moe.opt.mlir && echo "   wrote out/moe.opt.mlir"
 	@echo "== spikec eval samples/moe.onnx --stats --reference onnxruntime"
