@@ -167,17 +167,22 @@ def _load_array(path: str) -> np.ndarray:
     return array
 
 
-def load_inputs(specs: Sequence[str], names: list[str]) -> dict[str, np.ndarray]:
-    """`--input` values: `X.npy` (single-input models), `name=X.npy`, or an `.npz` by name."""
+def load_inputs(
+    specs: Sequence[str], names: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """`--input` values: `X.npy` (single-input models), `name=X.npy`, or an `.npz` by name.
+    Returns the arrays by input name and the file each came from."""
     inputs: dict[str, np.ndarray] = {}
+    sources: dict[str, str] = {}
     for spec in specs:
         if "=" in spec and not Path(spec).exists():
             name, path = spec.split("=", 1)
-            inputs[name] = _load_array(path)
+            inputs[name], sources[name] = _load_array(path), path
         elif spec.endswith(".npz"):
             try:
                 with np.load(spec, allow_pickle=False) as archive:
                     inputs.update({k: archive[k] for k in archive.files})
+                    sources.update({k: spec for k in archive.files})
             except (ValueError, OSError, EOFError) as e:
                 raise SpikecError(f"not a readable .npz archive ({e})", where=spec) from None
         else:
@@ -187,8 +192,8 @@ def load_inputs(specs: Sequence[str], names: list[str]) -> dict[str, np.ndarray]
                     "for each, or one .npz",
                     where=spec,
                 )
-            inputs[names[0]] = _load_array(spec)
-    return inputs
+            inputs[names[0]], sources[names[0]] = _load_array(spec), spec
+    return inputs, sources
 
 
 def _describe(name: str, array: np.ndarray) -> str:
@@ -230,10 +235,14 @@ def eval_command(
       spikec eval model.mlir --input x=x.npy -o y.npy --stats
       spikec eval samples/moe.onnx -i samples/moe_input.npy --reference onnxruntime
     """
-    from compiler.reference import ActivityRecorder, evaluate, input_names
+    from compiler.reference import ActivityRecorder, InputError, check_inputs, evaluate, input_names
 
     module, weights, _ = _load(model)
-    inputs = load_inputs(input_specs, input_names(module))
+    inputs, sources = load_inputs(input_specs, input_names(module))
+    try:
+        check_inputs(module, inputs)
+    except InputError as e:
+        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
     recorder = ActivityRecorder()
     outputs = evaluate(module, weights, inputs, (recorder,))
     if output is not None:

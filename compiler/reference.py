@@ -52,6 +52,14 @@ def output_names(module: ModuleOp) -> list[str]:
     return _names(fn.res_attrs, len(fn.function_type.outputs), "out")
 
 
+class InputError(SpikecError):
+    """An input array that does not fit the model; `name` is the input (None: the set of names)."""
+
+    def __init__(self, message: str, name: str | None = None) -> None:
+        self.name = name
+        super().__init__(message)
+
+
 def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """The inputs in argument order, each checked against the argument's type."""
     fn = main_function(module)
@@ -64,7 +72,7 @@ def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.
             parts.append(f"missing {missing}")
         if extra:
             parts.append(f"unknown {extra}")
-        raise SpikecError(f"inputs do not match the model ({'; '.join(parts)}); it takes {names}")
+        raise InputError(f"inputs do not match the model ({'; '.join(parts)}); it takes {names}")
     ordered: list[np.ndarray] = []
     for name, arg_type in zip(names, fn.function_type.inputs.data, strict=True):
         array = inputs[name]
@@ -73,13 +81,14 @@ def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.
             e in (DYNAMIC, a) for e, a in zip(expected, array.shape, strict=True)
         )
         if array.dtype != np.float32 or not shape_ok:
-            raise SpikecError(
+            raise InputError(
                 f"input '{name}': expected float32 [{format_shape(expected).replace('x', ', ')}]"
                 f", got {array.dtype} {list(array.shape)}"
-                + (" (convert with x.astype(np.float32))" if shape_ok else "")
+                + (" (convert with x.astype(np.float32))" if shape_ok else ""),
+                name,
             )
         if array.ndim >= 2 and array.shape[1] == 0:
-            raise SpikecError(f"input '{name}': the batch is empty")
+            raise InputError(f"input '{name}': the batch is empty", name)
         ordered.append(array)
     return ordered
 

@@ -125,7 +125,7 @@ def test_eval_wrong_input_shape(
     _fails_cleanly(
         ["eval", tiny_model_path, "--input", x, "-o", out],
         capsys,
-        "input 'x': expected float32 [3, ?, 2, 4, 4], got float32 [3, 2, 2, 5, 5]",
+        f"{x}: input 'x': expected float32 [3, ?, 2, 4, 4], got float32 [3, 2, 2, 5, 5]",
     )
     assert not out.exists()
 
@@ -137,7 +137,7 @@ def test_eval_wrong_input_dtype(
     np.save(x, tiny_input().astype(np.float64))
     out = tmp_path / "y.npy"
     _fails_cleanly(
-        ["eval", tiny_model_path, "--input", x, "-o", out], capsys, "got float64", "astype"
+        ["eval", tiny_model_path, "--input", x, "-o", out], capsys, str(x), "got float64", "astype"
     )
     assert not out.exists()
 

@@ -144,11 +144,15 @@ STANDARD_CASES = {
         (T, 2, 3, 4),
         {"ax": np.array([2], np.int64), "ax_sum": np.array([4], np.int64)},
     ),
-    "layernorm_sub_div": (
+    "layernorm_sub_div_constants": (
         [
             helper.make_node("LayerNormalization", ["x", "g", "b"], ["n"], epsilon=1e-5),
             helper.make_node("Sub", ["n", "x"], ["d"]),
-            helper.make_node("Div", ["d", "two"], ["y"]),
+            helper.make_node("Div", ["d", "two"], ["q"]),
+            helper.make_node("Constant", [], ["half"], value_float=0.5),
+            helper.make_node("Constant", [], ["shape"], value_ints=[0, 0, 40]),
+            helper.make_node("Mul", ["q", "half"], ["h"]),
+            helper.make_node("Reshape", ["h", "shape"], ["y"]),
         ],
         (T, 2, 5, 8),
         {"g": _real((8,), 1) + 1, "b": _real((8,), 2), "two": np.array(2.0, np.float32)},

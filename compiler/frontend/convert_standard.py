@@ -81,9 +81,25 @@ def _check_auto_pad(attrs: dict[str, object]) -> None:
 # -- constants and no-ops --------------------------------------------------------------------
 
 
+_CONSTANT_KINDS = {
+    "value_float": np.float32,
+    "value_floats": np.float32,
+    "value_int": np.int64,
+    "value_ints": np.int64,
+}
+
+
 @converts("Constant")
 def constant(imp: Importer, node: onnx.NodeProto) -> None:
-    imp.define_const(node.output[0], imp.tensors.array(node.output[0]))
+    attrs = attributes(node)
+    if "value" in attrs:
+        imp.define_const(node.output[0], imp.tensors.array(node.output[0]))
+        return
+    for kind, dtype in _CONSTANT_KINDS.items():
+        if kind in attrs:
+            imp.define_const(node.output[0], np.asarray(attrs[kind], dtype=dtype))
+            return
+    raise NodeError(f"only numeric constants are supported, got attributes {sorted(attrs)}")
 
 
 @converts("Identity", "Dropout")
