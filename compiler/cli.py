@@ -33,17 +33,15 @@ from compiler.weights import WeightStore
 
 
 def _load(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightStore, Path]:
-    """A module from an .onnx or .mlir file ('-' reads IR from stdin), with its weights and the
-    folder its weight path is relative to."""
-    if model.endswith(".onnx"):
-        from compiler.frontend.onnx_import import import_onnx
-
-        result = import_onnx(model, inline_weights=inline_weights)
-        return result.module, result.weights, Path.cwd()
+    """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
+    its weights and the folder its weight path is relative to."""
     if model == "-" or model.endswith(".mlir"):
         module, base = read_ir(model)
         return module, WeightStore.for_module(module, base), base
-    raise SpikecError("unknown kind of file: expected an .onnx model or .mlir IR", where=model)
+    from compiler.frontend.onnx_import import import_onnx
+
+    result = import_onnx(model, inline_weights=inline_weights)
+    return result.module, result.weights, Path.cwd()
 
 
 def _emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> None:
@@ -88,8 +86,8 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
       spikec import samples/sdt.onnx -o sdt.mlir
       spikec import samples/sdt.onnx --generic | spikec opt - -p ''
     """
-    if not model.endswith(".onnx"):
-        raise SpikecError("expected an .onnx model", where=model)
+    if model.endswith(".mlir"):
+        raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
     module, _, base = _load(model, inline_weights)
     _emit_ir(module, base, output, generic)
 
@@ -255,8 +253,8 @@ def eval_command(
         for r in recorder.records:
             click.echo(f"  {r.label:<{width}}  {r.op:<28} {100 * r.rate:6.2f} %")
     if reference is not None:
-        if not model.endswith(".onnx"):
-            raise SpikecError("--reference needs the .onnx model", where=model)
+        if model == "-" or model.endswith(".mlir"):
+            raise SpikecError("--reference needs the ONNX model, not IR", where=model)
         from compiler.compare import compare_with_onnxruntime
 
         report, ok = compare_with_onnxruntime(model, module, inputs, outputs)
