@@ -21,6 +21,7 @@ from compiler.dialects.spike import SDSAOp, StochasticAttentionOp
 from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
+from compiler.interpreters.encoded import EncodedSpikes
 from compiler.interpreters.spike import SpikeFunctions
 from compiler.weights import WeightStore
 
@@ -123,8 +124,11 @@ class ActivityRecorder(Interpreter.Listener):
         if not isinstance(op, FIRING_OPS):
             return
         for value, array in zip(op.results, results, strict=False):
-            if is_spike(value) and isinstance(array, np.ndarray):
-                label = value.name_hint or f"{op.name}#{len(self.records)}"
+            label = value.name_hint or f"{op.name}#{len(self.records)}"
+            if isinstance(array, EncodedSpikes):
+                neurons = int(np.prod(array.shape, dtype=np.int64))
+                self.records.append(Activity(label, op.name, array.spikes, neurons))
+            elif is_spike(value) and isinstance(array, np.ndarray):
                 self.records.append(
                     Activity(label, op.name, int(np.count_nonzero(array)), int(array.size))
                 )
@@ -143,6 +147,6 @@ def evaluate(
     interpreter.register_implementations(SpikeFunctions(weights))
     results = interpreter.call_op("main", tuple(args))
     return {
-        name: np.asarray(r, dtype=np.float32)
+        name: r.to_dense() if isinstance(r, EncodedSpikes) else np.asarray(r, dtype=np.float32)
         for name, r in zip(output_names(module), results, strict=True)
     }

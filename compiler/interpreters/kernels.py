@@ -282,12 +282,15 @@ def stochastic_attention(
     c1: float,
     c2: float,
     mask_diagonal: bool,
+    query_offset: int = 0,
 ) -> Array:
+    """Query token i of this op is token `query_offset + i` of the whole attention; the masked
+    diagonal is that of the whole attention."""
     qh, kh, vh = (split_heads(a, heads) for a in (q, k, v))
     s = (u1 < (qh @ kh.swapaxes(-1, -2)) / _f(c1)).astype(F32)
     if mask_diagonal:
-        n = s.shape[-1]
-        s = s * (_f(1.0) - np.eye(n, dtype=F32))
+        nq, nk = s.shape[-2:]
+        s = s * (_f(1.0) - np.eye(nq, nk, k=query_offset, dtype=F32))
     out = (u2 < (s @ vh) / _f(c2)).astype(F32)
     return merge_heads(out)
 

@@ -6,6 +6,8 @@ without uniform tables draw them from `random.uniform_tables`.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +26,9 @@ from xdsl.interpreter import (
 
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
-from compiler.dialects.spike.types import ResetMode
+from compiler.dialects.spike.types import EncodedSpikesType, ResetMode
 from compiler.interpreters import kernels
+from compiler.interpreters.encoded import EncodedSpikes
 from compiler.interpreters.random import uniform_tables
 from compiler.weights import WeightStore, dense_to_array
 
@@ -50,6 +53,37 @@ def _soft(op: Any) -> bool:
     return op.reset.data == ResetMode.SOFT
 
 
+Impl = Callable[[Any, Interpreter, Any, PythonValues], PythonValues]
+
+
+def dense_args(run: Impl) -> Impl:
+    """Give an op's implementation dense arrays for its encoded operands: the reference semantics
+    of an op on encoded spikes is its semantics on the spikes they encode."""
+
+    @functools.wraps(run)
+    def wrapper(self: Any, interp: Interpreter, op: Any, args: PythonValues) -> PythonValues:
+        dense = tuple(a.to_dense() if isinstance(a, EncodedSpikes) else a for a in args)
+        return run(self, interp, op, dense)
+
+    return wrapper
+
+
+def encode_results(run: Impl) -> Impl:
+    """Encode the results whose type is `!spike.encoded` (a neuron that emits addresses)."""
+
+    @functools.wraps(run)
+    def wrapper(self: Any, interp: Interpreter, op: Any, args: PythonValues) -> PythonValues:
+        results = run(self, interp, op, args)
+        return tuple(
+            EncodedSpikes.from_dense(r, t.address_axes.data)
+            if isinstance(t := value.type, EncodedSpikesType)
+            else r
+            for r, value in zip(results, op.results, strict=True)
+        )
+
+    return wrapper
+
+
 @register_impls
 @dataclass
 class SpikeFunctions(InterpreterFunctions):
@@ -70,6 +104,8 @@ class SpikeFunctions(InterpreterFunctions):
     # -- neurons ---------------------------------------------------------------------------
 
     @impl(spike.LIFOp)
+    @encode_results
+    @dense_args
     def run_lif(self, interp: Interpreter, op: spike.LIFOp, args: PythonValues):
         return (
             kernels.lif(
@@ -83,15 +119,21 @@ class SpikeFunctions(InterpreterFunctions):
         )
 
     @impl(spike.IFOp)
+    @encode_results
+    @dense_args
     def run_if(self, interp: Interpreter, op: spike.IFOp, args: PythonValues):
         return (kernels.if_neuron(args[0], _float(op.v_threshold), _float(op.v_reset), _soft(op)),)
 
     @impl(spike.LeakyOp)
+    @encode_results
+    @dense_args
     def run_leaky(self, interp: Interpreter, op: spike.LeakyOp, args: PythonValues):
         mechanism = op.reset_mechanism.data.value
         return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism),)
 
     @impl(spike.BernoulliOp)
+    @encode_results
+    @dense_args
     def run_bernoulli(self, interp: Interpreter, op: spike.BernoulliOp, args: PythonValues):
         x = args[0]
         if len(args) == 2:
@@ -103,11 +145,13 @@ class SpikeFunctions(InterpreterFunctions):
     # -- layers ----------------------------------------------------------------------------
 
     @impl(spike.LinearOp)
+    @dense_args
     def run_linear(self, interp: Interpreter, op: spike.LinearOp, args: PythonValues):
         bias = args[2] if len(args) == 3 else None
         return (kernels.linear(args[0], args[1], bias, op.transpose_weight is not None),)
 
     @impl(spike.Conv2dOp)
+    @dense_args
     def run_conv2d(self, interp: Interpreter, op: spike.Conv2dOp, args: PythonValues):
         bias = args[2] if len(args) == 3 else None
         return (
@@ -123,6 +167,7 @@ class SpikeFunctions(InterpreterFunctions):
         )
 
     @impl(spike.MatMulOp)
+    @dense_args
     def run_matmul(self, interp: Interpreter, op: spike.MatMulOp, args: PythonValues):
         return (kernels.matmul(args[0], args[1]),)
 
@@ -137,10 +182,12 @@ class SpikeFunctions(InterpreterFunctions):
         return (kernels.layer_norm(args[0], args[1], beta, _float(op.epsilon)),)
 
     @impl(spike.MaxPoolOp)
+    @dense_args
     def run_maxpool(self, interp: Interpreter, op: spike.MaxPoolOp, args: PythonValues):
         return (kernels.maxpool(args[0], _ints(op.kernel), _ints(op.strides), _ints(op.pads)),)
 
     @impl(spike.AvgPoolOp)
+    @dense_args
     def run_avgpool(self, interp: Interpreter, op: spike.AvgPoolOp, args: PythonValues):
         return (
             kernels.avgpool(
@@ -155,30 +202,37 @@ class SpikeFunctions(InterpreterFunctions):
     # -- elementwise and reductions --------------------------------------------------------
 
     @impl(spike.AddOp)
+    @dense_args
     def run_add(self, interp: Interpreter, op: spike.AddOp, args: PythonValues):
         return (args[0] + args[1],)
 
     @impl(spike.SubOp)
+    @dense_args
     def run_sub(self, interp: Interpreter, op: spike.SubOp, args: PythonValues):
         return (args[0] - args[1],)
 
     @impl(spike.MulOp)
+    @dense_args
     def run_mul(self, interp: Interpreter, op: spike.MulOp, args: PythonValues):
         return (args[0] * args[1],)
 
     @impl(spike.DivOp)
+    @dense_args
     def run_div(self, interp: Interpreter, op: spike.DivOp, args: PythonValues):
         return (args[0] / args[1],)
 
     @impl(spike.ReduceSumOp)
+    @dense_args
     def run_reduce_sum(self, interp: Interpreter, op: spike.ReduceSumOp, args: PythonValues):
         return (args[0].sum(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
 
     @impl(spike.ReduceMeanOp)
+    @dense_args
     def run_reduce_mean(self, interp: Interpreter, op: spike.ReduceMeanOp, args: PythonValues):
         return (args[0].mean(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
 
     @impl(spike.ReduceMaxOp)
+    @dense_args
     def run_reduce_max(self, interp: Interpreter, op: spike.ReduceMaxOp, args: PythonValues):
         return (args[0].max(axis=_ints(op.axes), keepdims=_bool(op.keepdims)),)
 
@@ -204,11 +258,13 @@ class SpikeFunctions(InterpreterFunctions):
     # -- attention -------------------------------------------------------------------------
 
     @impl(spike.SSAOp)
+    @dense_args
     def run_ssa(self, interp: Interpreter, op: spike.SSAOp, args: PythonValues):
         q, k, v = args
         return (kernels.ssa(q, k, v, op.num_heads, _float(op.scale)),)
 
     @impl(spike.SDSAOp)
+    @dense_args
     def run_sdsa(self, interp: Interpreter, op: spike.SDSAOp, args: PythonValues):
         q, k, v = args
         return (
@@ -225,20 +281,28 @@ class SpikeFunctions(InterpreterFunctions):
         )
 
     @impl(spike.StochasticAttentionOp)
+    @dense_args
     def run_stochastic_attention(
         self, interp: Interpreter, op: spike.StochasticAttentionOp, args: PythonValues
     ):
         q, k, v = args[:3]
         heads = op.num_heads
+        (h0, total_heads), (q0, total_queries) = op.ranges()
         if len(args) == 5:
             u1, u2 = args[3], args[4]
         else:
-            t, b, n, d = q.shape
-            u1, u2 = uniform_tables(
+            t, b, nq, d = q.shape
+            nk = k.shape[2]
+            full1, full2 = uniform_tables(
                 _int(op.seed),
                 _int(op.stream),
-                [(t, b, heads, n, n), (t, b, heads, n, d // heads)],
+                [
+                    (t, b, total_heads, total_queries, nk),
+                    (t, b, total_heads, total_queries, d // heads),
+                ],
             )
+            u1 = full1[:, :, h0 : h0 + heads, q0 : q0 + nq]
+            u2 = full2[:, :, h0 : h0 + heads, q0 : q0 + nq]
         return (
             kernels.stochastic_attention(
                 q,
@@ -250,6 +314,7 @@ class SpikeFunctions(InterpreterFunctions):
                 _float(op.c1),
                 _float(op.c2),
                 _bool(op.mask_diagonal),
+                q0,
             ),
         )
 
@@ -267,6 +332,15 @@ class SpikeFunctions(InterpreterFunctions):
             (y,) = interp.run_ssacfg_region(region, (kernels.dispatch(x, gates, e),), "expert")
             outputs.append(y)
         return (kernels.combine(gates, outputs),)
+
+    @impl(spike.EncodeOp)
+    def run_encode(self, interp: Interpreter, op: spike.EncodeOp, args: PythonValues):
+        assert isinstance(op.output.type, EncodedSpikesType)
+        return (EncodedSpikes.from_dense(args[0], op.output.type.address_axes.data),)
+
+    @impl(spike.DecodeOp)
+    def run_decode(self, interp: Interpreter, op: spike.DecodeOp, args: PythonValues):
+        return (args[0].to_dense(),)
 
     @impl_terminator(spike.YieldOp)
     def run_yield(

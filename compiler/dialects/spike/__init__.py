@@ -15,6 +15,7 @@ from compiler.dialects.spike.elementwise import (
     ReduceSumOp,
     SubOp,
 )
+from compiler.dialects.spike.encoding import DecodeOp, EncodeOp
 from compiler.dialects.spike.layers import (
     AvgPoolOp,
     BatchNormOp,
@@ -29,8 +30,10 @@ from compiler.dialects.spike.neurons import BernoulliOp, IFOp, LeakyOp, LIFOp
 from compiler.dialects.spike.shape_ops import ConcatOp, ReshapeOp, SplitOp, TransposeOp
 from compiler.dialects.spike.structure import ConstantOp, GlobalOp, WeightOp
 from compiler.dialects.spike.types import (
+    EncodedSpikesType,
     LeakyResetMode,
     LeakyResetModeAttr,
+    PlacementAttr,
     ResetMode,
     ResetModeAttr,
     SpikeTrainType,
@@ -72,8 +75,10 @@ Spike = Dialect(
         YieldOp,
         DispatchOp,
         CombineOp,
+        EncodeOp,
+        DecodeOp,
     ],
-    [SpikeTrainType, ResetModeAttr, LeakyResetModeAttr],
+    [SpikeTrainType, EncodedSpikesType, ResetModeAttr, LeakyResetModeAttr, PlacementAttr],
 )
 
 __all__ = [
@@ -85,8 +90,11 @@ __all__ = [
     "ConcatOp",
     "ConstantOp",
     "Conv2dOp",
+    "DecodeOp",
     "DispatchOp",
     "DivOp",
+    "EncodeOp",
+    "EncodedSpikesType",
     "GlobalOp",
     "IFOp",
     "LIFOp",
@@ -99,6 +107,7 @@ __all__ = [
     "MaxPoolOp",
     "MoEOp",
     "MulOp",
+    "PlacementAttr",
     "ReduceMaxOp",
     "ReduceMeanOp",
     "ReduceSumOp",

@@ -1,20 +1,30 @@
 """Spiking self-attention in its three published forms.
 
-All take binary `Q, K, V[T, B, N, D]` (N tokens, D = heads × dh channels, channel c of head h at
-`h * dh + c`) and return `[T, B, N, D]` with the heads merged back in the same order. Each
-timestep is independent. `heads` is part of the semantics where the form mixes channels (SSA and
-the stochastic form) and a mapping hint where it does not (SDSA).
+All take binary `Q[T, B, Nq, D]` and `K, V[T, B, Nk, D]` (D = heads × dh channels, channel c of
+head h at `h * dh + c`) and return `[T, B, Nq, D]` with the heads merged back in the same order.
+In a model Nq = Nk; after `partition-heads` an op may compute a slice of the query tokens.
+Each timestep is independent. `heads` is part of the semantics where the form mixes channels (SSA
+and the stochastic form) and a mapping hint where it does not (SDSA).
 """
 
 from __future__ import annotations
 
-from xdsl.dialects.builtin import BoolAttr, FloatAttr, IntegerAttr, TensorType, f32, i64
+from xdsl.dialects.builtin import (
+    BoolAttr,
+    DenseArrayBase,
+    FloatAttr,
+    IntegerAttr,
+    TensorType,
+    f32,
+    i64,
+)
 from xdsl.ir import Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
     irdl_op_definition,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -23,8 +33,10 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.neurons import module_timesteps
 from compiler.dialects.spike.types import (
+    SPIKES,
     ResetMode,
     ResetModeAttr,
     SpikeTrainType,
@@ -42,14 +54,14 @@ _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 class AttentionOp(IRDLOperation):
     """Shared operands and checks of the attention forms."""
 
-    query = operand_def(SpikeTrainType)
-    """Q `[T, B, N, D]`, spikes."""
+    query = operand_def(SPIKES)
+    """Q `[T, B, Nq, D]`, spikes."""
 
-    key = operand_def(SpikeTrainType)
-    """K `[T, B, N, D]`, spikes."""
+    key = operand_def(SPIKES)
+    """K `[T, B, Nk, D]`, spikes."""
 
-    value = operand_def(SpikeTrainType)
-    """V `[T, B, N, D]`, spikes."""
+    value = operand_def(SPIKES)
+    """V `[T, B, Nk, D]`, spikes."""
 
     heads = prop_def(IntegerAttr)
     """Number of heads H; D must be a multiple of it."""
@@ -68,12 +80,19 @@ class AttentionOp(IRDLOperation):
             raise VerifyException(
                 f"{self.name}: Q, K and V must be [T, B, N, D], got {format_shape(shape)}"
             )
-        for name, v in (("K", self.key), ("V", self.value)):
-            if not shapes_compatible(shape_of(v), shape):
-                raise VerifyException(
-                    f"{self.name}: {name} {format_shape(shape_of(v))} must match Q "
-                    f"{format_shape(shape)}"
-                )
+        kv_shape = shape_of(self.key)
+        if len(kv_shape) != 4 or not shapes_compatible(
+            (*kv_shape[:2], kv_shape[3]), (*shape[:2], shape[3])
+        ):
+            raise VerifyException(
+                f"{self.name}: K {format_shape(kv_shape)} must match Q {format_shape(shape)} "
+                "in every axis but the tokens"
+            )
+        if not shapes_compatible(shape_of(self.value), kv_shape):
+            raise VerifyException(
+                f"{self.name}: V {format_shape(shape_of(self.value))} must match K "
+                f"{format_shape(kv_shape)}"
+            )
         heads = self.num_heads
         if heads < 1 or shape[3] % heads:
             raise VerifyException(
@@ -188,25 +207,29 @@ class SDSAOp(AttentionOp):
 class StochasticAttentionOp(AttentionOp):
     """Stochastic spiking attention (Xpikeformer's SSA engine; Song et al., AICAS 2024).
 
-    numpy, per head, with uniform tables U1 `[T, B, H, N, N]` and U2 `[T, B, H, N, dh]`:
+    numpy, per head, with uniform tables U1 `[T, B, H, Nq, Nk]` and U2 `[T, B, H, Nq, dh]`:
 
         S = (U1 < (Qh @ Kh^T) / c1)           # Bernoulli attention map, spikes
-        S[..., i, i] = 0  if mask_diagonal
+        S[..., i, q0 + i] = 0  if mask_diagonal
         Yh = (U2 < (S @ Vh) / c2)             # Bernoulli output, spikes
 
     U1 and U2 are the two `uniforms` operands when given (they broadcast over the batch), else they
-    are drawn in that order from the generator keyed by `(seed, stream)`.
+    are drawn in that order from the generator keyed by `(seed, stream)`. An op that computes a
+    part of a larger attention (after `partition-heads`) states it with `head_range` and
+    `query_range` = (offset, total): its generated tables are the slices `[h0 : h0 + H]` and
+    `[q0 : q0 + Nq]` of the whole attention's tables, and the masked diagonal is that of the whole
+    attention (q0 = query offset).
     """
 
     name = "spike.stochastic_attention"
 
-    query = operand_def(SpikeTrainType)
+    query = operand_def(SPIKES)
     """Q `[T, B, N, D]` (Q, K and V are redeclared so that they stay operands 0-2)."""
 
-    key = operand_def(SpikeTrainType)
+    key = operand_def(SPIKES)
     """K `[T, B, N, D]`."""
 
-    value = operand_def(SpikeTrainType)
+    value = operand_def(SPIKES)
     """V `[T, B, N, D]`."""
 
     uniforms = var_operand_def(TensorType)
@@ -230,6 +253,12 @@ class StochasticAttentionOp(AttentionOp):
     stream = prop_def(IntegerAttr)
     """Stream of that seed; unique per stochastic op in a module."""
 
+    head_range = opt_prop_def(DenseArrayBase)
+    """(offset, total heads) when this op computes some heads of a larger attention."""
+
+    query_range = opt_prop_def(DenseArrayBase)
+    """(offset, total query tokens) when this op computes some query tokens of it."""
+
     def __init__(
         self,
         query: SSAValue | Operation,
@@ -243,6 +272,8 @@ class StochasticAttentionOp(AttentionOp):
         seed: int,
         stream: int,
         uniforms: tuple[SSAValue | Operation, SSAValue | Operation] | None = None,
+        head_range: tuple[int, int] | None = None,
+        query_range: tuple[int, int] | None = None,
     ) -> None:
         q = SSAValue.get(query)
         tables = [] if uniforms is None else [SSAValue.get(u) for u in uniforms]
@@ -256,8 +287,17 @@ class StochasticAttentionOp(AttentionOp):
                 "mask_diagonal": BoolAttr.from_bool(mask_diagonal),
                 "seed": IntegerAttr(seed, i64),
                 "stream": IntegerAttr(stream, i64),
+                "head_range": None if head_range is None else i64_array(head_range),
+                "query_range": None if query_range is None else i64_array(query_range),
             },
         )
+
+    def ranges(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        """((head offset, total heads), (query offset, total queries)) of the whole attention."""
+        heads = ints(self.head_range) if self.head_range is not None else (0, self.num_heads)
+        nq = shape_of(self.query)[2]
+        queries = ints(self.query_range) if self.query_range is not None else (0, nq)
+        return (heads[0], heads[1]), (queries[0], queries[1])
 
     def verify_(self) -> None:
         super().verify_()
@@ -267,17 +307,24 @@ class StochasticAttentionOp(AttentionOp):
             raise VerifyException(
                 "spike.stochastic_attention takes no uniform tables or exactly two (U1, U2)"
             )
+        (h0, total_heads), (q0, total_queries) = self.ranges()
+        t, b, nq, d = shape_of(self.query)
+        h = self.num_heads
+        if not (h0 >= 0 and h0 + h <= total_heads and q0 >= 0 and q0 + nq <= total_queries):
+            raise VerifyException(
+                f"spike.stochastic_attention: heads [{h0}, {h0 + h}) of {total_heads} or queries "
+                f"[{q0}, {q0 + nq}) of {total_queries} out of range"
+            )
         if self.uniforms:
-            t, b, n, d = shape_of(self.query)
-            h = self.num_heads
+            nk = shape_of(self.key)[2]
             for name, table, full in (
-                ("U1", self.uniforms[0], (t, b, h, n, n)),
-                ("U2", self.uniforms[1], (t, b, h, n, d // h)),
+                ("U1", self.uniforms[0], (t, b, h, nq, nk)),
+                ("U2", self.uniforms[1], (t, b, h, nq, d // h)),
             ):
                 shape = shape_of(table)
                 if len(shape) != 5 or broadcast_shapes(full, shape) != full:
                     raise VerifyException(
                         f"spike.stochastic_attention: {name} {format_shape(shape)} does not "
-                        f"broadcast to [T, B, H, N, {'N' if name == 'U1' else 'dh'}] = "
+                        f"broadcast to [T, B, H, Nq, {'Nk' if name == 'U1' else 'dh'}] = "
                         f"{format_shape(full)}"
                     )

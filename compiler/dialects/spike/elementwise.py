@@ -26,6 +26,7 @@ from xdsl.utils.exceptions import VerifyException
 from compiler.dialects.spike.layers import check_axes, i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
+    ENCODABLE,
     Shape,
     activation_type,
     broadcast_shapes,
@@ -44,10 +45,10 @@ _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 class BinaryOp(IRDLOperation):
     """Shared fields of the elementwise binary ops."""
 
-    lhs = operand_def(Activation)
+    lhs = operand_def(ENCODABLE)
     """Left operand."""
 
-    rhs = operand_def(Activation)
+    rhs = operand_def(ENCODABLE)
     """Right operand, broadcast against the left."""
 
     result = result_def(Activation)
@@ -111,7 +112,7 @@ class DivOp(BinaryOp):
 class ReduceOp(IRDLOperation):
     """Shared fields of the reductions."""
 
-    input = operand_def(Activation)
+    input = operand_def(ENCODABLE)
     """The tensor to reduce."""
 
     output = result_def(Activation)

@@ -40,6 +40,7 @@ from xdsl.utils.exceptions import VerifyException
 from compiler.dialects.spike.types import (
     ACTIVATION,
     DYNAMIC,
+    ENCODABLE,
     Shape,
     activation_type,
     check_real,
@@ -113,8 +114,8 @@ class LinearOp(IRDLOperation):
 
     name = "spike.linear"
 
-    input = operand_def(Activation)
-    """`X[..., D_in]`, spikes or reals."""
+    input = operand_def(ENCODABLE)
+    """`X[..., D_in]`, spikes (dense or encoded) or reals."""
 
     weight = operand_def(TensorType)
     """`W[D_in, D_out]`, or `[D_out, D_in]` with `transpose_weight`."""
@@ -182,7 +183,7 @@ class Conv2dOp(IRDLOperation):
 
     name = "spike.conv2d"
 
-    input = operand_def(Activation)
+    input = operand_def(ENCODABLE)
     """`X[..., C, H, W]`."""
 
     weight = operand_def(TensorType)
@@ -274,10 +275,10 @@ class MatMulOp(IRDLOperation):
 
     name = "spike.matmul"
 
-    lhs = operand_def(Activation)
+    lhs = operand_def(ENCODABLE)
     """`A[..., M, K]`."""
 
-    rhs = operand_def(Activation)
+    rhs = operand_def(ENCODABLE)
     """`B[..., K, N]`."""
 
     output = result_def(TensorType)
@@ -447,7 +448,7 @@ class LayerNormOp(IRDLOperation):
 class PoolOp(IRDLOperation):
     """Shared fields of the 2-D pooling ops: a window over the last two axes."""
 
-    input = operand_def(Activation)
+    input = operand_def(ENCODABLE)
     """`X[..., H, W]`."""
 
     output = result_def(Activation)

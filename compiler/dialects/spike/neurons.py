@@ -32,6 +32,7 @@ from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.types import (
     ACTIVATION,
+    SPIKES,
     LeakyResetMode,
     LeakyResetModeAttr,
     ResetMode,
@@ -63,8 +64,9 @@ class NeuronOp(IRDLOperation):
     input = operand_def(ACTIVATION)
     """Membrane input current `X[T, B, ...]`."""
 
-    output = result_def(SpikeTrainType)
-    """Spikes `S[T, B, ...]`, same shape as the input."""
+    output = result_def(SPIKES)
+    """Spikes `S[T, B, ...]`, same shape as the input (dense, or address-encoded after
+    `sparsity-encoding`)."""
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)

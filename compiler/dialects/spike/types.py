@@ -9,6 +9,8 @@ builtin tensor: which real tensors are time-major follows from the dataflow, not
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     DYNAMIC_INDEX,
@@ -16,6 +18,7 @@ from xdsl.dialects.builtin import (
     Float32Type,
     IntAttr,
     ShapedType,
+    StringAttr,
     TensorType,
     f32,
 )
@@ -27,7 +30,8 @@ from xdsl.ir import (
     SSAValue,
     TypeAttribute,
 )
-from xdsl.irdl import base, irdl_attr_definition
+from xdsl.irdl import AnyOf, base, irdl_attr_definition
+from xdsl.irdl.constraints import VerificationContext
 from xdsl.parser import AttrParser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import VerifyException
@@ -90,8 +94,133 @@ class SpikeTrainType(ParametrizedAttribute, TypeAttribute, ShapedType):
             )
 
 
-ACTIVATION = base(SpikeTrainType) | base(TensorType)
+@irdl_attr_definition
+class EncodedSpikesType(ParametrizedAttribute, TypeAttribute, ShapedType):
+    """A spike tensor stored as the addresses of its spikes, as a sparse accelerator keeps it:
+    `!spike.encoded<addr 4x?x64 : 384>` holds, for each of the `4x?x64` rows (timestep, batch,
+    token), the positions in `[0, 384)` where a spike fired, in increasing order.
+
+    The shape is the dense shape `[T, B, ...]`; the last `address_axes` axes form the address
+    space (flattened row-major), the others index the rows. The values equal those of the
+    spike train they encode: `spike.encode` and `spike.decode` convert without loss.
+    """
+
+    name = "spike.encoded"
+
+    format: StringAttr
+    """The storage format: `addr` (address lists per row, compressed-row style)."""
+
+    shape: ArrayAttr[IntAttr]
+    """The dense shape, time first."""
+
+    address_axes: IntAttr
+    """How many trailing axes are addressed (1: positions along the last axis)."""
+
+    FORMATS: ClassVar[tuple[str, ...]] = ("addr",)
+
+    def __init__(self, shape: Sequence[int], address_axes: int = 1, format: str = "addr") -> None:
+        super().__init__(
+            StringAttr(format), ArrayAttr([IntAttr(d) for d in shape]), IntAttr(address_axes)
+        )
+
+    def get_num_dims(self) -> int:
+        return len(self.shape.data)
+
+    def get_shape(self) -> Shape:
+        return tuple(d.data for d in self.shape.data)
+
+    @property
+    def rows(self) -> Shape:
+        return self.get_shape()[: -self.address_axes.data]
+
+    @property
+    def positions(self) -> Shape:
+        return self.get_shape()[-self.address_axes.data :]
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            format = parser.parse_identifier()
+            rows = parser.parse_dimension_list()
+            parser.parse_punctuation(":")
+            positions = parser.parse_dimension_list()
+        shape = ArrayAttr([IntAttr(d) for d in (*rows, *positions)])
+        return [StringAttr(format), shape, IntAttr(len(positions))]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(
+                f"{self.format.data} {format_shape(self.rows)} : {format_shape(self.positions)}"
+            )
+
+    def verify(self) -> None:
+        if self.format.data not in self.FORMATS:
+            raise VerifyException(
+                f"!spike.encoded: unknown format '{self.format.data}', expected one of "
+                f"{list(self.FORMATS)}"
+            )
+        SpikeTrainType(self.get_shape()).verify()
+        if not 1 <= self.address_axes.data <= len(self.get_shape()) - 2:
+            raise VerifyException(
+                "!spike.encoded: the address space must leave the time and batch axes as rows"
+            )
+
+
+@irdl_attr_definition
+class PlacementAttr(ParametrizedAttribute):
+    """Where a computation runs: `#spike.unit<head 3>` is head unit 3 of the design. Attached by
+    the partitioning passes as the discardable attribute `spike.unit`."""
+
+    name = "spike.unit"
+
+    kind: StringAttr
+    """The kind of unit (head, expert, ...)."""
+
+    index: IntAttr
+    """Which one."""
+
+    def __init__(self, kind: str, index: int) -> None:
+        super().__init__(StringAttr(kind), IntAttr(index))
+
+    @classmethod
+    def parse_parameters(cls, parser: AttrParser) -> list[Attribute]:
+        with parser.in_angle_brackets():
+            kind = parser.parse_identifier()
+            index = parser.parse_integer(allow_boolean=False, allow_negative=False)
+        return [StringAttr(kind), IntAttr(index)]
+
+    def print_parameters(self, printer: Printer) -> None:
+        with printer.in_angle_brackets():
+            printer.print_string(f"{self.kind.data} {self.index.data}")
+
+
+@dataclass(frozen=True, init=False)
+class OneOfKinds(AnyOf[Attribute]):
+    """`AnyOf` over attribute classes, whose error says what was expected in words."""
+
+    description: str
+
+    def __init__(self, description: str, *kinds: type[Attribute]) -> None:
+        super().__init__(tuple(base(k) for k in kinds))
+        object.__setattr__(self, "description", description)
+
+    def verify(self, attr: Attribute, constraint_context: VerificationContext) -> None:
+        try:
+            super().verify(attr, constraint_context)
+        except VerifyException:
+            raise VerifyException(f"expected {self.description}, got {attr}") from None
+
+
+ACTIVATION = OneOfKinds("a spike train or a tensor", SpikeTrainType, TensorType)
 """Constraint of an activation operand: a spike train or a real tensor."""
+
+ENCODABLE = OneOfKinds(
+    "a spike train (dense or encoded) or a tensor", SpikeTrainType, EncodedSpikesType, TensorType
+)
+"""Constraint of an operand that may also take spikes in address-encoded form."""
+
+SPIKES = OneOfKinds("a spike train (dense or encoded)", SpikeTrainType, EncodedSpikesType)
+"""Constraint of a binary operand or result, dense or encoded."""
 
 
 class ResetMode(StrEnum):
@@ -142,8 +271,14 @@ def real_type(shape: Sequence[int]) -> TensorType[Float32Type]:
 
 
 def is_spike(value_or_type: SSAValue | Attribute) -> bool:
+    """Binary values: a spike train, dense or encoded."""
     t = value_or_type.type if isinstance(value_or_type, SSAValue) else value_or_type
-    return isinstance(t, SpikeTrainType)
+    return isinstance(t, SpikeTrainType | EncodedSpikesType)
+
+
+def is_encoded(value_or_type: SSAValue | Attribute) -> bool:
+    t = value_or_type.type if isinstance(value_or_type, SSAValue) else value_or_type
+    return isinstance(t, EncodedSpikesType)
 
 
 def shape_of(value_or_type: SSAValue | Attribute) -> Shape:
@@ -161,7 +296,7 @@ def activation_type(shape: Sequence[int], spike: bool) -> SpikeTrainType | Tenso
 def check_real(value: SSAValue, what: str) -> None:
     """Activations and weights that are not spike trains must be float32 tensors."""
     t = value.type
-    if isinstance(t, SpikeTrainType):
+    if isinstance(t, SpikeTrainType | EncodedSpikesType):
         return
     if not isinstance(t, TensorType) or not isinstance(t.element_type, Float32Type):
         raise VerifyException(f"{what} must be a spike train or a tensor of f32, got {t}")

@@ -142,7 +142,7 @@ builtin.module {
     func.return
   }
 }
-// CHECK: spike.ssa{{.*}}spike.train
+// CHECK: spike.ssa: expected a spike train (dense or encoded), got tensor<4x2x8x16xf32>
 
 // -----
 builtin.module {
