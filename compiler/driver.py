@@ -21,7 +21,7 @@ from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
-from xdsl.utils.exceptions import ParseError, VerifyException
+from xdsl.utils.exceptions import ParseError, PassFailedException, VerifyException
 from xdsl.utils.lexer import Span
 
 from compiler.dialects.spike import Spike
@@ -223,5 +223,7 @@ def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = No
         raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None
     try:
         pipeline.apply(make_context(), module)
+    except PassFailedException as e:
+        raise SpikecError(str(e).splitlines()[0] if str(e) else "a pass failed") from None
     except VerifyException as e:
         raise SpikecError(f"a pass produced IR that does not verify: {e}") from e

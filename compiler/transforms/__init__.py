@@ -25,8 +25,50 @@ def _cse() -> type[ModulePass]:
     return CommonSubexpressionElimination
 
 
+def _sparsity_encoding() -> type[ModulePass]:
+    from compiler.transforms.sparsity_encoding import SparsityEncodingPass
+
+    return SparsityEncodingPass
+
+
+def _partition_heads() -> type[ModulePass]:
+    from compiler.transforms.partition_heads import PartitionHeadsPass
+
+    return PartitionHeadsPass
+
+
+def _partition_experts() -> type[ModulePass]:
+    from compiler.transforms.partition_experts import PartitionExpertsPass
+
+    return PartitionExpertsPass
+
+
+def _tier_map() -> type[ModulePass]:
+    from compiler.transforms.tier_map import TierMapPass
+
+    return TierMapPass
+
+
+def _fold_batchnorm() -> type[ModulePass]:
+    from compiler.transforms.fold_batchnorm import FoldBatchNormPass
+
+    return FoldBatchNormPass
+
+
+def _decompose() -> type[ModulePass]:
+    from compiler.transforms.decompose import DecomposePass
+
+    return DecomposePass
+
+
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return {
         "dce": _dce,
         "cse": _cse,
+        "sparsity-encoding": _sparsity_encoding,
+        "partition-heads": _partition_heads,
+        "partition-experts": _partition_experts,
+        "tier-map": _tier_map,
+        "fold-batchnorm": _fold_batchnorm,
+        "decompose": _decompose,
     }
