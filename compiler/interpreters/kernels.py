@@ -307,12 +307,30 @@ def route_topk(logits: Array, k: int) -> Array:
     return gates
 
 
-def dispatch(x: Array, gates: Array, expert: int) -> Array:
-    return x * gates[..., expert : expert + 1]
+def _gate(gates: Array, expert: int, tokens: tuple[int, int] | None) -> Array:
+    """`G[..., e:e+1]`, zero outside the token range (axis 2)."""
+    gate = gates[..., expert : expert + 1]
+    if tokens is None:
+        return gate
+    masked = np.zeros_like(gate)
+    masked[:, :, tokens[0] : tokens[1]] = gate[:, :, tokens[0] : tokens[1]]
+    return masked
 
 
-def combine(gates: Array, outputs: Sequence[Array]) -> Array:
-    total = gates[..., 0:1] * outputs[0]
-    for e in range(1, len(outputs)):
-        total = total + gates[..., e : e + 1] * outputs[e]
+def dispatch(x: Array, gates: Array, expert: int, tokens: tuple[int, int] | None = None) -> Array:
+    return x * _gate(gates, expert, tokens)
+
+
+def combine(
+    gates: Array,
+    outputs: Sequence[Array],
+    experts: Sequence[int] | None = None,
+    tokens: Sequence[tuple[int, int] | None] | None = None,
+) -> Array:
+    """Sum of the gated expert outputs, in input order."""
+    experts = list(range(len(outputs))) if experts is None else experts
+    tokens = [None] * len(outputs) if tokens is None else tokens
+    total = _gate(gates, experts[0], tokens[0]) * outputs[0]
+    for j in range(1, len(outputs)):
+        total = total + _gate(gates, experts[j], tokens[j]) * outputs[j]
     return total

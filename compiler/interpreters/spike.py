@@ -350,8 +350,8 @@ class SpikeFunctions(InterpreterFunctions):
 
     @impl(spike.DispatchOp)
     def run_dispatch(self, interp: Interpreter, op: spike.DispatchOp, args: PythonValues):
-        return (kernels.dispatch(args[0], args[1], _int(op.expert)),)
+        return (kernels.dispatch(args[0], args[1], _int(op.expert), op.token_range()),)
 
     @impl(spike.CombineOp)
     def run_combine(self, interp: Interpreter, op: spike.CombineOp, args: PythonValues):
-        return (kernels.combine(args[0], args[1:]),)
+        return (kernels.combine(args[0], args[1:], op.input_experts(), op.input_tokens()),)

@@ -216,5 +216,3 @@ class SparsityEncodingPass(ModulePass):
         PatternRewriteWalker(pattern, apply_recursively=False).rewrite_module(op)
         if self.stats:
             print(stats.report(), file=sys.stderr)
-
-

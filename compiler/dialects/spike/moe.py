@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import IntegerAttr, i64
+from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -24,6 +24,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     lazy_traits_def,
     operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -33,8 +34,10 @@ from xdsl.irdl import (
 from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
+    DYNAMIC,
     SpikeTrainType,
     activation_type,
     check_real,
@@ -213,9 +216,19 @@ class MoEOp(IRDLOperation):
                 )
 
 
+def _check_token_range(op_name: str, tokens: Sequence[int], count: int) -> None:
+    start, end = tokens
+    if not 0 <= start < end or (count != DYNAMIC and end > count):
+        raise VerifyException(f"{op_name}: token range [{start}, {end}) out of [0, {count})")
+
+
 @irdl_op_definition
 class DispatchOp(IRDLOperation):
-    """The input of one expert: `X * G[..., e:e+1]` (tokens not routed to e become 0)."""
+    """The input of one expert: `X * G[..., e:e+1]` (tokens not routed to e become 0).
+
+    With `tokens = [start, end)`, only those tokens (axis 2) are dispatched, the others are 0:
+    a replica of an expert that serves a slice of the tokens (`partition-experts`).
+    """
 
     name = "spike.dispatch"
 
@@ -231,19 +244,36 @@ class DispatchOp(IRDLOperation):
     expert = prop_def(IntegerAttr)
     """The expert e, 0 <= e < E."""
 
+    tokens = opt_prop_def(DenseArrayBase)
+    """Optional [start, end) of the tokens dispatched (default: all)."""
+
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
     def __init__(
-        self, input: SSAValue | Operation, gates: SSAValue | Operation, *, expert: int
+        self,
+        input: SSAValue | Operation,
+        gates: SSAValue | Operation,
+        *,
+        expert: int,
+        tokens: tuple[int, int] | None = None,
     ) -> None:
         x = SSAValue.get(input)
         super().__init__(
             operands=[x, gates],
             result_types=[x.type],
-            properties={"expert": IntegerAttr(expert, i64)},
+            properties={
+                "expert": IntegerAttr(expert, i64),
+                "tokens": None if tokens is None else i64_array(tokens),
+            },
         )
+
+    def token_range(self) -> tuple[int, int] | None:
+        if self.tokens is None:
+            return None
+        start, end = ints(self.tokens)
+        return start, end
 
     def verify_(self) -> None:
         experts = _check_gates(self.name, self.input, self.gates)
@@ -252,12 +282,22 @@ class DispatchOp(IRDLOperation):
             raise VerifyException(f"spike.dispatch: expert {e} out of range [0, {experts})")
         if self.output.type != self.input.type:
             raise VerifyException("spike.dispatch: the result has the input's type")
+        if self.tokens is not None:
+            tokens = ints(self.tokens)
+            if len(tokens) != 2:
+                raise VerifyException("spike.dispatch: tokens is [start, end)")
+            _check_token_range(self.name, tokens, shape_of(self.input)[2])
 
 
 @irdl_op_definition
 class CombineOp(IRDLOperation):
     """Merge expert outputs at their tokens' positions: `Y = sum_e G[..., e:e+1] * Y_e`, summed
-    in expert order."""
+    in expert order.
+
+    After `partition-experts` replicates experts, input j is the output of expert `experts[j]`
+    for the tokens `tokens[2j] <= n < tokens[2j + 1]` (axis 2): `Y = sum_j G[..., e_j:e_j+1] *
+    M_j * Y_j` in input order, with M_j the token mask.
+    """
 
     name = "spike.combine"
 
@@ -270,7 +310,14 @@ class CombineOp(IRDLOperation):
     output = result_def(Activation)
     """`Y[T, B, N, D]`: spikes only for a top-1 router and spike inputs."""
 
+    experts = opt_prop_def(DenseArrayBase)
+    """Optional expert of each input (default: input e is expert e)."""
+
+    tokens = opt_prop_def(DenseArrayBase)
+    """Optional [start, end) token range of each input, flattened (default: all tokens)."""
+
     traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
     def __init__(
@@ -279,21 +326,49 @@ class CombineOp(IRDLOperation):
         inputs: Sequence[SSAValue | Operation],
         *,
         spike_output: bool,
+        experts: Sequence[int] | None = None,
+        tokens: Sequence[tuple[int, int]] | None = None,
     ) -> None:
         values = [SSAValue.get(v) for v in inputs]
         super().__init__(
             operands=[gates, values],
             result_types=[activation_type(shape_of(values[0]), spike_output)],
+            properties={
+                "experts": None if experts is None else i64_array(experts),
+                "tokens": None if tokens is None else i64_array([t for r in tokens for t in r]),
+            },
         )
+
+    def input_experts(self) -> list[int]:
+        if self.experts is None:
+            return list(range(len(self.inputs)))
+        return list(ints(self.experts))
+
+    def input_tokens(self) -> list[tuple[int, int] | None]:
+        if self.tokens is None:
+            return [None] * len(self.inputs)
+        flat = ints(self.tokens)
+        return [(flat[2 * j], flat[2 * j + 1]) for j in range(len(flat) // 2)]
 
     def verify_(self) -> None:
         if not self.inputs:
             raise VerifyException("spike.combine needs one input per expert")
         experts = _check_gates(self.name, self.inputs[0], self.gates)
-        if len(self.inputs) != experts:
+        if self.experts is None and len(self.inputs) != experts:
             raise VerifyException(
                 f"spike.combine: {len(self.inputs)} expert outputs for {experts} experts"
             )
+        mapping = self.input_experts()
+        if len(mapping) != len(self.inputs) or not all(0 <= e < experts for e in mapping):
+            raise VerifyException(
+                f"spike.combine: experts {mapping} must name one expert in [0, {experts}) per input"
+            )
+        if self.tokens is not None:
+            if len(ints(self.tokens)) != 2 * len(self.inputs):
+                raise VerifyException("spike.combine: tokens holds a [start, end) per input")
+            for tokens in self.input_tokens():
+                assert tokens is not None
+                _check_token_range(self.name, tokens, shape_of(self.inputs[0])[2])
         shape = shape_of(self.inputs[0])
         for v in self.inputs:
             check_real(v, "spike.combine input")
