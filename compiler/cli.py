@@ -18,6 +18,8 @@ from xdsl.passes import ModulePass
 from compiler import __version__
 from compiler.driver import (
     SPLIT_MARKER,
+    absolute_weights,
+    externalize_derived,
     parse_ir,
     print_ir,
     read_ir,
@@ -45,11 +47,15 @@ def _load(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightSto
 
 
 def _emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> None:
+    """Print the IR, or write it to `output` with the data of derived weights (computed by
+    passes) beside it in `<output>.weights.npz`; weight paths become relative to the output."""
     if output is None:
         rebase_weights(module, base, Path.cwd())
         click.echo(print_ir(module, generic=generic), nl=False)
         return
-    rebase_weights(module, base, Path(output).resolve().parent)
+    target = Path(output)
+    externalize_derived(module, target.with_name(target.name + ".weights.npz"))
+    rebase_weights(module, base, target.resolve().parent)
     write_text(output, print_ir(module, generic=generic))
 
 
@@ -138,6 +144,7 @@ def opt_command(
     for chunk in split_input(text):
         try:
             module = parse_ir(chunk, name)
+            absolute_weights(module, base)
             run_pipeline(module, pipeline, callback)
             rebase_weights(module, base, Path.cwd() if output is None else Path(output).parent)
             printed.append(print_ir(module, generic=generic))

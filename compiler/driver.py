@@ -14,9 +14,10 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 from xdsl.context import Context
 from xdsl.dialects import func
-from xdsl.dialects.builtin import Builtin, ModuleOp, StringAttr
+from xdsl.dialects.builtin import Builtin, ModuleOp
 from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
@@ -24,9 +25,9 @@ from xdsl.printer import Printer
 from xdsl.utils.exceptions import ParseError, PassFailedException, VerifyException
 from xdsl.utils.lexer import Span
 
-from compiler.dialects.spike import Spike
+from compiler.dialects.spike import GlobalOp, Spike
 from compiler.errors import SpikecError
-from compiler.weights import WEIGHTS_ATTR
+from compiler.weights import DERIVED_ATTR, dense_to_array, set_weight_paths, weight_paths
 
 
 def make_context() -> Context:
@@ -135,7 +136,9 @@ def read_ir(path: str) -> tuple[ModuleOp, Path]:
     """Parse an IR file (or `-` for stdin); returns the module and the folder relative to which
     its weight file is named."""
     text, name, base = read_text(path)
-    return parse_ir(text, name), base
+    module = parse_ir(text, name)
+    absolute_weights(module, base)
+    return module, base
 
 
 SPLIT_MARKER = "// -----"
@@ -165,18 +168,42 @@ def print_ir(module: ModuleOp, *, generic: bool = False) -> str:
 
 
 def rebase_weights(module: ModuleOp, from_dir: Path, to_dir: Path) -> None:
-    """Rewrite the module's weight path, relative to `from_dir`, to be relative to `to_dir`."""
-    attr = module.attributes.get(WEIGHTS_ATTR)
-    if not isinstance(attr, StringAttr):
+    """Rewrite the module's weight paths, relative to `from_dir`, to be relative to `to_dir`."""
+    rebased = []
+    for text in weight_paths(module):
+        target = Path(text)
+        if not target.is_absolute():
+            target = (from_dir / target).resolve()
+        try:
+            rebased.append(os.path.relpath(target, to_dir.resolve()))
+        except ValueError:
+            rebased.append(str(target))
+    set_weight_paths(module, rebased)
+
+
+def absolute_weights(module: ModuleOp, base: Path) -> None:
+    """Make the weight paths absolute, so that passes can read the data wherever they run."""
+    set_weight_paths(module, [str((base / p).resolve()) for p in weight_paths(module)])
+
+
+def externalize_derived(module: ModuleOp, sidecar: Path) -> None:
+    """Move the inline data of derived globals into `sidecar` (.npz) and list it among the
+    module's weight files, so that the IR text stays small."""
+    arrays = {}
+    for op in module.ops:
+        if isinstance(op, GlobalOp) and op.value is not None and DERIVED_ATTR in op.attributes:
+            arrays[op.sym_name.data] = dense_to_array(op.value)
+            op.properties.pop("value")
+    if not arrays:
         return
-    target = Path(attr.data)
-    if not target.is_absolute():
-        target = (from_dir / target).resolve()
-    try:
-        relative = os.path.relpath(target, to_dir.resolve())
-    except ValueError:
-        relative = str(target)
-    module.attributes[WEIGHTS_ATTR] = StringAttr(relative)
+
+    def save(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+
+    write_atomically(sidecar, save)
+    paths = [p for p in weight_paths(module) if Path(p).resolve() != sidecar.resolve()]
+    set_weight_paths(module, [*paths, str(sidecar.resolve())])
 
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
@@ -216,8 +243,22 @@ PassCallback = Callable[[ModulePass | None, ModuleOp, ModulePass | None], None]
 def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = None) -> None:
     """Apply a pass pipeline given in xDSL's syntax (`a,b{opt=1}`); '' applies nothing."""
     passes = available_passes()
+
+    def verify_between(
+        previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None
+    ) -> None:
+        if previous is not None:
+            try:
+                mod.verify()
+            except VerifyException as e:
+                raise SpikecError(
+                    f"internal error: pass {previous.name} produced IR that does not verify: {e}"
+                ) from e
+        if callback is not None:
+            callback(previous, mod, following)
+
     try:
-        pipeline = PassPipeline.parse_spec(passes, spec, callback)
+        pipeline = PassPipeline.parse_spec(passes, spec, verify_between)
     except Exception as e:  # xDSL reports bad specs with ValueError and its own errors
         names = ", ".join(sorted(passes))
         raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None

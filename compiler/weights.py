@@ -9,13 +9,13 @@ model touches each weight once and importing one touches none.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import external_data_helper, helper, numpy_helper
 from xdsl.dialects.builtin import (
+    ArrayAttr,
     BytesAttr,
     DenseIntOrFPElementsAttr,
     Float32Type,
@@ -34,7 +34,11 @@ from compiler.dialects.spike import GlobalOp
 from compiler.errors import SpikecError
 
 WEIGHTS_ATTR = "spike.weights"
-"""Module attribute: path of the weight file, relative to the IR file's folder."""
+"""Module attribute: the weight file (or a list of them), relative to the IR file's folder."""
+
+DERIVED_ATTR = "spike.derived"
+"""Marks a global whose data a pass computed (e.g. a weight with a batch norm folded in); the
+CLI writes such data beside the IR file rather than into it."""
 
 
 def external_data_file(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> Path:
@@ -100,76 +104,102 @@ class OnnxTensors:
         return numpy_helper.to_array(tensor)
 
 
-class WeightStore:
-    """Arrays of the globals of one module, by symbol name."""
+def weight_paths(module: ModuleOp) -> list[str]:
+    """The module's weight files (`spike.weights`: one path or a list), in lookup order."""
+    attr = module.attributes.get(WEIGHTS_ATTR)
+    if isinstance(attr, StringAttr):
+        return [attr.data]
+    if isinstance(attr, ArrayAttr):
+        return [a.data for a in attr.data if isinstance(a, StringAttr)]
+    return []
 
-    def __init__(
-        self,
-        source: Path | None = None,
-        *,
-        onnx_model: onnx.ModelProto | None = None,
-        inline: dict[str, np.ndarray] | None = None,
-    ) -> None:
-        self.source = source
-        self._inline = dict(inline or {})
-        self._cache: dict[str, np.ndarray] = {}
-        self._onnx: OnnxTensors | None = None
+
+def set_weight_paths(module: ModuleOp, paths: list[str]) -> None:
+    if not paths:
+        module.attributes.pop(WEIGHTS_ATTR, None)
+    elif len(paths) == 1:
+        module.attributes[WEIGHTS_ATTR] = StringAttr(paths[0])
+    else:
+        module.attributes[WEIGHTS_ATTR] = ArrayAttr([StringAttr(p) for p in paths])
+
+
+class _File:
+    """One weight file, opened on first use."""
+
+    def __init__(self, path: Path, onnx_model: onnx.ModelProto | None = None) -> None:
+        self.path = path
+        self._onnx = None if onnx_model is None else OnnxTensors(onnx_model, path)
         self._npz: np.lib.npyio.NpzFile | None = None
-        if onnx_model is not None and source is not None:
-            self._onnx = OnnxTensors(onnx_model, source)
-
-    @classmethod
-    def for_module(cls, module: ModuleOp, base_dir: Path | None = None) -> WeightStore:
-        """The store of a parsed or imported module; `base_dir` resolves a relative path."""
-        inline: dict[str, np.ndarray] = {}
-        for op in module.ops:
-            if isinstance(op, GlobalOp) and op.value is not None:
-                inline[op.sym_name.data] = dense_to_array(op.value)
-        attr = module.attributes.get(WEIGHTS_ATTR)
-        source = None
-        if isinstance(attr, StringAttr):
-            source = Path(attr.data)
-            if not source.is_absolute() and base_dir is not None:
-                source = base_dir / source
-        return cls(source, inline=inline)
-
-    def names(self) -> Iterator[str]:
-        yield from self._inline
 
     def _open(self) -> None:
         if self._onnx is not None or self._npz is not None:
             return
-        if self.source is None:
-            raise SpikecError(
-                f"the module has no weight file (attribute {WEIGHTS_ATTR}) and a global without "
-                "an inline value"
-            )
-        if not self.source.is_file():
-            raise SpikecError(f"weight file '{self.source}' not found ({WEIGHTS_ATTR})")
-        if self.source.suffix == ".npz":
-            self._npz = np.load(self.source, allow_pickle=False)
+        if not self.path.is_file():
+            raise SpikecError(f"weight file '{self.path}' not found ({WEIGHTS_ATTR})")
+        if self.path.suffix == ".npz":
+            self._npz = np.load(self.path, allow_pickle=False)
             return
         from compiler.frontend.onnx_reader import read_model
 
         try:
-            model = read_model(self.source)
+            model = read_model(self.path)
         except Exception as e:
-            raise SpikecError(f"cannot read weight file '{self.source}': {e}") from None
-        self._onnx = OnnxTensors(model, self.source)
+            raise SpikecError(f"cannot read weight file '{self.path}': {e}") from None
+        self._onnx = OnnxTensors(model, self.path)
+
+    def get(self, name: str) -> np.ndarray | None:
+        self._open()
+        if self._onnx is not None and name in self._onnx:
+            return self._onnx.array(name)
+        if self._npz is not None and name in self._npz.files:
+            return self._npz[name]
+        return None
+
+
+class WeightStore:
+    """Arrays of the globals of one module, by symbol name: inline values first, then the weight
+    files in order."""
+
+    def __init__(
+        self,
+        source: Path | list[Path] | None = None,
+        *,
+        onnx_model: onnx.ModelProto | None = None,
+        inline: dict[str, np.ndarray] | None = None,
+    ) -> None:
+        paths = [] if source is None else [source] if isinstance(source, Path) else list(source)
+        self.files = [_File(p, onnx_model if i == 0 else None) for i, p in enumerate(paths)]
+        self._inline = dict(inline or {})
+        self._cache: dict[str, np.ndarray] = {}
+
+    @classmethod
+    def for_module(cls, module: ModuleOp, base_dir: Path | None = None) -> WeightStore:
+        """The store of a parsed or imported module; `base_dir` resolves relative paths."""
+        inline: dict[str, np.ndarray] = {}
+        for op in module.ops:
+            if isinstance(op, GlobalOp) and op.value is not None:
+                inline[op.sym_name.data] = dense_to_array(op.value)
+        paths = []
+        for text in weight_paths(module):
+            path = Path(text)
+            if not path.is_absolute() and base_dir is not None:
+                path = base_dir / path
+            paths.append(path)
+        return cls(paths, inline=inline)
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name in self._cache:
             return self._cache[name]
-        if name in self._inline:
-            array = self._inline[name]
-        else:
-            self._open()
-            if self._onnx is not None and name in self._onnx:
-                array = self._onnx.array(name)
-            elif self._npz is not None and name in self._npz.files:
-                array = self._npz[name]
-            else:
-                raise SpikecError(f"weight '{name}' is not in the weight file '{self.source}'")
+        array = self._inline.get(name)
+        for file in self.files:
+            if array is not None:
+                break
+            array = file.get(name)
+        if array is None:
+            where = ", ".join(f"'{f.path}'" for f in self.files) or "no weight file"
+            raise SpikecError(
+                f"weight '{name}' has no inline value and is not in {where} ({WEIGHTS_ATTR})"
+            )
         self._cache[name] = array
         return array
 

@@ -419,7 +419,7 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     module = ModuleOp([*importer.globals.values(), function])
     module.attributes["spike.timesteps"] = IntegerAttr(importer.timesteps, i64)
     if not inline_weights:
-        module.attributes[WEIGHTS_ATTR] = StringAttr(str(path))
+        module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
     try:
         module.verify()
     except VerifyException as e:

@@ -11,18 +11,24 @@ from collections.abc import Callable
 from xdsl.passes import ModulePass
 
 
-def _dce() -> type[ModulePass]:
-    from xdsl.transforms.dead_code_elimination import DeadCodeElimination
-
-    return DeadCodeElimination
-
-
 def _cse() -> type[ModulePass]:
     from xdsl.transforms.common_subexpression_elimination import (
         CommonSubexpressionElimination,
     )
 
     return CommonSubexpressionElimination
+
+
+def _canonicalize() -> type[ModulePass]:
+    from xdsl.transforms.canonicalize import CanonicalizePass
+
+    return CanonicalizePass
+
+
+def _dce() -> type[ModulePass]:
+    from compiler.transforms.dead_code import DeadCodePass
+
+    return DeadCodePass
 
 
 def _sparsity_encoding() -> type[ModulePass]:
@@ -63,6 +69,7 @@ def _decompose() -> type[ModulePass]:
 
 def get_all_passes() -> dict[str, Callable[[], type[ModulePass]]]:
     return {
+        "canonicalize": _canonicalize,
         "dce": _dce,
         "cse": _cse,
         "sparsity-encoding": _sparsity_encoding,

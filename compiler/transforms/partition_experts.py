@@ -67,6 +67,8 @@ def mixes_tokens(op: Operation) -> bool:
 class PartitionMoE(RewritePattern):
     units: int
     policy: str
+    place: bool = True
+    """Record the units (False: only split the block into primitives, for `decompose`)."""
 
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: spike.MoEOp, rewriter: PatternRewriter) -> None:
@@ -95,7 +97,8 @@ class PartitionMoE(RewritePattern):
                 suffix = f".e{e}" if len(sizes) == 1 else f".e{e}.r{r}"
                 dispatch = spike.DispatchOp(op.input, op.gates, expert=e, tokens=token_range)
                 dispatch.output.name_hint = f"{hint}{suffix}.in"
-                self._place(dispatch, unit, e)
+                if self.place:
+                    self._place(dispatch, unit, e)
                 new_ops.append(dispatch)
                 mapping: dict[SSAValue, SSAValue] = {region.block.args[0]: dispatch.output}
                 for inner in region.block.ops:
@@ -106,7 +109,8 @@ class PartitionMoE(RewritePattern):
                     for old, new in zip(inner.results, clone.results, strict=True):
                         if old.name_hint and len(sizes) > 1:
                             new.name_hint = f"{old.name_hint}.r{r}"
-                    self._place(clone, unit, e)
+                    if self.place:
+                        self._place(clone, unit, e)
                     new_ops.append(clone)
                 output_experts.append(e)
                 output_tokens.append(token_range or (0, tokens))
@@ -118,7 +122,8 @@ class PartitionMoE(RewritePattern):
             experts=output_experts if replicated else None,
             tokens=output_tokens if replicated else None,
         )
-        combine.attributes["spike.expert_units"] = i64_array([u[0] for u in assignment])
+        if self.place:
+            combine.attributes["spike.expert_units"] = i64_array([u[0] for u in assignment])
         new_ops.append(combine)
         rewriter.replace_op(op, new_ops, [combine.output])
 

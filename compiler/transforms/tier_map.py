@@ -248,5 +248,3 @@ class TierMapPass(ModulePass):
             "cross_tier_bytes": IntegerAttr(crossing, i64),
         }
         op.attributes["spike.tier_map"] = DictionaryAttr(summary)
-
-

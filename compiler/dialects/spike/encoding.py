@@ -14,6 +14,7 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.types import (
+    Canonicalized,
     EncodedSpikesType,
     SpikeTrainType,
     format_shape,
@@ -46,7 +47,7 @@ class EncodeOp(IRDLOperation):
     output = result_def(EncodedSpikesType)
     """The same spikes as address lists."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldEncodeDecode",)))
     assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
 
     def __init__(self, input: SSAValue | Operation, address_axes: int = 1) -> None:
@@ -72,7 +73,7 @@ class DecodeOp(IRDLOperation):
     output = result_def(SpikeTrainType)
     """The same spikes, dense."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldDecodeEncode",)))
     assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
 
     def __init__(self, input: SSAValue | Operation) -> None:

@@ -26,6 +26,7 @@ from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
     DYNAMIC,
+    Canonicalized,
     Shape,
     activation_type,
     check_real,
@@ -72,7 +73,7 @@ class ReshapeOp(IRDLOperation):
     shape = prop_def(DenseArrayBase)
     """The new shape; at most one entry is -1."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldReshape",)))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -129,7 +130,7 @@ class TransposeOp(IRDLOperation):
     perm = prop_def(DenseArrayBase)
     """Output axis i is input axis perm[i]."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldTranspose",)))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -171,7 +172,7 @@ class ConcatOp(IRDLOperation):
     axis = prop_def(IntegerAttr)
     """The axis to join along (non-negative)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldConcat",)))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -237,7 +238,7 @@ class SplitOp(IRDLOperation):
     sizes = prop_def(DenseArrayBase)
     """Length of each piece along `axis`; they sum to the axis length."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Canonicalized(("FoldSplit",)))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 

@@ -25,6 +25,7 @@ from xdsl.dialects.builtin import (
 from xdsl.dialects.utils import EnumAttribute
 from xdsl.ir import (
     Attribute,
+    Operation,
     ParametrizedAttribute,
     SpacedOpaqueSyntaxAttribute,
     SSAValue,
@@ -33,7 +34,9 @@ from xdsl.ir import (
 from xdsl.irdl import AnyOf, base, irdl_attr_definition
 from xdsl.irdl.constraints import VerificationContext
 from xdsl.parser import AttrParser
+from xdsl.pattern_rewriter import RewritePattern
 from xdsl.printer import Printer
+from xdsl.traits import HasCanonicalizationPatternsTrait
 from xdsl.utils.exceptions import VerifyException
 from xdsl.utils.str_enum import StrEnum
 
@@ -356,3 +359,20 @@ def normalize_axis(axis: int, rank: int, op_name: str) -> int:
     if not -rank <= axis < rank:
         raise VerifyException(f"{op_name}: axis {axis} is out of range for rank {rank}")
     return axis % rank
+
+
+@dataclass(frozen=True)
+class Canonicalized(HasCanonicalizationPatternsTrait):
+    """Trait naming the canonicalisation patterns of an op, looked up lazily by class name in
+    `compiler.transforms.canonicalization_patterns` (the dialect does not import passes)."""
+
+    patterns: tuple[str, ...]
+
+    def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
+        from compiler.transforms import canonicalization_patterns
+
+        return tuple(getattr(canonicalization_patterns, name)() for name in self.patterns)
+
+    @classmethod
+    def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:
+        return ()
