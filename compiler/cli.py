@@ -13,11 +13,11 @@ from pathlib import Path
 import click
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
-from xdsl.passes import ModulePass
 
 from compiler import __version__
 from compiler.driver import (
     SPLIT_MARKER,
+    IRDumps,
     absolute_weights,
     externalize_derived,
     parse_ir,
@@ -107,6 +107,17 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
 @click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
 @click.option("--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass.")
 @click.option(
+    "--print-ir-after", multiple=True, metavar="PASS", help="Print the IR after this pass."
+)
+@click.option(
+    "--print-ir-before", multiple=True, metavar="PASS", help="Print the IR before this pass."
+)
+@click.option(
+    "--ir-dump-dir",
+    type=click.Path(file_okay=False),
+    help="Write the IR before the first pass and after each one, numbered, into this folder.",
+)
+@click.option(
     "--split-input-file",
     is_flag=True,
     help="Treat each '// -----' section as a separate module; report every failing one.",
@@ -117,6 +128,9 @@ def opt_command(
     output: str | None,
     generic: bool,
     print_ir_after_all: bool,
+    print_ir_after: tuple[str, ...],
+    print_ir_before: tuple[str, ...],
+    ir_dump_dir: str | None,
     split_input_file: bool,
 ) -> None:
     """Parse IR (a file, or '-' for stdin), run a pass pipeline and print the result.
@@ -126,14 +140,18 @@ def opt_command(
       spikec opt model.mlir -p ''                # parse, verify, print (a round trip)
       spikec opt model.mlir -p 'cse,dce' -o clean.mlir
       spikec import samples/moe.onnx | spikec opt - -p dce --print-ir-after-all
+      spikec opt m.mlir -p 'partition-heads{units=4},tier-map{tiers=2}' --ir-dump-dir dumps
+      spikec opt m.mlir -p 'fold-batchnorm,dce' --print-ir-before dce
     """
 
-    def dump(previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None) -> None:
-        if previous is not None:
-            click.echo(f"// -----// IR Dump After {previous.name} //----- //", err=True)
-            click.echo(print_ir(mod, generic=generic), err=True, nl=False)
-
-    callback = dump if print_ir_after_all else None
+    callback = IRDumps(
+        after_all=print_ir_after_all,
+        after=print_ir_after,
+        before=print_ir_before,
+        dump_dir=None if ir_dump_dir is None else Path(ir_dump_dir),
+        generic=generic,
+    )
+    callback.check(pipeline)
     if not split_input_file:
         module, base = read_ir(input)
         run_pipeline(module, pipeline, callback)

@@ -12,6 +12,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
+from xdsl.utils.arg_spec import parse_pipeline
 from xdsl.utils.exceptions import ParseError, PassFailedException, VerifyException
 from xdsl.utils.lexer import Span
 
@@ -268,3 +270,47 @@ def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = No
         raise SpikecError(str(e).splitlines()[0] if str(e) else "a pass failed") from None
     except VerifyException as e:
         raise SpikecError(f"a pass produced IR that does not verify: {e}") from e
+
+
+@dataclass
+class IRDumps:
+    """mlir-opt's IR printing options, as a pass-pipeline callback: dumps go to stderr, and
+    `dump_dir` receives one numbered file per step (00-input.mlir, 01-<pass>.mlir, ...)."""
+
+    after_all: bool = False
+    after: tuple[str, ...] = ()
+    before: tuple[str, ...] = ()
+    dump_dir: Path | None = None
+    generic: bool = False
+    step: int = 0
+
+    def check(self, spec: str) -> None:
+        """Every pass named in `after`/`before` must be in the pipeline."""
+        names = {s.name for s in parse_pipeline(spec)} if spec.strip() else set()
+        for option, wanted in (
+            ("--print-ir-after", self.after),
+            ("--print-ir-before", self.before),
+        ):
+            missing = sorted(set(wanted) - names)
+            if missing:
+                raise SpikecError(f"{option}: {', '.join(missing)} is not in the pipeline '{spec}'")
+        if self.dump_dir is not None:
+            if self.dump_dir.exists() and not self.dump_dir.is_dir():
+                raise SpikecError("--ir-dump-dir is a file, not a folder", where=str(self.dump_dir))
+            self.dump_dir.mkdir(parents=True, exist_ok=True)
+
+    def __call__(
+        self, previous: ModulePass | None, module: ModuleOp, following: ModulePass | None
+    ) -> None:
+        if previous is not None and (self.after_all or previous.name in self.after):
+            self._stderr(f"// -----// IR Dump After {previous.name} //----- //", module)
+        if following is not None and following.name in self.before:
+            self._stderr(f"// -----// IR Dump Before {following.name} //----- //", module)
+        if self.dump_dir is not None:
+            label = "input" if previous is None else previous.name
+            path = self.dump_dir / f"{self.step:02d}-{label}.mlir"
+            path.write_text(print_ir(module, generic=self.generic), encoding="utf-8")
+            self.step += 1
+
+    def _stderr(self, header: str, module: ModuleOp) -> None:
+        sys.stderr.write(f"{header}\n{print_ir(module, generic=self.generic)}")
