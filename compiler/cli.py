@@ -159,23 +159,24 @@ def opt_command(
         return
     text, name, base = read_text(input)
     printed, failures = [], 0
-    for chunk in split_input(text):
+    for index, chunk in enumerate(split_input(text)):
         try:
             module = parse_ir(chunk, name)
             absolute_weights(module, base)
             run_pipeline(module, pipeline, callback)
             rebase_weights(module, base, Path.cwd() if output is None else Path(output).parent)
             printed.append(print_ir(module, generic=generic))
+            if output is None:  # print each section as it is done, as mlir-opt does
+                separator = f"{SPLIT_MARKER}\n" if index else ""
+                click.echo(separator + printed[-1], nl=False)
+                sys.stdout.flush()
         except SpikecError as e:
             click.echo(f"spikec: error: {e}", err=True)
             failures += 1
-    joined = f"{SPLIT_MARKER}\n".join(printed)
     if failures:
         raise SpikecError(f"{failures} of the input's sections failed", where=name)
-    if output is None:
-        click.echo(joined, nl=False)
-    else:
-        write_text(output, joined)
+    if output is not None:
+        write_text(output, f"{SPLIT_MARKER}\n".join(printed))
 
 
 def _load_array(path: str) -> np.ndarray:

@@ -286,7 +286,12 @@ class IRDumps:
 
     def check(self, spec: str) -> None:
         """Every pass named in `after`/`before` must be in the pipeline."""
-        names = {s.name for s in parse_pipeline(spec)} if spec.strip() else set()
+        try:
+            names = {s.name for s in parse_pipeline(spec)} if spec.strip() else set()
+        except Exception as e:  # the pipeline itself is checked, with its message, later
+            if self.after or self.before:
+                raise SpikecError(f"bad pass pipeline '{spec}': {e}") from None
+            names = set()
         for option, wanted in (
             ("--print-ir-after", self.after),
             ("--print-ir-before", self.before),

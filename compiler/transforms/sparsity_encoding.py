@@ -45,8 +45,9 @@ def short_name(op: Operation) -> str:
 
 
 def accepts_encoded(op: Operation, index: int) -> bool:
-    """Whether operand `index` of `op` may be address-encoded, per the op's definition."""
-    if not isinstance(op, IRDLOperation):
+    """Whether operand `index` of `op` may be address-encoded, per the op's definition (only
+    `spike` ops read addresses; a function return or another dialect's op needs dense data)."""
+    if not isinstance(op, IRDLOperation) or op.dialect_name() != "spike":
         return False
     operand_type = op.operands[index].type
     if not isinstance(operand_type, SpikeTrainType):

@@ -4,7 +4,7 @@
 
 Every compute op gets `spike.tier = t` and, unless a partitioning pass placed it, a unit
 `#spike.unit<kind 0>` whose kind comes from the op (`unit-kinds` overrides the defaults:
-`unit-kinds=linear:systolic,ssa:attention`). Every `spike.global` (weight buffer) gets a tier; an
+`unit-kinds="linear:systolic","ssa:attention"`). Every `spike.global` (weight buffer) gets a tier; an
 activation's buffer lives on its producer's tier. Modes:
 
 - `memory-on-logic`: logic on tier 0, each weight buffer on the tier above the logic that reads it.
@@ -95,7 +95,7 @@ def _kind_table(overrides: Iterable[str]) -> dict[str, str]:
     for entry in overrides:
         if ":" not in entry:
             raise PassFailedException(
-                f"tier-map: unit-kinds entry '{entry}' must be op:kind (e.g. linear:systolic)"
+                f"tier-map: unit-kinds entry '{entry}' must be \"op:kind\" (e.g. \"linear:systolic\")"
             )
         op_name, kind = entry.split(":", 1)
         table[op_name.removeprefix("spike.")] = kind
@@ -177,16 +177,17 @@ def _weight_tiers(module: ModuleOp, placer: Placer) -> None:
 def _record_crossings(module: ModuleOp, placer: Placer) -> int:
     total = 0
     for op, tier in placer.tier_of.items():
+        volume = 0
         for result in op.results:
             destinations = {
                 placer.tier_of[u.operation]
                 for u in result.uses
                 if u.operation in placer.tier_of and placer.tier_of[u.operation] != tier
             }
-            if destinations:
-                volume = placer.sizes.value_bytes(result) * len(destinations)
-                op.attributes["spike.cross_tier_bytes"] = IntegerAttr(volume, i64)
-                total += volume
+            volume += placer.sizes.value_bytes(result) * len(destinations)
+        if volume:
+            op.attributes["spike.cross_tier_bytes"] = IntegerAttr(volume, i64)
+            total += volume
     return total
 
 

@@ -1,0 +1,42 @@
+// RUN: spikec opt %s -p 'partition-heads{units=2}' | filecheck %s --check-prefix=RR
+// RUN: spikec opt %s -p 'partition-heads{units=8 policy=balanced}' | filecheck %s --check-prefix=WIDE
+// RUN: spikec opt %s -p 'partition-heads{units=8}' | filecheck %s --check-prefix=IDLE
+// RUN: not spikec opt %s -p 'partition-heads{units=0}' 2>&1 | filecheck %s --check-prefix=ZERO
+// RUN: not spikec opt %s -p 'partition-heads{units=2 policy=greedy}' 2>&1 | filecheck %s --check-prefix=POLICY
+// RUN: not spikec opt %s -p 'sparsity-encoding,partition-heads' 2>&1 | filecheck %s --check-prefix=ORDER
+
+builtin.module attributes {spike.timesteps = 4 : i64} {
+  func.func @heads(%x: tensor<4x?x6x8xf32>) -> (tensor<4x?x6x8xf32>, !spike.train<4x?x6x8>) {
+    %q = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x6x8xf32>) -> !spike.train<4x?x6x8>
+    %a = spike.ssa %q, %q, %q {heads = 4 : i64, scale = 1.250000e-01 : f32} : (!spike.train<4x?x6x8>, !spike.train<4x?x6x8>, !spike.train<4x?x6x8>) -> tensor<4x?x6x8xf32>
+    %s = spike.stochastic_attention %q, %q, %q {heads = 1 : i64, c1 = 4.000000e+00 : f32, c2 = 4.000000e+00 : f32, mask_diagonal = true, seed = 3 : i64, stream = 0 : i64} : (!spike.train<4x?x6x8>, !spike.train<4x?x6x8>, !spike.train<4x?x6x8>) -> !spike.train<4x?x6x8>
+    func.return %a, %s : tensor<4x?x6x8xf32>, !spike.train<4x?x6x8>
+  }
+}
+
+// Four heads on two units, round-robin; a single head stays on unit 0.
+// RR:      %a.q0, %a.q1, %a.q2, %a.q3 = spike.split %q {axis = 3 : i64, sizes = array<i64: 2, 2, 2, 2>}
+// RR:      %a.h0 = spike.ssa %a.q0, %a.k0, %a.v0 {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64, heads = 1 : i64, scale = 1.250000e-01 : f32} : (!spike.train<4x?x6x2>, !spike.train<4x?x6x2>, !spike.train<4x?x6x2>) -> tensor<4x?x6x2xf32>
+// RR-NEXT: %a.h1 = spike.ssa {{.*}}spike.unit = #spike.unit<head 1>, spike.head = 1
+// RR-NEXT: %a.h2 = spike.ssa {{.*}}spike.unit = #spike.unit<head 0>, spike.head = 2
+// RR-NEXT: %a.h3 = spike.ssa {{.*}}spike.unit = #spike.unit<head 1>, spike.head = 3
+// RR-NEXT: %a = spike.concat %a.h0, %a.h1, %a.h2, %a.h3 {spike.head_units = array<i64: 0, 1, 0, 1>, axis = 3 : i64}
+// RR:      %s.h0 = spike.stochastic_attention %q, %q, %q {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64, heads = 1 : i64, {{.*}}head_range = array<i64: 0, 1>, query_range = array<i64: 0, 6>}
+
+// Eight units for four heads: each head's six query tokens are split over two units; the lone
+// stochastic head is split over all eight (at most one query each: six units work).
+// WIDE:      %a.h0.q0, %a.h0.q1 = spike.split %a.q0 {axis = 2 : i64, sizes = array<i64: 3, 3>}
+// WIDE-NEXT: %a.h0.p0 = spike.ssa %a.h0.q0, %a.k0, %a.v0 {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64{{.*}}} : (!spike.train<4x?x3x2>, !spike.train<4x?x6x2>, !spike.train<4x?x6x2>) -> tensor<4x?x3x2xf32>
+// WIDE-NEXT: %a.h0.p1 = spike.ssa %a.h0.q1, %a.k0, %a.v0 {spike.unit = #spike.unit<head 1>, spike.head = 0
+// WIDE-NEXT: %a.h0 = spike.concat %a.h0.p0, %a.h0.p1 {axis = 2 : i64}
+// WIDE:      %a.h3.p1 = spike.ssa {{.*}}spike.unit = #spike.unit<head 7>, spike.head = 3
+// WIDE:      spike.split %q {axis = 2 : i64, sizes = array<i64: 1, 1, 1, 1, 1, 1>}
+// WIDE:      %s.h0.p5 = spike.stochastic_attention {{.*}}spike.unit = #spike.unit<head 5>{{.*}}query_range = array<i64: 5, 6>
+
+// Round-robin with more units than heads leaves the extra units idle.
+// IDLE:     spike.unit = #spike.unit<head 3>, spike.head = 3
+// IDLE-NOT: #spike.unit<head 4>
+
+// ZERO: spikec: error: partition-heads: units must be >= 1, got 0
+// POLICY: spikec: error: partition-heads: policy must be one of round-robin, balanced, got 'greedy'
+// ORDER: spikec: error: partition-heads: spike.ssa reads address-encoded spikes; run partition-heads before sparsity-encoding
