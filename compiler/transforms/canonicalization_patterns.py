@@ -22,7 +22,7 @@ from compiler.dialects.spike.types import EncodedSpikesType, shape_of
 def _replace_with(op: Operation, value: SSAValue, rewriter: PatternRewriter) -> None:
     if value.name_hint is None:
         value.name_hint = op.results[0].name_hint
-    rewriter.replace_op(op, [], [value])
+    rewriter.replace(op, [], [value])
 
 
 class FoldReshape(RewritePattern):
@@ -37,7 +37,7 @@ class FoldReshape(RewritePattern):
         if isinstance(inner, spike.ReshapeOp):
             folded = spike.ReshapeOp(inner.input, ints(op.shape))
             folded.output.name_hint = op.output.name_hint
-            rewriter.replace_op(op, folded)
+            rewriter.replace(op, folded)
 
 
 class FoldTranspose(RewritePattern):
@@ -54,7 +54,7 @@ class FoldTranspose(RewritePattern):
             first = ints(inner.perm)
             folded = spike.TransposeOp(inner.input, [first[p] for p in perm])
             folded.output.name_hint = op.output.name_hint
-            rewriter.replace_op(op, folded)
+            rewriter.replace(op, folded)
 
 
 class FoldConcat(RewritePattern):

@@ -155,7 +155,7 @@ class Decompose(RewritePattern):
                 {k: v for k, v in op.attributes.items() if k in ("spike.unit", "spike.tier")}
             )
         result.name_hint = op.results[0].name_hint
-        rewriter.replace_op(op, ops.items, [result])
+        rewriter.replace(op, ops.items, [result])
 
 
 @dataclass(frozen=True)

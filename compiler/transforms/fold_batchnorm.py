@@ -111,7 +111,7 @@ class FoldBatchNorm(RewritePattern):
         b_read = self.constants.add(
             f"{op.output.name_hint or 'bias'}.bias.bnfold", new_bias, producer
         )
-        rewriter.insert_op([w_read, b_read], InsertPoint.before(producer))
+        rewriter.insert([w_read, b_read], InsertPoint.before(producer))
         if isinstance(producer, spike.LinearOp):
             fused: Operation = spike.LinearOp(
                 producer.input,
@@ -128,12 +128,12 @@ class FoldBatchNorm(RewritePattern):
         fused.attributes.update(producer.attributes)
         fused.results[0].name_hint = op.output.name_hint
         old_reads = [producer.weight, producer.bias, op.scale, op.bias, op.mean, op.var]
-        rewriter.replace_op(op, fused)
-        rewriter.erase_op(producer)
+        rewriter.replace(op, fused)
+        rewriter.erase(producer)
         for value in old_reads:
             owner = None if value is None else value.owner
             if isinstance(owner, spike.WeightOp | spike.ConstantOp) and not owner.result.uses:
-                rewriter.erase_op(owner)
+                rewriter.erase(owner)
         self.folded.append(op.output.name_hint or "batch_norm")
 
 

@@ -125,7 +125,7 @@ class PartitionMoE(RewritePattern):
         if self.place:
             combine.attributes["spike.expert_units"] = i64_array([u[0] for u in assignment])
         new_ops.append(combine)
-        rewriter.replace_op(op, new_ops, [combine.output])
+        rewriter.replace(op, new_ops, [combine.output])
 
     @staticmethod
     def _place(op: Operation, unit: int, expert: int) -> None:

@@ -115,7 +115,7 @@ class PartitionAttention(RewritePattern):
         result = build.concat(head_outputs, 3, hint)
         if result.owner is not op and isinstance(result.owner, spike.ConcatOp):
             result.owner.attributes["spike.head_units"] = i64_array([u[0] for u in assignment])
-        rewriter.replace_op(op, build.ops, [result])
+        rewriter.replace(op, build.ops, [result])
 
     def _one_head(
         self,

@@ -153,7 +153,7 @@ class EncodeSpikes(RewritePattern):
         point = (
             InsertPoint.at_start(anchor) if isinstance(anchor, Block) else InsertPoint.after(anchor)
         )
-        rewriter.insert_op(encode, point)
+        rewriter.insert(encode, point)
         encode.output.name_hint = f"{value.name_hint}_addr" if value.name_hint else None
         value.replace_uses_with_if(
             encode.output, lambda u: u.operation is not encode and self.capable(u)
@@ -170,18 +170,18 @@ class EncodeSpikes(RewritePattern):
             properties=dict(op.properties),
             attributes=dict(op.attributes),
         )
-        rewriter.insert_op(new, InsertPoint.before(op))
+        rewriter.insert(new, InsertPoint.before(op))
         new.results[0].name_hint = dense.name_hint
         needs_dense = [u for u in dense.uses if not self.capable(u)]
         if needs_dense:
             decode = spike.DecodeOp(new.results[0])
-            rewriter.insert_op(decode, InsertPoint.after(new))
+            rewriter.insert(decode, InsertPoint.after(new))
             decode.output.name_hint = f"{dense.name_hint}_dense" if dense.name_hint else None
             dense.replace_uses_with_if(decode.output, lambda u: not self.capable(u))
             users = sorted({short_name(u.operation) for u in needs_dense})
             self.stats.forced_decodes.append(f"{self._label(dense)} for {', '.join(users)}")
         dense.replace_all_uses_with(new.results[0])
-        rewriter.erase_op(op)
+        rewriter.erase(op)
         self.stats.by_producer.append(self._label(new.results[0]))
 
 

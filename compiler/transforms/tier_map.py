@@ -4,8 +4,8 @@
 
 Every compute op gets `spike.tier = t` and, unless a partitioning pass placed it, a unit
 `#spike.unit<kind 0>` whose kind comes from the op (`unit-kinds` overrides the defaults:
-`unit-kinds="linear:systolic","ssa:attention"`). Every `spike.global` (weight buffer) gets a tier; an
-activation's buffer lives on its producer's tier. Modes:
+`unit-kinds="linear:systolic","ssa:attention"`). Every `spike.global` (weight buffer) gets a
+tier; an activation's buffer lives on its producer's tier. Modes:
 
 - `memory-on-logic`: logic on tier 0, each weight buffer on the tier above the logic that reads it.
 - `logic-on-logic`: compute on every tier. Head and expert units alternate over the tiers, so
@@ -95,7 +95,7 @@ def _kind_table(overrides: Iterable[str]) -> dict[str, str]:
     for entry in overrides:
         if ":" not in entry:
             raise PassFailedException(
-                f"tier-map: unit-kinds entry '{entry}' must be \"op:kind\" (e.g. \"linear:systolic\")"
+                f'tier-map: unit-kinds entry \'{entry}\' must be "op:kind" (e.g. "linear:systolic")'
             )
         op_name, kind = entry.split(":", 1)
         table[op_name.removeprefix("spike.")] = kind
