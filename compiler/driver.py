@@ -28,6 +28,7 @@ from xdsl.utils.exceptions import ParseError, PassFailedException, VerifyExcepti
 from xdsl.utils.lexer import Span
 
 from compiler.dialects.spike import GlobalOp, Spike
+from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
 from compiler.weights import DERIVED_ATTR, dense_to_array, set_weight_paths, weight_paths
 
@@ -101,22 +102,31 @@ def verify(
     """Verify, reporting the first failing operation with its source location when known."""
     try:
         module.verify()
-        return
     except VerifyException as whole:
         error: Exception = whole
+    else:
+        failure = check_weight_references(module)
+        if failure is None:
+            return
+        reader, reason = failure
+        raise SpikecError(_located(reader, str(reason), filename, spans)) from None
     for op in module.walk():
         try:
             op.verify(verify_nested_ops=False)
         except VerifyException as e:
             message = str(e).removeprefix("Operation does not verify: ")
-            if not message.startswith(op.name):
-                message = f"{op.name}: {message}"
-            span = (spans or {}).get(id(op))
-            if span is not None:
-                loc = span.get_location()
-                raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {message}") from None
-            raise SpikecError(message, where=filename) from None
+            raise SpikecError(_located(op, message, filename, spans)) from None
     raise SpikecError(f"the IR does not verify: {error}", where=filename)
+
+
+def _located(op: Operation, message: str, filename: str, spans: dict[int, Span] | None) -> str:
+    if not message.startswith(op.name):
+        message = f"{op.name}: {message}"
+    span = (spans or {}).get(id(op))
+    if span is None:
+        return f"{filename}: {message}"
+    loc = span.get_location()
+    return f"{filename}:{loc.line}:{loc.col}: {message}"
 
 
 def read_text(path: str) -> tuple[str, str, Path]:
@@ -251,8 +261,8 @@ def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = No
     ) -> None:
         if previous is not None:
             try:
-                mod.verify()
-            except VerifyException as e:
+                verify(mod, f"the IR after {previous.name}")
+            except SpikecError as e:
                 raise SpikecError(
                     f"internal error: pass {previous.name} produced IR that does not verify: {e}"
                 ) from e

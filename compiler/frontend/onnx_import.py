@@ -420,9 +420,11 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     module.attributes["spike.timesteps"] = IntegerAttr(importer.timesteps, i64)
     if not inline_weights:
         module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
+    from compiler.driver import verify
+
     try:
-        module.verify()
-    except VerifyException as e:
+        verify(module, str(path))
+    except SpikecError as e:
         raise SpikecError(f"internal error: the imported IR does not verify: {e}") from e
     store = WeightStore(path, onnx_model=model)
     return ImportResult(module, store, model, [vi.name for vi in graph_inputs], output_names)

@@ -44,26 +44,36 @@ def short_name(op: Operation) -> str:
     return op.name.removeprefix("spike.")
 
 
+_ACCEPTS: dict[tuple[type[Operation], str], bool] = {}
+
+
+def _constraint_accepts_encoded(op_type: type[IRDLOperation], name: str, constr: object) -> bool:
+    """Whether an operand definition admits `!spike.encoded` (cached: it depends on the op class
+    only, not on shapes)."""
+    key = (op_type, name)
+    if key not in _ACCEPTS:
+        probe = EncodedSpikesType((1, 1, 1))
+        try:
+            constr.verify((probe,), VerificationContext())  # type: ignore[attr-defined]
+            _ACCEPTS[key] = True
+        except VerifyException:
+            _ACCEPTS[key] = False
+    return _ACCEPTS[key]
+
+
 def accepts_encoded(op: Operation, index: int) -> bool:
     """Whether operand `index` of `op` may be address-encoded, per the op's definition (only
     `spike` ops read addresses; a function return or another dialect's op needs dense data)."""
     if not isinstance(op, IRDLOperation) or op.dialect_name() != "spike":
         return False
-    operand_type = op.operands[index].type
-    if not isinstance(operand_type, SpikeTrainType):
+    if not isinstance(op.operands[index].type, SpikeTrainType):
         return False
     position = 0
     for name, operand in type(op).get_irdl_definition().operands:
         values = getattr(op, name)
         count = 0 if values is None else 1 if isinstance(values, SSAValue) else len(values)
         if position <= index < position + count:
-            try:
-                operand.constr.verify(
-                    (EncodedSpikesType(operand_type.get_shape()),), VerificationContext()
-                )
-            except VerifyException:
-                return False
-            return True
+            return _constraint_accepts_encoded(type(op), name, operand.constr)
         position += count
     return False
 

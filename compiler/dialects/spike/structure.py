@@ -1,7 +1,9 @@
 """Weights and constants.
 
 Weights live outside the IR text: `spike.global` declares a named tensor at module level, and
-`spike.weight` reads it inside a function. The data comes from the file named by the module
+`spike.weight` reads it inside a function. That every read names a declared global of its type is
+checked for the whole module at once by `check_weight_references` (part of the driver's
+verification). The data comes from the file named by the module
 attribute `spike.weights` (the ONNX model itself, or an `.npz`), looked up by the global's name,
 unless the global carries its value inline (`spikec import --inline-weights`, or tiny tensors).
 """
@@ -12,12 +14,13 @@ from typing import ClassVar
 
 from xdsl.dialects.builtin import (
     DenseIntOrFPElementsAttr,
+    ModuleOp,
     StringAttr,
     SymbolNameConstraint,
     SymbolRefAttr,
     TensorType,
 )
-from xdsl.ir import Attribute
+from xdsl.ir import Attribute, Operation
 from xdsl.irdl import (
     AnyAttr,
     IRDLOperation,
@@ -29,7 +32,7 @@ from xdsl.irdl import (
     result_def,
     traits_def,
 )
-from xdsl.traits import ConstantLike, Pure, SymbolOpInterface, SymbolTable
+from xdsl.traits import ConstantLike, Pure, SymbolOpInterface
 from xdsl.utils.exceptions import VerifyException
 
 
@@ -98,13 +101,8 @@ class WeightOp(IRDLOperation):
     def symbol(self) -> str:
         return self.global_name.root_reference.data
 
-    def verify_(self) -> None:
-        if self.parent_op() is None:
-            return  # detached while being built or rewritten
-        try:
-            target = SymbolTable.lookup_symbol(self, self.global_name)
-        except ValueError:
-            return  # not inside a module yet
+    def check_target(self, target: Operation | None) -> None:
+        """The global this reads must exist and have the result's type."""
         if target is None:
             raise VerifyException(f"spike.weight: no spike.global named @{self.symbol}")
         if not isinstance(target, GlobalOp):
@@ -114,6 +112,25 @@ class WeightOp(IRDLOperation):
                 f"spike.weight @{self.symbol}: result type {self.result.type} does not match "
                 f"the global's type {target.type}"
             )
+
+
+def check_weight_references(module: ModuleOp) -> tuple[WeightOp, VerifyException] | None:
+    """The first `spike.weight` whose global is missing or mistyped, with the reason.
+
+    Done once per module with a table of the globals (a per-op symbol lookup would make
+    verification quadratic in the size of the model)."""
+    symbols: dict[str, Operation] = {}
+    for op in module.ops:
+        name = op.properties.get("sym_name")
+        if isinstance(name, StringAttr):
+            symbols[name.data] = op
+    for op in module.walk():
+        if isinstance(op, WeightOp):
+            try:
+                op.check_target(symbols.get(op.symbol))
+            except VerifyException as e:
+                return op, e
+    return None
 
 
 @irdl_op_definition
