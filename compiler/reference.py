@@ -21,9 +21,9 @@ from compiler.dialects.spike import SDSAOp, StochasticAttentionOp
 from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
-from compiler.interpreters.encoded import EncodedSpikes
 from compiler.interpreters.spike import SpikeFunctions
 from compiler.weights import WeightStore
+from runtime.encoded import EncodedSpikes
 
 
 def main_function(module: ModuleOp) -> func.FuncOp:

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from compiler.driver import parse_ir
-from compiler.interpreters import kernels
-from compiler.interpreters.random import uniform_tables
 from compiler.reference import evaluate
 from compiler.weights import WeightStore
+from runtime import kernels
+from runtime.random import uniform_tables
 
 RNG = np.random.default_rng(42)
 

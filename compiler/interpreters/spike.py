@@ -27,10 +27,10 @@ from xdsl.interpreter import (
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import EncodedSpikesType, ResetMode
-from compiler.interpreters import kernels
-from compiler.interpreters.encoded import EncodedSpikes
-from compiler.interpreters.random import uniform_tables
 from compiler.weights import WeightStore, dense_to_array
+from runtime import kernels
+from runtime.encoded import EncodedSpikes
+from runtime.random import uniform_tables
 
 
 def _float(attr: FloatAttr) -> float:

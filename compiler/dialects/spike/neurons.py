@@ -250,7 +250,7 @@ class BernoulliOp(NeuronOp):
 
     numpy: `S = (U < X)` with `U` uniform in [0, 1), shaped like X. U is the `uniform` operand when
     given (it broadcasts over the batch), else it is drawn from the counter-based generator keyed by
-    `(seed, stream)` (see `compiler.interpreters.random`).
+    `(seed, stream)` (see `runtime.random`).
     """
 
     name = "spike.bernoulli"
