@@ -1,0 +1,212 @@
+"""Reading and writing `.sasm` text (grammar in `sasm.lark`).
+
+`parse_program` reports syntax errors with file, line, column and what was expected, and
+structural errors (a buffer declared twice, an undeclared buffer, a buffer written twice) with
+the line; `print_program` writes text that parses back to the same program.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any, cast
+
+from lark import (
+    Lark,
+    Token,
+    Transformer,
+    Tree,
+    UnexpectedCharacters,
+    UnexpectedInput,
+    UnexpectedToken,
+    v_args,
+)
+
+from runtime.errors import ProgramError
+from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program, Role
+
+TERMINALS = {
+    "BUFFER": "a buffer (%name or @name)",
+    "NAME": "a name",
+    "OPCODE": "an opcode (UPPER.CASE)",
+    "DIRECTIVE": "a directive (.input, .output, .const, .buffer)",
+    "KIND": "a type (f32, spk, addr)",
+    "SIGNED_INT": "an integer",
+    "SIGNED_FLOAT": "a number",
+    "INT": "an integer",
+    "ESCAPED_STRING": "a string",
+    "_NL": "the end of the line",
+    "COLON": "':'",
+    "COMMA": "','",
+    "EQUAL": "'='",
+    "LSQB": "'['",
+    "RSQB": "']'",
+    "__ANON_0": "'->'",
+    "MINUS": "'-'",
+    "QMARK": "'?'",
+    "ADDR": "a type (f32, spk, addr)",
+}
+
+
+@cache
+def _parser() -> Lark:
+    grammar = (Path(__file__).parent / "sasm.lark").read_text(encoding="utf-8")
+    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
+
+
+@v_args(inline=True)
+class _Values(Transformer[Token, Any]):
+    def int_value(self, token: Token) -> int:
+        return int(token)
+
+    def float_value(self, token: Token) -> float:
+        return float(token)
+
+    def string_value(self, token: Token) -> str:
+        return str(json.loads(token))
+
+    def true_value(self) -> bool:
+        return True
+
+    def false_value(self) -> bool:
+        return False
+
+    def list_value(self, *values: AttrValue) -> list[AttrValue]:
+        return list(values)
+
+    def size(self, token: Token) -> int:
+        return int(token)
+
+    def dynamic(self) -> None:
+        return None
+
+    def dims(self, *dims: int | None) -> tuple[int | None, ...]:
+        return tuple(dims)
+
+    def dense_type(self, kind: Token, dims: tuple[int | None, ...]) -> BufferType:
+        return BufferType(str(kind), dims)  # type: ignore[arg-type]
+
+    def addr_type(
+        self, rows: tuple[int | None, ...], positions: tuple[int | None, ...]
+    ) -> BufferType:
+        return BufferType("addr", rows + positions, len(positions))
+
+
+def _expected(error: UnexpectedInput) -> str:
+    names = sorted({TERMINALS.get(t, repr(t)) for t in getattr(error, "expected", set())})
+    return f"; expected {', '.join(names)}" if names else ""
+
+
+def parse_program(text: str, filename: str = "<program>") -> Program:
+    """Parse `.sasm` text into a program (no check against a target's instruction set)."""
+    if not text.endswith("\n"):
+        text += "\n"
+    try:
+        tree = _parser().parse(text)
+    except UnexpectedInput as e:
+        context = e.get_context(text).rstrip()
+        if isinstance(e, UnexpectedToken):
+            what = "end of file" if e.token.type == "$END" else repr(str(e.token))
+            message = f"unexpected {what}{_expected(e)}"
+        elif isinstance(e, UnexpectedCharacters):
+            message = f"unexpected character {e.char!r}{_expected(e)}"
+        else:
+            message = "syntax error"
+        raise ProgramError(f"{filename}:{e.line}:{e.column}: {message}\n{context}") from None
+    return _build(_Values().transform(tree), filename)
+
+
+def _operands(tree: Tree[Any]) -> list[str]:
+    return [str(t) for t in tree.children]
+
+
+def _build(tree: Tree[Any], filename: str) -> Program:
+    program = Program(target="", variant="")
+    written: dict[str, int] = {}
+    for statement in tree.children:
+        line = statement.meta.line
+        where = f"{filename}:{line}"
+        if statement.data == "target":
+            program.target, program.variant = (str(t) for t in statement.children)
+        elif statement.data == "declaration":
+            directive, name, buffer_type = statement.children
+            name = str(name)
+            if name in program.buffers:
+                first = program.buffers[name].line
+                raise ProgramError(f"{where}: buffer {name} is already declared on line {first}")
+            role = str(directive)[1:]
+            if (role == "const") != name.startswith("@"):
+                raise ProgramError(f"{where}: {name}: constants are named @..., other buffers %...")
+            assert isinstance(buffer_type, BufferType)
+            program.buffers[name] = Buffer(name, buffer_type, cast(Role, role), line)
+        else:
+            unit, opcode, inputs, *rest = statement.children
+            outputs = _operands(rest[0]) if statement.data == "instruction" else []
+            attr_trees = rest[1:] if statement.data == "instruction" else rest
+            attrs: dict[str, AttrValue] = {}
+            for attr in attr_trees:
+                key, value = attr.children
+                if str(key) in attrs:
+                    raise ProgramError(f"{where}: attribute {key} is given twice")
+                attrs[str(key)] = cast(AttrValue, value)
+            instruction = Instruction(
+                str(unit), str(opcode), _operands(inputs), outputs, attrs, line
+            )
+            for name in instruction.inputs + instruction.outputs:
+                if name not in program.buffers:
+                    raise ProgramError(
+                        f"{where}: {opcode} uses buffer {name}, which is not declared "
+                        "(declare it with .input, .const, .buffer or .output)"
+                    )
+            for name in instruction.inputs:
+                buffer = program.buffers[name]
+                if buffer.role in ("buffer", "output") and name not in written:
+                    raise ProgramError(
+                        f"{where}: {opcode} reads {name} before any instruction writes it"
+                    )
+            for name in instruction.outputs:
+                buffer = program.buffers[name]
+                if buffer.role in ("input", "const"):
+                    raise ProgramError(f"{where}: {opcode} writes {buffer.role} {name}")
+                if name in written:
+                    raise ProgramError(
+                        f"{where}: {name} is written again (first on line {written[name]}); every "
+                        "buffer is written once"
+                    )
+                written[name] = line
+            program.instructions.append(instruction)
+    if not program.target:
+        raise ProgramError(f"{filename}: missing '.target NAME VARIANT'")
+    for buffer in program.outputs:
+        if buffer.name not in written:
+            raise ProgramError(f"{filename}:{buffer.line}: output {buffer.name} is never written")
+    return program
+
+
+def _value(value: AttrValue) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def print_program(program: Program) -> str:
+    lines = [f".target {program.target} {program.variant}"]
+    order = {"input": 0, "const": 1, "output": 2, "buffer": 3}
+    for buffer in sorted(program.buffers.values(), key=lambda b: order[b.role]):
+        lines.append(f".{buffer.role} {buffer.name} : {buffer.type}")
+    width = max((len(i.unit) for i in program.instructions), default=0) + 1
+    for ins in program.instructions:
+        text = f"{(ins.unit + ':'):<{width}} {ins.opcode} {', '.join(ins.inputs)}"
+        if ins.outputs:
+            text += f" -> {', '.join(ins.outputs)}"
+        for key, value in ins.attrs.items():
+            text += f" {key}={_value(value)}"
+        lines.append(text)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,180 @@
+"""Execute a program: the values, and the account of cycles and energy.
+
+Instructions run in program order. Each one's semantics computes its results; its cost says how
+long it keeps its unit busy and what energy it spends. On the timeline an instruction starts when
+its unit is free and its inputs are ready, so independent units overlap; the latency is the end
+of the last instruction, and leakage power over that latency is added to the dynamic energy.
+Values are released after their last use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.encoded import EncodedSpikes
+from runtime.errors import ProgramError
+from runtime.hardware import Hardware
+from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
+from runtime.program import Buffer, Program
+
+
+@dataclass
+class InstructionRecord:
+    index: int
+    opcode: str
+    unit: str
+    layer: str
+    start: float
+    end: float
+    cost: Cost
+
+
+@dataclass
+class RunRecord:
+    """Everything the report is made from."""
+
+    target: str
+    variant: str
+    records: list[InstructionRecord]
+    leakage: list[EnergyItem]
+    latency_cycles: float
+    clock_hz: float
+    batch: int
+    timesteps: int
+    hardware: Hardware
+
+    @property
+    def latency_seconds(self) -> float:
+        return self.latency_cycles / self.clock_hz
+
+
+def _check_input(buffer: Buffer, array: np.ndarray, batch: int | None) -> int:
+    declared = buffer.type.shape
+    shape_ok = array.ndim == len(declared) and all(
+        d is None or d == a for d, a in zip(declared, array.shape, strict=True)
+    )
+    if array.dtype != np.float32 or not shape_ok:
+        dims = ", ".join("?" if d is None else str(d) for d in declared)
+        raise ProgramError(
+            f"input {buffer.name}: expected float32 [{dims}], got {array.dtype} {list(array.shape)}"
+        )
+    dynamic = [a for d, a in zip(declared, array.shape, strict=True) if d is None]
+    found = dynamic[0] if dynamic else 1
+    if batch is not None and found != batch:
+        raise ProgramError(f"input {buffer.name}: batch {found}, another input has {batch}")
+    if found == 0:
+        raise ProgramError(f"input {buffer.name}: the batch is empty")
+    return found
+
+
+def _as_declared(buffer: Buffer, value: Value, batch: int, line: int) -> Value:
+    """The value in its buffer's declared form: address lists for `addr` buffers (the encoder's
+    work), dense arrays otherwise; the shape must be the declared one."""
+    expected = buffer.type.concrete(batch)
+    shape = value.shape if isinstance(value, EncodedSpikes) else np.shape(value)
+    if tuple(shape) != expected:
+        raise ProgramError(
+            f"line {line}: {buffer.name} is declared {buffer.type} but the instruction produced "
+            f"shape {list(shape)}"
+        )
+    if buffer.type.kind == "addr":
+        if isinstance(value, EncodedSpikes):
+            return value
+        return EncodedSpikes.from_dense(value, buffer.type.address_axes)
+    if isinstance(value, EncodedSpikes):
+        return value.to_dense()
+    return value
+
+
+def _last_uses(program: Program) -> dict[str, int]:
+    last: dict[str, int] = {}
+    for index, ins in enumerate(program.instructions):
+        for name in ins.inputs:
+            last[name] = index
+    return last
+
+
+def execute(
+    program: Program,
+    isa: InstructionSet,
+    hardware: Hardware,
+    constants: Mapping[str, np.ndarray],
+    inputs: Mapping[str, np.ndarray],
+    *,
+    timesteps: int,
+    clock_entry: str,
+    leakage_entries: tuple[str, ...] = (),
+) -> tuple[dict[str, np.ndarray], RunRecord]:
+    """Run the program on inputs keyed by buffer name; returns the outputs (dense float32) by
+    buffer name and the run record."""
+    values: dict[str, Value] = {}
+    batch: int | None = None
+    for buffer in program.inputs:
+        if buffer.name not in inputs:
+            raise ProgramError(f"missing input {buffer.name}")
+        batch = _check_input(buffer, inputs[buffer.name], batch)
+        values[buffer.name] = inputs[buffer.name]
+    batch = batch or 1
+    for buffer in program.role("const"):
+        if buffer.name not in constants:
+            raise ProgramError(f"constant {buffer.name} is missing from the program's constants")
+        values[buffer.name] = constants[buffer.name]
+    outputs = {b.name for b in program.outputs}
+    last_use = _last_uses(program)
+    unit_free: dict[str, float] = {}
+    ready: dict[str, float] = {}
+    records: list[InstructionRecord] = []
+    for index, ins in enumerate(program.instructions):
+        opcode = isa.opcodes[ins.opcode]
+        args = [values[name] for name in ins.inputs]
+        context = Execution(ins, args, [], hardware, program.variant, timesteps, batch)
+        results = [
+            _as_declared(program.buffers[name], result, batch, ins.line)
+            for name, result in zip(
+                ins.outputs, opcode.semantics(args, ins.attrs, context), strict=True
+            )
+        ]
+        context.outputs = results
+        for name, result in zip(ins.outputs, results, strict=True):
+            values[name] = result
+        cost = opcode.cost(context)
+        start = max([unit_free.get(ins.unit, 0.0), *(ready.get(n, 0.0) for n in ins.inputs)])
+        end = start + cost.cycles
+        unit_free[ins.unit] = end
+        for name in ins.outputs:
+            ready[name] = end
+        records.append(InstructionRecord(index, ins.opcode, ins.unit, ins.layer, start, end, cost))
+        for name in ins.inputs:
+            if last_use.get(name) == index and name not in outputs and not name.startswith("@"):
+                values.pop(name, None)
+    latency = max((r.end for r in records), default=0.0)
+    clock_hz = hardware.number(clock_entry) * 1e6
+    leakage = []
+    seconds = latency / clock_hz
+    for entry in leakage_entries:
+        milliwatts = hardware.number(entry)
+        picojoules = milliwatts * 1e-3 * seconds * 1e12
+        if picojoules:
+            leakage.append(
+                EnergyItem("leakage", entry, picojoules, np.full(timesteps, picojoules / timesteps))
+            )
+    results_out = {
+        name: value.to_dense() if isinstance(value, EncodedSpikes) else np.asarray(value)
+        for name, value in values.items()
+        if name in outputs
+    }
+    record = RunRecord(
+        program.target,
+        program.variant,
+        records,
+        leakage,
+        latency,
+        clock_hz,
+        batch,
+        timesteps,
+        hardware,
+    )
+    return results_out, record

@@ -1,0 +1,167 @@
+"""What a target tells the runtime: its opcodes, each with a semantics and a cost.
+
+The semantics computes the results from the real operand values (vectorised numpy). The cost
+says how many cycles the instruction keeps its unit busy and which energy it spends, itemised by
+component and by the hardware-description entry each figure comes from, from the data the
+instruction actually saw; it also reports workload metrics (synaptic operations, membrane
+updates). A target's instruction set checks a parsed program before it runs: known opcodes,
+operand counts, attribute names and types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.encoded import EncodedSpikes
+from runtime.errors import ProgramError
+from runtime.hardware import Hardware
+from runtime.program import AttrValue, Instruction, Program
+
+Value = np.ndarray | EncodedSpikes
+
+COMPONENTS = ("compute", "sram", "dram", "adc_dac", "vertical", "noc", "leakage")
+"""Energy components of the report (DESIGN.md)."""
+
+
+@dataclass(frozen=True)
+class AttrSpec:
+    kind: type | tuple[type, ...]
+    required: bool = True
+
+
+@dataclass
+class Metrics:
+    """NeuroBench-style workload counts of one instruction."""
+
+    dense_synops: float = 0.0
+    """Synaptic operations if every input were non-zero."""
+    effective_macs: float = 0.0
+    """Multiply-accumulates on non-zero real inputs."""
+    effective_acs: float = 0.0
+    """Accumulates triggered by spikes."""
+    membrane_updates: float = 0.0
+    spikes: int = 0
+    """Spikes the instruction produced (for activation sparsity)."""
+    neurons: int = 0
+    """Positions of its spike output (neurons x timesteps x batch)."""
+
+
+@dataclass
+class EnergyItem:
+    component: str
+    entry: str
+    picojoules: float
+    per_step: np.ndarray
+    """The energy of each timestep (sums to `picojoules`)."""
+
+
+@dataclass
+class Cost:
+    cycles: float
+    timesteps: int
+    hardware: Hardware
+    items: list[EnergyItem] = field(default_factory=list)
+    metrics: Metrics = field(default_factory=Metrics)
+
+    def energy(self, component: str, entry: str, count: float | np.ndarray) -> None:
+        """Spend `count` times the energy of hardware entry `entry`. An array `count` gives the
+        count per timestep; a scalar is spread evenly over the timesteps."""
+        assert component in COMPONENTS, component
+        unit = self.hardware.number(entry)
+        if np.ndim(count) == 0:
+            per_step = np.full(self.timesteps, float(count) * unit / self.timesteps)
+        else:
+            per_step = np.asarray(count, dtype=np.float64) * unit
+        total = float(per_step.sum())
+        if total:
+            self.items.append(EnergyItem(component, entry, total, per_step))
+
+
+@dataclass
+class Execution:
+    """What a semantics or cost function can see of the running program."""
+
+    instruction: Instruction
+    inputs: Sequence[Value]
+    outputs: Sequence[Value]
+    hardware: Hardware
+    variant: str
+    timesteps: int
+    batch: int
+
+
+Semantics = Callable[[Sequence[Value], dict[str, AttrValue], "Execution"], list[Value]]
+CostFunction = Callable[["Execution"], Cost]
+
+
+@dataclass(frozen=True)
+class Opcode:
+    name: str
+    inputs: tuple[int, int]
+    """Least and most inputs."""
+    outputs: int
+    """Number of results; -1: one or more (a split)."""
+    semantics: Semantics
+    cost: CostFunction
+    attrs: dict[str, AttrSpec] = field(default_factory=dict)
+    doc: str = ""
+
+
+@dataclass
+class InstructionSet:
+    target: str
+    opcodes: dict[str, Opcode]
+
+    def validate(self, program: Program, filename: str) -> None:
+        """Reject what this target cannot run, naming the line."""
+        if program.target != self.target:
+            raise ProgramError(
+                f"{filename}: the program is for target '{program.target}', not '{self.target}'"
+            )
+        for ins in program.instructions:
+            where = f"{filename}:{ins.line}"
+            op = self.opcodes.get(ins.opcode)
+            if op is None:
+                raise ProgramError(
+                    f"{where}: unknown opcode {ins.opcode} for target {self.target} (it has "
+                    f"{', '.join(sorted(self.opcodes))})"
+                )
+            low, high = op.inputs
+            if not low <= len(ins.inputs) <= high:
+                count = str(low) if low == high else f"{low} to {high}"
+                raise ProgramError(
+                    f"{where}: {ins.opcode} takes {count} inputs, got {len(ins.inputs)}"
+                )
+            if (op.outputs >= 0 and len(ins.outputs) != op.outputs) or not ins.outputs:
+                raise ProgramError(
+                    f"{where}: {ins.opcode} writes {op.outputs} outputs, got {len(ins.outputs)}"
+                )
+            for key, value in ins.attrs.items():
+                if key == "layer":
+                    continue
+                spec = op.attrs.get(key)
+                if spec is None:
+                    raise ProgramError(
+                        f"{where}: {ins.opcode} has no attribute '{key}' (it takes "
+                        f"{', '.join(sorted(op.attrs)) or 'none'})"
+                    )
+                if not _matches(value, spec.kind):
+                    raise ProgramError(
+                        f"{where}: {ins.opcode}: attribute {key}={value!r} has the wrong type"
+                    )
+            missing = [k for k, s in op.attrs.items() if s.required and k not in ins.attrs]
+            if missing:
+                raise ProgramError(f"{where}: {ins.opcode} needs attributes {missing}")
+
+
+def _matches(value: Any, kind: type | tuple[type, ...]) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if isinstance(value, bool):
+        return bool in kinds
+    if isinstance(value, int) and float in kinds:
+        return True
+    return isinstance(value, kinds)

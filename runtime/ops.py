@@ -1,0 +1,315 @@
+"""The semantics of every `spike` operation on runtime values, with the op's properties given as
+instruction attributes of the same names (`tau`, `strides`, `heads`, ...).
+
+Targets build their opcodes from these functions (a target's instruction computes what the
+reference interpreter computes, through the same kernels) and add their own costs. Inputs may
+be dense arrays or address-encoded spikes; results are dense, and the interpreter encodes those
+that the program declares as `addr` buffers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from runtime import kernels
+from runtime.encoded import EncodedSpikes
+from runtime.isa import AttrSpec
+from runtime.program import AttrValue
+from runtime.random import uniform_tables
+
+Value = np.ndarray | EncodedSpikes
+Attrs = dict[str, AttrValue]
+OpSemantics = Callable[[Sequence[np.ndarray], Attrs], list[np.ndarray]]
+
+
+def dense(value: Value) -> np.ndarray:
+    return value.to_dense() if isinstance(value, EncodedSpikes) else value
+
+
+def _ints(attrs: Attrs, key: str) -> list[int]:
+    value = attrs[key]
+    assert isinstance(value, list)
+    return [int(v) for v in value]  # type: ignore[arg-type]
+
+
+def _f(attrs: Attrs, key: str) -> float:
+    return float(attrs[key])  # type: ignore[arg-type]
+
+
+def _i(attrs: Attrs, key: str) -> int:
+    return int(attrs[key])  # type: ignore[arg-type]
+
+
+def _b(attrs: Attrs, key: str, default: bool = False) -> bool:
+    return bool(attrs.get(key, default))
+
+
+def _lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [
+        kernels.lif(
+            args[0],
+            _f(a, "tau"),
+            _f(a, "v_threshold"),
+            _f(a, "v_reset"),
+            _b(a, "decay_input"),
+            a["reset"] == "soft",
+        )
+    ]
+
+
+def _if(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [
+        kernels.if_neuron(args[0], _f(a, "v_threshold"), _f(a, "v_reset"), a["reset"] == "soft")
+    ]
+
+
+def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [kernels.leaky(args[0], _f(a, "beta"), _f(a, "threshold"), str(a["reset_mechanism"]))]
+
+
+def _bernoulli(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    x = args[0]
+    if len(args) == 2:
+        uniform = args[1]
+    else:
+        (uniform,) = uniform_tables(_i(a, "seed"), _i(a, "stream"), [x.shape])
+    return [kernels.bernoulli(x, uniform)]
+
+
+def _linear(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    bias = args[2] if len(args) == 3 else None
+    return [kernels.linear(args[0], args[1], bias, _b(a, "transpose_weight"))]
+
+
+def _conv2d(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    bias = args[2] if len(args) == 3 else None
+    return [
+        kernels.conv2d(
+            args[0],
+            args[1],
+            bias,
+            _ints(a, "strides"),
+            _ints(a, "pads"),
+            _ints(a, "dilations"),
+            _i(a, "group"),
+        )
+    ]
+
+
+def _batch_norm(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    x, scale, bias, mean, var = args
+    return [kernels.batch_norm(x, scale, bias, mean, var, _f(a, "epsilon"), _i(a, "axis"))]
+
+
+def _layer_norm(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    beta = args[2] if len(args) == 3 else None
+    return [kernels.layer_norm(args[0], args[1], beta, _f(a, "epsilon"))]
+
+
+def _stochastic(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    q, k, v = args[:3]
+    heads = _i(a, "heads")
+    h0, total_heads = _ints(a, "head_range") if "head_range" in a else (0, heads)
+    q0, total_queries = _ints(a, "query_range") if "query_range" in a else (0, q.shape[2])
+    if len(args) == 5:
+        u1, u2 = args[3], args[4]
+    else:
+        t, b, nq, d = q.shape
+        full1, full2 = uniform_tables(
+            _i(a, "seed"),
+            _i(a, "stream"),
+            [
+                (t, b, total_heads, total_queries, k.shape[2]),
+                (t, b, total_heads, total_queries, d // heads),
+            ],
+        )
+        u1 = full1[:, :, h0 : h0 + heads, q0 : q0 + nq]
+        u2 = full2[:, :, h0 : h0 + heads, q0 : q0 + nq]
+    return [
+        kernels.stochastic_attention(
+            q, k, v, u1, u2, heads, _f(a, "c1"), _f(a, "c2"), _b(a, "mask_diagonal"), q0
+        )
+    ]
+
+
+def _dispatch(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    tokens = _ints(a, "tokens") if "tokens" in a else None
+    return [
+        kernels.dispatch(
+            args[0], args[1], _i(a, "expert"), None if tokens is None else (tokens[0], tokens[1])
+        )
+    ]
+
+
+def _combine(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    experts = _ints(a, "experts") if "experts" in a else None
+    flat = _ints(a, "tokens") if "tokens" in a else None
+    tokens: list[tuple[int, int] | None] | None = None
+    if flat is not None:
+        tokens = [(flat[2 * j], flat[2 * j + 1]) for j in range(len(flat) // 2)]
+    return [kernels.combine(args[0], args[1:], experts, tokens)]
+
+
+def _split(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    bounds = np.cumsum(_ints(a, "sizes"))[:-1]
+    return list(np.split(args[0], bounds, axis=_i(a, "axis")))
+
+
+def _reduce(kind: str) -> OpSemantics:
+    def run(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+        method = getattr(args[0], kind)
+        return [method(axis=tuple(_ints(a, "axes")), keepdims=_b(a, "keepdims"))]
+
+    return run
+
+
+Entry = tuple[OpSemantics, tuple[int, int], int, dict[str, AttrSpec]]
+
+_FLOAT, _INT, _BOOL, _STR, _LIST = (
+    AttrSpec(float),
+    AttrSpec(int),
+    AttrSpec(bool),
+    AttrSpec(str),
+    AttrSpec(list),
+)
+
+
+def _opt(spec: AttrSpec) -> AttrSpec:
+    return AttrSpec(spec.kind, required=False)
+
+
+LIF_ATTRS = {
+    "tau": _FLOAT,
+    "v_threshold": _FLOAT,
+    "v_reset": _FLOAT,
+    "decay_input": _BOOL,
+    "reset": _STR,
+}
+
+SEMANTICS: dict[str, Entry] = {
+    "lif": (_lif, (1, 1), 1, LIF_ATTRS),
+    "if": (_if, (1, 1), 1, {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _STR}),
+    "leaky": (_leaky, (1, 1), 1, {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _STR}),
+    "bernoulli": (_bernoulli, (1, 2), 1, {"seed": _INT, "stream": _INT}),
+    "linear": (_linear, (2, 3), 1, {"transpose_weight": _opt(_BOOL)}),
+    "conv2d": (
+        _conv2d,
+        (2, 3),
+        1,
+        {"strides": _LIST, "pads": _LIST, "dilations": _LIST, "group": _INT},
+    ),
+    "matmul": (lambda args, a: [kernels.matmul(args[0], args[1])], (2, 2), 1, {}),
+    "batch_norm": (_batch_norm, (5, 5), 1, {"epsilon": _FLOAT, "axis": _INT}),
+    "layer_norm": (_layer_norm, (2, 3), 1, {"epsilon": _FLOAT}),
+    "maxpool": (
+        lambda args, a: [
+            kernels.maxpool(args[0], _ints(a, "kernel"), _ints(a, "strides"), _ints(a, "pads"))
+        ],
+        (1, 1),
+        1,
+        {"kernel": _LIST, "strides": _LIST, "pads": _LIST},
+    ),
+    "avgpool": (
+        lambda args, a: [
+            kernels.avgpool(
+                args[0],
+                _ints(a, "kernel"),
+                _ints(a, "strides"),
+                _ints(a, "pads"),
+                _b(a, "count_include_pad"),
+            )
+        ],
+        (1, 1),
+        1,
+        {"kernel": _LIST, "strides": _LIST, "pads": _LIST, "count_include_pad": _BOOL},
+    ),
+    "add": (lambda args, a: [args[0] + args[1]], (2, 2), 1, {}),
+    "sub": (lambda args, a: [args[0] - args[1]], (2, 2), 1, {}),
+    "mul": (lambda args, a: [args[0] * args[1]], (2, 2), 1, {}),
+    "div": (lambda args, a: [args[0] / args[1]], (2, 2), 1, {}),
+    "reduce_sum": (_reduce("sum"), (1, 1), 1, {"axes": _LIST, "keepdims": _BOOL}),
+    "reduce_mean": (_reduce("mean"), (1, 1), 1, {"axes": _LIST, "keepdims": _BOOL}),
+    "reduce_max": (_reduce("max"), (1, 1), 1, {"axes": _LIST, "keepdims": _BOOL}),
+    "reshape": (lambda args, a: [args[0].reshape(_ints(a, "shape"))], (1, 1), 1, {"shape": _LIST}),
+    "transpose": (
+        lambda args, a: [np.ascontiguousarray(args[0].transpose(_ints(a, "perm")))],
+        (1, 1),
+        1,
+        {"perm": _LIST},
+    ),
+    "concat": (
+        lambda args, a: [np.concatenate(list(args), axis=_i(a, "axis"))],
+        (1, 1 << 16),
+        1,
+        {"axis": _INT},
+    ),
+    "split": (_split, (1, 1), -1, {"axis": _INT, "sizes": _LIST}),
+    "ssa": (
+        lambda args, a: [kernels.ssa(args[0], args[1], args[2], _i(a, "heads"), _f(a, "scale"))],
+        (3, 3),
+        1,
+        {"heads": _INT, "scale": _FLOAT},
+    ),
+    "sdsa": (
+        lambda args, a: [
+            kernels.sdsa(
+                args[0],
+                args[1],
+                args[2],
+                _f(a, "tau"),
+                _f(a, "v_threshold"),
+                _f(a, "v_reset"),
+                _b(a, "decay_input"),
+                a["reset"] == "soft",
+            )
+        ],
+        (3, 3),
+        1,
+        {"heads": _INT, **LIF_ATTRS},
+    ),
+    "stochastic_attention": (
+        _stochastic,
+        (3, 5),
+        1,
+        {
+            "heads": _INT,
+            "c1": _FLOAT,
+            "c2": _FLOAT,
+            "mask_diagonal": _BOOL,
+            "seed": _INT,
+            "stream": _INT,
+            "head_range": _opt(_LIST),
+            "query_range": _opt(_LIST),
+        },
+    ),
+    "route_topk": (
+        lambda args, a: [kernels.route_topk(args[0], _i(a, "k"))],
+        (1, 1),
+        1,
+        {"k": _INT},
+    ),
+    "dispatch": (_dispatch, (2, 2), 1, {"expert": _INT, "tokens": _opt(_LIST)}),
+    "combine": (_combine, (2, 1 << 16), 1, {"experts": _opt(_LIST), "tokens": _opt(_LIST)}),
+    "encode": (lambda args, a: [args[0]], (1, 1), 1, {}),
+    "decode": (lambda args, a: [args[0]], (1, 1), 1, {}),
+    "copy": (lambda args, a: [args[0].copy()], (1, 1), 1, {}),
+}
+"""op name -> (semantics on dense inputs, (least, most) inputs, outputs (-1: any), attributes)."""
+
+
+def run_op(name: str, args: Sequence[Value], attrs: Attrs) -> list[np.ndarray]:
+    """The op's results from any (dense or encoded) inputs."""
+    semantics = SEMANTICS[name][0]
+    return semantics([dense(a) for a in args], attrs)
+
+
+def attr_value(value: Any) -> AttrValue:
+    """A numpy scalar or tuple as an attribute value."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tuple | list):
+        return [attr_value(v) for v in value]
+    return value

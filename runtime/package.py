@@ -1,0 +1,122 @@
+"""A compiled program on disk: a folder holding
+
+    program.sasm    the instruction stream (text)
+    constants.npz   the constant buffers, by name
+    hardware.toml   the resolved hardware description the program was compiled for
+    manifest.json   target, variant, the description's hash, input and output specs, tool version
+
+Writing is atomic: the folder is built beside its destination and moved into place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.asm import parse_program, print_program
+from runtime.errors import ProgramError
+from runtime.hardware import Hardware
+from runtime.program import Program
+
+FORMAT = "spikec-program/1"
+FILES = ("program.sasm", "constants.npz", "hardware.toml", "manifest.json")
+
+
+@dataclass
+class Package:
+    program: Program
+    constants: Mapping[str, np.ndarray]
+    hardware: Hardware
+    manifest: dict[str, Any]
+    path: Path
+
+    def input_buffers(self) -> dict[str, str]:
+        """Model input name -> program buffer."""
+        return {spec["name"]: spec["buffer"] for spec in self.manifest["inputs"]}
+
+    def output_buffers(self) -> dict[str, str]:
+        return {spec["name"]: spec["buffer"] for spec in self.manifest["outputs"]}
+
+
+def write_package(
+    path: Path,
+    program: Program,
+    constants: Mapping[str, np.ndarray],
+    hardware: Hardware,
+    manifest: dict[str, Any],
+) -> None:
+    if path.exists() and not path.is_dir():
+        raise ProgramError(f"{path}: exists and is not a folder")
+    if path.exists() and any(path.iterdir()) and not (path / "manifest.json").is_file():
+        raise ProgramError(
+            f"{path}: the folder is not empty and holds no spikec program; refusing to overwrite it"
+        )
+    parent = path.resolve().parent
+    if not parent.is_dir():
+        raise ProgramError(f"{path}: the parent folder does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
+    try:
+        (staging / "program.sasm").write_text(print_program(program), encoding="utf-8")
+        with open(staging / "constants.npz", "wb") as f:
+            np.savez(f, **{name: np.asarray(a) for name, a in constants.items()})  # type: ignore[arg-type]
+        (staging / "hardware.toml").write_text(hardware.to_toml(), encoding="utf-8")
+        full = {
+            "format": FORMAT,
+            **manifest,
+            "target": program.target,
+            "variant": program.variant,
+            "hardware": {
+                "file": "hardware.toml",
+                "name": hardware.name,
+                "sha256": hardware.digest(),
+            },
+        }
+        (staging / "manifest.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
+        if path.exists():
+            retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=parent))
+            os.replace(path, retired / path.name)
+            os.replace(staging, path)
+            shutil.rmtree(retired, ignore_errors=True)
+        else:
+            os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def load_package(path: Path) -> Package:
+    if not path.is_dir():
+        raise ProgramError(f"{path}: not a compiled program folder (run `spikec compile` first)")
+    missing = [name for name in FILES if not (path / name).is_file()]
+    if missing:
+        raise ProgramError(f"{path}: not a complete spikec program (missing {', '.join(missing)})")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ProgramError(f"{path / 'manifest.json'}: not valid JSON ({e})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ProgramError(f"{path / 'manifest.json'}: not a {FORMAT} manifest")
+    for key in ("inputs", "outputs", "timesteps", "target", "variant"):
+        if key not in manifest:
+            raise ProgramError(f"{path / 'manifest.json'}: missing '{key}'")
+    hardware = Hardware.load(path / "hardware.toml")
+    if hardware.digest() != manifest.get("hardware", {}).get("sha256"):
+        raise ProgramError(
+            f"{path / 'hardware.toml'}: does not match the hash in the manifest (edited after "
+            "compilation?); recompile with --config or --set instead"
+        )
+    sasm = path / "program.sasm"
+    program = parse_program(sasm.read_text(encoding="utf-8"), str(sasm))
+    try:
+        constants = np.load(path / "constants.npz", allow_pickle=False)
+    except (ValueError, OSError) as e:
+        raise ProgramError(f"{path / 'constants.npz'}: not readable ({e})") from None
+    return Package(program, dict(constants.items()), hardware, manifest, path)

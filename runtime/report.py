@@ -1,0 +1,249 @@
+"""The account of a run: totals, breakdowns and workload metrics, as a table, JSON or CSV.
+
+Every energy figure is the sum of ledger items, and every item names the hardware-description
+entry it was computed from, so any total can be traced to instructions, layers and table entries.
+Breakdowns per layer, unit, component, timestep and entry each sum to the total.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from runtime.interpreter import RunRecord
+from runtime.isa import COMPONENTS
+
+
+@dataclass
+class LedgerRow:
+    layer: str
+    instruction: int
+    opcode: str
+    unit: str
+    component: str
+    entry: str
+    picojoules: float
+
+
+@dataclass
+class Report:
+    target: str
+    variant: str
+    batch: int
+    timesteps: int
+    clock_mhz: float
+    totals: dict[str, float]
+    per_component: dict[str, float]
+    per_unit: list[dict[str, Any]]
+    per_layer: list[dict[str, Any]]
+    per_timestep: list[float]
+    per_entry: dict[str, float]
+    workload: dict[str, float]
+    ledger: list[LedgerRow] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Sections a target adds (e.g. crossbar use)."""
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+
+def build_report(run: RunRecord) -> Report:
+    ledger: list[LedgerRow] = []
+    per_layer: dict[str, dict[str, Any]] = {}
+    per_unit: dict[str, dict[str, Any]] = {}
+    per_component: dict[str, float] = defaultdict(float)
+    per_entry: dict[str, float] = defaultdict(float)
+    per_step = np.zeros(run.timesteps)
+    work: defaultdict[str, float] = defaultdict(float)
+    for record in run.records:
+        layer = per_layer.setdefault(
+            record.layer,
+            {
+                "layer": record.layer,
+                "instructions": 0,
+                "busy_cycles": 0.0,
+                "energy_pj": 0.0,
+                "spikes": 0,
+                "neurons": 0,
+            },
+        )
+        unit = per_unit.setdefault(
+            record.unit,
+            {"unit": record.unit, "instructions": 0, "busy_cycles": 0.0, "energy_pj": 0.0},
+        )
+        busy = record.end - record.start
+        for row in (layer, unit):
+            row["instructions"] += 1
+            row["busy_cycles"] += busy
+        m = record.cost.metrics
+        layer["spikes"] += m.spikes
+        layer["neurons"] += m.neurons
+        work["dense_synops"] += m.dense_synops
+        work["effective_macs"] += m.effective_macs
+        work["effective_acs"] += m.effective_acs
+        work["membrane_updates"] += m.membrane_updates
+        work["spikes"] += m.spikes
+        work["neurons"] += m.neurons
+        for item in record.cost.items:
+            ledger.append(
+                LedgerRow(
+                    record.layer,
+                    record.index,
+                    record.opcode,
+                    record.unit,
+                    item.component,
+                    item.entry,
+                    item.picojoules,
+                )
+            )
+            layer["energy_pj"] += item.picojoules
+            unit["energy_pj"] += item.picojoules
+            per_component[item.component] += item.picojoules
+            per_entry[item.entry] += item.picojoules
+            per_step += item.per_step
+    leakage = 0.0
+    for item in run.leakage:
+        ledger.append(
+            LedgerRow("(static)", -1, "", "(chip)", item.component, item.entry, item.picojoules)
+        )
+        per_component[item.component] += item.picojoules
+        per_entry[item.entry] += item.picojoules
+        per_step += item.per_step
+        leakage += item.picojoules
+    dynamic = sum(r.picojoules for r in ledger) - leakage
+    energy = dynamic + leakage
+    seconds = run.latency_seconds
+    for layer in per_layer.values():
+        layer["activation_sparsity"] = (
+            1.0 - layer["spikes"] / layer["neurons"] if layer["neurons"] else None
+        )
+    for unit in per_unit.values():
+        unit["utilisation"] = (
+            unit["busy_cycles"] / run.latency_cycles if run.latency_cycles else 0.0
+        )
+    totals = {
+        "cycles": run.latency_cycles,
+        "latency_s": seconds,
+        "energy_pj": energy,
+        "dynamic_pj": dynamic,
+        "leakage_pj": leakage,
+        "edp_js": energy * 1e-12 * seconds,
+        "inferences_per_s": run.batch / seconds if seconds else 0.0,
+        "energy_per_inference_pj": energy / run.batch,
+    }
+    work["effective_synops"] = work["effective_macs"] + work["effective_acs"]
+    work["activation_sparsity"] = 1.0 - work["spikes"] / work["neurons"] if work["neurons"] else 0.0
+    return Report(
+        run.target,
+        run.variant,
+        run.batch,
+        run.timesteps,
+        run.clock_hz / 1e6,
+        totals,
+        {c: per_component.get(c, 0.0) for c in COMPONENTS},
+        sorted(per_unit.values(), key=lambda u: u["unit"]),
+        list(per_layer.values()),
+        [float(v) for v in per_step],
+        dict(sorted(per_entry.items())),
+        dict(work),
+        ledger,
+    )
+
+
+def _energy(picojoules: float) -> str:
+    for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
+        if abs(picojoules) >= scale:
+            return f"{picojoules / scale:.3f} {unit}"
+    return f"{picojoules:.3f} pJ"
+
+
+def render_table(report: Report) -> str:
+    t = report.totals
+    out = io.StringIO()
+    out.write(
+        f"target {report.target} ({report.variant}), batch {report.batch}, T = {report.timesteps}, "
+        f"clock {report.clock_mhz:g} MHz\n"
+    )
+    out.write(
+        f"  latency {t['cycles']:.0f} cycles = {t['latency_s'] * 1e6:.2f} us   "
+        f"energy {_energy(t['energy_pj'])} (dynamic {_energy(t['dynamic_pj'])}, leakage "
+        f"{_energy(t['leakage_pj'])})\n"
+        f"  EDP {t['edp_js']:.3e} J*s   {t['inferences_per_s']:.1f} inferences/s   "
+        f"{_energy(t['energy_per_inference_pj'])} per inference\n"
+    )
+    total = t["energy_pj"] or 1.0
+    out.write("energy by component:\n")
+    for component, pj in report.per_component.items():
+        if pj:
+            out.write(f"  {component:<10} {_energy(pj):>14}  {100 * pj / total:5.1f} %\n")
+    out.write("units:\n")
+    for unit in report.per_unit:
+        out.write(
+            f"  {unit['unit']:<14} {unit['instructions']:5d} instr  "
+            f"busy {unit['busy_cycles']:12.0f} cycles  "
+            f"utilisation {100 * unit['utilisation']:5.1f} %  {_energy(unit['energy_pj']):>14}\n"
+        )
+    out.write("energy by timestep: " + ", ".join(_energy(e) for e in report.per_timestep) + "\n")
+    out.write("layers:\n")
+    width = max((len(r["layer"]) for r in report.per_layer), default=5)
+    for row in report.per_layer:
+        sparsity = row["activation_sparsity"]
+        sparse = f"  sparsity {100 * sparsity:5.1f} %" if sparsity is not None else ""
+        out.write(
+            f"  {row['layer']:<{width}}  {row['busy_cycles']:12.0f} cycles  "
+            f"{_energy(row['energy_pj']):>14}{sparse}\n"
+        )
+    w = report.workload
+    out.write(
+        "workload: "
+        f"dense SynOps {w.get('dense_synops', 0):.4g}, effective SynOps "
+        f"{w.get('effective_synops', 0):.4g} (MACs {w.get('effective_macs', 0):.4g}, ACs "
+        f"{w.get('effective_acs', 0):.4g}), membrane updates {w.get('membrane_updates', 0):.4g}, "
+        f"activation sparsity {100 * w.get('activation_sparsity', 0):.1f} %\n"
+    )
+    for name, section in report.extra.items():
+        out.write(f"{name}: {json.dumps(section)}\n")
+    return out.getvalue()
+
+
+def render_csv(report: Report) -> str:
+    """One row per figure: section, key, metric, value."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["section", "key", "metric", "value"])
+    for metric, value in report.totals.items():
+        writer.writerow(["total", "", metric, value])
+    for component, pj in report.per_component.items():
+        writer.writerow(["component", component, "energy_pj", pj])
+    for unit in report.per_unit:
+        for metric in ("instructions", "busy_cycles", "utilisation", "energy_pj"):
+            writer.writerow(["unit", unit["unit"], metric, unit[metric]])
+    for row in report.per_layer:
+        for metric in ("instructions", "busy_cycles", "energy_pj", "activation_sparsity"):
+            writer.writerow(["layer", row["layer"], metric, row[metric]])
+    for step, pj in enumerate(report.per_timestep):
+        writer.writerow(["timestep", step, "energy_pj", pj])
+    for entry, pj in report.per_entry.items():
+        writer.writerow(["hardware_entry", entry, "energy_pj", pj])
+    for metric, value in report.workload.items():
+        writer.writerow(["workload", "", metric, value])
+    for item in report.ledger:
+        key = "|".join(
+            str(v)
+            for v in (
+                item.layer,
+                item.instruction,
+                item.opcode,
+                item.unit,
+                item.component,
+                item.entry,
+            )
+        )
+        writer.writerow(["ledger", key, "energy_pj", item.picojoules])
+    return out.getvalue()
