@@ -1,0 +1,1 @@
+"""Bundled sample models (spikec ONNX convention), their builders and generator."""
