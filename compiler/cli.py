@@ -20,6 +20,7 @@ from compiler.driver import (
     IRDumps,
     absolute_weights,
     externalize_derived,
+    load_model,
     parse_ir,
     print_ir,
     read_ir,
@@ -31,19 +32,7 @@ from compiler.driver import (
     write_text,
 )
 from compiler.errors import SpikecError
-from compiler.weights import WeightStore
-
-
-def _load(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightStore, Path]:
-    """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
-    its weights and the folder its weight path is relative to."""
-    if model == "-" or model.endswith(".mlir"):
-        module, base = read_ir(model)
-        return module, WeightStore.for_module(module, base), base
-    from compiler.frontend.onnx_import import import_onnx
-
-    result = import_onnx(model, inline_weights=inline_weights)
-    return result.module, result.weights, Path.cwd()
+from runtime.errors import ProgramError
 
 
 def _emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> None:
@@ -70,6 +59,12 @@ def cli() -> None:
       spikec import samples/spikformer.onnx -o spikformer.mlir
       spikec opt spikformer.mlir -p 'cse,dce'
       spikec eval samples/spikformer.onnx --input samples/spikformer_input.npy
+
+    \b
+    Compile it for an accelerator and run the program on its simulator:
+      spikec targets
+      spikec compile samples/sdt.onnx -t sparse -o sdt.sparse
+      spikec run sdt.sparse --input samples/sdt_input.npy
     """
 
 
@@ -94,7 +89,7 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
     """
     if model.endswith(".mlir"):
         raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
-    module, _, base = _load(model, inline_weights)
+    module, _, base = load_model(model, inline_weights)
     _emit_ir(module, base, output, generic)
 
 
@@ -261,7 +256,7 @@ def eval_command(
     """
     from compiler.reference import ActivityRecorder, InputError, check_inputs, evaluate, input_names
 
-    module, weights, _ = _load(model)
+    module, weights, _ = load_model(model)
     inputs, sources = load_inputs(input_specs, input_names(module))
     try:
         check_inputs(module, inputs)
@@ -314,11 +309,199 @@ def _save_outputs(path: str, outputs: dict[str, np.ndarray]) -> None:
     write_atomically(path, save)
 
 
+def _default_program_dir(model: str, target: str, variant: str | None) -> Path:
+    stem = Path(model).name
+    for suffix in (".onnx", ".mlir"):
+        stem = stem.removesuffix(suffix)
+    return Path(f"{stem}.{target}" + (f"-{variant}" if variant else ""))
+
+
+@cli.command("compile")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."
+)
+@click.option("--variant", help="Variant of the design (default: the design itself).")
+@click.option(
+    "--config", type=click.Path(dir_okay=False), help="TOML file overriding hardware parameters."
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override one hardware parameter, e.g. --set slu.lanes=32 (repeatable).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Program folder to write (default: MODEL.TARGET[-VARIANT] in the current folder).",
+)
+@click.option("--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass.")
+@click.option(
+    "--print-ir-after", multiple=True, metavar="PASS", help="Print the IR after this pass."
+)
+@click.option(
+    "--print-ir-before", multiple=True, metavar="PASS", help="Print the IR before this pass."
+)
+@click.option(
+    "--ir-dump-dir",
+    type=click.Path(file_okay=False),
+    help="Write the IR before the first pass and after each one, numbered, into this folder.",
+)
+def compile_command(
+    model: str,
+    target_name: str,
+    variant: str | None,
+    config: str | None,
+    settings: tuple[str, ...],
+    output: str | None,
+    print_ir_after_all: bool,
+    print_ir_after: tuple[str, ...],
+    print_ir_before: tuple[str, ...],
+    ir_dump_dir: str | None,
+) -> None:
+    """Compile a model (ONNX or `spike` IR) for a target into a program folder.
+
+    The folder holds the instruction stream (program.sasm), the constants (constants.npz), the
+    resolved hardware description (hardware.toml) and a manifest; `spikec run` executes it.
+
+    \b
+    Examples:
+      spikec compile samples/sdt.onnx -t sparse -o sdt.sparse
+      spikec compile samples/sdt.onnx -t sparse --variant dense
+      spikec compile samples/sdt.onnx -t sparse --set slu.lanes=32 --set clock.frequency=400
+      spikec compile samples/sdt.onnx -t sparse --config faster.toml --print-ir-after-all
+    """
+    from compiler.toolchain import compile_model
+
+    callback = IRDumps(
+        after_all=print_ir_after_all,
+        after=print_ir_after,
+        before=print_ir_before,
+        dump_dir=None if ir_dump_dir is None else Path(ir_dump_dir),
+        generic=False,
+    )
+    destination = Path(output) if output else _default_program_dir(model, target_name, variant)
+    compiled = compile_model(
+        model,
+        target_name,
+        destination,
+        variant=variant,
+        config=None if config is None else Path(config),
+        settings=settings,
+        callback=callback,
+    )
+    timings = ", ".join(f"{stage} {seconds:.2f} s" for stage, seconds in compiled.seconds.items())
+    click.echo(
+        f"{compiled.path}: target {compiled.target} ({compiled.variant}), "
+        f"{compiled.instructions} instructions, {compiled.constants_bytes / 1024:.1f} KiB of "
+        f"constants ({timings})"
+    )
+
+
+@cli.command("run")
+@click.argument("program", type=click.Path())
+@click.option(
+    "-i",
+    "--input",
+    "input_specs",
+    multiple=True,
+    required=True,
+    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write outputs (.npy/.npz).")
+@click.option(
+    "--report",
+    "report_format",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="Format of the cycle and energy report (on stdout, or in --report-file).",
+)
+@click.option(
+    "--report-file", type=click.Path(dir_okay=False), help="Write the report here, not stdout."
+)
+def run_command(
+    program: str,
+    input_specs: tuple[str, ...],
+    output: str | None,
+    report_format: str,
+    report_file: str | None,
+) -> None:
+    """Execute a compiled program on inputs: its outputs and its cycle and energy account.
+
+    \b
+    Examples:
+      spikec run sdt.sparse --input samples/sdt_input.npy
+      spikec run sdt.sparse -i samples/sdt_input.npy -o logits.npy --report json
+      spikec run sdt.sparse -i samples/sdt_input.npy --report csv --report-file sdt.csv
+    """
+    from compiler.toolchain import open_program, run_program
+    from runtime.report import build_report, render_csv, render_table
+
+    package, _ = open_program(Path(program))
+    inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
+    outputs, record = run_program(Path(program), inputs, sources)
+    report = build_report(record)
+    if package.manifest.get("mapping"):
+        report.extra["mapping"] = package.manifest["mapping"]
+    text = {"table": render_table, "json": lambda r: r.to_json() + "\n", "csv": render_csv}[
+        report_format
+    ](report)
+    if output is not None:
+        _save_outputs(output, outputs)
+    if report_file is not None:
+        write_text(report_file, text)
+    elif report_format == "table":
+        for name, array in outputs.items():
+            click.echo(_describe(name, array))
+        click.echo(text, nl=False)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command("targets")
+@click.argument("name", required=False)
+@click.option("--parameters", is_flag=True, help="List every hardware parameter with its source.")
+def targets_command(name: str | None, parameters: bool) -> None:
+    """List the targets, their variants and (with --parameters, or for one target) the hardware
+    parameters `--set` and `--config` can override.
+
+    \b
+    Examples:
+      spikec targets
+      spikec targets sparse
+    """
+    from compiler.toolchain import get_target
+    from targets import target_names
+
+    names = [name] if name else target_names()
+    for target_name in names:
+        target = get_target(target_name)
+        click.echo(f"{target.name}: {target.description}")
+        for variant, what in target.variants.items():
+            default = " (default)" if variant == target.default_variant else ""
+            click.echo(f"  --variant {variant}{default}: {what}")
+        if not (parameters or name):
+            continue
+        hardware = target.hardware()
+        click.echo(f"  hardware description {target.hardware_file.name} ({hardware.name}):")
+        width = max(len(key) for key in hardware.entries)
+        for key, entry in hardware.entries.items():
+            value = f"{entry.value} {entry.unit}".strip()
+            click.echo(f"    {key:<{width}}  {value:<14}  {entry.source}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: SpikecError -> message and exit status 2; usage errors -> status 2."""
     try:
         code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except SpikecError as e:
+        click.echo(f"spikec: error: {e}", err=True)
+        sys.exit(2)
+    except ProgramError as e:
         click.echo(f"spikec: error: {e}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:

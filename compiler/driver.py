@@ -30,7 +30,13 @@ from xdsl.utils.lexer import Span
 from compiler.dialects.spike import GlobalOp, Spike
 from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
-from compiler.weights import DERIVED_ATTR, dense_to_array, set_weight_paths, weight_paths
+from compiler.weights import (
+    DERIVED_ATTR,
+    WeightStore,
+    dense_to_array,
+    set_weight_paths,
+    weight_paths,
+)
 
 
 def make_context() -> Context:
@@ -329,3 +335,15 @@ class IRDumps:
 
     def _stderr(self, header: str, module: ModuleOp) -> None:
         sys.stderr.write(f"{header}\n{print_ir(module, generic=self.generic)}")
+
+
+def load_model(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightStore, Path]:
+    """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
+    its weights and the folder its weight paths are relative to."""
+    if model == "-" or model.endswith(".mlir"):
+        module, base = read_ir(model)
+        return module, WeightStore.for_module(module, base), base
+    from compiler.frontend.onnx_import import import_onnx
+
+    result = import_onnx(model, inline_weights=inline_weights)
+    return result.module, result.weights, Path.cwd()

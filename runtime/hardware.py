@@ -53,6 +53,27 @@ class Entry:
     value: Value
     unit: str
     source: str
+    minimum: float | None = None
+    """Least value accepted (e.g. 1 for a number of lanes); overrides are checked against it."""
+    maximum: float | None = None
+
+
+def _check_bounds(entry: Entry, value: Value, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return
+    if entry.minimum is not None and value < entry.minimum:
+        raise ProgramError(f"{where}: {entry.key} must be at least {entry.minimum:g}, got {value}")
+    if entry.maximum is not None and value > entry.maximum:
+        raise ProgramError(f"{where}: {entry.key} must be at most {entry.maximum:g}, got {value}")
+
+
+def _bound(key: str, item: Mapping[str, object], name: str, where: str) -> float | None:
+    bound = item.get(name)
+    if bound is None:
+        return None
+    if isinstance(bound, bool) or not isinstance(bound, int | float):
+        raise ProgramError(f"{where}: {key}: {name} must be a number, got {bound!r}")
+    return float(bound)
 
 
 def _check_value(key: str, value: object, unit: str, where: str) -> Value:
@@ -122,7 +143,7 @@ class Hardware:
                 raise ProgramError(
                     f'{path}: {key}: every entry is a table {{ value = ..., source = "..." }}'
                 )
-            unknown = sorted(set(item) - {"value", "unit", "source", "note"})
+            unknown = sorted(set(item) - {"value", "unit", "source", "note", "min", "max"})
             if unknown:
                 raise ProgramError(f"{path}: {key}: unknown fields {unknown}")
             source = item.get("source")
@@ -132,7 +153,16 @@ class Hardware:
                 )
             unit = str(item.get("unit", ""))
             value = _check_value(key, item.get("value"), unit, str(path))
-            entries[key] = Entry(key, value, unit, source)
+            entry = Entry(
+                key,
+                value,
+                unit,
+                source,
+                _bound(key, item, "min", str(path)),
+                _bound(key, item, "max", str(path)),
+            )
+            _check_bounds(entry, value, str(path))
+            entries[key] = entry
         return cls(str(name), entries)
 
     def __getitem__(self, key: str) -> Value:
@@ -162,6 +192,7 @@ class Hardware:
                 f"{where}: {key} is a {expected.__name__} ({old.value!r} {old.unit}), got {value!r}"
             )
         checked = _check_value(key, value, old.unit, where)
+        _check_bounds(old, checked, where)
         entries = dict(self.entries)
         entries[key] = replace(old, value=checked, source=source)
         return Hardware(self.name, entries)
@@ -174,6 +205,12 @@ class Hardware:
                 continue
             value, source = item, f"override: {path}"
             if isinstance(item, Mapping):
+                unknown = sorted(set(item) - {"value", "source", "note"})
+                if unknown:
+                    raise ProgramError(
+                        f"{path}: {key}: unknown fields {unknown} (an override gives value and "
+                        "source)"
+                    )
                 value = item.get("value")
                 source = str(item.get("source", source))
             if not isinstance(value, int | float | bool | str):
@@ -195,13 +232,14 @@ class Hardware:
 
     def digest(self) -> str:
         canonical = json.dumps(
-            {k: [e.value, e.unit] for k, e in sorted(self.entries.items())}, sort_keys=True
+            {k: [e.value, e.unit, e.source] for k, e in sorted(self.entries.items())},
+            sort_keys=True,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
 
     def to_toml(self) -> str:
         """The resolved description, in the same format (written into compiled programs)."""
-        lines = ["[meta]", f"name = {json.dumps(self.name)}", ""]
+        lines = [f"meta.name = {json.dumps(self.name)}"]  # root-level keys: no table header
         for key, entry in self.entries.items():
             value = (
                 ("true" if entry.value else "false")
@@ -209,8 +247,15 @@ class Hardware:
                 else json.dumps(entry.value)
             )
             unit = f", unit = {json.dumps(entry.unit)}" if entry.unit else ""
+            bounds = "".join(
+                f", {name} = {bound!r}"
+                for name, bound in (("min", entry.minimum), ("max", entry.maximum))
+                if bound is not None
+            )
             source = json.dumps(entry.source)
-            lines.append(f"{_quoted_key(key)} = {{ value = {value}{unit}, source = {source} }}")
+            lines.append(
+                f"{_quoted_key(key)} = {{ value = {value}{unit}{bounds}, source = {source} }}"
+            )
         return "\n".join(lines) + "\n"
 
 

@@ -20,6 +20,8 @@ from runtime.hardware import Hardware
 from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
 from runtime.program import Buffer, Program
 
+CLOCK_UNITS = {"MHz": 1e6, "GHz": 1e9}
+
 
 @dataclass
 class InstructionRecord:
@@ -121,7 +123,13 @@ def execute(
     for buffer in program.role("const"):
         if buffer.name not in constants:
             raise ProgramError(f"constant {buffer.name} is missing from the program's constants")
-        values[buffer.name] = constants[buffer.name]
+        constant = constants[buffer.name]
+        if constant.shape != buffer.type.concrete(1) or constant.dtype != np.float32:
+            raise ProgramError(
+                f"constant {buffer.name}: declared {buffer.type} on line {buffer.line}, the "
+                f"program's constants hold {constant.dtype} {list(constant.shape)}"
+            )
+        values[buffer.name] = constant
     outputs = {b.name for b in program.outputs}
     last_use = _last_uses(program)
     unit_free: dict[str, float] = {}
@@ -130,7 +138,17 @@ def execute(
     for index, ins in enumerate(program.instructions):
         opcode = isa.opcodes[ins.opcode]
         args = [values[name] for name in ins.inputs]
-        context = Execution(ins, args, [], hardware, program.variant, timesteps, batch)
+        context = Execution(
+            ins,
+            args,
+            [],
+            [program.buffers[n].type for n in ins.inputs],
+            [program.buffers[n].type for n in ins.outputs],
+            hardware,
+            program.variant,
+            timesteps,
+            batch,
+        )
         results = [
             _as_declared(program.buffers[name], result, batch, ins.line)
             for name, result in zip(
@@ -151,7 +169,7 @@ def execute(
             if last_use.get(name) == index and name not in outputs and not name.startswith("@"):
                 values.pop(name, None)
     latency = max((r.end for r in records), default=0.0)
-    clock_hz = hardware.number(clock_entry) * 1e6
+    clock_hz = hardware.number(clock_entry) * CLOCK_UNITS[hardware.entries[clock_entry].unit]
     leakage = []
     seconds = latency / clock_hz
     for entry in leakage_entries:

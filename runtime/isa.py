@@ -19,7 +19,7 @@ import numpy as np
 from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
-from runtime.program import AttrValue, Instruction, Program
+from runtime.program import AttrValue, BufferType, Instruction, Program
 
 Value = np.ndarray | EncodedSpikes
 
@@ -88,6 +88,9 @@ class Execution:
     instruction: Instruction
     inputs: Sequence[Value]
     outputs: Sequence[Value]
+    input_types: Sequence[BufferType]
+    """Declared types of the inputs (`f32`, `spk` or `addr`: how the data is held)."""
+    output_types: Sequence[BufferType]
     hardware: Hardware
     variant: str
     timesteps: int

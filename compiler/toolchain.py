@@ -1,0 +1,190 @@
+"""Compiling a model for a target and running the compiled program: the only module that sees
+the frontend, the passes, a target and the runtime together.
+
+    compile_model: model (ONNX or IR) -> target pipeline -> lowering -> program folder
+    run_program:   program folder + inputs -> outputs and the run's account
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import IntegerAttr, ModuleOp
+
+from compiler import __version__
+from compiler.driver import PassCallback, load_model, run_pipeline
+from compiler.errors import SpikecError
+from compiler.weights import WeightStore
+from runtime.errors import ProgramError
+from runtime.interpreter import RunRecord, execute
+from runtime.package import Package, load_package, write_package
+from targets import load_target, target_names
+from targets.target import Target
+
+
+def get_target(name: str) -> Target:
+    try:
+        return load_target(name)
+    except KeyError:
+        raise SpikecError(
+            f"unknown target '{name}' (targets: {', '.join(target_names())})"
+        ) from None
+
+
+def module_timesteps(module: ModuleOp, where: str) -> int:
+    attr = module.attributes.get("spike.timesteps")
+    if not isinstance(attr, IntegerAttr):
+        raise SpikecError(
+            "the module has no spike.timesteps attribute (the number of timesteps T)", where=where
+        )
+    return int(attr.value.data)
+
+
+@dataclass
+class Compiled:
+    path: Path
+    target: str
+    variant: str
+    pipeline: str
+    instructions: int
+    constants_bytes: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    """Wall time of each stage (import, passes, lowering, writing)."""
+
+
+def compile_model(
+    model: str,
+    target_name: str,
+    output: Path,
+    *,
+    variant: str | None = None,
+    config: Path | None = None,
+    settings: tuple[str, ...] = (),
+    callback: PassCallback | None = None,
+) -> Compiled:
+    """Compile `model` for a target into the program folder `output` (written atomically)."""
+    target = get_target(target_name)
+    try:
+        chosen = target.check_variant(variant)
+        hardware = target.hardware(config, settings)
+    except ProgramError as e:
+        raise SpikecError(str(e)) from None
+    seconds: dict[str, float] = {}
+    start = time.perf_counter()
+    module, _, base = load_model(model)
+    timesteps = module_timesteps(module, model)
+    seconds["import"] = time.perf_counter() - start
+    spec = target.pipeline(chosen, hardware)
+    start = time.perf_counter()
+    run_pipeline(module, spec, callback)
+    seconds["passes"] = time.perf_counter() - start
+    start = time.perf_counter()
+    weights = WeightStore.for_module(module, base)  # with the weights the passes derived
+    lowered = target.lower(module, weights, chosen, hardware)
+    target.instruction_set.validate(lowered.program, f"<lowering of {model}>")
+    seconds["lowering"] = time.perf_counter() - start
+    manifest: dict[str, Any] = {
+        "spikec": __version__,
+        "source": str(model),
+        "pipeline": spec,
+        "timesteps": timesteps,
+        "inputs": lowered.inputs,
+        "outputs": lowered.outputs,
+        **({"mapping": lowered.extra} if lowered.extra else {}),
+    }
+    start = time.perf_counter()
+    try:
+        write_package(output, lowered.program, lowered.constants, hardware, manifest)
+    except ProgramError as e:
+        raise SpikecError(str(e)) from None
+    seconds["write"] = time.perf_counter() - start
+    return Compiled(
+        output,
+        target.name,
+        chosen,
+        spec,
+        len(lowered.program.instructions),
+        sum(a.nbytes for a in lowered.constants.values()),
+        seconds,
+    )
+
+
+def check_program_inputs(
+    package: Package, inputs: Mapping[str, np.ndarray], sources: Mapping[str, str]
+) -> dict[str, np.ndarray]:
+    """The inputs by program buffer, checked against the manifest's specs."""
+    specs = {spec["name"]: spec for spec in package.manifest["inputs"]}
+    missing = [n for n in specs if n not in inputs]
+    extra = [n for n in inputs if n not in specs]
+    if missing or extra:
+        raise SpikecError(
+            f"inputs do not match the program (missing {missing}, unknown {extra}); it takes "
+            f"{list(specs)}",
+            where=str(package.path),
+        )
+    by_buffer: dict[str, np.ndarray] = {}
+    batch: int | None = None
+    for name, spec in specs.items():
+        array = inputs[name]
+        declared = spec["shape"]
+        shape_ok = array.ndim == len(declared) and all(
+            d is None or d == a for d, a in zip(declared, array.shape, strict=True)
+        )
+        if array.dtype != np.float32 or not shape_ok:
+            dims = ", ".join("?" if d is None else str(d) for d in declared)
+            raise SpikecError(
+                f"input '{name}': expected float32 [{dims}], got {array.dtype} {list(array.shape)}",
+                where=sources.get(name, str(package.path)),
+            )
+        found = next((a for d, a in zip(declared, array.shape, strict=True) if d is None), 1)
+        if found == 0:
+            raise SpikecError(f"input '{name}': the batch is empty", where=sources.get(name))
+        if batch is not None and found != batch:
+            raise SpikecError(f"input '{name}': batch {found}, another input has batch {batch}")
+        batch = found
+        by_buffer[spec["buffer"]] = array
+    return by_buffer
+
+
+def open_program(path: Path) -> tuple[Package, Target]:
+    """A program folder, checked against its target's instruction set."""
+    try:
+        package = load_package(path)
+    except ProgramError as e:
+        raise SpikecError(str(e)) from None
+    target = get_target(str(package.manifest["target"]))
+    try:
+        target.check_variant(str(package.manifest["variant"]))
+        target.instruction_set.validate(package.program, str(path / "program.sasm"))
+    except ProgramError as e:
+        raise SpikecError(str(e)) from None
+    return package, target
+
+
+def run_program(
+    path: Path, inputs: Mapping[str, np.ndarray], sources: Mapping[str, str] | None = None
+) -> tuple[dict[str, np.ndarray], RunRecord]:
+    """Execute a compiled program on inputs by model input name; returns the outputs by model
+    output name and the run record."""
+    package, target = open_program(path)
+    by_buffer = check_program_inputs(package, inputs, sources or {})
+    try:
+        results, record = execute(
+            package.program,
+            target.instruction_set,
+            package.hardware,
+            package.constants,
+            by_buffer,
+            timesteps=int(package.manifest["timesteps"]),
+            clock_entry=target.clock_entry,
+            leakage_entries=target.leakage_entries,
+        )
+    except ProgramError as e:
+        raise SpikecError(str(e), where=str(path)) from None
+    outputs = {name: results[buffer] for name, buffer in package.output_buffers().items()}
+    return outputs, record

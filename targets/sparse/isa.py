@@ -1,0 +1,470 @@
+"""The sparse target's instructions: what each unit computes (the `spike` op's numpy semantics)
+and what it costs, from the data it actually saw.
+
+Units (HARDWARE.md): `enc` the spike encoder (membranes, thresholds, address writing), `tile` the
+SPS tile engine (MACs on real inputs, accumulates on spikes), `slu` the spike linear unit, `smp`
+the spike maxpool unit, `sma` the spike mask-add module (SDSA), `res` the residual adder, `vec`
+a fallback vector unit for ops the design has no unit for, and `dma` the DRAM interface.
+
+Every cost reads how its spike operands are held: as addresses (`addr` buffers, the sparse
+design) a unit visits only the spikes; as bitmaps (`spk`, the dense baseline) it visits every
+position. Hardware entries are named in full where they are spent, so the ledger cites them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from runtime.isa import (
+    Cost,
+    CostFunction,
+    Execution,
+    InstructionSet,
+    Metrics,
+    Opcode,
+    Semantics,
+    Value,
+)
+from runtime.ops import SEMANTICS, dense, run_op
+from runtime.program import AttrValue
+from targets.workload import (
+    ints,
+    moved_bits,
+    nonzeros_per_position,
+    shape_of,
+    size_of,
+    spikes_per_step,
+    stored_bits,
+    stored_bits_per_step,
+    vector_work,
+    window_coverage,
+)
+
+ADD16 = "energy.compute.add16"
+ADD32 = "energy.compute.add32"
+MULT8 = "energy.compute.mult8"
+MULT16 = "energy.compute.mult16"
+COMPARE16 = "energy.compute.compare16"
+LOGIC1 = "energy.compute.logic1"
+SPECIAL16 = "energy.compute.special16"
+RANDOM16 = "energy.compute.random16"
+SPIKE_SRAM = "energy.memory.spike_sram"
+MEMBRANE_SRAM = "energy.memory.membrane_sram"
+ACTIVATION_BUFFER = "energy.memory.activation_buffer"
+PSUM_BUFFER = "energy.memory.psum_buffer"
+WEIGHT_SRAM = "energy.memory.weight_sram"
+DRAM = "energy.memory.dram"
+
+
+class Context:
+    """An execution with the hardware numbers its costs use."""
+
+    def __init__(self, e: Execution) -> None:
+        self.e = e
+        self.hw = e.hardware
+        self.steps = e.timesteps
+        self.weight_bits = self.hw.integer("precision.weight_bits")
+        self.membrane_bits = self.hw.integer("precision.membrane_bits")
+        self.activation_bits = self.hw.integer("precision.activation_bits")
+
+    def cost(self, cycles: float) -> Cost:
+        return Cost(float(cycles), self.steps, self.hw)
+
+    def kind(self, index: int) -> str:
+        return self.e.input_types[index].kind
+
+    def out_kind(self, index: int = 0) -> str:
+        return self.e.output_types[index].kind
+
+    def bits_in(self, index: int) -> np.ndarray:
+        """Bits read of input `index`, per timestep."""
+        value = self.e.inputs[index]
+        return stored_bits_per_step(value, self.kind(index), self.activation_bits, self.steps)
+
+    def bits_out(self, index: int = 0) -> np.ndarray:
+        value = self.e.outputs[index]
+        return stored_bits_per_step(value, self.out_kind(index), self.activation_bits, self.steps)
+
+    def spike_memory(self, index: int) -> str:
+        """Where input `index` is held: spikes in the spike SRAM, reals in the activation
+        buffer."""
+        return SPIKE_SRAM if self.kind(index) in ("spk", "addr") else ACTIVATION_BUFFER
+
+
+def _semantics(op: str) -> Semantics:
+    def semantics(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
+        return list(run_op(op, args, attrs))
+
+    return semantics
+
+
+# -- the spike encoder ---------------------------------------------------------------------------
+
+
+def _encoder_cycles(
+    c: Context, positions_per_step: float, spikes: np.ndarray, addresses: bool
+) -> float:
+    """The encoder scans `neuron_lanes` positions a cycle; writing addresses, it also emits at
+    most `addresses_per_cycle` of them a cycle, whichever is slower, timestep by timestep."""
+    scan = math.ceil(positions_per_step / c.hw.integer("encoder.neuron_lanes"))
+    if not addresses:
+        return float(scan * c.steps)
+    emit = np.ceil(spikes / c.hw.integer("encoder.addresses_per_cycle"))
+    return float(np.maximum(scan, emit).sum())
+
+
+def _neuron_cost(kind: str) -> CostFunction:
+    """A layer of neurons: every membrane updated every timestep (its input is a real current),
+    then the spikes written as addresses or a bitmap."""
+    adds_per_update = {"lif": 2, "if": 1, "leaky": 1}[kind]
+
+    def cost(e: Execution) -> Cost:
+        c = Context(e)
+        updates = size_of(e.inputs[0])
+        spikes = spikes_per_step(e.outputs[0], c.steps)
+        cycles = _encoder_cycles(c, updates / c.steps, spikes, c.out_kind() == "addr")
+        result = c.cost(cycles)
+        result.energy("compute", ADD16, adds_per_update * updates)
+        if kind == "leaky":
+            result.energy("compute", MULT16, updates)
+        result.energy("compute", COMPARE16, updates)
+        result.energy("sram", ACTIVATION_BUFFER, updates * c.activation_bits)
+        result.energy("sram", MEMBRANE_SRAM, 2 * updates * c.membrane_bits)
+        result.energy("sram", SPIKE_SRAM, c.bits_out())
+        result.metrics = Metrics(
+            membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates
+        )
+        return result
+
+    return cost
+
+
+def _pack_cost(e: Execution) -> Cost:
+    """Bitmap to addresses (`ENC.PACK`) or back (`ENC.UNPACK`) in the encoder."""
+    c = Context(e)
+    spikes = spikes_per_step(e.inputs[0], c.steps)
+    positions = size_of(e.inputs[0]) / c.steps
+    result = c.cost(_encoder_cycles(c, positions, spikes, True))
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    return result
+
+
+# -- the spike linear unit -----------------------------------------------------------------------
+
+
+def _slu_cost(e: Execution) -> Cost:
+    """For each input address, read that weight row and add it to the row's accumulators
+    (`lanes` a cycle); a bitmap row visits every position. Accumulators start from the bias and
+    are written out once per row."""
+    c = Context(e)
+    x, out = e.inputs[0], e.outputs[0]
+    d_in, d_out = shape_of(x)[-1], shape_of(out)[-1]
+    rows = size_of(x) // d_in
+    spikes = spikes_per_step(x, c.steps)
+    visited = spikes if c.kind(0) == "addr" else np.full(c.steps, rows / c.steps * d_in)
+    groups = math.ceil(d_out / c.hw.integer("slu.lanes"))
+    result = c.cost((visited.sum() + rows) * groups)
+    result.energy("compute", ADD16, visited * d_out)
+    if len(e.inputs) == 3:
+        result.energy("compute", ADD16, rows * d_out)
+    result.energy("sram", WEIGHT_SRAM, visited * d_out * c.weight_bits)
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0))
+    result.energy("sram", ACTIVATION_BUFFER, rows * d_out * c.activation_bits)
+    result.metrics = Metrics(dense_synops=rows * d_in * d_out, effective_acs=spikes.sum() * d_out)
+    return result
+
+
+# -- the SPS tile engine -------------------------------------------------------------------------
+
+
+def _array(c: Context) -> tuple[int, int]:
+    return c.hw.integer("tile.rows"), c.hw.integer("tile.columns")
+
+
+def _mac_cost(
+    c: Context,
+    macs: float,
+    effective: float,
+    reduction: int,
+    out_channels: int,
+    outputs: int,
+    weights: int,
+) -> Cost:
+    """A weight-stationary MAC array: each weight read once, each input once per block of
+    `columns` output channels, partial sums spilled once per block of `rows` reduction terms."""
+    rows, columns = _array(c)
+    e = c.e
+    result = c.cost(math.ceil(macs / (rows * columns)))
+    result.energy("compute", MULT8, macs)
+    result.energy("compute", ADD32, macs)
+    reuse = math.ceil(out_channels / columns)
+    result.energy("sram", ACTIVATION_BUFFER, size_of(e.inputs[0]) * c.activation_bits * reuse)
+    result.energy("sram", WEIGHT_SRAM, weights * c.weight_bits)
+    spills = math.ceil(reduction / rows) - 1
+    if spills:
+        result.energy("sram", PSUM_BUFFER, 2 * spills * outputs * c.membrane_bits)
+    result.energy("sram", ACTIVATION_BUFFER, outputs * c.activation_bits)
+    result.metrics = Metrics(dense_synops=macs, effective_macs=effective)
+    return result
+
+
+def _conv_cost(e: Execution) -> Cost:
+    """A convolution: on a real input (the first conv, the image) every MAC is done; on spikes
+    each input spike adds its kernel slice into the partial sums of every output it reaches
+    (`rows x columns` accumulates a cycle), and a bitmap visits every position. Weights are
+    stationary (each read once); the input is read once per block of `columns` output
+    channels; every accumulate reads and writes its partial sum."""
+    c = Context(e)
+    x, w, out = e.inputs[0], e.inputs[1], e.outputs[0]
+    c_in, h, wd = shape_of(x)[-3:]
+    c_out, c_group, kh, kw = shape_of(w)
+    per_group = c_out // int(e.instruction.attrs["group"])  # type: ignore[arg-type]
+    attrs = e.instruction.attrs
+    coverage = window_coverage(
+        (h, wd), (kh, kw), ints(attrs, "strides"), ints(attrs, "pads"), ints(attrs, "dilations")
+    ).reshape(-1)
+    frames_per_step = size_of(x) // (c.steps * c_in * h * wd)
+    every = np.full(c.steps, frames_per_step * c_in * float(coverage.sum()) * per_group)
+    effective = nonzeros_per_position(x, c.steps, h * wd) @ coverage * per_group
+    if c.kind(0) == "f32":
+        reduction = c_group * kh * kw
+        return _mac_cost(
+            c,
+            float(every.sum()),
+            float(effective.sum()),
+            reduction,
+            c_out,
+            size_of(out),
+            size_of(w),
+        )
+    visited = effective if c.kind(0) == "addr" else every
+    rows, columns = _array(c)
+    result = c.cost(math.ceil(visited.sum() / (rows * columns)))
+    result.energy("compute", ADD16, visited)
+    result.energy("sram", WEIGHT_SRAM, size_of(w) * c.weight_bits)
+    result.energy("sram", PSUM_BUFFER, 2 * visited * c.membrane_bits)
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0) * math.ceil(per_group / columns))
+    if len(e.inputs) == 3:
+        result.energy("compute", ADD16, size_of(out))
+    result.energy("sram", ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+    result.metrics = Metrics(dense_synops=float(every.sum()), effective_acs=float(effective.sum()))
+    return result
+
+
+def _tile_linear_cost(e: Execution) -> Cost:
+    """A linear layer on real inputs, on the tile engine's MAC array."""
+    c = Context(e)
+    x, w, out = e.inputs[0], e.inputs[1], e.outputs[0]
+    d_in, d_out = shape_of(x)[-1], shape_of(out)[-1]
+    rows = size_of(x) // d_in
+    effective = float(np.count_nonzero(dense(x))) * d_out
+    return _mac_cost(c, rows * d_in * d_out, effective, d_in, d_out, size_of(out), size_of(w))
+
+
+# -- the spike maxpool unit and the spike mask-add module ---------------------------------------
+
+
+def _smp_cost(e: Execution) -> Cost:
+    """A max pool of spikes is an OR: each input spike sets every window that covers it; a
+    bitmap ORs every window position."""
+    c = Context(e)
+    x = e.inputs[0]
+    h, wd = shape_of(x)[-2:]
+    attrs = e.instruction.attrs
+    coverage = window_coverage(
+        (h, wd), ints(attrs, "kernel"), ints(attrs, "strides"), ints(attrs, "pads")
+    ).reshape(-1)
+    if c.kind(0) == "addr":
+        ors = nonzeros_per_position(x, c.steps, h * wd) @ coverage
+    else:
+        ors = np.full(c.steps, size_of(x) / c.steps / (h * wd) * float(coverage.sum()))
+    result = c.cost(math.ceil(ors.sum() / c.hw.integer("smp.lanes")))
+    result.energy("compute", LOGIC1, ors)
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    return result
+
+
+def _sma_cost(e: Execution) -> Cost:
+    """SDSA `Q AND LIF(sum over tokens of K AND V)`: with addresses, each token's K and V
+    address lists are merged (one comparison per address), matches count into per-channel
+    sums, a LIF fires on the sums, and each Q address is kept if its channel fired; with bitmaps
+    every position is ANDed, counted and masked."""
+    c = Context(e)
+    q, k, v = e.inputs[:3]
+    t, b, n, d = shape_of(q)
+    lanes = c.hw.integer("sma.lanes")
+    matches = (dense(k) * dense(v)).reshape(c.steps, -1).sum(axis=1, dtype=np.float64)
+    channels = b * d  # per timestep
+    if c.kind(1) == "addr":
+        compares = spikes_per_step(k, c.steps) + spikes_per_step(v, c.steps)
+        masks = spikes_per_step(q, c.steps)
+        cycles = np.ceil(compares / lanes) + math.ceil(channels / lanes) + np.ceil(masks / lanes)
+        result = c.cost(cycles.sum())
+        result.energy("compute", COMPARE16, compares)
+        result.energy("compute", ADD16, matches)
+        result.energy("compute", LOGIC1, masks)
+    else:
+        positions = np.full(c.steps, float(b * n * d))
+        cycles = 2 * np.ceil(positions / lanes) + math.ceil(channels / lanes)
+        result = c.cost(cycles.sum())
+        result.energy("compute", LOGIC1, 2 * positions)
+        result.energy("compute", ADD16, positions)
+    result.energy("compute", ADD16, 2 * channels * c.steps)
+    result.energy("compute", COMPARE16, channels * c.steps)
+    result.energy("sram", MEMBRANE_SRAM, 2 * channels * c.steps * c.membrane_bits)
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_in(1) + c.bits_in(2) + c.bits_out())
+    spikes = spikes_per_step(e.outputs[0], c.steps)
+    result.metrics = Metrics(
+        dense_synops=float(t * b * n * d),
+        effective_acs=float(matches.sum()),
+        membrane_updates=float(channels * c.steps),
+        spikes=int(spikes.sum()),
+        neurons=size_of(e.outputs[0]),
+    )
+    return result
+
+
+# -- the residual adder, the vector unit and DRAM ---------------------------------------------
+
+
+def _residual_cost(e: Execution) -> Cost:
+    """Element-wise add in the residual adder; an address operand adds only at its spikes."""
+    c = Context(e)
+    out = e.outputs[0]
+    kinds = [c.kind(i) for i in range(len(e.inputs))]
+    if all(kind == "addr" for kind in kinds):
+        adds = sum(spikes_per_step(v, c.steps) for v in e.inputs)
+        streamed = adds
+    else:
+        adds = sum(
+            (spikes_per_step(v, c.steps) if kind == "addr" else np.zeros(c.steps))
+            for v, kind in zip(e.inputs, kinds, strict=True)
+        )
+        if not any(kind == "addr" for kind in kinds):
+            adds = np.full(c.steps, size_of(out) / c.steps)
+        streamed = np.full(c.steps, size_of(out) / c.steps)
+    result = c.cost(np.ceil(np.maximum(adds, streamed) / c.hw.integer("residual.lanes")).sum())
+    result.energy("compute", ADD16, adds)
+    for index in range(len(e.inputs)):
+        result.energy("sram", c.spike_memory(index), c.bits_in(index))
+    result.energy("sram", ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+    return result
+
+
+def _vector_cost(op: str) -> CostFunction:
+    """The fallback vector unit: every element, no zero skipping (`targets.workload`)."""
+
+    def cost(e: Execution) -> Cost:
+        c = Context(e)
+        work = vector_work(op, e.inputs, e.outputs, e.instruction.attrs)
+        if not work.moves:
+            return c.cost(0)
+        bits = moved_bits(e.inputs, e.input_types, c.activation_bits) + moved_bits(
+            e.outputs, e.output_types, c.activation_bits
+        )
+        compute = float(math.ceil(work.simple_ops / c.hw.integer("vector.lanes")))
+        compute += work.specials * c.hw.integer("vector.special_cycles")
+        result = c.cost(max(compute, math.ceil(bits / c.hw.integer("vector.port_bits"))))
+        result.energy("compute", ADD16, work.adds)
+        result.energy("compute", MULT16, work.mults)
+        result.energy("compute", COMPARE16, work.compares)
+        result.energy("compute", LOGIC1, work.logic)
+        result.energy("compute", SPECIAL16, work.specials)
+        result.energy("compute", RANDOM16, work.randoms)
+        result.energy("sram", ACTIVATION_BUFFER, bits)
+        if op in ("lif", "if", "leaky", "bernoulli", "stochastic_attention", "ssa"):
+            spikes = spikes_per_step(e.outputs[0], c.steps) if op != "ssa" else np.zeros(1)
+            result.metrics = Metrics(
+                dense_synops=work.adds,
+                spikes=int(spikes.sum()),
+                neurons=size_of(e.outputs[0]) if op != "ssa" else 0,
+            )
+        return result
+
+    return cost
+
+
+def _dma_cost(what: str) -> CostFunction:
+    """A DRAM transfer: weights into the weight SRAM, the model's input into the activation
+    buffer, or an output back to DRAM."""
+
+    def cost(e: Execution) -> Cost:
+        c = Context(e)
+        value = e.inputs[0]
+        bits: float
+        if what == "weights":
+            bits, memory = size_of(value) * c.weight_bits, WEIGHT_SRAM
+        elif what == "input":
+            bits, memory = size_of(value) * c.hw.integer("precision.input_bits"), ACTIVATION_BUFFER
+        else:
+            bits, memory = stored_bits(value, c.kind(0), c.activation_bits), c.spike_memory(0)
+        cycles = c.hw.integer("dram.latency_cycles") + math.ceil(
+            bits / 8 / c.hw.integer("dram.bytes_per_cycle")
+        )
+        result = c.cost(cycles)
+        result.energy("dram", DRAM, bits)
+        result.energy("sram", memory, bits)
+        return result
+
+    return cost
+
+
+def _identity(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
+    return [args[0]]
+
+
+# -- the instruction set --------------------------------------------------------------------------
+
+
+def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
+    _, inputs, outputs, attrs = SEMANTICS[op]
+    return Opcode(name, inputs, outputs, _semantics(op), cost, attrs, doc)
+
+
+def _build() -> InstructionSet:
+    opcodes = [
+        _opcode("ENC.LIF", "lif", _neuron_cost("lif"), "LIF neurons in the spike encoder"),
+        _opcode("ENC.IF", "if", _neuron_cost("if"), "IF neurons in the spike encoder"),
+        _opcode("ENC.LEAKY", "leaky", _neuron_cost("leaky"), "snnTorch Leaky neurons"),
+        _opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
+        _opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),
+        _opcode("SLU.ACC", "linear", _slu_cost, "linear layer on spikes, a weight row per spike"),
+        _opcode("TILE.CONV_MAC", "conv2d", _conv_cost, "convolution of reals (MACs)"),
+        _opcode("TILE.CONV_AC", "conv2d", _conv_cost, "convolution of spikes (accumulates)"),
+        _opcode("TILE.LINEAR", "linear", _tile_linear_cost, "linear layer on reals (MACs)"),
+        _opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)"),
+        _opcode("SMA.SDSA", "sdsa", _sma_cost, "spike-driven self-attention (mask-add)"),
+        _opcode("RES.ADD", "add", _residual_cost, "residual add"),
+        Opcode(
+            "DMA.LOAD_WEIGHTS", (1, 1), 1, _identity, _dma_cost("weights"), {}, "weights from DRAM"
+        ),
+        Opcode(
+            "DMA.LOAD_INPUT",
+            (1, 1),
+            1,
+            _identity,
+            _dma_cost("input"),
+            {},
+            "a model input from DRAM",
+        ),
+        Opcode(
+            "DMA.STORE_OUTPUT",
+            (1, 1),
+            1,
+            _identity,
+            _dma_cost("output"),
+            {},
+            "a model output to DRAM",
+        ),
+    ]
+    for op in SEMANTICS:
+        opcodes.append(
+            _opcode(f"VEC.{op.upper()}", op, _vector_cost(op), f"spike.{op} on the vector unit")
+        )
+    return InstructionSet("sparse", {o.name: o for o in opcodes})
+
+
+INSTRUCTION_SET = _build()

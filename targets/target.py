@@ -1,0 +1,71 @@
+"""What a target package provides to the driver.
+
+A target is a design: its default hardware description (TOML in the package), its variants
+(e.g. the paper's baseline), the pass pipeline that prepares `spike` IR for it (its capabilities
+as pass options), the lowering from that IR to its instruction stream, and its instruction set
+(semantics and cost of every opcode) for the runtime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from compiler.weights import WeightStore
+from runtime.errors import ProgramError
+from runtime.hardware import Hardware
+from runtime.isa import InstructionSet
+from runtime.program import Program
+
+Lower = Callable[[ModuleOp, WeightStore, str, Hardware], "Lowered"]
+
+
+@dataclass
+class Lowered:
+    program: Program
+    constants: dict[str, np.ndarray]
+    inputs: list[dict[str, Any]]
+    """Per model input: name, buffer, shape (None for the batch), dtype."""
+    outputs: list[dict[str, Any]]
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Facts of the mapping for the manifest and the report (e.g. crossbar use)."""
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    description: str
+    variants: dict[str, str]
+    """variant -> what it models; the first is the default."""
+    hardware_file: Path
+    instruction_set: InstructionSet
+    clock_entry: str
+    leakage_entries: tuple[str, ...]
+    pipeline: Callable[[str, Hardware], str]
+    """(variant, hardware) -> the pass pipeline."""
+    lower: Lower
+
+    @property
+    def default_variant(self) -> str:
+        return next(iter(self.variants))
+
+    def check_variant(self, variant: str | None) -> str:
+        chosen = variant or self.default_variant
+        if chosen not in self.variants:
+            raise ProgramError(
+                f"target {self.name} has no variant '{chosen}' (variants: "
+                f"{', '.join(self.variants)})"
+            )
+        return chosen
+
+    def hardware(self, config: Path | None = None, settings: tuple[str, ...] = ()) -> Hardware:
+        """The default description with the user's overrides applied."""
+        hardware = Hardware.load(self.hardware_file)
+        if config is not None:
+            hardware = hardware.with_file(config)
+        return hardware.with_settings(settings)

@@ -1,0 +1,224 @@
+"""Counting the work an instruction did, from the values it actually saw: spikes per timestep,
+spikes per input position, bits held by a buffer, window coverage of convolutions and pools, and
+the operations of a generic vector unit. The targets' cost models price these counts with their
+own hardware entries; nothing here knows a design.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from runtime.encoded import EncodedSpikes
+from runtime.isa import Value
+from runtime.program import AttrValue, BufferType
+
+
+def shape_of(value: Value) -> tuple[int, ...]:
+    return tuple(value.shape)
+
+
+def size_of(value: Value) -> int:
+    return math.prod(shape_of(value))
+
+
+def address_bits(positions: int) -> int:
+    """Bits of one address into `positions` positions."""
+    return max(1, math.ceil(math.log2(max(positions, 2))))
+
+
+def pointer_bits(positions: int) -> int:
+    """Bits of a row's spike count (0..positions): what marks where a row's addresses end."""
+    return address_bits(positions + 1)
+
+
+def spikes_per_step(value: Value, timesteps: int) -> np.ndarray:
+    """Non-zeros in each timestep of a time-leading value (float64 `[T]`)."""
+    if isinstance(value, EncodedSpikes):
+        return value.row_counts().reshape(timesteps, -1).sum(axis=1).astype(np.float64)
+    return np.count_nonzero(value.reshape(timesteps, -1), axis=1).astype(np.float64)
+
+
+def rows_of(value: Value, address_axes: int) -> int:
+    """Rows of a value whose last `address_axes` axes form its positions."""
+    return math.prod(shape_of(value)[:-address_axes]) if address_axes else size_of(value)
+
+
+def stored_bits(value: Value, kind: str, activation_bits: int) -> float:
+    """Bits a buffer holds: addresses and row counts (`addr`), one bit a position (`spk`), or
+    `activation_bits` a real."""
+    if isinstance(value, EncodedSpikes):
+        return float(
+            value.spikes * address_bits(value.positions)
+            + value.rows * pointer_bits(value.positions)
+        )
+    if kind == "spk":
+        return float(size_of(value))
+    return float(size_of(value) * activation_bits)
+
+
+def stored_bits_per_step(
+    value: Value, kind: str, activation_bits: int, timesteps: int
+) -> np.ndarray:
+    """`stored_bits` of each timestep of a time-leading value."""
+    if isinstance(value, EncodedSpikes):
+        spikes = spikes_per_step(value, timesteps)
+        rows = value.rows / timesteps
+        return spikes * address_bits(value.positions) + rows * pointer_bits(value.positions)
+    return np.full(timesteps, stored_bits(value, kind, activation_bits) / timesteps)
+
+
+def nonzeros_per_position(value: Value, timesteps: int, positions: int) -> np.ndarray:
+    """Non-zeros at each of the last `positions` flattened positions, per timestep (`[T, P]`):
+    e.g. the spikes at each pixel (summed over batch and channels) for a convolution's costs."""
+    if isinstance(value, EncodedSpikes):
+        rows_per_step = value.rows // timesteps
+        step = np.repeat(np.arange(value.rows) // rows_per_step, value.row_counts())
+        where = value.addresses.astype(np.int64) % positions
+        counts = np.bincount(step * positions + where, minlength=timesteps * positions)
+        return counts.reshape(timesteps, positions).astype(np.float64)
+    matrix = value.reshape(timesteps, -1, positions)
+    return np.count_nonzero(matrix, axis=1).astype(np.float64)
+
+
+def window_coverage(
+    hw: Sequence[int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int] = (1, 1),
+) -> np.ndarray:
+    """For each input position `[H, W]`, how many (output position, kernel tap) pairs read it:
+    the fan-out of a spike there in a convolution or pool (padding is never read)."""
+    h, w = hw
+    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
+    top, left, bottom, right = pads
+    ho = (h + top + bottom - dh * (kh - 1) - 1) // sh + 1
+    wo = (w + left + right - dw * (kw - 1) - 1) // sw + 1
+    padded = np.zeros((h + top + bottom, w + left + right), dtype=np.int64)
+    for p in range(kh):
+        for q in range(kw):
+            padded[
+                p * dh : p * dh + (ho - 1) * sh + 1 : sh, q * dw : q * dw + (wo - 1) * sw + 1 : sw
+            ] += 1
+    return padded[top : top + h, left : left + w]
+
+
+def ints(attrs: dict[str, AttrValue], key: str) -> list[int]:
+    value = attrs[key]
+    assert isinstance(value, list)
+    return [int(v) for v in value]  # type: ignore[arg-type]
+
+
+# -- the generic vector unit -------------------------------------------------------------------
+
+
+@dataclass
+class VectorWork:
+    """Operations of an op run on a generic vector unit (no zero skipping), by kind."""
+
+    adds: float = 0.0
+    mults: float = 0.0
+    compares: float = 0.0
+    logic: float = 0.0
+    """One-bit AND/OR (gating by a spike)."""
+    specials: float = 0.0
+    """Divisions and square roots."""
+    randoms: float = 0.0
+    """Random numbers drawn."""
+    moves: bool = True
+    """Whether the op reads and writes its data (a reshape only renames it)."""
+
+    @property
+    def simple_ops(self) -> float:
+        return self.adds + self.mults + self.compares + self.logic + self.randoms
+
+
+def vector_work(
+    op: str, inputs: Sequence[Value], outputs: Sequence[Value], attrs: dict[str, AttrValue]
+) -> VectorWork:
+    """The operations of `spike.<op>` on these values, as a vector unit would do them."""
+    ins = [shape_of(v) for v in inputs]
+    n_in = math.prod(ins[0]) if ins else 0
+    n_out = sum(size_of(v) for v in outputs)
+    if op in ("add", "sub"):
+        return VectorWork(adds=n_out)
+    if op == "mul":
+        return VectorWork(mults=n_out)
+    if op == "div":
+        return VectorWork(specials=n_out)
+    if op == "reduce_sum":
+        return VectorWork(adds=n_in)
+    if op == "reduce_mean":
+        return VectorWork(adds=n_in, mults=n_out)
+    if op == "reduce_max":
+        return VectorWork(compares=n_in)
+    if op in ("maxpool", "avgpool"):
+        lead = math.prod(ins[0][:-2])
+        taps = float(
+            window_coverage(
+                ins[0][-2:], ints(attrs, "kernel"), ints(attrs, "strides"), ints(attrs, "pads")
+            ).sum()
+        )
+        if op == "maxpool":
+            return VectorWork(compares=lead * taps)
+        return VectorWork(adds=lead * taps, mults=n_out)
+    if op == "batch_norm":
+        return VectorWork(adds=2 * n_in, mults=2 * n_in, specials=ins[1][0])
+    if op == "layer_norm":
+        rows = n_in // ins[0][-1]
+        return VectorWork(adds=4 * n_in, mults=3 * n_in, specials=rows)
+    if op == "linear":
+        macs = n_in * (ins[1][0] if attrs.get("transpose_weight") else ins[1][1])
+        return VectorWork(adds=macs, mults=macs)
+    if op == "conv2d":
+        c_out, _, kh, kw = ins[1]
+        coverage = window_coverage(
+            ins[0][-2:],
+            (kh, kw),
+            ints(attrs, "strides"),
+            ints(attrs, "pads"),
+            ints(attrs, "dilations"),
+        )
+        macs = n_in * float(coverage.mean()) * c_out / int(attrs["group"])  # type: ignore[arg-type]
+        return VectorWork(adds=macs, mults=macs)
+    if op == "matmul":
+        macs = n_out * ins[0][-1]
+        return VectorWork(adds=macs, mults=macs)
+    if op in ("ssa", "stochastic_attention"):
+        t, b, nq, d = ins[0]
+        nk = ins[1][2]
+        pairs = t * b * nq * nk * d  # query-key pairs x head channels, over all heads
+        if op == "ssa":
+            heads = int(attrs["heads"])  # type: ignore[arg-type]
+            scores = t * b * heads * nq * nk
+            return VectorWork(logic=pairs, adds=2 * pairs, mults=pairs + scores)
+        heads = int(attrs["heads"])  # type: ignore[arg-type]
+        draws = t * b * heads * nq * nk + t * b * nq * d
+        return VectorWork(logic=2 * pairs, adds=2 * pairs, compares=draws, randoms=draws)
+    if op == "sdsa":
+        t, b, _, d = ins[0]
+        channels = t * b * d  # the LIF over the column sums of K AND V
+        return VectorWork(logic=2 * n_in, adds=n_in + 2 * channels, compares=channels)
+    if op in ("lif", "if", "leaky"):
+        return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
+    if op == "bernoulli":
+        return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
+    if op == "route_topk":
+        return VectorWork(compares=n_in * int(attrs["k"]))  # type: ignore[arg-type]
+    if op == "dispatch":
+        return VectorWork(logic=n_out)
+    if op == "combine":
+        experts = len(inputs) - 1
+        return VectorWork(logic=n_out * experts, adds=n_out * (experts - 1))
+    if op == "reshape":
+        return VectorWork(moves=False)
+    # transpose, concat, split, copy, encode, decode: data movement only
+    return VectorWork()
+
+
+def moved_bits(values: Sequence[Value], types: Sequence[BufferType], activation_bits: int) -> float:
+    return sum(stored_bits(v, t.kind, activation_bits) for v, t in zip(values, types, strict=True))
