@@ -438,12 +438,12 @@ def run_command(
       spikec run sdt.sparse -i samples/sdt_input.npy -o logits.npy --report json
       spikec run sdt.sparse -i samples/sdt_input.npy --report csv --report-file sdt.csv
     """
-    from compiler.toolchain import open_program, run_program
+    from compiler.toolchain import open_program, run_package
     from runtime.report import build_report, render_csv, render_table
 
-    package, _ = open_program(Path(program))
+    package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
-    outputs, record = run_program(Path(program), inputs, sources)
+    outputs, record = run_package(package, target, inputs, sources)
     report = build_report(record)
     if package.manifest.get("mapping"):
         report.extra["mapping"] = package.manifest["mapping"]

@@ -172,6 +172,16 @@ def run_program(
     """Execute a compiled program on inputs by model input name; returns the outputs by model
     output name and the run record."""
     package, target = open_program(path)
+    return run_package(package, target, inputs, sources)
+
+
+def run_package(
+    package: Package,
+    target: Target,
+    inputs: Mapping[str, np.ndarray],
+    sources: Mapping[str, str] | None = None,
+) -> tuple[dict[str, np.ndarray], RunRecord]:
+    """`run_program` on a program already opened (to run it on several inputs)."""
     by_buffer = check_program_inputs(package, inputs, sources or {})
     try:
         results, record = execute(
@@ -185,6 +195,6 @@ def run_program(
             leakage_entries=target.leakage_entries,
         )
     except ProgramError as e:
-        raise SpikecError(str(e), where=str(path)) from None
+        raise SpikecError(str(e), where=str(package.path)) from None
     outputs = {name: results[buffer] for name, buffer in package.output_buffers().items()}
     return outputs, record

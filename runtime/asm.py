@@ -8,6 +8,7 @@ the line; `print_program` writes text that parses back to the same program.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, cast
@@ -16,7 +17,6 @@ from lark import (
     Lark,
     Token,
     Transformer,
-    Tree,
     UnexpectedCharacters,
     UnexpectedInput,
     UnexpectedToken,
@@ -47,12 +47,6 @@ TERMINALS = {
     "QMARK": "'?'",
     "ADDR": "a type (f32, spk, addr)",
 }
-
-
-@cache
-def _parser() -> Lark:
-    grammar = (Path(__file__).parent / "sasm.lark").read_text(encoding="utf-8")
-    return Lark(grammar, parser="lalr", propagate_positions=True, maybe_placeholders=False)
 
 
 @v_args(inline=True)
@@ -92,6 +86,56 @@ class _Values(Transformer[Token, Any]):
     ) -> BufferType:
         return BufferType("addr", rows + positions, len(positions))
 
+    # Statements become (kind, line, parts); the line is that of the statement's first token.
+
+    def operands(self, *buffers: Token) -> list[str]:
+        return [str(b) for b in buffers]
+
+    def attr(self, key: Token, value: AttrValue) -> tuple[str, AttrValue]:
+        return str(key), value
+
+    def target(self, name: Token, variant: Token) -> Statement:
+        return Statement("target", name.line or 0, (str(name), str(variant)))
+
+    def declaration(self, directive: Token, name: Token, buffer_type: BufferType) -> Statement:
+        return Statement(
+            "declaration", directive.line or 0, (str(directive), str(name), buffer_type)
+        )
+
+    def instruction(
+        self,
+        unit: Token,
+        opcode: Token,
+        inputs: list[str],
+        outputs: list[str],
+        *attrs: tuple[str, AttrValue],
+    ) -> Statement:
+        return Statement(
+            "instruction", unit.line or 0, (str(unit), str(opcode), inputs, outputs, attrs)
+        )
+
+    def instruction_no_outputs(
+        self, unit: Token, opcode: Token, inputs: list[str], *attrs: tuple[str, AttrValue]
+    ) -> Statement:
+        return self.instruction(unit, opcode, inputs, [], *attrs)
+
+    def start(self, *statements: Statement) -> list[Statement]:
+        return list(statements)
+
+
+@dataclass(frozen=True)
+class Statement:
+    kind: str
+    line: int
+    parts: tuple[Any, ...]
+
+
+@cache
+def _parser() -> Lark:
+    grammar = (Path(__file__).parent / "sasm.lark").read_text(encoding="utf-8")
+    # The transformer runs as the parser reduces (no tree is built): about twice as fast.
+    return Lark(grammar, parser="lalr", maybe_placeholders=False, transformer=_Values())
+
 
 def _expected(error: UnexpectedInput) -> str:
     names = sorted({TERMINALS.get(t, repr(t)) for t in getattr(error, "expected", set())})
@@ -103,7 +147,7 @@ def parse_program(text: str, filename: str = "<program>") -> Program:
     if not text.endswith("\n"):
         text += "\n"
     try:
-        tree = _parser().parse(text)
+        statements: list[Statement] = _parser().parse(text)  # type: ignore[assignment]
     except UnexpectedInput as e:
         context = e.get_context(text).rstrip()
         if isinstance(e, UnexpectedToken):
@@ -114,24 +158,19 @@ def parse_program(text: str, filename: str = "<program>") -> Program:
         else:
             message = "syntax error"
         raise ProgramError(f"{filename}:{e.line}:{e.column}: {message}\n{context}") from None
-    return _build(_Values().transform(tree), filename)
+    return _build(statements, filename)
 
 
-def _operands(tree: Tree[Any]) -> list[str]:
-    return [str(t) for t in tree.children]
-
-
-def _build(tree: Tree[Any], filename: str) -> Program:
+def _build(statements: list[Statement], filename: str) -> Program:
     program = Program(target="", variant="")
     written: dict[str, int] = {}
-    for statement in tree.children:
-        line = statement.meta.line
+    for statement in statements:
+        line = statement.line
         where = f"{filename}:{line}"
-        if statement.data == "target":
-            program.target, program.variant = (str(t) for t in statement.children)
-        elif statement.data == "declaration":
-            directive, name, buffer_type = statement.children
-            name = str(name)
+        if statement.kind == "target":
+            program.target, program.variant = statement.parts
+        elif statement.kind == "declaration":
+            directive, name, buffer_type = statement.parts
             if name in program.buffers:
                 first = program.buffers[name].line
                 raise ProgramError(f"{where}: buffer {name} is already declared on line {first}")
@@ -141,18 +180,13 @@ def _build(tree: Tree[Any], filename: str) -> Program:
             assert isinstance(buffer_type, BufferType)
             program.buffers[name] = Buffer(name, buffer_type, cast(Role, role), line)
         else:
-            unit, opcode, inputs, *rest = statement.children
-            outputs = _operands(rest[0]) if statement.data == "instruction" else []
-            attr_trees = rest[1:] if statement.data == "instruction" else rest
+            unit, opcode, inputs, outputs, attr_items = statement.parts
             attrs: dict[str, AttrValue] = {}
-            for attr in attr_trees:
-                key, value = attr.children
-                if str(key) in attrs:
+            for key, value in attr_items:
+                if key in attrs:
                     raise ProgramError(f"{where}: attribute {key} is given twice")
-                attrs[str(key)] = cast(AttrValue, value)
-            instruction = Instruction(
-                str(unit), str(opcode), _operands(inputs), outputs, attrs, line
-            )
+                attrs[key] = value
+            instruction = Instruction(unit, opcode, inputs, outputs, attrs, line)
             for name in instruction.inputs + instruction.outputs:
                 if name not in program.buffers:
                     raise ProgramError(

@@ -176,9 +176,7 @@ def execute(
         milliwatts = hardware.number(entry)
         picojoules = milliwatts * 1e-3 * seconds * 1e12
         if picojoules:
-            leakage.append(
-                EnergyItem("leakage", entry, picojoules, np.full(timesteps, picojoules / timesteps))
-            )
+            leakage.append(EnergyItem("leakage", entry, picojoules))
     results_out = {
         name: value.to_dense() if isinstance(value, EncodedSpikes) else np.asarray(value)
         for name, value in values.items()

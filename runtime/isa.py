@@ -55,8 +55,8 @@ class EnergyItem:
     component: str
     entry: str
     picojoules: float
-    per_step: np.ndarray
-    """The energy of each timestep (sums to `picojoules`)."""
+    per_step: np.ndarray | None = None
+    """The energy of each timestep (sums to `picojoules`); None: spread evenly."""
 
 
 @dataclass
@@ -72,13 +72,14 @@ class Cost:
         count per timestep; a scalar is spread evenly over the timesteps."""
         assert component in COMPONENTS, component
         unit = self.hardware.number(entry)
-        if np.ndim(count) == 0:
-            per_step = np.full(self.timesteps, float(count) * unit / self.timesteps)
-        else:
-            per_step = np.asarray(count, dtype=np.float64) * unit
-        total = float(per_step.sum())
-        if total:
-            self.items.append(EnergyItem(component, entry, total, per_step))
+        if isinstance(count, np.ndarray) and count.ndim:
+            assert count.shape == (self.timesteps,), (entry, count.shape)
+            per_step = count.astype(np.float64) * unit
+            total = float(per_step.sum())
+            if total:
+                self.items.append(EnergyItem(component, entry, total, per_step))
+        elif count:
+            self.items.append(EnergyItem(component, entry, float(count) * unit))
 
 
 @dataclass

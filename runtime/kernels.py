@@ -104,7 +104,9 @@ def bernoulli(p: Array, uniform: Array) -> Array:
 
 
 def linear(x: Array, w: Array, b: Array | None, transpose_weight: bool) -> Array:
-    y = x @ (w.T if transpose_weight else w)
+    weight = w.T if transpose_weight else w
+    # One 2-D product (one BLAS call) rather than a stack of them.
+    y = (x.reshape(-1, x.shape[-1]) @ weight).reshape(*x.shape[:-1], weight.shape[-1])
     if b is not None:
         y += b
     return y
@@ -114,8 +116,10 @@ def _pad_hw(x: Array, pads: Sequence[int], value: float) -> Array:
     top, left, bottom, right = pads
     if not any(pads):
         return x
-    width = [(0, 0)] * (x.ndim - 2) + [(top, bottom), (left, right)]
-    return np.pad(x, width, constant_values=value)
+    h, w = x.shape[-2:]
+    padded = np.full((*x.shape[:-2], top + h + bottom, left + w + right), value, dtype=x.dtype)
+    padded[..., top : top + h, left : left + w] = x
+    return padded
 
 
 def _offsets(
@@ -157,27 +161,26 @@ def conv2d(
     dilations: Sequence[int],
     group: int,
 ) -> Array:
-    """ONNX Conv over the last three axes: im2col (channels last) and one product per group."""
+    """ONNX Conv over the last three axes: im2col with the columns in the weights' own order
+    (c, p, q), so that each group is one product `weights @ columns` giving NCHW directly, and
+    every column copy moves whole rows."""
     lead = x.shape[:-3]
     c, h, wd = x.shape[-3:]
     c_out, cg, kh, kw = w.shape
     og = c_out // group
     ho, wo = _out_hw((h, wd), (kh, kw), strides, pads, dilations)
-    items = _pad_hw(x.reshape(-1, c, h, wd), pads, 0.0).transpose(0, 2, 3, 1)  # N, H, W, C
+    items = _pad_hw(x.reshape(-1, c, h, wd), pads, 0.0)
     n = items.shape[0]
-    cols = np.empty((n, ho, wo, group, kh, kw, cg), dtype=F32)
+    grouped = items.reshape(n, group, cg, *items.shape[-2:])
+    cols = np.empty((n, group, cg, kh, kw, ho, wo), dtype=F32)
     for p, q, rows, columns in _offsets((kh, kw), strides, dilations, (ho, wo)):
-        cols[:, :, :, :, p, q, :] = items[:, rows, columns, :].reshape(n, ho, wo, group, cg)
-    matrix = cols.reshape(n * ho * wo, group, kh * kw * cg)
-    # weights as [group, kh * kw * cg, og], matching the column order (p, q, c)
-    kernel = w.reshape(group, og, cg, kh, kw).transpose(0, 3, 4, 2, 1).reshape(group, -1, og)
-    y = np.empty((n * ho * wo, group, og), dtype=F32)
-    for g in range(group):
-        y[:, g, :] = matrix[:, g, :] @ kernel[g]
-    y = y.reshape(n, ho, wo, c_out)
+        cols[:, :, :, p, q] = grouped[:, :, :, rows, columns]
+    matrix = cols.reshape(n, group, cg * kh * kw, ho * wo)
+    y = np.matmul(w.reshape(group, og, cg * kh * kw), matrix)  # [n, group, og, ho * wo]
+    y = y.reshape(*lead, c_out, ho, wo)
     if b is not None:
-        y = y + b
-    return np.ascontiguousarray(y.transpose(0, 3, 1, 2)).reshape(*lead, c_out, ho, wo)
+        y += b.reshape(-1, 1, 1)
+    return y
 
 
 def matmul(a: Array, b: Array) -> Array:

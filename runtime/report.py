@@ -60,6 +60,10 @@ def build_report(run: RunRecord) -> Report:
     per_component: dict[str, float] = defaultdict(float)
     per_entry: dict[str, float] = defaultdict(float)
     per_step = np.zeros(run.timesteps)
+
+    def even(picojoules: float) -> float:
+        return picojoules / run.timesteps
+
     work: defaultdict[str, float] = defaultdict(float)
     for record in run.records:
         layer = per_layer.setdefault(
@@ -106,7 +110,7 @@ def build_report(run: RunRecord) -> Report:
             unit["energy_pj"] += item.picojoules
             per_component[item.component] += item.picojoules
             per_entry[item.entry] += item.picojoules
-            per_step += item.per_step
+            per_step += item.per_step if item.per_step is not None else even(item.picojoules)
     leakage = 0.0
     for item in run.leakage:
         ledger.append(
@@ -114,7 +118,7 @@ def build_report(run: RunRecord) -> Report:
         )
         per_component[item.component] += item.picojoules
         per_entry[item.entry] += item.picojoules
-        per_step += item.per_step
+        per_step += item.per_step if item.per_step is not None else even(item.picojoules)
         leakage += item.picojoules
     dynamic = sum(r.picojoules for r in ledger) - leakage
     energy = dynamic + leakage

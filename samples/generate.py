@@ -229,6 +229,11 @@ class Calibration:
 
 
 def calibrate(sample: Sample, x: np.ndarray, folder: Path) -> tuple[onnx.ModelProto, list[Step]]:
+    """The sample's model with calibrated gains and router biases."""
+    return calibration(sample, x, folder).build()
+
+
+def calibration(sample: Sample, x: np.ndarray, folder: Path) -> Calibration:
     """Calibrate every step in graph order (a step's knob changes no earlier layer); fail if
     any spiking layer ends outside ACCEPT."""
     cal = Calibration(sample, x, folder / "calibrating.onnx")
@@ -248,7 +253,7 @@ def calibrate(sample: Sample, x: np.ndarray, folder: Path) -> tuple[onnx.ModelPr
     outside = {n: r for n, r in rates.items() if not ACCEPT[0] <= r <= ACCEPT[1]}
     if outside or len(rates) != len(layers_of(steps)):
         raise SystemExit(f"calibration failed: rates outside {ACCEPT}: {outside}")
-    return model, steps
+    return cal
 
 
 # -- checking against onnxruntime --------------------------------------------------------------

@@ -74,13 +74,14 @@ def stored_bits_per_step(
 def nonzeros_per_position(value: Value, timesteps: int, positions: int) -> np.ndarray:
     """Non-zeros at each of the last `positions` flattened positions, per timestep (`[T, P]`):
     e.g. the spikes at each pixel (summed over batch and channels) for a convolution's costs."""
-    if isinstance(value, EncodedSpikes):
+    if isinstance(value, EncodedSpikes) and value.dense is None:
         rows_per_step = value.rows // timesteps
         step = np.repeat(np.arange(value.rows) // rows_per_step, value.row_counts())
         where = value.addresses.astype(np.int64) % positions
         counts = np.bincount(step * positions + where, minlength=timesteps * positions)
         return counts.reshape(timesteps, positions).astype(np.float64)
-    matrix = value.reshape(timesteps, -1, positions)
+    dense = value.to_dense() if isinstance(value, EncodedSpikes) else value
+    matrix = dense.reshape(timesteps, -1, positions)
     return np.count_nonzero(matrix, axis=1).astype(np.float64)
 
 
