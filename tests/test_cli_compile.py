@@ -205,6 +205,18 @@ def _copy(program: Path, tmp_path: Path) -> Path:
             ),
             ["program.sasm:2:17: unexpected '-4'; expected '?', an integer"],
         ),
+        (
+            lambda p: (p / "program.sasm").write_text(
+                (p / "program.sasm").read_text().replace("ENC.LIF %", "ENC.LIF %nowhere.", 1)
+            ),
+            ["program.sasm:", "uses buffer %nowhere.", "which is not declared"],
+        ),
+        (
+            lambda p: (p / "program.sasm").write_text(
+                (p / "program.sasm").read_text().replace("ENC.LIF %", "ENC.LIF %x.onchip, %", 1)
+            ),
+            ["program.sasm:", "ENC.LIF takes 1 inputs, got 2"],
+        ),
         (lambda p: (p / "constants.npz").unlink(), ["not a complete spikec program"]),
         (lambda p: (p / "manifest.json").write_text("{"), ["manifest.json", "not valid JSON"]),
     ],
