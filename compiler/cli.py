@@ -423,12 +423,34 @@ def compile_command(
 @click.option(
     "--report-file", type=click.Path(dir_okay=False), help="Write the report here, not stdout."
 )
+@click.option(
+    "--numerics",
+    default="exact",
+    show_default=True,
+    help="exact (the reference semantics) or a hardware numerics mode of the target (e.g. "
+    "analog); the report then gives its deviation from exact.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the numerics' noise.")
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a hardware parameter for this run (e.g. analog.drift_time=86400).",
+)
+@click.option(
+    "--labels", type=click.Path(dir_okay=False), help="Class labels (.npy, [batch]): accuracy."
+)
 def run_command(
     program: str,
     input_specs: tuple[str, ...],
     output: str | None,
     report_format: str,
     report_file: str | None,
+    numerics: str,
+    seed: int,
+    settings: tuple[str, ...],
+    labels: str | None,
 ) -> None:
     """Execute a compiled program on inputs: its outputs and its cycle and energy account.
 
@@ -438,15 +460,16 @@ def run_command(
       spikec run sdt.sparse -i samples/sdt_input.npy -o logits.npy --report json
       spikec run sdt.sparse -i samples/sdt_input.npy --report csv --report-file sdt.csv
     """
-    from compiler.toolchain import open_program, run_package
+    from compiler.toolchain import RunOptions, execute_package, open_program
     from runtime.report import build_report, render_csv, render_table
 
     package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
-    outputs, record = run_package(package, target, inputs, sources)
-    report = build_report(record)
-    if package.manifest.get("mapping"):
-        report.extra["mapping"] = package.manifest["mapping"]
+    options = RunOptions(numerics, seed, settings, _load_labels(labels, inputs))
+    run = execute_package(package, target, inputs, sources, options)
+    outputs = run.outputs
+    report = build_report(run.record)
+    report.extra.update(run.extra)
     text = {"table": render_table, "json": lambda r: r.to_json() + "\n", "csv": render_csv}[
         report_format
     ](report)
@@ -460,6 +483,19 @@ def run_command(
         click.echo(text, nl=False)
     else:
         click.echo(text, nl=False)
+
+
+def _load_labels(path: str | None, inputs: dict[str, np.ndarray]) -> np.ndarray | None:
+    if path is None:
+        return None
+    labels = _load_array(path)
+    batch = next(iter(inputs.values())).shape[1] if inputs else 0
+    if labels.ndim != 1 or labels.shape[0] != batch or labels.dtype.kind not in "iu":
+        raise SpikecError(
+            f"labels must be integers [batch = {batch}], got {labels.dtype} {list(labels.shape)}",
+            where=path,
+        )
+    return labels
 
 
 @cli.command("targets")
@@ -484,6 +520,8 @@ def targets_command(name: str | None, parameters: bool) -> None:
         for variant, what in target.variants.items():
             default = " (default)" if variant == target.default_variant else ""
             click.echo(f"  --variant {variant}{default}: {what}")
+        for mode, what in target.numerics.items():
+            click.echo(f"  run --numerics {mode}: {what}")
         if not (parameters or name):
             continue
         hardware = target.hardware()

@@ -20,6 +20,7 @@ from compiler import __version__
 from compiler.driver import PassCallback, load_model, run_pipeline
 from compiler.errors import SpikecError
 from compiler.weights import WeightStore
+from runtime.deviation import SpikeLog, accuracy, deviation
 from runtime.errors import ProgramError
 from runtime.interpreter import RunRecord, execute
 from runtime.package import Package, load_package, write_package
@@ -166,11 +167,31 @@ def open_program(path: Path) -> tuple[Package, Target]:
     return package, target
 
 
+@dataclass
+class RunOptions:
+    """How `spikec run` executes a program."""
+
+    numerics: str = "exact"
+    seed: int = 0
+    settings: tuple[str, ...] = ()
+    """Hardware overrides for this run (`--set`), on top of the program's description."""
+    labels: np.ndarray | None = None
+
+
+@dataclass
+class Run:
+    outputs: dict[str, np.ndarray]
+    """By model output name."""
+    record: RunRecord
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Report sections: the mapping, the numerics' deviation, accuracy."""
+
+
 def run_program(
     path: Path, inputs: Mapping[str, np.ndarray], sources: Mapping[str, str] | None = None
 ) -> tuple[dict[str, np.ndarray], RunRecord]:
-    """Execute a compiled program on inputs by model input name; returns the outputs by model
-    output name and the run record."""
+    """Execute a compiled program (exact numerics) on inputs by model input name; returns the
+    outputs by model output name and the run record."""
     package, target = open_program(path)
     return run_package(package, target, inputs, sources)
 
@@ -182,19 +203,59 @@ def run_package(
     sources: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, np.ndarray], RunRecord]:
     """`run_program` on a program already opened (to run it on several inputs)."""
+    run = execute_package(package, target, inputs, sources)
+    return run.outputs, run.record
+
+
+def execute_package(
+    package: Package,
+    target: Target,
+    inputs: Mapping[str, np.ndarray],
+    sources: Mapping[str, str] | None = None,
+    options: RunOptions | None = None,
+) -> Run:
+    """Run an opened program; in hardware numerics, also in exact numerics, to report the
+    deviation."""
+    options = options or RunOptions()
     by_buffer = check_program_inputs(package, inputs, sources or {})
     try:
-        results, record = execute(
-            package.program,
-            target.instruction_set,
-            package.hardware,
-            package.constants,
-            by_buffer,
-            timesteps=int(package.manifest["timesteps"]),
-            clock_entry=target.clock_entry,
-            leakage_entries=target.leakage_entries,
-        )
+        target.check_numerics(options.numerics)
+        hardware = package.hardware.with_settings(options.settings)
     except ProgramError as e:
-        raise SpikecError(str(e), where=str(package.path)) from None
-    outputs = {name: results[buffer] for name, buffer in package.output_buffers().items()}
-    return outputs, record
+        raise SpikecError(str(e)) from None
+
+    def once(numerics: str, log: SpikeLog | None) -> tuple[dict[str, np.ndarray], RunRecord]:
+        try:
+            results, record = execute(
+                package.program,
+                target.instruction_set,
+                hardware,
+                package.constants,
+                by_buffer,
+                timesteps=int(package.manifest["timesteps"]),
+                clock_entry=target.clock_entry,
+                leakage_entries=target.leakage_for(package.program.variant),
+                numerics=numerics,
+                seed=options.seed,
+                observe=log,
+            )
+        except ProgramError as e:
+            raise SpikecError(str(e), where=str(package.path)) from None
+        outputs = {name: results[buffer] for name, buffer in package.output_buffers().items()}
+        return outputs, record
+
+    extra: dict[str, Any] = {}
+    if package.manifest.get("mapping"):
+        extra["mapping"] = package.manifest["mapping"]
+    if options.numerics == "exact":
+        outputs, record = once("exact", None)
+        if options.labels is not None:
+            extra["accuracy"] = {"exact": accuracy(outputs, options.labels)}
+        return Run(outputs, record, extra)
+    exact_log, observed_log = SpikeLog(package.program), SpikeLog(package.program)
+    exact, _ = once("exact", exact_log)
+    outputs, record = once(options.numerics, observed_log)
+    extra["numerics"] = deviation(
+        options.numerics, exact, outputs, exact_log, observed_log, options.labels
+    )
+    return Run(outputs, record, extra)

@@ -9,7 +9,7 @@ Values are released after their last use.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,9 +18,11 @@ from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
-from runtime.program import Buffer, Program
+from runtime.program import Buffer, Instruction, Program
 
 CLOCK_UNITS = {"MHz": 1e6, "GHz": 1e9}
+
+Observer = Callable[[Instruction, list[Value]], None]
 
 
 @dataclass
@@ -109,9 +111,14 @@ def execute(
     timesteps: int,
     clock_entry: str,
     leakage_entries: tuple[str, ...] = (),
+    numerics: str = "exact",
+    seed: int = 0,
+    observe: Observer | None = None,
 ) -> tuple[dict[str, np.ndarray], RunRecord]:
     """Run the program on inputs keyed by buffer name; returns the outputs (dense float32) by
-    buffer name and the run record."""
+    buffer name and the run record. `numerics` selects the semantics of instructions that have
+    hardware numerics (e.g. analog crossbars), drawn from `seed`; `observe` sees every
+    instruction's results as they are computed."""
     values: dict[str, Value] = {}
     batch: int | None = None
     for buffer in program.inputs:
@@ -148,6 +155,8 @@ def execute(
             program.variant,
             timesteps,
             batch,
+            numerics,
+            seed,
         )
         results = [
             _as_declared(program.buffers[name], result, batch, ins.line)
@@ -156,6 +165,8 @@ def execute(
             )
         ]
         context.outputs = results
+        if observe is not None:
+            observe(ins, results)
         for name, result in zip(ins.outputs, results, strict=True):
             values[name] = result
         cost = opcode.cost(context)

@@ -96,6 +96,10 @@ class Execution:
     variant: str
     timesteps: int
     batch: int
+    numerics: str = "exact"
+    """`exact` (the reference semantics) or a target's hardware numerics mode."""
+    seed: int = 0
+    """Seed of the hardware numerics' random draws (noise)."""
 
 
 Semantics = Callable[[Sequence[Value], dict[str, AttrValue], "Execution"], list[Value]]

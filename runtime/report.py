@@ -191,7 +191,8 @@ def render_table(report: Report) -> str:
         out.write(
             f"  {unit['unit']:<14} {unit['instructions']:5d} instr  "
             f"busy {unit['busy_cycles']:12.0f} cycles  "
-            f"utilisation {100 * unit['utilisation']:5.1f} %  {_energy(unit['energy_pj']):>14}\n"
+            f"utilisation {100 * unit['utilisation']:5.1f} %  {_energy(unit['energy_pj']):>14}"
+            f"  {100 * unit['energy_pj'] / total:5.1f} %\n"
         )
     out.write("energy by timestep: " + ", ".join(_energy(e) for e in report.per_timestep) + "\n")
     out.write("layers:\n")
@@ -212,8 +213,55 @@ def render_table(report: Report) -> str:
         f"activation sparsity {100 * w.get('activation_sparsity', 0):.1f} %\n"
     )
     for name, section in report.extra.items():
-        out.write(f"{name}: {json.dumps(section)}\n")
+        render = _SECTIONS.get(name)
+        out.write(render(section) if render else f"{name}: {json.dumps(section)}\n")
     return out.getvalue()
+
+
+def _mapping(section: dict[str, Any]) -> str:
+    text = f"mapping: {section.get('summary', '')}\n"
+    for row in section.get("layers", []):
+        text += (
+            f"  {row['layer']:<24} {row['shape'][0]:>5} x {row['shape'][1]:<5} on "
+            f"{row['crossbars']:3d} crossbars ({row['row_blocks']} x {row['column_blocks']} "
+            f"blocks)  utilisation {100 * row['utilisation']:5.1f} %\n"
+        )
+    return text
+
+
+def _numerics(section: dict[str, Any]) -> str:
+    text = (
+        f"numerics {section['mode']}: deviation from exact numerics\n"
+        f"  spike agreement {100 * section['spike_agreement_mean']:.2f} % (mean over "
+        f"{len(section['spike_agreement'])} spiking layers; lowest "
+    )
+    worst = sorted(section["spike_agreement"].items(), key=lambda item: item[1])[:3]
+    text += ", ".join(f"{layer} {100 * value:.2f} %" for layer, value in worst) + ")\n"
+    for name, figures in section["outputs"].items():
+        text += (
+            f"  output '{name}': max abs error {figures['max_abs_error']:.4g}, relative error "
+            f"{figures['relative_error']:.4g}"
+        )
+        if "top1_agreement" in figures:
+            text += f", top-1 agreement {100 * figures['top1_agreement']:.1f} %"
+        text += "\n"
+    if "accuracy" in section:
+        text += _accuracy(section["accuracy"])
+    return text
+
+
+def _accuracy(section: dict[str, Any]) -> str:
+    return (
+        "accuracy: "
+        + ", ".join(
+            f"{mode} {'n/a' if value is None else f'{100 * value:.1f} %'}"
+            for mode, value in section.items()
+        )
+        + "\n"
+    )
+
+
+_SECTIONS = {"mapping": _mapping, "numerics": _numerics, "accuracy": _accuracy}
 
 
 def render_csv(report: Report) -> str:

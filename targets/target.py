@@ -49,6 +49,21 @@ class Target:
     pipeline: Callable[[str, Hardware], str]
     """(variant, hardware) -> the pass pipeline."""
     lower: Lower
+    numerics: dict[str, str] = field(default_factory=lambda: {"exact": "the reference semantics"})
+    """Numerics modes `spikec run --numerics` accepts -> what each models; `exact` first."""
+    leakage_by_variant: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Leakage entries of variants whose chip differs (default: `leakage_entries`)."""
+
+    def leakage_for(self, variant: str) -> tuple[str, ...]:
+        return self.leakage_by_variant.get(variant, self.leakage_entries)
+
+    def check_numerics(self, numerics: str) -> str:
+        if numerics not in self.numerics:
+            raise ProgramError(
+                f"target {self.name} has no numerics mode '{numerics}' (modes: "
+                f"{', '.join(self.numerics)})"
+            )
+        return numerics
 
     @property
     def default_variant(self) -> str:

@@ -30,16 +30,15 @@ from runtime.isa import (
 )
 from runtime.ops import SEMANTICS, dense, run_op
 from runtime.program import AttrValue
+from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     ints,
-    moved_bits,
     nonzeros_per_position,
     shape_of,
     size_of,
     spikes_per_step,
     stored_bits,
     stored_bits_per_step,
-    vector_work,
     window_coverage,
 )
 
@@ -354,37 +353,20 @@ def _residual_cost(e: Execution) -> Cost:
     return result
 
 
-def _vector_cost(op: str) -> CostFunction:
-    """The fallback vector unit: every element, no zero skipping (`targets.workload`)."""
-
-    def cost(e: Execution) -> Cost:
-        c = Context(e)
-        work = vector_work(op, e.inputs, e.outputs, e.instruction.attrs)
-        if not work.moves:
-            return c.cost(0)
-        bits = moved_bits(e.inputs, e.input_types, c.activation_bits) + moved_bits(
-            e.outputs, e.output_types, c.activation_bits
-        )
-        compute = float(math.ceil(work.simple_ops / c.hw.integer("vector.lanes")))
-        compute += work.specials * c.hw.integer("vector.special_cycles")
-        result = c.cost(max(compute, math.ceil(bits / c.hw.integer("vector.port_bits"))))
-        result.energy("compute", ADD16, work.adds)
-        result.energy("compute", MULT16, work.mults)
-        result.energy("compute", COMPARE16, work.compares)
-        result.energy("compute", LOGIC1, work.logic)
-        result.energy("compute", SPECIAL16, work.specials)
-        result.energy("compute", RANDOM16, work.randoms)
-        result.energy("sram", ACTIVATION_BUFFER, bits)
-        if op in ("lif", "if", "leaky", "bernoulli", "stochastic_attention", "ssa"):
-            spikes = spikes_per_step(e.outputs[0], c.steps) if op != "ssa" else np.zeros(1)
-            result.metrics = Metrics(
-                dense_synops=work.adds,
-                spikes=int(spikes.sum()),
-                neurons=size_of(e.outputs[0]) if op != "ssa" else 0,
-            )
-        return result
-
-    return cost
+VECTOR = VectorPrices(
+    lanes="vector.lanes",
+    special_cycles="vector.special_cycles",
+    port_bits="vector.port_bits",
+    activation_bits="precision.activation_bits",
+    add=ADD16,
+    mult=MULT16,
+    compare=COMPARE16,
+    logic=LOGIC1,
+    special=SPECIAL16,
+    random=RANDOM16,
+    memory=ACTIVATION_BUFFER,
+)
+"""The fallback vector unit: every element, no zero skipping."""
 
 
 def _dma_cost(what: str) -> CostFunction:
@@ -462,7 +444,9 @@ def _build() -> InstructionSet:
     ]
     for op in SEMANTICS:
         opcodes.append(
-            _opcode(f"VEC.{op.upper()}", op, _vector_cost(op), f"spike.{op} on the vector unit")
+            _opcode(
+                f"VEC.{op.upper()}", op, vector_cost(op, VECTOR), f"spike.{op} on the vector unit"
+            )
         )
     return InstructionSet("sparse", {o.name: o for o in opcodes})
 

@@ -1,0 +1,70 @@
+"""A generic vector unit, priced by a target's own hardware entries: what every design needs for
+the ops it has no dedicated unit for (layer norms, reshapes, routing, ...). It does every element,
+with no zero skipping; its work is counted by `targets.workload.vector_work`."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from runtime.isa import Cost, CostFunction, Execution, Metrics
+from targets.workload import moved_bits, size_of, spikes_per_step, vector_work
+
+SPIKING_OPS = ("lif", "if", "leaky", "bernoulli", "stochastic_attention")
+
+
+@dataclass(frozen=True)
+class VectorPrices:
+    """The hardware entries a vector unit's costs read."""
+
+    lanes: str
+    special_cycles: str
+    port_bits: str
+    activation_bits: str
+    add: str
+    mult: str
+    compare: str
+    logic: str
+    special: str
+    random: str
+    memory: str
+    """Energy per bit of the buffer the unit reads and writes."""
+    passes: float = 1.0
+    """Fraction of the work done (e.g. 1/T for an ANN counterpart that runs once)."""
+
+
+def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
+    def cost(e: Execution) -> Cost:
+        hw = e.hardware
+        work = vector_work(op, e.inputs, e.outputs, e.instruction.attrs)
+        result = Cost(0.0, e.timesteps, hw)
+        if not work.moves:
+            return result
+        bits_per_value = hw.integer(prices.activation_bits)
+        bits = moved_bits(e.inputs, e.input_types, bits_per_value) + moved_bits(
+            e.outputs, e.output_types, bits_per_value
+        )
+        f = prices.passes
+        compute = float(math.ceil(work.simple_ops * f / hw.integer(prices.lanes)))
+        compute += work.specials * f * hw.integer(prices.special_cycles)
+        result.cycles = float(max(compute, math.ceil(bits * f / hw.integer(prices.port_bits))))
+        result.energy("compute", prices.add, work.adds * f)
+        result.energy("compute", prices.mult, work.mults * f)
+        result.energy("compute", prices.compare, work.compares * f)
+        result.energy("compute", prices.logic, work.logic * f)
+        result.energy("compute", prices.special, work.specials * f)
+        result.energy("compute", prices.random, work.randoms * f)
+        result.energy("sram", prices.memory, bits * f)
+        if op in SPIKING_OPS:
+            spikes = spikes_per_step(e.outputs[0], e.timesteps)
+            result.metrics = Metrics(
+                dense_synops=work.adds * f,
+                membrane_updates=size_of(e.inputs[0]) * f if op in ("lif", "if", "leaky") else 0,
+                spikes=int(spikes.sum()),
+                neurons=size_of(e.outputs[0]),
+            )
+        elif op in ("ssa", "sdsa"):
+            result.metrics = Metrics(dense_synops=work.adds * f)
+        return result
+
+    return cost
