@@ -13,18 +13,23 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The main job on the bundled samples, as far as the targets go today (`sparse`; `xpikeformer`
-# and `stacked3d` are the next issues): check the reference interpreter against onnxruntime,
-# compile each sample for the sparse design and its dense baseline, run both, print the account
-# of one run in full and a comparison of all.
+# The main job on the bundled samples, as far as the targets go today (`sparse` and
+# `xpikeformer`; `stacked3d` is the next issue): check the reference interpreter against
+# onnxruntime, compile each sample for every target and variant, run them all, print the account
+# of one run in full, the analog numerics' deviation on one, and a comparison of all.
+DESIGNS := sparse:sparse sparse:dense xpikeformer:xpikeformer xpikeformer:digital-snn \
+	xpikeformer:digital-ann
+SAMPLES := spikformer sdt xpikeformer moe
+
 demo: $(STAMP)
 	@mkdir -p out
 	@echo "== spikec eval samples/sdt.onnx --reference onnxruntime (the oracle)"
 	@$(BIN)/spikec eval samples/sdt.onnx --input samples/sdt_input.npy --reference onnxruntime
 	@echo "== spikec targets"
 	@$(BIN)/spikec targets
-	@for m in spikformer sdt xpikeformer moe; do for v in sparse dense; do \
-		$(BIN)/spikec compile samples/$$m.onnx -t sparse --variant $$v -o out/$$m.sparse-$$v \
+	@echo "== spikec compile SAMPLE -t TARGET --variant VARIANT, for every sample and design"
+	@for m in $(SAMPLES); do for d in $(DESIGNS); do t=$${d%%:*}; v=$${d##*:}; \
+		$(BIN)/spikec compile samples/$$m.onnx -t $$t --variant $$v -o out/$$m.$$t-$$v \
 			| sed 's/^/   /' || exit 1; \
 	done; done
 	@echo "== spikec run out/sdt.sparse-sparse --input samples/sdt_input.npy"
@@ -34,11 +39,15 @@ demo: $(STAMP)
 	@cmp -s out/sdt_logits.npy out/sdt_reference.npy \
 		&& echo "   outputs identical to the reference interpreter's" \
 		|| { echo "   outputs differ from the reference interpreter's"; exit 1; }
-	@echo "== comparison (batch 2, T = 4): sparse design vs dense baseline"
-	@for m in spikformer sdt xpikeformer moe; do for v in sparse dense; do \
-		printf "   %-12s %-7s" $$m $$v; \
-		$(BIN)/spikec run out/$$m.sparse-$$v --input samples/$${m}_input.npy \
-			| grep -m1 "latency" | sed 's/^ *//' || exit 1; \
+	@echo "== spikec run out/xpikeformer.xpikeformer-xpikeformer --numerics analog (PCM noise, drift, ADC/DAC)"
+	@$(BIN)/spikec run out/xpikeformer.xpikeformer-xpikeformer \
+		--input samples/xpikeformer_input.npy --numerics analog \
+		| awk '/^energy by component/ {p = 1} /^units/ {p = 0} /^numerics/ {q = 1} p || q'
+	@echo "== comparison (batch 2, T = 4; exact numerics)"
+	@for m in $(SAMPLES); do for d in $(DESIGNS); do t=$${d%%:*}; v=$${d##*:}; \
+		printf "   %-12s %-24s" $$m "$$t $$v"; \
+		$(BIN)/spikec run out/$$m.$$t-$$v --input samples/$${m}_input.npy \
+			| grep -m1 "latency" | sed 's/^ *//; s/ (dynamic.*//' || exit 1; \
 	done; done
 
 lint: $(STAMP)

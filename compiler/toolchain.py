@@ -86,8 +86,11 @@ def compile_model(
     seconds["passes"] = time.perf_counter() - start
     start = time.perf_counter()
     weights = WeightStore.for_module(module, base)  # with the weights the passes derived
-    lowered = target.lower(module, weights, chosen, hardware)
-    target.instruction_set.validate(lowered.program, f"<lowering of {model}>")
+    try:
+        lowered = target.lower(module, weights, chosen, hardware)
+        target.instruction_set.validate(lowered.program, f"<lowering of {model}>")
+    except ProgramError as e:
+        raise SpikecError(str(e), where=model) from None
     seconds["lowering"] = time.perf_counter() - start
     manifest: dict[str, Any] = {
         "spikec": __version__,
@@ -219,7 +222,7 @@ def execute_package(
     options = options or RunOptions()
     by_buffer = check_program_inputs(package, inputs, sources or {})
     try:
-        target.check_numerics(options.numerics)
+        target.check_numerics(options.numerics, package.program.variant)
         hardware = package.hardware.with_settings(options.settings)
     except ProgramError as e:
         raise SpikecError(str(e)) from None

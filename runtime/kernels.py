@@ -152,6 +152,30 @@ def _out_hw(
     return h, w
 
 
+def im2col(
+    x: Array,
+    kernel: Sequence[int],
+    group: int,
+    strides: Sequence[int],
+    pads: Sequence[int],
+    dilations: Sequence[int],
+) -> tuple[Array, tuple[int, int]]:
+    """The patches of `x [..., C, H, W]` as columns `[N, group, C/group * kh * kw, ho * wo]`,
+    rows in the weights' own order (c, p, q); every copy moves whole rows. Also the output
+    size."""
+    c, h, wd = x.shape[-3:]
+    kh, kw = kernel
+    cg = c // group
+    ho, wo = _out_hw((h, wd), (kh, kw), strides, pads, dilations)
+    items = _pad_hw(x.reshape(-1, c, h, wd), pads, 0)
+    n = items.shape[0]
+    grouped = items.reshape(n, group, cg, *items.shape[-2:])
+    cols = np.empty((n, group, cg, kh, kw, ho, wo), dtype=x.dtype)
+    for p, q, rows, columns in _offsets((kh, kw), strides, dilations, (ho, wo)):
+        cols[:, :, :, p, q] = grouped[:, :, :, rows, columns]
+    return cols.reshape(n, group, cg * kh * kw, ho * wo), (ho, wo)
+
+
 def conv2d(
     x: Array,
     w: Array,
@@ -161,23 +185,12 @@ def conv2d(
     dilations: Sequence[int],
     group: int,
 ) -> Array:
-    """ONNX Conv over the last three axes: im2col with the columns in the weights' own order
-    (c, p, q), so that each group is one product `weights @ columns` giving NCHW directly, and
-    every column copy moves whole rows."""
-    lead = x.shape[:-3]
-    c, h, wd = x.shape[-3:]
+    """ONNX Conv over the last three axes: one product `weights @ columns` per group, which
+    gives NCHW directly."""
     c_out, cg, kh, kw = w.shape
-    og = c_out // group
-    ho, wo = _out_hw((h, wd), (kh, kw), strides, pads, dilations)
-    items = _pad_hw(x.reshape(-1, c, h, wd), pads, 0.0)
-    n = items.shape[0]
-    grouped = items.reshape(n, group, cg, *items.shape[-2:])
-    cols = np.empty((n, group, cg, kh, kw, ho, wo), dtype=F32)
-    for p, q, rows, columns in _offsets((kh, kw), strides, dilations, (ho, wo)):
-        cols[:, :, :, p, q] = grouped[:, :, :, rows, columns]
-    matrix = cols.reshape(n, group, cg * kh * kw, ho * wo)
-    y = np.matmul(w.reshape(group, og, cg * kh * kw), matrix)  # [n, group, og, ho * wo]
-    y = y.reshape(*lead, c_out, ho, wo)
+    cols, (ho, wo) = im2col(x, (kh, kw), group, strides, pads, dilations)
+    y = np.matmul(w.reshape(group, c_out // group, cg * kh * kw), cols)  # [n, group, og, P]
+    y = y.reshape(*x.shape[:-3], c_out, ho, wo)
     if b is not None:
         y += b.reshape(-1, 1, 1)
     return y

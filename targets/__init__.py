@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from targets.target import Target
 
-PACKAGES = {"sparse": "targets.sparse"}
+PACKAGES = {"xpikeformer": "targets.xpikeformer", "sparse": "targets.sparse"}
 """Target name -> its package."""
 
 

@@ -57,11 +57,20 @@ class Target:
     def leakage_for(self, variant: str) -> tuple[str, ...]:
         return self.leakage_by_variant.get(variant, self.leakage_entries)
 
-    def check_numerics(self, numerics: str) -> str:
+    numerics_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Numerics modes that only some variants have (default: every variant)."""
+
+    def check_numerics(self, numerics: str, variant: str) -> str:
         if numerics not in self.numerics:
             raise ProgramError(
                 f"target {self.name} has no numerics mode '{numerics}' (modes: "
                 f"{', '.join(self.numerics)})"
+            )
+        allowed = self.numerics_variants.get(numerics)
+        if allowed is not None and variant not in allowed:
+            raise ProgramError(
+                f"numerics '{numerics}' models the {', '.join(allowed)} variant of target "
+                f"{self.name}; this program is its {variant} variant"
             )
         return numerics
 

@@ -1,0 +1,87 @@
+"""Lowering `spike` IR to the xpikeformer design and its two digital baselines.
+
+`xpikeformer`: every linear layer and convolution onto crossbars (`targets.xpikeformer.mapping`
+places its weights, and the plan travels as instruction attributes); stochastic attention onto
+the SSA engine; everything else onto the digital unit. `digital-snn`: linear layers and
+convolutions onto processing elements (accumulate per spike, MACs on reals), stochastic
+attention onto counters. `digital-ann`: every op as its ANN counterpart. The model's input
+comes from DRAM and its outputs go back; weights are on chip (crossbars or SRAM) before the run.
+"""
+
+from __future__ import annotations
+
+from xdsl.dialects.builtin import ModuleOp
+from xdsl.ir import Operation, SSAValue
+
+from compiler.dialects import spike
+from compiler.dialects.spike.types import is_spike
+from compiler.weights import WeightStore
+from runtime.hardware import Hardware
+from targets.lowering import Lowering
+from targets.target import Lowered
+from targets.xpikeformer.mapping import CrossbarMap
+
+ANN_MAC_OPS = ("linear", "conv2d", "stochastic_attention", "ssa", "sdsa")
+"""Ops the ANN accelerator runs on its MAC array."""
+
+
+class XpikeformerLowering(Lowering):
+    def __init__(
+        self, module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware
+    ) -> None:
+        super().__init__(module, weights, "xpikeformer", variant)
+        self.crossbars = CrossbarMap(hardware) if variant == "xpikeformer" else None
+
+    def load_input(self, buffer: str) -> str:
+        loaded = self.new_buffer(buffer[1:] + ".onchip", self.type_of(buffer))
+        self.emit_raw("io", "IO.LOAD_INPUT", [buffer], [loaded], layer="(input)")
+        return loaded
+
+    def store_output(self, buffer: str, output: str) -> None:
+        self.emit_raw("io", "IO.STORE_OUTPUT", [buffer], [output], layer="(output)")
+
+    def lower_op(self, op: Operation) -> None:
+        name = op.name.removeprefix("spike.")
+        operands: list[SSAValue] = list(op.operands)
+        results: list[SSAValue] = list(op.results)
+        attrs = self.attrs(op)
+        layer = results[0].name_hint if results else name
+        spikes_in = bool(operands) and is_spike(operands[0])
+        if self.variant == "digital-ann":
+            unit = "mac" if name in ANN_MAC_OPS else "dig"
+            self.emit(unit, f"ANN.{name.upper()}", operands, results, attrs)
+        elif (
+            isinstance(op, spike.LinearOp | spike.Conv2dOp)
+            and self.crossbars is not None
+            and isinstance(operands[1].owner, spike.WeightOp | spike.ConstantOp)
+        ):
+            weight = operands[1].type.get_shape()  # type: ignore[attr-defined]
+            if isinstance(op, spike.LinearOp):
+                rows, columns = weight[::-1] if attrs.get("transpose_weight") else weight
+                plan = self.crossbars.place(layer or name, rows, columns)
+                opcode = "AIMC.LINEAR"
+            else:
+                c_out, cg, kh, kw = weight
+                group = int(attrs["group"])  # type: ignore[arg-type]
+                plan = self.crossbars.place(layer or name, cg * kh * kw, c_out // group, group)
+                opcode = "AIMC.CONV"
+            self.emit("aimc", opcode, operands, results, {**attrs, **plan.attrs()})
+        elif isinstance(op, spike.LinearOp):
+            self.emit("pe", "PE.ACC" if spikes_in else "PE.MAC", operands, results, attrs)
+        elif isinstance(op, spike.Conv2dOp):
+            opcode = "PE.CONV_AC" if spikes_in else "PE.CONV_MAC"
+            self.emit("pe", opcode, operands, results, attrs)
+        elif isinstance(op, spike.StochasticAttentionOp):
+            unit, opcode = ("ssa", "SSA.ATTN") if self.crossbars else ("datt", "DATT.SSA")
+            self.emit(unit, opcode, operands, results, attrs)
+        else:
+            self.emit("dig", f"DIG.{name.upper()}", operands, results, attrs)
+
+
+def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:
+    lowering = XpikeformerLowering(module, weights, variant, hardware)
+    lowered = lowering.run()
+    if lowering.crossbars is not None:
+        lowering.crossbars.check()
+        lowered.extra = lowering.crossbars.summary()
+    return lowered
