@@ -1,22 +1,24 @@
 """How fast the runtime executes compiled programs, against onnxruntime on the same ONNX model.
 
-For each bundled sample and for an SDT-2-512-sized Spike-driven Transformer at CIFAR size
-(2 blocks, D = 512, 8 heads, 32x32 input, 64 tokens, T = 4, batch 1), on each target and
-variant, prints from one run:
+For each bundled sample and two paper-sized models — an SDT-2-512-sized Spike-driven
+Transformer at CIFAR size (2 blocks, D = 512, 8 heads, 32x32 input, 64 tokens) and the
+Xpikeformer paper's model (6 blocks, D = 512, 8 heads, 65 tokens), both T = 4, batch 1 — on each
+target, variant and numerics mode, prints from one run:
 
 - `spikec run` in-process: loading the program folder (parse, constants, checks) and running
   it with the full account (semantics, timeline, energy ledger, report rendered as the table),
   loading as the median of five runs, running as the median of nine;
 - onnxruntime: creating the session, and `session.run` (nine runs, in blocks of three
   alternating with ours so that both see the same machine);
-- two ratios, ours / onnxruntime: `run` (running a loaded program against `session.run`) and
+- two ratios, ours / onnxruntime (in hardware numerics, ours includes the exact run the
+  deviation is measured against): `run` (running a loaded program against `session.run`) and
   `total` (load + run against session creation + run: what one `spikec run` costs);
 - peak memory of each, measured in a fresh process (resident memory added after the libraries
   are imported: the Linux high-water mark, reset through /proc/self/clear_refs).
 
-The SDT-2-512 model is built by `samples.builders.sdt` with gains that give its spiking layers
+The paper-sized models are built by `samples.builders` with gains that give their spiking layers
 the firing rates of the bundled samples (10-25 %); they are calibrated once and cached in
-`benchmarks/sdt_2_512_gains.json` (`--recalibrate` redoes it in about a minute).
+`benchmarks/<model>_gains.json` (`--recalibrate` redoes it: one to several minutes).
 
 Run from the repository root: `.venv/bin/python benchmarks/runtime_bench.py [--quick]`.
 """
@@ -34,6 +36,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +45,52 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.toolchain import compile_model, open_program, run_package  # noqa: E402
+from compiler.toolchain import (  # noqa: E402
+    RunOptions,
+    compile_model,
+    execute_package,
+    open_program,
+)
 from runtime.package import Package  # noqa: E402
 from runtime.report import build_report, render_table  # noqa: E402
 from samples import builders  # noqa: E402
+from samples.generate import Builder  # noqa: E402
 from targets import load_target, target_names  # noqa: E402
 from targets.target import Target  # noqa: E402
 
 SAMPLES = ["spikformer", "sdt", "xpikeformer", "moe"]
-GAINS = Path(__file__).with_name("sdt_2_512_gains.json")
-BIG = "sdt-2-512"
-BIG_SIZES = {"blocks": 2, "dim": 512, "heads": 8, "image": 32, "timesteps": 4}
+
+
+@dataclass(frozen=True)
+class BigModel:
+    name: str
+    build: Builder
+    sizes: dict[str, object]
+    input_shape: tuple[int, ...]
+    seed: int
+    bands: dict[str, tuple[float, float, float]] = field(default_factory=dict)
+
+    @property
+    def gains_file(self) -> Path:
+        return Path(__file__).with_name(f"{self.name.replace('-', '_')}_gains.json")
+
+
+SDT = BigModel(
+    "sdt-2-512",
+    builders.sdt,
+    {"blocks": 2, "dim": 512, "heads": 8, "image": 32},
+    (4, 1, 3, 32, 32),
+    5,
+    {"*.attn.q": (0.20, 0.23, 0.25), "*.attn.sdsa": (0.07, 0.10, 0.20)},
+)
+XPIKEFORMER = BigModel(
+    "xpikeformer-6-512",
+    builders.xpikeformer,
+    {"blocks": 6, "dim": 512, "heads": 8, "tokens": 65},
+    (4, 1, 65, 48),
+    2,
+)
+BIG_MODELS = (SDT, XPIKEFORMER)
 
 
 def median_time(run: Callable[[], object], repeat: int = 5) -> float:
@@ -83,33 +121,28 @@ def paired_medians(
     return statistics.median(a), statistics.median(b)
 
 
-def big_input() -> np.ndarray:
-    frame = builders.dyadic(np.random.default_rng(5).random((1, 3, 32, 32)) * 2)
-    return np.ascontiguousarray(np.broadcast_to(frame, (4, 1, 3, 32, 32)), dtype=np.float32)
+def big_input(big: BigModel) -> np.ndarray:
+    frame = builders.dyadic(np.random.default_rng(big.seed).random(big.input_shape[1:]) * 2)
+    return np.ascontiguousarray(np.broadcast_to(frame, big.input_shape), dtype=np.float32)
 
 
-def calibrated_gains(recalibrate: bool) -> dict[str, float]:
-    if GAINS.exists() and not recalibrate:
-        gains: dict[str, float] = json.loads(GAINS.read_text())
+def calibrated_gains(big: BigModel, recalibrate: bool = False) -> dict[str, float]:
+    if big.gains_file.exists() and not recalibrate:
+        gains: dict[str, float] = json.loads(big.gains_file.read_text())
         return gains
-    from samples.generate import BUSY, Sample, calibration
+    from samples.generate import Sample, calibration
 
-    sample = Sample(
-        builders.sdt,
-        {k: v for k, v in BIG_SIZES.items() if k != "timesteps"},
-        (4, 1, 3, 32, 32),
-        5,
-        {"*.attn.q": BUSY, "*.attn.sdsa": (0.07, 0.10, 0.20)},
-    )
+    sample = Sample(big.build, big.sizes, big.input_shape, big.seed, big.bands)
     with tempfile.TemporaryDirectory() as tmp:
-        found = calibration(sample, big_input(), Path(tmp)).gains
-    GAINS.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
+        found = calibration(sample, big_input(big), Path(tmp)).gains
+    big.gains_file.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
     return dict(found)
 
 
-def big_model(folder: Path, recalibrate: bool) -> Path:
-    model, _ = builders.sdt(**BIG_SIZES, seed=5, gains=calibrated_gains(recalibrate))
-    path = folder / f"{BIG}.onnx"
+def big_model(big: BigModel, folder: Path, recalibrate: bool) -> Path:
+    gains = calibrated_gains(big, recalibrate)
+    model, _ = big.build(**big.sizes, seed=big.seed, gains=gains)
+    path = folder / f"{big.name}.onnx"
     onnx.save(model, path)
     return path
 
@@ -139,12 +172,17 @@ def peak_memory(imports: str, work: str, x_path: Path) -> float:
     return float(json.loads(out.stdout))
 
 
-def ours_peak(program: Path, x_path: Path) -> float:
+def ours_peak(program: Path, x_path: Path, numerics: str) -> float:
     imports = (
-        "from pathlib import Path\nfrom compiler.toolchain import run_program\n"
+        "from pathlib import Path\n"
+        "from compiler.toolchain import RunOptions, execute_package, open_program\n"
         "from runtime.report import build_report, render_table"
     )
-    work = f"render_table(build_report(run_program(Path({str(program)!r}), {{'x': x}})[1]))"
+    work = (
+        f"package, target = open_program(Path({str(program)!r}))\n"
+        f"run = execute_package(package, target, {{'x': x}}, None, RunOptions({numerics!r}))\n"
+        "render_table(build_report(run.record))"
+    )
     return peak_memory(imports, work, x_path)
 
 
@@ -157,39 +195,47 @@ def onnxruntime_peak(model: Path, x_path: Path) -> float:
     return peak_memory(imports, work, x_path)
 
 
-def run_and_report(package: Package, target: Target, x: np.ndarray) -> None:
-    """What `spikec run` does once the program is loaded: execute it with the account and
-    build the report."""
-    render_table(build_report(run_package(package, target, {"x": x})[1]))
+def run_and_report(package: Package, target: Target, x: np.ndarray, numerics: str) -> None:
+    """What `spikec run` does once the program is loaded: execute it with the account (and, in
+    hardware numerics, the exact run it is compared with) and render the report."""
+    run = execute_package(package, target, {"x": x}, None, RunOptions(numerics))
+    report = build_report(run.record)
+    report.extra.update(run.extra)
+    render_table(report)
 
 
 def main() -> None:
     import onnxruntime as ort
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"only the {BIG} model")
-    parser.add_argument("--recalibrate", action="store_true", help=f"recalibrate {BIG}'s gains")
+    parser.add_argument("--quick", action="store_true", help="only the paper-sized models")
+    parser.add_argument("--recalibrate", action="store_true", help="recalibrate their gains")
     parser.add_argument("-t", "--target", action="append", help="targets (default: all)")
+    parser.add_argument("-m", "--model", action="append", help="models by name (default: all)")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}, numpy {np.__version__}, onnxruntime {ort.__version__}"
     )
     print(
-        f"{'model':<12}{'target':<16}{'load':>8}{'run':>9}{'ort load':>10}{'ort run':>9}"
-        f"{'run':>7}{'total':>7}{'peak':>10}{'ort peak':>10}{'ratio':>7}"
+        f"{'model':<18}{'target variant numerics':<34}{'load':>7}{'run':>8}{'ort load':>9}"
+        f"{'ort run':>8}{'run':>6}{'total':>6}{'peak':>10}{'ort peak':>10}{'ratio':>6}"
     )
     options = ort.SessionOptions()
     options.log_severity_level = 3
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        cases = [] if args.quick else [(n, SAMPLES_DIR / f"{n}.onnx") for n in SAMPLES]
-        cases.append((BIG, big_model(folder, args.recalibrate)))
-        for name, model in cases:
-            if name == BIG:
-                x = big_input()
-            else:
-                x = np.load(SAMPLES_DIR / f"{name}_input.npy")
+        cases: list[tuple[str, Path, np.ndarray]] = []
+        if not args.quick:
+            for n in SAMPLES:
+                cases.append(
+                    (n, SAMPLES_DIR / f"{n}.onnx", np.load(SAMPLES_DIR / f"{n}_input.npy"))
+                )
+        for big in BIG_MODELS:
+            cases.append((big.name, big_model(big, folder, args.recalibrate), big_input(big)))
+        for name, model, x in cases:
+            if args.model and name not in args.model:
+                continue
             x_path = folder / f"{name}_input.npy"
             np.save(x_path, x)
             start = time.perf_counter()
@@ -204,19 +250,25 @@ def main() -> None:
                     compile_model(str(model), target_name, program, variant=variant)
                     load = median_time(functools.partial(open_program, program))
                     package, _ = open_program(program)
-                    run, ort_run = paired_medians(
-                        functools.partial(run_and_report, package, target, x), ort_call
-                    )
-                    peak = ours_peak(program, x_path)
-                    total, ort_total = load + run, ort_load + ort_run
-                    print(
-                        f"{name:<12}{target_name + ' ' + variant:<16}{load:>7.3f}s{run:>8.3f}s"
-                        f"{ort_load:>9.3f}s{ort_run:>8.3f}s{run / ort_run:>7.2f}"
-                        f"{total / ort_total:>7.2f}"
-                        f"{peak / 2**20:>7.1f}MiB{ort_peak / 2**20:>7.1f}MiB"
-                        f"{peak / ort_peak:>7.2f}",
-                        flush=True,
-                    )
+                    modes = [
+                        m
+                        for m in target.numerics
+                        if variant in target.numerics_variants.get(m, (variant,))
+                    ]
+                    for numerics in modes:
+                        ours = functools.partial(run_and_report, package, target, x, numerics)
+                        run, ort_run = paired_medians(ours, ort_call)
+                        peak = ours_peak(program, x_path, numerics)
+                        total, ort_total = load + run, ort_load + ort_run
+                        label = f"{target_name} {variant} {numerics}"
+                        print(
+                            f"{name:<18}{label:<34}{load:>6.3f}s{run:>7.3f}s"
+                            f"{ort_load:>8.3f}s{ort_run:>7.3f}s{run / ort_run:>6.2f}"
+                            f"{total / ort_total:>6.2f}"
+                            f"{peak / 2**20:>7.1f}MiB{ort_peak / 2**20:>7.1f}MiB"
+                            f"{peak / ort_peak:>6.2f}",
+                            flush=True,
+                        )
 
 
 SAMPLES_DIR = REPO / "samples"

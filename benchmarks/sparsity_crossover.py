@@ -27,13 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from runtime_bench import BIG_SIZES, big_input, calibrated_gains  # noqa: E402
+from runtime_bench import SDT, big_input, calibrated_gains  # noqa: E402
 
 from compiler.toolchain import compile_model, open_program, run_package  # noqa: E402
 from runtime.asm import parse_program  # noqa: E402
 from runtime.interpreter import execute  # noqa: E402
 from runtime.report import build_report  # noqa: E402
-from samples import builders  # noqa: E402
 from targets import load_target  # noqa: E402
 
 T, TOKENS, D_IN, D_OUT = 4, 64, 512, 2048
@@ -111,8 +110,8 @@ def single_layer() -> None:
 
 
 def whole_model() -> None:
-    gains = calibrated_gains(recalibrate=False)
-    x = big_input()
+    gains = calibrated_gains(SDT)
+    x = big_input(SDT)
     print("\n2. SDT-2-512, every calibrated gain scaled by a factor")
     print(
         f"{'factor':>7}{'sparsity':>10}{'sparse cycles':>15}{'dense cycles':>14}"
@@ -121,7 +120,7 @@ def whole_model() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for factor in (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0):
             scaled = {k: v * factor for k, v in gains.items()}
-            model, _ = builders.sdt(**BIG_SIZES, seed=5, gains=scaled)
+            model, _ = SDT.build(**SDT.sizes, seed=SDT.seed, gains=scaled)
             path = Path(tmp) / "model.onnx"
             onnx.save(model, path)
             totals, sparsity = {}, 0.0

@@ -14,6 +14,8 @@ Random draws are keyed by (seed, crossbar): the same seed gives the same chip an
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,10 +61,25 @@ def _quantise(x: np.ndarray, full_scale: np.ndarray | float, bits: int) -> np.nd
     return np.clip(np.round(x / scale * steps), -steps, steps) / steps * scale
 
 
+_CHIPS: OrderedDict[tuple[object, ...], tuple[np.ndarray, float]] = OrderedDict()
+"""Programmed layers of recent runs: a chip is programmed once and read many times."""
+
+
 def programmed(
     w: np.ndarray, p: AnalogParameters, seed: int, crossbar: int
 ) -> tuple[np.ndarray, float]:
     """The weights the crossbars hold at inference time, and the drift compensation gain."""
+    key = (seed, crossbar, p, w.shape, hashlib.blake2b(w.tobytes(), digest_size=16).digest())
+    if key not in _CHIPS:
+        _CHIPS[key] = _program(w, p, seed, crossbar)
+        if len(_CHIPS) > 256:
+            _CHIPS.popitem(last=False)
+    return _CHIPS[key]
+
+
+def _program(
+    w: np.ndarray, p: AnalogParameters, seed: int, crossbar: int
+) -> tuple[np.ndarray, float]:
     scale = float(np.max(np.abs(w))) if w.size else 0.0
     if scale == 0.0:
         return np.zeros_like(w, dtype=np.float64), 1.0
