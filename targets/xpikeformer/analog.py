@@ -14,7 +14,6 @@ Random draws are keyed by (seed, crossbar): the same seed gives the same chip an
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -54,27 +53,33 @@ class AnalogParameters:
         )
 
 
-def _quantise(x: np.ndarray, full_scale: np.ndarray | float, bits: int) -> np.ndarray:
+def _quantise(x: np.ndarray, full_scale: float, bits: int) -> np.ndarray:
     """Symmetric uniform quantisation to `2^(bits-1) - 1` levels each side, clipped."""
     steps = 2 ** (bits - 1) - 1
-    scale = np.where(full_scale > 0, full_scale, 1.0)
-    return np.clip(np.round(x / scale * steps), -steps, steps) / steps * scale
+    scale = full_scale if full_scale > 0 else 1.0
+    q = np.clip(np.round(x * F32(steps / scale)), -steps, steps)
+    return q * F32(scale / steps)
 
 
-_CHIPS: OrderedDict[tuple[object, ...], tuple[np.ndarray, float]] = OrderedDict()
-"""Programmed layers of recent runs: a chip is programmed once and read many times."""
+_CHIPS: OrderedDict[tuple[object, ...], tuple[np.ndarray, np.ndarray, float]] = OrderedDict()
+"""Programmed layers of recent runs, by weight array (kept, to check it is the same one): a chip
+is programmed once and read many times."""
 
 
 def programmed(
-    w: np.ndarray, p: AnalogParameters, seed: int, crossbar: int
+    w: np.ndarray, p: AnalogParameters, seed: int, crossbar: int, source: np.ndarray | None = None
 ) -> tuple[np.ndarray, float]:
-    """The weights the crossbars hold at inference time, and the drift compensation gain."""
-    key = (seed, crossbar, p, w.shape, hashlib.blake2b(w.tobytes(), digest_size=16).digest())
-    if key not in _CHIPS:
-        _CHIPS[key] = _program(w, p, seed, crossbar)
+    """The weights the crossbars hold at inference time, and the drift compensation gain.
+    `source` is the constant `w` was cut from (default: `w` itself), which identifies it."""
+    source = w if source is None else source
+    key = (seed, crossbar, p, id(source))
+    cached = _CHIPS.get(key)
+    if cached is None or cached[0] is not source:
+        cached = (source, *_program(w, p, seed, crossbar))
+        _CHIPS[key] = cached
         if len(_CHIPS) > 256:
             _CHIPS.popitem(last=False)
-    return _CHIPS[key]
+    return cached[1], cached[2]
 
 
 def _program(
@@ -82,20 +87,23 @@ def _program(
 ) -> tuple[np.ndarray, float]:
     scale = float(np.max(np.abs(w))) if w.size else 0.0
     if scale == 0.0:
-        return np.zeros_like(w, dtype=np.float64), 1.0
+        return np.zeros_like(w, dtype=F32), 1.0
     rng = np.random.default_rng([seed, crossbar, 0])
-    g = w.astype(np.float64) / scale
+    g = w.astype(F32) / F32(scale)
     pairs = np.stack([np.clip(g, 0, None), np.clip(-g, 0, None)])  # G+ and G-, in units of g_max
-    pairs = np.round(pairs * p.levels) / p.levels
-    pairs = np.clip(pairs + rng.normal(0.0, p.programming_noise, pairs.shape), 0.0, None)
-    at_programming = (pairs[0] - pairs[1]) * scale
+    pairs = np.round(pairs * p.levels) / F32(p.levels)
+    noise = rng.standard_normal(pairs.shape, dtype=F32) * F32(p.programming_noise)
+    pairs = np.clip(pairs + noise, 0.0, None)
+    at_programming = (pairs[0] - pairs[1]) * F32(scale)
     if p.drift_time > p.drift_t0:
-        nu = np.clip(rng.normal(p.drift_nu, p.drift_nu_spread, pairs.shape), 0.0, None)
-        pairs = pairs * (p.drift_time / p.drift_t0) ** -nu
-    now = (pairs[0] - pairs[1]) * scale
+        nu = rng.standard_normal(pairs.shape, dtype=F32) * F32(p.drift_nu_spread)
+        nu = np.clip(nu + F32(p.drift_nu), 0.0, None)
+        pairs = pairs * np.exp(-nu * F32(np.log(p.drift_time / p.drift_t0)))
+    now = (pairs[0] - pairs[1]) * F32(scale)
     gain = 1.0
     if p.compensation:
-        reference, drifted = np.abs(at_programming.sum(axis=0)).sum(), np.abs(now.sum(axis=0)).sum()
+        reference = np.abs(at_programming.sum(axis=0, dtype=np.float64)).sum()
+        drifted = np.abs(now.sum(axis=0, dtype=np.float64)).sum()
         gain = float(reference / drifted) if drifted else 1.0
     return now, gain
 
@@ -108,19 +116,23 @@ def analog_matmul(
     seed: int,
     crossbar: int,
     real_input: bool,
+    source: np.ndarray | None = None,
 ) -> np.ndarray:
-    """`x [N, K] @ w [K, M]` as the crossbars of one layer (one group) compute it."""
-    held, gain = programmed(w, p, seed, crossbar)
-    x64 = x.astype(np.float64)
+    """`x [N, K] @ w [K, M]` as the crossbars of one layer (one group) compute it; `source`
+    as in `programmed`."""
+    held, gain = programmed(w, p, seed, crossbar, source)
+    x = x.astype(F32)
+    driven = x
     if real_input:
-        x64 = _quantise(x64, float(np.max(np.abs(x64))) if x64.size else 0.0, p.dac_bits)
+        driven = _quantise(x, float(np.max(np.abs(x))) if x.size else 0.0, p.dac_bits).astype(F32)
     rng = np.random.default_rng([seed, crossbar, 1])
-    total = np.zeros((x.shape[0], w.shape[1]))
+    total = np.zeros((x.shape[0], w.shape[1]), dtype=F32)
     for start in range(0, w.shape[0], rows_per_block):
         rows = slice(start, start + rows_per_block)
-        partial = x64[:, rows] @ held[rows]
-        full_scale = float(np.max(np.abs(x[:, rows].astype(np.float64) @ w[rows]), initial=0.0))
+        partial = driven[:, rows] @ held[rows]
+        full_scale = float(np.max(np.abs(x[:, rows] @ w[rows]), initial=0.0))
         if p.read_noise:
-            partial = partial + rng.normal(0.0, p.read_noise * (full_scale or 1.0), partial.shape)
-        total += _quantise(partial, full_scale, p.adc_bits)
-    return (total * gain).astype(F32)
+            noise = rng.standard_normal(partial.shape, dtype=F32)
+            partial += noise * F32(p.read_noise * (full_scale or 1.0))
+        total += _quantise(partial, full_scale, p.adc_bits).astype(F32)
+    return total * F32(gain)

@@ -108,7 +108,7 @@ def _aimc_linear_semantics(
     if e.numerics != "analog":
         return list(run_op("linear", args, attrs))
     x = dense(args[0])
-    w = dense(args[1])
+    w = source = dense(args[1])
     if attrs.get("transpose_weight"):
         w = w.T
     y = analog_matmul(
@@ -119,6 +119,7 @@ def _aimc_linear_semantics(
         e.seed,
         int(attrs["first_crossbar"]),  # type: ignore[arg-type]
         e.input_types[0].kind == "f32",
+        source,
     ).reshape(*x.shape[:-1], w.shape[1])
     if len(args) == 3:
         y += dense(args[2])
@@ -163,6 +164,7 @@ def _aimc_conv_semantics(
             e.seed,
             int(attrs["first_crossbar"]) + g * per_group,  # type: ignore[arg-type]
             e.input_types[0].kind == "f32",
+            w,
         )
         y[:, g] = out.reshape(n, positions, og).transpose(0, 2, 1)
     y = y.reshape(*x.shape[:-3], c_out, ho, wo)
