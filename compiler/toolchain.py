@@ -24,6 +24,7 @@ from runtime.deviation import SpikeLog, accuracy, deviation
 from runtime.errors import ProgramError
 from runtime.interpreter import RunRecord, execute
 from runtime.package import Package, load_package, write_package
+from runtime.report import build_report
 from targets import load_target, target_names
 from targets.target import Target
 
@@ -236,7 +237,7 @@ def execute_package(
                 package.constants,
                 by_buffer,
                 timesteps=int(package.manifest["timesteps"]),
-                clock_entry=target.clock_entry,
+                clock_entry=target.clock_for(package.program.variant),
                 leakage_entries=target.leakage_for(package.program.variant),
                 numerics=numerics,
                 seed=options.seed,
@@ -254,11 +255,13 @@ def execute_package(
         outputs, record = once("exact", None)
         if options.labels is not None:
             extra["accuracy"] = {"exact": accuracy(outputs, options.labels)}
-        return Run(outputs, record, extra)
-    exact_log, observed_log = SpikeLog(package.program), SpikeLog(package.program)
-    exact, _ = once("exact", exact_log)
-    outputs, record = once(options.numerics, observed_log)
-    extra["numerics"] = deviation(
-        options.numerics, exact, outputs, exact_log, observed_log, options.labels
-    )
+    else:
+        exact_log, observed_log = SpikeLog(package.program), SpikeLog(package.program)
+        exact, _ = once("exact", exact_log)
+        outputs, record = once(options.numerics, observed_log)
+        extra["numerics"] = deviation(
+            options.numerics, exact, outputs, exact_log, observed_log, options.labels
+        )
+    if target.report is not None:
+        extra.update(target.report(build_report(record), record, hardware))
     return Run(outputs, record, extra)

@@ -29,6 +29,7 @@ from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program,
 TERMINALS = {
     "BUFFER": "a buffer (%name or @name)",
     "NAME": "a name",
+    "VARIANT": "a variant name",
     "OPCODE": "an opcode (UPPER.CASE)",
     "DIRECTIVE": "a directive (.input, .output, .const, .buffer)",
     "KIND": "a type (f32, spk, addr)",

@@ -49,6 +49,8 @@ class RunRecord:
     batch: int
     timesteps: int
     hardware: Hardware
+    program: Program | None = None
+    """What ran (for reports that replay the timeline)."""
 
     @property
     def latency_seconds(self) -> float:
@@ -203,5 +205,6 @@ def execute(
         batch,
         timesteps,
         hardware,
+        program,
     )
     return results_out, record

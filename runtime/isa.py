@@ -48,6 +48,9 @@ class Metrics:
     """Spikes the instruction produced (for activation sparsity)."""
     neurons: int = 0
     """Positions of its spike output (neurons x timesteps x batch)."""
+    counters: dict[str, float] = field(default_factory=dict)
+    """Target-specific counts (e.g. tokens routed to an expert), summed per unit in the
+    report."""
 
 
 @dataclass

@@ -86,6 +86,9 @@ def build_report(run: RunRecord) -> Report:
             row["instructions"] += 1
             row["busy_cycles"] += busy
         m = record.cost.metrics
+        for key, value in m.counters.items():
+            counters = unit.setdefault("counters", {})
+            counters[key] = counters.get(key, 0.0) + value
         layer["spikes"] += m.spikes
         layer["neurons"] += m.neurons
         work["dense_synops"] += m.dense_synops

@@ -13,7 +13,11 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from targets.target import Target
 
-PACKAGES = {"xpikeformer": "targets.xpikeformer", "sparse": "targets.sparse"}
+PACKAGES = {
+    "stacked3d": "targets.stacked3d",
+    "xpikeformer": "targets.xpikeformer",
+    "sparse": "targets.sparse",
+}
 """Target name -> its package."""
 
 

@@ -19,8 +19,10 @@ from xdsl.dialects.builtin import ModuleOp
 from compiler.weights import WeightStore
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
+from runtime.interpreter import RunRecord
 from runtime.isa import InstructionSet
 from runtime.program import Program
+from runtime.report import Report
 
 Lower = Callable[[ModuleOp, WeightStore, str, Hardware], "Lowered"]
 
@@ -53,9 +55,16 @@ class Target:
     """Numerics modes `spikec run --numerics` accepts -> what each models; `exact` first."""
     leakage_by_variant: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Leakage entries of variants whose chip differs (default: `leakage_entries`)."""
+    clock_by_variant: dict[str, str] = field(default_factory=dict)
+    """Clock entries of variants with a clock of their own (default: `clock_entry`)."""
+    report: Callable[[Report, RunRecord, Hardware], dict[str, Any]] | None = None
+    """Sections the target adds to a run's report (e.g. per-tier energy)."""
 
     def leakage_for(self, variant: str) -> tuple[str, ...]:
         return self.leakage_by_variant.get(variant, self.leakage_entries)
+
+    def clock_for(self, variant: str) -> str:
+        return self.clock_by_variant.get(variant, self.clock_entry)
 
     numerics_variants: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """Numerics modes that only some variants have (default: every variant)."""

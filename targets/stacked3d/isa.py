@@ -1,0 +1,449 @@
+"""The stacked design's instructions: semantics (the reference's) and costs, in 3D or 2D.
+
+Units (`t<tier>.<unit>`): `systolic` the spiking-MLP array, `head<h>` the attention arrays
+(mode A `Q K^T` by AND and accumulate, mode X `A V`; A never leaves the array), `expert<e>` the
+expert cores, `neuron` the LIF unit, `router` top-k routing and the aligned merge, `vector` the
+rest, `io` DRAM. Every operand is read from, and every result written to, a global buffer: the
+bits cross the bond when the buffer is on another tier (`vertical`) and travel the floorplan's
+mean planar wire (`noc`). Compute and buffer energy are the same in 2D and 3D; each cost also
+counts what its transfers would cost in 2D (`noc_2d_pj`, `cycles_2d`), so a 3D run reports where
+3D wins or loses per component.
+
+`--numerics pruned` applies dynamic head pruning (`pruning.keep` = p): a head whose Q holds fewer
+spikes than the top ceil(p H) heads' outputs zeros and skips its attention.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from runtime.hardware import Hardware
+from runtime.isa import (
+    AttrSpec,
+    Cost,
+    CostFunction,
+    Execution,
+    InstructionSet,
+    Metrics,
+    Opcode,
+    Semantics,
+)
+from runtime.isa import Value as RuntimeValue
+from runtime.ops import SEMANTICS, dense, run_op
+from runtime.program import AttrValue
+from targets.stacked3d.floorplan import Floorplan, floorplan
+from targets.vector import VectorPrices, vector_cost
+from targets.workload import (
+    ints,
+    nonzeros_per_position,
+    shape_of,
+    size_of,
+    spikes_per_step,
+    stored_bits,
+    window_coverage,
+)
+
+ADD16 = "energy.compute.add16"
+ADD32 = "energy.compute.add32"
+MULT8 = "energy.compute.mult8"
+MULT16 = "energy.compute.mult16"
+COMPARE16 = "energy.compute.compare16"
+LOGIC1 = "energy.compute.logic1"
+SPECIAL16 = "energy.compute.special16"
+RANDOM16 = "energy.compute.random16"
+BUFFER = "energy.memory.buffer"
+LOCAL = "energy.memory.local"
+DRAM = "energy.memory.dram"
+VERTICAL = "energy.link.vertical"
+PLANAR = "energy.link.planar_per_mm"
+
+PLACEMENT = {
+    "tier": AttrSpec(int),
+    "input_tiers": AttrSpec(list),
+    "output_tier": AttrSpec(int),
+}
+"""Where the instruction's unit sits and where its operands and result are buffered."""
+HEAD_ATTRS = {"head": AttrSpec(int, False), "head_count": AttrSpec(int, False)}
+
+_PLANS: dict[int, tuple[Hardware, Floorplan, Floorplan]] = {}
+
+
+def plans(hw: Hardware) -> tuple[Floorplan, Floorplan]:
+    """(3D, 2D) floorplans of a description (cached while it lives)."""
+    cached = _PLANS.get(id(hw))
+    if cached is None or cached[0] is not hw:
+        cached = (hw, floorplan(hw, "3d"), floorplan(hw, "2d"))
+        _PLANS[id(hw)] = cached
+        if len(_PLANS) > 64:
+            _PLANS.pop(next(iter(_PLANS)))
+    return cached[1], cached[2]
+
+
+@dataclass
+class Moves:
+    """The transfers of one instruction, in the compiled design and as 2D would do them."""
+
+    e: Execution
+    bits: float = 0.0
+    wire_cycles: float = 0.0
+    wire_cycles_2d: float = 0.0
+    vertical_bits: float = 0.0
+    noc_2d_pj: float = 0.0
+    counters: dict[str, float] = field(default_factory=dict)
+
+    def move(self, bits: float, buffer_tier: int, cost: Cost) -> None:
+        hw = self.e.hardware
+        tier = int(self.e.instruction.attrs.get("tier", 0))  # type: ignore[arg-type]
+        plan3, plan2 = plans(hw)
+        plan = plan2 if self.e.variant == "2d" else plan3
+        per_mm = hw.number("floorplan.cycles_per_mm")
+        self.bits += bits
+        cost.energy("sram", BUFFER, bits)
+        cost.energy("noc", PLANAR, bits * plan.distance_mm)
+        self.noc_2d_pj += bits * plan2.distance_mm * hw.number(PLANAR)
+        self.wire_cycles = max(self.wire_cycles, plan.distance_mm * per_mm)
+        self.wire_cycles_2d = max(self.wire_cycles_2d, plan2.distance_mm * per_mm)
+        if buffer_tier != tier and bits:
+            cost.energy("vertical", VERTICAL, bits)
+            self.vertical_bits += bits
+            self.wire_cycles = max(
+                self.wire_cycles,
+                plan.distance_mm * per_mm + hw.integer("vertical.latency_cycles"),
+            )
+
+    def finish(self, cost: Cost, compute_cycles: float) -> Cost:
+        """Cycles: compute and streaming overlap; the wires add their latency once."""
+        streaming = self.bits / self.e.hardware.integer("buffer.bits_per_cycle")
+        body = max(compute_cycles, streaming)
+        cost.cycles = float(math.ceil(body + self.wire_cycles))
+        cost.metrics.counters.update(
+            {
+                "vertical_bits": self.vertical_bits,
+                "noc_2d_pj": self.noc_2d_pj,
+                "cycles_2d": float(math.ceil(body + self.wire_cycles_2d)),
+                **self.counters,
+            }
+        )
+        return cost
+
+
+def _activation_bits(e: Execution) -> int:
+    return e.hardware.integer("precision.accumulation_bits")
+
+
+def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
+    """Read every input (weights at `precision.weight_bits`) and write every output."""
+    m = Moves(e)
+    attrs = e.instruction.attrs
+    listed = attrs.get("input_tiers", [0] * len(e.inputs))
+    tiers = [int(t) for t in listed] if isinstance(listed, list) else [0] * len(e.inputs)  # type: ignore[arg-type]
+    for index, value in enumerate(e.inputs):
+        bits: float
+        if index in weights:
+            bits = size_of(value) * e.hardware.integer("precision.weight_bits")
+        else:
+            bits = stored_bits(value, e.input_types[index].kind, _activation_bits(e))
+        m.move(bits, tiers[index], cost)
+    out_tier = int(attrs.get("output_tier", 0))  # type: ignore[arg-type]
+    for index, value in enumerate(e.outputs):
+        m.move(stored_bits(value, e.output_types[index].kind, _activation_bits(e)), out_tier, cost)
+    return m
+
+
+# -- the systolic array and the expert cores -----------------------------------------------
+
+
+def _array_cost(rows_entry: str, columns_entry: str, expert: bool) -> CostFunction:
+    """Weight-stationary: each weight tile is loaded once and every (token, timestep) row of
+    the input streams through it; a row with no non-zero input (no spike, or a token not routed
+    to this expert) is skipped. Spikes gate accumulates; real inputs are multiplied."""
+
+    def cost(e: Execution) -> Cost:
+        hw = e.hardware
+        x = dense(e.inputs[0])
+        d_in = x.shape[-1]
+        w_shape = shape_of(e.inputs[1])
+        d_out = w_shape[0] if e.instruction.attrs.get("transpose_weight") else w_shape[1]
+        matrix = x.reshape(-1, d_in)
+        nonzero = int(np.count_nonzero(matrix))
+        active = int(np.count_nonzero(matrix.any(axis=1)))
+        rows, columns = hw.integer(rows_entry), hw.integer(columns_entry)
+        tiles = math.ceil(d_in / rows) * math.ceil(d_out / columns)
+        result = Cost(0.0, e.timesteps, hw)
+        spikes = e.input_types[0].kind != "f32"
+        if spikes:
+            result.energy("compute", ADD16, nonzero * d_out)
+        else:
+            result.energy("compute", MULT8, nonzero * d_out)
+            result.energy("compute", ADD32, nonzero * d_out)
+        result.energy("sram", LOCAL, 2 * nonzero * d_out * _activation_bits(e))
+        if len(e.inputs) == 3:
+            result.energy("compute", ADD16, active * d_out)
+        m = _moves(e, result, weights=(1,))
+        if expert:
+            m.counters["tokens"] = float(active)
+        effective = float(nonzero * d_out)
+        result.metrics = Metrics(
+            dense_synops=float(matrix.size * d_out),
+            effective_acs=effective if spikes else 0.0,
+            effective_macs=0.0 if spikes else effective,
+        )
+        return m.finish(result, tiles * (active + rows + columns) if active else 0)
+
+    return cost
+
+
+def _conv_cost(e: Execution) -> Cost:
+    """A convolution on the systolic array, its kernels as weight tiles: each output position
+    of each frame streams through every tile; an input spike (or non-zero real) is multiplied
+    into every output channel of every window covering it."""
+    hw = e.hardware
+    x, w = e.inputs[0], e.inputs[1]
+    c_in, h, wd = shape_of(x)[-3:]
+    c_out, c_group, kh, kw = shape_of(w)
+    attrs = e.instruction.attrs
+    per_group = c_out // int(attrs["group"])  # type: ignore[arg-type]
+    coverage = window_coverage(
+        (h, wd), (kh, kw), ints(attrs, "strides"), ints(attrs, "pads"), ints(attrs, "dilations")
+    ).reshape(-1)
+    frames = size_of(x) // (c_in * h * wd)
+    every = float(frames * c_in * coverage.sum() * per_group)
+    effective = float((nonzeros_per_position(x, e.timesteps, h * wd) @ coverage).sum() * per_group)
+    rows, columns = hw.integer("systolic.rows"), hw.integer("systolic.columns")
+    tiles = math.ceil(c_group * kh * kw / rows) * math.ceil(c_out / columns)
+    positions = size_of(e.outputs[0]) // c_out
+    result = Cost(0.0, e.timesteps, hw)
+    spikes = e.input_types[0].kind != "f32"
+    if spikes:
+        result.energy("compute", ADD16, effective)
+    else:
+        result.energy("compute", MULT8, effective)
+        result.energy("compute", ADD32, effective)
+    result.energy("sram", LOCAL, 2 * effective * _activation_bits(e))
+    m = _moves(e, result, weights=(1,))
+    result.metrics = Metrics(
+        dense_synops=every,
+        effective_acs=effective if spikes else 0.0,
+        effective_macs=0.0 if spikes else effective,
+    )
+    return m.finish(result, tiles * (positions + rows + columns))
+
+
+# -- the attention arrays -------------------------------------------------------------------
+
+
+def _kept(e: Execution) -> bool:
+    """Whether this head survives dynamic head pruning (always, outside `pruned` numerics)."""
+    attrs = e.instruction.attrs
+    if e.numerics != "pruned" or "head" not in attrs or len(e.inputs) < 4:
+        return True
+    heads = int(attrs["head_count"])  # type: ignore[arg-type]
+    q = dense(e.inputs[-1])
+    counts = q.reshape(*q.shape[:-1], heads, -1).sum(axis=(*range(q.ndim - 1), q.ndim))
+    keep = math.ceil(e.hardware.number("pruning.keep") * heads)
+    order = np.argsort(-counts, kind="stable")[:keep]
+    return int(attrs["head"]) in order  # type: ignore[arg-type]
+
+
+def _attention_semantics(op: str) -> Semantics:
+    def semantics(
+        args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
+    ) -> list[RuntimeValue]:
+        own = {k: v for k, v in attrs.items() if k not in ("head", "head_count")}
+        operands = list(args[:-1]) if "head" in attrs else list(args)
+        (result,) = run_op(op, operands, own)
+        if not _kept(e):
+            result = np.zeros_like(result)
+        return [result]
+
+    return semantics
+
+
+def _attention_cost(e: Execution) -> Cost:
+    """Mode A: an AND per Q spike and key, an accumulate per match; mode X: an accumulate of an
+    A entry per V spike and query. A stays in the array (local), Q, K, V and the result move."""
+    hw = e.hardware
+    result = Cost(0.0, e.timesteps, hw)
+    if not _kept(e):
+        result.metrics = Metrics(counters={"pruned": 1.0})
+        return result
+    q, k, v = (dense(a) for a in e.inputs[:3])
+    nq, nk = q.shape[-2], k.shape[-2]
+    ands = float(q.sum()) * nk
+    matches = float((q @ k.swapaxes(-1, -2)).sum()) if q.ndim == k.ndim else ands
+    accumulates = float(v.sum()) * nq
+    result.energy("compute", LOGIC1, ands)
+    result.energy("compute", ADD16, matches + accumulates)
+    result.energy("sram", LOCAL, 2 * (matches + accumulates) * _activation_bits(e))
+    m = _moves(e, result)
+    cells = hw.integer("attention.rows") * hw.integer("attention.columns")
+    pairs = q.size // q.shape[-1] * nk * q.shape[-1]
+    result.metrics = Metrics(
+        dense_synops=2.0 * pairs,
+        effective_acs=matches + accumulates,
+        spikes=int(spikes_per_step(e.outputs[0], e.timesteps).sum())
+        if e.output_types[0].kind != "f32"
+        else 0,
+        neurons=size_of(e.outputs[0]) if e.output_types[0].kind != "f32" else 0,
+    )
+    return m.finish(result, math.ceil(2 * pairs / cells))
+
+
+# -- neurons, routing, the rest -------------------------------------------------------------
+
+
+def _neuron_cost(e: Execution) -> Cost:
+    hw = e.hardware
+    updates = size_of(e.inputs[0])
+    result = Cost(0.0, e.timesteps, hw)
+    result.energy("compute", ADD16, 2 * updates)
+    result.energy("compute", COMPARE16, updates)
+    result.energy("sram", LOCAL, 2 * updates * _activation_bits(e))
+    m = _moves(e, result)
+    spikes = spikes_per_step(e.outputs[0], e.timesteps)
+    result.metrics = Metrics(membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates)
+    return m.finish(result, math.ceil(updates / hw.integer("neuron.lanes")))
+
+
+def _router_cost(op: str) -> CostFunction:
+    def cost(e: Execution) -> Cost:
+        hw = e.hardware
+        result = Cost(0.0, e.timesteps, hw)
+        n = size_of(e.outputs[0])
+        if op == "route_topk":
+            k = int(e.instruction.attrs["k"])  # type: ignore[arg-type]
+            result.energy("compute", COMPARE16, size_of(e.inputs[0]) * k)
+        elif op == "combine":
+            result.energy("compute", ADD16, n * (len(e.inputs) - 2))
+            result.energy("compute", LOGIC1, n * (len(e.inputs) - 1))
+        else:
+            result.energy("compute", LOGIC1, n)
+        m = _moves(e, result)
+        return m.finish(result, math.ceil(n / hw.integer("vector.lanes")))
+
+    return cost
+
+
+PRICES = VectorPrices(
+    lanes="vector.lanes",
+    special_cycles="vector.special_cycles",
+    port_bits="vector.port_bits",
+    activation_bits="precision.accumulation_bits",
+    add=ADD16,
+    mult=MULT16,
+    compare=COMPARE16,
+    logic=LOGIC1,
+    special=SPECIAL16,
+    random=RANDOM16,
+    memory=BUFFER,
+)
+
+
+def _vector(op: str) -> CostFunction:
+    """The vector unit's work, with its transfers priced by where the data sit (its buffer
+    accesses are those transfers)."""
+    base = vector_cost(op, PRICES)
+
+    def cost(e: Execution) -> Cost:
+        result = base(e)
+        if result.cycles == 0 and not result.items:  # a reshape renames its data
+            return result
+        compute = result.cycles
+        result.items = [i for i in result.items if i.entry != BUFFER]
+        m = _moves(e, result)
+        return m.finish(result, compute)
+
+    return cost
+
+
+def _io_cost(what: str) -> CostFunction:
+    def cost(e: Execution) -> Cost:
+        hw = e.hardware
+        value = e.inputs[0]
+        bits: float
+        if what == "input":
+            bits = size_of(value) * hw.integer("precision.input_bits")
+        else:
+            bits = stored_bits(value, e.input_types[0].kind, _activation_bits(e))
+        cycles = hw.integer("dram.latency_cycles") + math.ceil(
+            bits / 8 / hw.integer("dram.bytes_per_cycle")
+        )
+        result = Cost(float(cycles), e.timesteps, hw)
+        result.energy("dram", DRAM, bits)
+        result.energy("sram", BUFFER, bits)
+        result.metrics = Metrics(counters={"cycles_2d": float(cycles)})
+        return result
+
+    return cost
+
+
+def _identity(
+    args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
+) -> list[RuntimeValue]:
+    return [args[0]]
+
+
+def _plain(op: str) -> Semantics:
+    def semantics(
+        args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
+    ) -> list[RuntimeValue]:
+        return list(run_op(op, args, attrs))
+
+    return semantics
+
+
+def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
+    _, inputs, outputs, attrs = SEMANTICS[op]
+    return Opcode(name, inputs, outputs, _plain(op), cost, {**attrs, **PLACEMENT}, doc)
+
+
+ATTENTION_OPS = ("ssa", "sdsa", "stochastic_attention")
+
+
+def _build() -> InstructionSet:
+    opcodes = [
+        _opcode(
+            "SYS.LINEAR",
+            "linear",
+            _array_cost("systolic.rows", "systolic.columns", False),
+            "a spiking-MLP layer on the systolic array",
+        ),
+        _opcode(
+            "EXP.LINEAR",
+            "linear",
+            _array_cost("expert.rows", "expert.columns", True),
+            "an expert's layer on its expert core (routed tokens only)",
+        ),
+        _opcode("SYS.CONV", "conv2d", _conv_cost, "a convolution on the systolic array"),
+        _opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
+        _opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
+        _opcode("NEU.LEAKY", "leaky", _neuron_cost, "snnTorch Leaky neurons"),
+        _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
+        _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),
+        _opcode("RTR.COMBINE", "combine", _router_cost("combine"), "the aligned merge"),
+        Opcode("IO.LOAD_INPUT", (1, 1), 1, _identity, _io_cost("input"), {}, "input from DRAM"),
+        Opcode("IO.STORE_OUTPUT", (1, 1), 1, _identity, _io_cost("output"), {}, "to DRAM"),
+    ]
+    for op in ATTENTION_OPS:
+        _, (low, high), outputs, attrs = SEMANTICS[op]
+        opcodes.append(
+            Opcode(
+                f"ATT.{op.upper()}",
+                (low, high + 1),
+                outputs,
+                _attention_semantics(op),
+                _attention_cost,
+                {**attrs, **PLACEMENT, **HEAD_ATTRS},
+                f"spike.{op} on a head unit's attention array (the full Q last when pruning)",
+            )
+        )
+    for op in SEMANTICS:
+        opcodes.append(_opcode(f"VEC.{op.upper()}", op, _vector(op), f"spike.{op} (vector unit)"))
+    return InstructionSet("stacked3d", {o.name: o for o in opcodes})
+
+
+INSTRUCTION_SET = _build()
