@@ -13,12 +13,12 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-# The main job on the bundled samples, as far as the targets go today (`sparse` and
-# `xpikeformer`; `stacked3d` is the next issue): check the reference interpreter against
-# onnxruntime, compile each sample for every target and variant, run them all, print the account
-# of one run in full, the analog numerics' deviation on one, and a comparison of all.
-DESIGNS := sparse:sparse sparse:dense xpikeformer:xpikeformer xpikeformer:digital-snn \
-	xpikeformer:digital-ann
+# The main job on the bundled samples: check the reference interpreter against onnxruntime,
+# compile each sample for every target and variant, run them all, print the account of one run
+# in full, the analog numerics' deviation on one, 3D against 2D on the MoE sample, and a
+# comparison of all.
+DESIGNS := stacked3d:3d stacked3d:2d xpikeformer:xpikeformer xpikeformer:digital-snn \
+	xpikeformer:digital-ann sparse:sparse sparse:dense
 SAMPLES := spikformer sdt xpikeformer moe
 
 demo: $(STAMP)
@@ -43,6 +43,9 @@ demo: $(STAMP)
 	@$(BIN)/spikec run out/xpikeformer.xpikeformer-xpikeformer \
 		--input samples/xpikeformer_input.npy --numerics analog \
 		| awk '/^energy by component/ {p = 1} /^units/ {p = 0} /^numerics/ {q = 1} p || q'
+	@echo "== spikec run out/moe.stacked3d-3d (3D against 2D, tiers, experts)"
+	@$(BIN)/spikec run out/moe.stacked3d-3d --input samples/moe_input.npy \
+		| awk '/^tiers:/ || /^experts_tokens/ || /^expert_balance/ {print} /^vs_2d/ {q = 1} q'
 	@echo "== comparison (batch 2, T = 4; exact numerics)"
 	@for m in $(SAMPLES); do for d in $(DESIGNS); do t=$${d%%:*}; v=$${d##*:}; \
 		printf "   %-12s %-24s" $$m "$$t $$v"; \

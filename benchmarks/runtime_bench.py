@@ -1,9 +1,10 @@
 """How fast the runtime executes compiled programs, against onnxruntime on the same ONNX model.
 
-For each bundled sample and two paper-sized models — an SDT-2-512-sized Spike-driven
-Transformer at CIFAR size (2 blocks, D = 512, 8 heads, 32x32 input, 64 tokens) and the
-Xpikeformer paper's model (6 blocks, D = 512, 8 heads, 65 tokens), both T = 4, batch 1 — on each
-target, variant and numerics mode, prints from one run:
+For each bundled sample and three paper-sized models — an SDT-2-512-sized Spike-driven
+Transformer at CIFAR size (2 blocks, D = 512, 8 heads, 32x32 input, 64 tokens), the Xpikeformer
+paper's model (6 blocks, D = 512, 8 heads, 65 tokens) and a Spikformer-4-384-sized MoE model
+(4 blocks, D = 384, 8 heads, 4 experts, top-2, 64 tokens), all T = 4, batch 1 — on each target,
+variant and numerics mode, prints from one run:
 
 - `spikec run` in-process: loading the program folder (parse, constants, checks) and running
   it with the full account (semantics, timeline, energy ledger, report rendered as the table),
@@ -74,6 +75,11 @@ class BigModel:
     def gains_file(self) -> Path:
         return Path(__file__).with_name(f"{self.name.replace('-', '_')}_gains.json")
 
+    @property
+    def biases_file(self) -> Path:
+        """Router biases (MoE models), calibrated with the gains."""
+        return Path(__file__).with_name(f"{self.name.replace('-', '_')}_biases.json")
+
 
 SDT = BigModel(
     "sdt-2-512",
@@ -90,7 +96,24 @@ XPIKEFORMER = BigModel(
     (4, 1, 65, 48),
     2,
 )
-BIG_MODELS = (SDT, XPIKEFORMER)
+MOE = BigModel(
+    "moe-4-384",
+    builders.moe,
+    {
+        "blocks": 4,
+        "dim": 384,
+        "heads": 8,
+        "tokens": 64,
+        "experts": 4,
+        "k": 2,
+        "expert_hidden": 384,
+        "router_rate": 0.23,
+    },
+    (4, 1, 64, 48),
+    3,
+    {"*.attn.[qk]": (0.20, 0.23, 0.25), "*.moe.*": (0.075, 0.10, 0.15)},
+)
+BIG_MODELS = (SDT, XPIKEFORMER, MOE)
 
 
 def median_time(run: Callable[[], object], repeat: int = 5) -> float:
@@ -134,14 +157,19 @@ def calibrated_gains(big: BigModel, recalibrate: bool = False) -> dict[str, floa
 
     sample = Sample(big.build, big.sizes, big.input_shape, big.seed, big.bands)
     with tempfile.TemporaryDirectory() as tmp:
-        found = calibration(sample, big_input(big), Path(tmp)).gains
-    big.gains_file.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")
-    return dict(found)
+        found = calibration(sample, big_input(big), Path(tmp))
+    big.gains_file.write_text(json.dumps(found.gains, indent=1, sort_keys=True) + "\n")
+    if found.biases:
+        big.biases_file.write_text(json.dumps(found.biases, indent=1, sort_keys=True) + "\n")
+    return dict(found.gains)
 
 
 def big_model(big: BigModel, folder: Path, recalibrate: bool) -> Path:
     gains = calibrated_gains(big, recalibrate)
-    model, _ = big.build(**big.sizes, seed=big.seed, gains=gains)
+    extra = {}
+    if big.biases_file.exists():
+        extra["biases"] = json.loads(big.biases_file.read_text())
+    model, _ = big.build(**big.sizes, seed=big.seed, gains=gains, **extra)
     path = folder / f"{big.name}.onnx"
     onnx.save(model, path)
     return path

@@ -264,7 +264,46 @@ def _accuracy(section: dict[str, Any]) -> str:
     )
 
 
-_SECTIONS = {"mapping": _mapping, "numerics": _numerics, "accuracy": _accuracy}
+def _tiers(section: dict[str, float]) -> str:
+    return "tiers: " + ", ".join(f"{k} {_energy(v)}" for k, v in section.items()) + "\n"
+
+
+def _versus_2d(section: dict[str, dict[str, float]]) -> str:
+    text = "vs_2d: where 3D wins (+) or loses (-) against the same design in 2D\n"
+    for name, f in section.items():
+        if name == "latency_s":
+            text += (
+                f"  {'latency':<10} 3D {f['3d'] * 1e6:10.2f} us   2D {f['2d'] * 1e6:10.2f} us"
+                f"   {f['3d_wins_by'] * 1e6:+10.2f} us\n"
+            )
+        else:
+            text += (
+                f"  {name:<10} 3D {_energy(f['3d']):>13}   2D {_energy(f['2d']):>13}"
+                f"   {'+' if f['3d_wins_by'] >= 0 else '-'}{_energy(abs(f['3d_wins_by']))}\n"
+            )
+    return text
+
+
+def _area(section: dict[str, Any]) -> str:
+    return (
+        f"area: footprint 2D {section['footprint_2d_mm2']:.3f} mm2, 3D "
+        f"{section['footprint_3d_mm2']:.3f} mm2 (tiers "
+        + ", ".join(f"{a:.3f}" for a in section["tier_areas_3d_mm2"])
+        + f" mm2); mean planar wire 2D {section['wire_2d_mm']:.2f} mm, 3D "
+        f"{section['wire_3d_mm']:.2f} mm\n  units (mm2): "
+        + ", ".join(f"{k} {v:g}" for k, v in section["units_mm2"].items())
+        + "\n"
+    )
+
+
+_SECTIONS = {
+    "mapping": _mapping,
+    "numerics": _numerics,
+    "accuracy": _accuracy,
+    "tiers": _tiers,
+    "vs_2d": _versus_2d,
+    "area": _area,
+}
 
 
 def render_csv(report: Report) -> str:

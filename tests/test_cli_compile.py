@@ -137,7 +137,7 @@ def _refused(args: list[str | Path], capsys: pytest.CaptureFixture[str], *needle
 @pytest.mark.parametrize(
     ("extra", "needles"),
     [
-        (["-t", "tpu"], ["unknown target 'tpu'", "targets: xpikeformer, sparse"]),
+        (["-t", "tpu"], ["unknown target 'tpu'", "targets: stacked3d, xpikeformer, sparse"]),
         (["-t", "sparse", "--variant", "fast"], ["no variant 'fast'", "sparse, dense"]),
         (["-t", "sparse", "--set", "slu.lanez=2"], ["unknown hardware parameter", "slu.lanes"]),
         (["-t", "sparse", "--set", "slu.lanes=wide"], ["slu.lanes is a int"]),
