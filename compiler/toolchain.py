@@ -224,6 +224,7 @@ def execute_package(
     by_buffer = check_program_inputs(package, inputs, sources or {})
     try:
         target.check_numerics(options.numerics, package.program.variant)
+        target.check_run_settings(options.settings)
         hardware = package.hardware.with_settings(options.settings)
     except ProgramError as e:
         raise SpikecError(str(e)) from None

@@ -59,6 +59,18 @@ class Target:
     """Clock entries of variants with a clock of their own (default: `clock_entry`)."""
     report: Callable[[Report, RunRecord, Hardware], dict[str, Any]] | None = None
     """Sections the target adds to a run's report (e.g. per-tier energy)."""
+    compile_time: tuple[str, ...] = ()
+    """Parameters (or tables, `units.`) that shape the compiled program: `spikec run --set`
+    cannot change them."""
+
+    def check_run_settings(self, settings: tuple[str, ...]) -> None:
+        for setting in settings:
+            key = setting.split("=", 1)[0].strip()
+            if any(key == p or (p.endswith(".") and key.startswith(p)) for p in self.compile_time):
+                raise ProgramError(
+                    f"--set {setting}: {key} shapes the compiled program (its mapping or "
+                    "pipeline); give it to `spikec compile --set` instead"
+                )
 
     def leakage_for(self, variant: str) -> tuple[str, ...]:
         return self.leakage_by_variant.get(variant, self.leakage_entries)

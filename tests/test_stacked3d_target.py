@@ -180,3 +180,16 @@ def test_report_sections(programs: dict, capsys: pytest.CaptureFixture[str]) -> 
     code, out, err = run_cli(["run", programs["moe", "3d"], "-i", MOE_X], capsys)
     assert code == 0, err
     assert "vertical" in out and "expert_balance" in out
+
+
+def test_run_cannot_change_what_shaped_the_program(
+    programs: dict, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run_cli(
+        ["run", programs["moe", "3d"], "-i", MOE_X, "--set", "units.heads=2"], capsys
+    )
+    assert code == 2 and "units.heads shapes the compiled program" in err
+    code, _, err = run_cli(
+        ["run", programs["moe", "3d"], "-i", MOE_X, "--set", "energy.link.vertical=0.1"], capsys
+    )
+    assert code == 0, err

@@ -62,4 +62,5 @@ TARGET = Target(
         "(p = pruning.keep); pruned heads output zeros and skip their attention",
     },
     report=report,
+    compile_time=("units.", "tiers.", "mapping."),
 )

@@ -42,6 +42,7 @@ TARGET = Target(
         "without global compensation), DAC and ADC quantisation; seeded",
     },
     numerics_variants={"analog": ("xpikeformer",)},
+    compile_time=("crossbar.rows", "crossbar.columns", "crossbar.count", "pcm.devices_per_weight"),
     leakage_by_variant={
         "digital-snn": ("leakage.digital", "leakage.sram", "leakage.weight_sram"),
         "digital-ann": ("leakage.digital", "leakage.sram", "leakage.weight_sram"),
