@@ -217,8 +217,23 @@ def render_table(report: Report) -> str:
     )
     for name, section in report.extra.items():
         render = _SECTIONS.get(name)
-        out.write(render(section) if render else f"{name}: {json.dumps(section)}\n")
+        out.write(render(section) if render else _plain_section(name, section))
     return out.getvalue()
+
+
+def _plain_section(name: str, section: Any) -> str:
+    """A number, or a table of numbers, on one line; anything else as JSON."""
+
+    def number(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return None
+        return f"{value:.4g}"
+
+    if number(section) is not None:
+        return f"{name}: {number(section)}\n"
+    if isinstance(section, dict) and all(number(v) is not None for v in section.values()):
+        return f"{name}: " + ", ".join(f"{k} {number(v)}" for k, v in section.items()) + "\n"
+    return f"{name}: {json.dumps(section)}\n"
 
 
 def _mapping(section: dict[str, Any]) -> str:
