@@ -18,6 +18,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -117,10 +118,8 @@ def parse_value(text: str) -> Value:
     lowered = text.strip().lower()
     if lowered in ("true", "false"):
         return lowered == "true"
-    try:
+    if re.fullmatch(r"[+-]?\d+", text.strip()):
         return int(text)
-    except ValueError:
-        pass
     try:
         return float(text)
     except ValueError:

@@ -11,6 +11,7 @@ written to buffers of their own (dense: a model output is an array), by the targ
 from __future__ import annotations
 
 import re
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,7 +77,7 @@ def attr_value(attr: Attribute) -> AttrValue | None:
 
 
 @dataclass
-class Lowering:
+class Lowering(ABC):
     """Walks `@main` and lowers each op with `lower_op`, which a target overrides. A target can
     also say how model inputs, constants and outputs reach its units (`load_input`,
     `fetch_constant`, `store_output`), e.g. as DRAM transfers."""
@@ -97,8 +98,9 @@ class Lowering:
 
     # -- what a target provides ------------------------------------------------------------------
 
+    @abstractmethod
     def lower_op(self, op: Operation) -> None:
-        raise NotImplementedError
+        """Emit the instructions of `op`."""
 
     def load_input(self, buffer: str) -> str:
         """The buffer units read a model input from (default: the input buffer itself)."""
@@ -108,9 +110,9 @@ class Lowering:
         """The buffer units read a constant from (default: the constant itself)."""
         return buffer
 
+    @abstractmethod
     def store_output(self, buffer: str, output: str) -> None:
         """Write `buffer` into the model's output buffer `output`."""
-        raise NotImplementedError
 
     # -- names and buffers -------------------------------------------------------------------
 

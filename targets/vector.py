@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from runtime.isa import Cost, CostFunction, Execution, Metrics
+from targets.instructions import ADD16, COMPARE16, LOGIC1, MULT16, RANDOM16, SPECIAL16
 from targets.workload import moved_bits, size_of, spikes_per_step, vector_work
 
 SPIKING_OPS = ("lif", "if", "leaky", "bernoulli", "stochastic_attention")
@@ -15,22 +16,22 @@ SPIKING_OPS = ("lif", "if", "leaky", "bernoulli", "stochastic_attention")
 
 @dataclass(frozen=True)
 class VectorPrices:
-    """The hardware entries a vector unit's costs read."""
+    """The hardware entries a vector unit's costs read: `<unit>.lanes`, `<unit>.special_cycles`
+    and `<unit>.port_bits` of its own table, the width of a value, the memory it reads and
+    writes, and the standard compute energies."""
 
-    lanes: str
-    special_cycles: str
-    port_bits: str
+    unit: str
     activation_bits: str
-    add: str
-    mult: str
-    compare: str
-    logic: str
-    special: str
-    random: str
     memory: str
     """Energy per bit of the buffer the unit reads and writes."""
     passes: float = 1.0
     """Fraction of the work done (e.g. 1/T for an ANN counterpart that runs once)."""
+    add: str = ADD16
+    mult: str = MULT16
+    compare: str = COMPARE16
+    logic: str = LOGIC1
+    special: str = SPECIAL16
+    random: str = RANDOM16
 
 
 def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
@@ -45,9 +46,11 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
             e.outputs, e.output_types, bits_per_value
         )
         f = prices.passes
-        compute = float(math.ceil(work.simple_ops * f / hw.integer(prices.lanes)))
-        compute += work.specials * f * hw.integer(prices.special_cycles)
-        result.cycles = float(max(compute, math.ceil(bits * f / hw.integer(prices.port_bits))))
+        compute = float(math.ceil(work.simple_ops * f / hw.integer(f"{prices.unit}.lanes")))
+        compute += work.specials * f * hw.integer(f"{prices.unit}.special_cycles")
+        result.cycles = float(
+            max(compute, math.ceil(bits * f / hw.integer(f"{prices.unit}.port_bits")))
+        )
         result.energy("compute", prices.add, work.adds * f)
         result.energy("compute", prices.mult, work.mults * f)
         result.energy("compute", prices.compare, work.compares * f)

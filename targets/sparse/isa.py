@@ -14,7 +14,6 @@ position. Hardware entries are named in full where they are spent, so the ledger
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -24,12 +23,19 @@ from runtime.isa import (
     Execution,
     InstructionSet,
     Metrics,
-    Opcode,
-    Semantics,
-    Value,
 )
-from runtime.ops import SEMANTICS, dense, run_op
-from runtime.program import AttrValue
+from runtime.ops import SEMANTICS, dense
+from targets.instructions import (
+    ADD16,
+    ADD32,
+    COMPARE16,
+    LOGIC1,
+    MULT8,
+    MULT16,
+    dram_cost,
+    reference_opcode,
+    transfer_opcode,
+)
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     ints,
@@ -42,20 +48,11 @@ from targets.workload import (
     window_coverage,
 )
 
-ADD16 = "energy.compute.add16"
-ADD32 = "energy.compute.add32"
-MULT8 = "energy.compute.mult8"
-MULT16 = "energy.compute.mult16"
-COMPARE16 = "energy.compute.compare16"
-LOGIC1 = "energy.compute.logic1"
-SPECIAL16 = "energy.compute.special16"
-RANDOM16 = "energy.compute.random16"
 SPIKE_SRAM = "energy.memory.spike_sram"
 MEMBRANE_SRAM = "energy.memory.membrane_sram"
 ACTIVATION_BUFFER = "energy.memory.activation_buffer"
 PSUM_BUFFER = "energy.memory.psum_buffer"
 WEIGHT_SRAM = "energy.memory.weight_sram"
-DRAM = "energy.memory.dram"
 
 
 class Context:
@@ -91,13 +88,6 @@ class Context:
         """Where input `index` is held: spikes in the spike SRAM, reals in the activation
         buffer."""
         return SPIKE_SRAM if self.kind(index) in ("spk", "addr") else ACTIVATION_BUFFER
-
-
-def _semantics(op: str) -> Semantics:
-    def semantics(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
-        return list(run_op(op, args, attrs))
-
-    return semantics
 
 
 # -- the spike encoder ---------------------------------------------------------------------------
@@ -353,19 +343,7 @@ def _residual_cost(e: Execution) -> Cost:
     return result
 
 
-VECTOR = VectorPrices(
-    lanes="vector.lanes",
-    special_cycles="vector.special_cycles",
-    port_bits="vector.port_bits",
-    activation_bits="precision.activation_bits",
-    add=ADD16,
-    mult=MULT16,
-    compare=COMPARE16,
-    logic=LOGIC1,
-    special=SPECIAL16,
-    random=RANDOM16,
-    memory=ACTIVATION_BUFFER,
-)
+VECTOR = VectorPrices("vector", "precision.activation_bits", ACTIVATION_BUFFER)
 """The fallback vector unit: every element, no zero skipping."""
 
 
@@ -383,68 +361,38 @@ def _dma_cost(what: str) -> CostFunction:
             bits, memory = size_of(value) * c.hw.integer("precision.input_bits"), ACTIVATION_BUFFER
         else:
             bits, memory = stored_bits(value, c.kind(0), c.activation_bits), c.spike_memory(0)
-        cycles = c.hw.integer("dram.latency_cycles") + math.ceil(
-            bits / 8 / c.hw.integer("dram.bytes_per_cycle")
-        )
-        result = c.cost(cycles)
-        result.energy("dram", DRAM, bits)
-        result.energy("sram", memory, bits)
-        return result
+        return dram_cost(e, bits, memory)
 
     return cost
 
 
-def _identity(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
-    return [args[0]]
-
-
-# -- the instruction set --------------------------------------------------------------------------
-
-
-def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
-    _, inputs, outputs, attrs = SEMANTICS[op]
-    return Opcode(name, inputs, outputs, _semantics(op), cost, attrs, doc)
-
-
 def _build() -> InstructionSet:
     opcodes = [
-        _opcode("ENC.LIF", "lif", _neuron_cost("lif"), "LIF neurons in the spike encoder"),
-        _opcode("ENC.IF", "if", _neuron_cost("if"), "IF neurons in the spike encoder"),
-        _opcode("ENC.LEAKY", "leaky", _neuron_cost("leaky"), "snnTorch Leaky neurons"),
-        _opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
-        _opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),
-        _opcode("SLU.ACC", "linear", _slu_cost, "linear layer on spikes, a weight row per spike"),
-        _opcode("TILE.CONV_MAC", "conv2d", _conv_cost, "convolution of reals (MACs)"),
-        _opcode("TILE.CONV_AC", "conv2d", _conv_cost, "convolution of spikes (accumulates)"),
-        _opcode("TILE.LINEAR", "linear", _tile_linear_cost, "linear layer on reals (MACs)"),
-        _opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)"),
-        _opcode("SMA.SDSA", "sdsa", _sma_cost, "spike-driven self-attention (mask-add)"),
-        _opcode("RES.ADD", "add", _residual_cost, "residual add"),
-        Opcode(
-            "DMA.LOAD_WEIGHTS", (1, 1), 1, _identity, _dma_cost("weights"), {}, "weights from DRAM"
+        reference_opcode("ENC.LIF", "lif", _neuron_cost("lif"), "LIF neurons in the spike encoder"),
+        reference_opcode("ENC.IF", "if", _neuron_cost("if"), "IF neurons in the spike encoder"),
+        reference_opcode("ENC.LEAKY", "leaky", _neuron_cost("leaky"), "snnTorch Leaky neurons"),
+        reference_opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
+        reference_opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),
+        reference_opcode(
+            "SLU.ACC", "linear", _slu_cost, "linear layer on spikes, a weight row per spike"
         ),
-        Opcode(
-            "DMA.LOAD_INPUT",
-            (1, 1),
-            1,
-            _identity,
-            _dma_cost("input"),
-            {},
-            "a model input from DRAM",
+        reference_opcode("TILE.CONV_MAC", "conv2d", _conv_cost, "convolution of reals (MACs)"),
+        reference_opcode(
+            "TILE.CONV_AC", "conv2d", _conv_cost, "convolution of spikes (accumulates)"
         ),
-        Opcode(
-            "DMA.STORE_OUTPUT",
-            (1, 1),
-            1,
-            _identity,
-            _dma_cost("output"),
-            {},
-            "a model output to DRAM",
+        reference_opcode(
+            "TILE.LINEAR", "linear", _tile_linear_cost, "linear layer on reals (MACs)"
         ),
+        reference_opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)"),
+        reference_opcode("SMA.SDSA", "sdsa", _sma_cost, "spike-driven self-attention (mask-add)"),
+        reference_opcode("RES.ADD", "add", _residual_cost, "residual add"),
+        transfer_opcode("DMA.LOAD_WEIGHTS", _dma_cost("weights"), "weights from DRAM"),
+        transfer_opcode("DMA.LOAD_INPUT", _dma_cost("input"), "a model input from DRAM"),
+        transfer_opcode("DMA.STORE_OUTPUT", _dma_cost("output"), "a model output to DRAM"),
     ]
     for op in SEMANTICS:
         opcodes.append(
-            _opcode(
+            reference_opcode(
                 f"VEC.{op.upper()}", op, vector_cost(op, VECTOR), f"spike.{op} on the vector unit"
             )
         )

@@ -35,6 +35,16 @@ from runtime.isa import (
 from runtime.isa import Value as RuntimeValue
 from runtime.ops import SEMANTICS, dense, run_op
 from runtime.program import AttrValue
+from targets.instructions import (
+    ADD16,
+    ADD32,
+    COMPARE16,
+    LOGIC1,
+    MULT8,
+    dram_cost,
+    reference_opcode,
+    transfer_opcode,
+)
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
@@ -47,17 +57,8 @@ from targets.workload import (
     window_coverage,
 )
 
-ADD16 = "energy.compute.add16"
-ADD32 = "energy.compute.add32"
-MULT8 = "energy.compute.mult8"
-MULT16 = "energy.compute.mult16"
-COMPARE16 = "energy.compute.compare16"
-LOGIC1 = "energy.compute.logic1"
-SPECIAL16 = "energy.compute.special16"
-RANDOM16 = "energy.compute.random16"
 BUFFER = "energy.memory.buffer"
 LOCAL = "energy.memory.local"
-DRAM = "energy.memory.dram"
 VERTICAL = "energy.link.vertical"
 PLANAR = "energy.link.planar_per_mm"
 
@@ -328,19 +329,7 @@ def _router_cost(op: str) -> CostFunction:
     return cost
 
 
-PRICES = VectorPrices(
-    lanes="vector.lanes",
-    special_cycles="vector.special_cycles",
-    port_bits="vector.port_bits",
-    activation_bits="precision.accumulation_bits",
-    add=ADD16,
-    mult=MULT16,
-    compare=COMPARE16,
-    logic=LOGIC1,
-    special=SPECIAL16,
-    random=RANDOM16,
-    memory=BUFFER,
-)
+PRICES = VectorPrices("vector", "precision.accumulation_bits", BUFFER)
 
 
 def _vector(op: str) -> CostFunction:
@@ -369,36 +358,15 @@ def _io_cost(what: str) -> CostFunction:
             bits = size_of(value) * hw.integer("precision.input_bits")
         else:
             bits = stored_bits(value, e.input_types[0].kind, _activation_bits(e))
-        cycles = hw.integer("dram.latency_cycles") + math.ceil(
-            bits / 8 / hw.integer("dram.bytes_per_cycle")
-        )
-        result = Cost(float(cycles), e.timesteps, hw)
-        result.energy("dram", DRAM, bits)
-        result.energy("sram", BUFFER, bits)
-        result.metrics = Metrics(counters={"cycles_2d": float(cycles)})
+        result = dram_cost(e, bits, BUFFER)
+        result.metrics = Metrics(counters={"cycles_2d": result.cycles})  # no wires to DRAM
         return result
 
     return cost
 
 
-def _identity(
-    args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
-) -> list[RuntimeValue]:
-    return [args[0]]
-
-
-def _plain(op: str) -> Semantics:
-    def semantics(
-        args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
-    ) -> list[RuntimeValue]:
-        return list(run_op(op, args, attrs))
-
-    return semantics
-
-
 def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
-    _, inputs, outputs, attrs = SEMANTICS[op]
-    return Opcode(name, inputs, outputs, _plain(op), cost, {**attrs, **PLACEMENT}, doc)
+    return reference_opcode(name, op, cost, doc, PLACEMENT)
 
 
 ATTENTION_OPS = ("ssa", "sdsa", "stochastic_attention")
@@ -425,8 +393,8 @@ def _build() -> InstructionSet:
         _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),
         _opcode("RTR.COMBINE", "combine", _router_cost("combine"), "the aligned merge"),
-        Opcode("IO.LOAD_INPUT", (1, 1), 1, _identity, _io_cost("input"), {}, "input from DRAM"),
-        Opcode("IO.STORE_OUTPUT", (1, 1), 1, _identity, _io_cost("output"), {}, "to DRAM"),
+        transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
+        transfer_opcode("IO.STORE_OUTPUT", _io_cost("output"), "to DRAM"),
     ]
     for op in ATTENTION_OPS:
         _, (low, high), outputs, attrs = SEMANTICS[op]

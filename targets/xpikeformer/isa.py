@@ -33,12 +33,24 @@ from runtime.isa import (
     InstructionSet,
     Metrics,
     Opcode,
-    Semantics,
 )
 from runtime.isa import Value as RuntimeValue
 from runtime.ops import SEMANTICS, dense, run_op
 from runtime.program import AttrValue
 from runtime.random import uniform_tables
+from targets.instructions import (
+    ADD8,
+    ADD16,
+    ADD32,
+    COMPARE16,
+    LOGIC1,
+    MULT8,
+    RANDOM16,
+    SPECIAL16,
+    dram_cost,
+    reference_opcode,
+    transfer_opcode,
+)
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     ints,
@@ -51,15 +63,6 @@ from targets.workload import (
 )
 from targets.xpikeformer.analog import AnalogParameters, analog_matmul
 
-ADD8 = "energy.compute.add8"
-ADD16 = "energy.compute.add16"
-ADD32 = "energy.compute.add32"
-MULT8 = "energy.compute.mult8"
-MULT16 = "energy.compute.mult16"
-COMPARE16 = "energy.compute.compare16"
-LOGIC1 = "energy.compute.logic1"
-SPECIAL16 = "energy.compute.special16"
-RANDOM16 = "energy.compute.random16"
 ROW_BINARY = "energy.aimc.row_binary"
 ROW_ANALOG = "energy.aimc.row_analog"
 ADC = "energy.adc.conversion_8bit"
@@ -68,7 +71,6 @@ AND_COUNT = "energy.ssa.and_count"
 RNG_DRAW = "energy.ssa.rng_draw"
 SRAM = "energy.memory.sram"
 WEIGHT_SRAM = "energy.memory.weight_sram"
-DRAM = "energy.memory.dram"
 
 PLAN_ATTRS = {
     "row_blocks": AttrSpec(int),
@@ -88,15 +90,6 @@ def _out_bits(e: Execution) -> float:
     return stored_bits(
         e.outputs[0], e.output_types[0].kind, e.hardware.integer("precision.activation_bits")
     )
-
-
-def _semantics(op: str) -> Semantics:
-    def semantics(
-        args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
-    ) -> list[RuntimeValue]:
-        return list(run_op(op, args, attrs))
-
-    return semantics
 
 
 # -- the analog crossbars ---------------------------------------------------------------------
@@ -489,41 +482,16 @@ def _io_cost(what: str) -> CostFunction:
             bits = stored_bits(
                 value, e.input_types[0].kind, hw.integer("precision.activation_bits")
             )
-        cycles = hw.integer("dram.latency_cycles") + math.ceil(
-            bits / 8 / hw.integer("dram.bytes_per_cycle")
-        )
-        result = Cost(cycles, e.timesteps, hw)
-        result.energy("dram", DRAM, bits)
-        result.energy("sram", SRAM, bits)
-        return result
+        return dram_cost(e, bits, SRAM)
 
     return cost
-
-
-def _identity(
-    args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
-) -> list[RuntimeValue]:
-    return [args[0]]
 
 
 # -- the instruction set --------------------------------------------------------------------
 
 
 def _prices(passes: float = 1.0) -> VectorPrices:
-    return VectorPrices(
-        lanes="digital.lanes",
-        special_cycles="digital.special_cycles",
-        port_bits="digital.port_bits",
-        activation_bits="precision.activation_bits",
-        add=ADD16,
-        mult=MULT16,
-        compare=COMPARE16,
-        logic=LOGIC1,
-        special=SPECIAL16,
-        random=RANDOM16,
-        memory=SRAM,
-        passes=passes,
-    )
+    return VectorPrices("digital", "precision.activation_bits", SRAM, passes)
 
 
 def _ann_vector_cost(op: str) -> CostFunction:
@@ -531,11 +499,6 @@ def _ann_vector_cost(op: str) -> CostFunction:
         return vector_cost(op, _prices(_one_pass(e)))(e)
 
     return cost
-
-
-def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
-    _, inputs, outputs, attrs = SEMANTICS[op]
-    return Opcode(name, inputs, outputs, _semantics(op), cost, attrs, doc)
 
 
 ANN_COSTS: dict[str, CostFunction] = {
@@ -573,31 +536,37 @@ def _build() -> InstructionSet:
             {**conv_attrs, **PLAN_ATTRS},
             "a convolution on its crossbars (patches as input vectors)",
         ),
-        _opcode(
+        reference_opcode(
             "SSA.ATTN",
             "stochastic_attention",
             _attention_cost(digital=False),
             "stochastic spiking attention on the SSA engine",
         ),
-        _opcode(
+        reference_opcode(
             "DATT.SSA",
             "stochastic_attention",
             _attention_cost(digital=True),
             "stochastic attention with counters fed from SRAM (digital-snn)",
         ),
-        _opcode("PE.ACC", "linear", _pe_linear_cost, "linear layer on spikes, a row per spike"),
-        _opcode("PE.MAC", "linear", _pe_linear_cost, "linear layer on reals (MACs)"),
-        _opcode("PE.CONV_AC", "conv2d", _pe_conv_cost, "convolution of spikes (accumulates)"),
-        _opcode("PE.CONV_MAC", "conv2d", _pe_conv_cost, "convolution of reals (MACs)"),
-        Opcode("IO.LOAD_INPUT", (1, 1), 1, _identity, _io_cost("input"), {}, "input from DRAM"),
-        Opcode("IO.STORE_OUTPUT", (1, 1), 1, _identity, _io_cost("output"), {}, "output to DRAM"),
+        reference_opcode(
+            "PE.ACC", "linear", _pe_linear_cost, "linear layer on spikes, a row per spike"
+        ),
+        reference_opcode("PE.MAC", "linear", _pe_linear_cost, "linear layer on reals (MACs)"),
+        reference_opcode(
+            "PE.CONV_AC", "conv2d", _pe_conv_cost, "convolution of spikes (accumulates)"
+        ),
+        reference_opcode("PE.CONV_MAC", "conv2d", _pe_conv_cost, "convolution of reals (MACs)"),
+        transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
+        transfer_opcode("IO.STORE_OUTPUT", _io_cost("output"), "output to DRAM"),
     ]
     for op in SEMANTICS:
         opcodes.append(
-            _opcode(f"DIG.{op.upper()}", op, vector_cost(op, _prices()), f"spike.{op} (digital)")
+            reference_opcode(
+                f"DIG.{op.upper()}", op, vector_cost(op, _prices()), f"spike.{op} (digital)"
+            )
         )
         opcodes.append(
-            _opcode(
+            reference_opcode(
                 f"ANN.{op.upper()}",
                 op,
                 ANN_COSTS.get(op, _ann_vector_cost(op)),

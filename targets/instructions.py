@@ -1,0 +1,71 @@
+"""Pieces every target's instruction set is built from: opcodes whose semantics are the
+reference's (`runtime.ops`), transfers that keep their value, the DRAM interface, and the names
+of the compute energies every hardware description keeps in its `[energy.compute]` table.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from runtime.hardware import Hardware
+from runtime.isa import AttrSpec, Cost, CostFunction, Execution, Opcode, Semantics, Value
+from runtime.ops import SEMANTICS, run_op
+from runtime.program import AttrValue
+
+ADD8 = "energy.compute.add8"
+ADD16 = "energy.compute.add16"
+ADD32 = "energy.compute.add32"
+MULT8 = "energy.compute.mult8"
+MULT16 = "energy.compute.mult16"
+COMPARE16 = "energy.compute.compare16"
+LOGIC1 = "energy.compute.logic1"
+SPECIAL16 = "energy.compute.special16"
+RANDOM16 = "energy.compute.random16"
+
+
+def reference_semantics(op: str) -> Semantics:
+    """The semantics of `spike.<op>`: what the reference interpreter computes."""
+
+    def semantics(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
+        return list(run_op(op, args, attrs))
+
+    return semantics
+
+
+def reference_opcode(
+    name: str,
+    op: str,
+    cost: CostFunction,
+    doc: str,
+    extra_attrs: dict[str, AttrSpec] | None = None,
+) -> Opcode:
+    """An opcode computing `spike.<op>`, with the op's operands and attributes (and the
+    target's own, `extra_attrs`)."""
+    _, inputs, outputs, attrs = SEMANTICS[op]
+    return Opcode(
+        name, inputs, outputs, reference_semantics(op), cost, {**attrs, **(extra_attrs or {})}, doc
+    )
+
+
+def _keep(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
+    return [args[0]]
+
+
+def transfer_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
+    """A move of one buffer into another (e.g. from DRAM): the value stays, the cost is the
+    target's."""
+    return Opcode(name, (1, 1), 1, _keep, cost, {}, doc)
+
+
+def dram_cost(e: Execution, bits: float, memory: str) -> Cost:
+    """`bits` between DRAM and the on-chip memory whose per-bit entry is `memory`: the first
+    word after `dram.latency_cycles`, then `dram.bytes_per_cycle`."""
+    hw: Hardware = e.hardware
+    cycles = hw.integer("dram.latency_cycles") + math.ceil(
+        bits / 8 / hw.integer("dram.bytes_per_cycle")
+    )
+    cost = Cost(float(cycles), e.timesteps, hw)
+    cost.energy("dram", "energy.memory.dram", bits)
+    cost.energy("sram", memory, bits)
+    return cost
