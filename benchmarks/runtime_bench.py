@@ -53,7 +53,7 @@ from compiler.toolchain import (  # noqa: E402
     open_program,
 )
 from runtime.package import Package  # noqa: E402
-from runtime.report import build_report, render_table  # noqa: E402
+from runtime.report import render_table  # noqa: E402
 from samples import builders  # noqa: E402
 from samples.generate import Builder  # noqa: E402
 from targets import load_target, target_names  # noqa: E402
@@ -204,12 +204,12 @@ def ours_peak(program: Path, x_path: Path, numerics: str) -> float:
     imports = (
         "from pathlib import Path\n"
         "from compiler.toolchain import RunOptions, execute_package, open_program\n"
-        "from runtime.report import build_report, render_table"
+        "from runtime.report import render_table"
     )
     work = (
         f"package, target = open_program(Path({str(program)!r}))\n"
         f"run = execute_package(package, target, {{'x': x}}, None, RunOptions({numerics!r}))\n"
-        "render_table(build_report(run.record))"
+        "render_table(run.report)"
     )
     return peak_memory(imports, work, x_path)
 
@@ -227,9 +227,7 @@ def run_and_report(package: Package, target: Target, x: np.ndarray, numerics: st
     """What `spikec run` does once the program is loaded: execute it with the account (and, in
     hardware numerics, the exact run it is compared with) and render the report."""
     run = execute_package(package, target, {"x": x}, None, RunOptions(numerics))
-    report = build_report(run.record)
-    report.extra.update(run.extra)
-    render_table(report)
+    render_table(run.report)
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ it writes output files only when it succeeds.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 import numpy as np
@@ -46,6 +47,49 @@ def _emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) ->
     externalize_derived(module, target.with_name(target.name + ".weights.npz"))
     rebase_weights(module, base, target.resolve().parent)
     write_text(output, print_ir(module, generic=generic))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+IR_DUMP_OPTIONS = (
+    click.option(
+        "--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass."
+    ),
+    click.option(
+        "--print-ir-after", multiple=True, metavar="PASS", help="Print the IR after this pass."
+    ),
+    click.option(
+        "--print-ir-before", multiple=True, metavar="PASS", help="Print the IR before this pass."
+    ),
+    click.option(
+        "--ir-dump-dir",
+        type=click.Path(file_okay=False),
+        help="Write the IR before the first pass and after each one, numbered, into this folder.",
+    ),
+)
+"""The IR dump options of the commands that run passes (`opt`, `compile`)."""
+
+
+def _ir_dump_options(command: F) -> F:
+    for option in reversed(IR_DUMP_OPTIONS):
+        command = option(command)
+    return command
+
+
+def _ir_dumps(
+    after_all: bool,
+    after: tuple[str, ...],
+    before: tuple[str, ...],
+    dump_dir: str | None,
+    generic: bool,
+) -> IRDumps:
+    return IRDumps(
+        after_all=after_all,
+        after=after,
+        before=before,
+        dump_dir=None if dump_dir is None else Path(dump_dir),
+        generic=generic,
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -100,18 +144,7 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
 @click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
-@click.option("--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass.")
-@click.option(
-    "--print-ir-after", multiple=True, metavar="PASS", help="Print the IR after this pass."
-)
-@click.option(
-    "--print-ir-before", multiple=True, metavar="PASS", help="Print the IR before this pass."
-)
-@click.option(
-    "--ir-dump-dir",
-    type=click.Path(file_okay=False),
-    help="Write the IR before the first pass and after each one, numbered, into this folder.",
-)
+@_ir_dump_options
 @click.option(
     "--split-input-file",
     is_flag=True,
@@ -139,13 +172,7 @@ def opt_command(
       spikec opt m.mlir -p 'fold-batchnorm,dce' --print-ir-before dce
     """
 
-    callback = IRDumps(
-        after_all=print_ir_after_all,
-        after=print_ir_after,
-        before=print_ir_before,
-        dump_dir=None if ir_dump_dir is None else Path(ir_dump_dir),
-        generic=generic,
-    )
+    callback = _ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, generic)
     callback.check(pipeline)
     if not split_input_file:
         module, base = read_ir(input)
@@ -338,18 +365,7 @@ def _default_program_dir(model: str, target: str, variant: str | None) -> Path:
     type=click.Path(file_okay=False),
     help="Program folder to write (default: MODEL.TARGET[-VARIANT] in the current folder).",
 )
-@click.option("--print-ir-after-all", is_flag=True, help="Print the IR to stderr after every pass.")
-@click.option(
-    "--print-ir-after", multiple=True, metavar="PASS", help="Print the IR after this pass."
-)
-@click.option(
-    "--print-ir-before", multiple=True, metavar="PASS", help="Print the IR before this pass."
-)
-@click.option(
-    "--ir-dump-dir",
-    type=click.Path(file_okay=False),
-    help="Write the IR before the first pass and after each one, numbered, into this folder.",
-)
+@_ir_dump_options
 def compile_command(
     model: str,
     target_name: str,
@@ -376,13 +392,7 @@ def compile_command(
     """
     from compiler.toolchain import compile_model
 
-    callback = IRDumps(
-        after_all=print_ir_after_all,
-        after=print_ir_after,
-        before=print_ir_before,
-        dump_dir=None if ir_dump_dir is None else Path(ir_dump_dir),
-        generic=False,
-    )
+    callback = _ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, False)
     destination = Path(output) if output else _default_program_dir(model, target_name, variant)
     compiled = compile_model(
         model,
@@ -461,15 +471,13 @@ def run_command(
       spikec run sdt.sparse -i samples/sdt_input.npy --report csv --report-file sdt.csv
     """
     from compiler.toolchain import RunOptions, execute_package, open_program
-    from runtime.report import build_report, render_csv, render_table
+    from runtime.report import render_csv, render_table
 
     package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
     options = RunOptions(numerics, seed, settings, _load_labels(labels, inputs))
     run = execute_package(package, target, inputs, sources, options)
-    outputs = run.outputs
-    report = build_report(run.record)
-    report.extra.update(run.extra)
+    outputs, report = run.outputs, run.report
     text = {"table": render_table, "json": lambda r: r.to_json() + "\n", "csv": render_csv}[
         report_format
     ](report)

@@ -24,7 +24,7 @@ from runtime.deviation import SpikeLog, accuracy, deviation
 from runtime.errors import ProgramError
 from runtime.interpreter import RunRecord, execute
 from runtime.package import Package, load_package, write_package
-from runtime.report import build_report
+from runtime.report import Report, build_report
 from targets import load_target, target_names
 from targets.target import Target
 
@@ -187,8 +187,13 @@ class Run:
     outputs: dict[str, np.ndarray]
     """By model output name."""
     record: RunRecord
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Report sections: the mapping, the numerics' deviation, accuracy."""
+    report: Report
+    """The account, with the sections this run adds (mapping, the numerics' deviation,
+    accuracy, the target's own)."""
+
+    @property
+    def extra(self) -> dict[str, Any]:
+        return self.report.extra
 
 
 def run_program(
@@ -263,6 +268,8 @@ def execute_package(
         extra["numerics"] = deviation(
             options.numerics, exact, outputs, exact_log, observed_log, options.labels
         )
+    report = build_report(record)
+    report.extra.update(extra)
     if target.report is not None:
-        extra.update(target.report(build_report(record), record, hardware))
-    return Run(outputs, record, extra)
+        report.extra.update(target.report(report, record, hardware))
+    return Run(outputs, record, report)

@@ -103,6 +103,9 @@ class Execution:
     """`exact` (the reference semantics) or a target's hardware numerics mode."""
     seed: int = 0
     """Seed of the hardware numerics' random draws (noise)."""
+    notes: dict[str, Any] = field(default_factory=dict)
+    """What the semantics computed on the way that the cost needs too (so it is computed
+    once), e.g. the intermediate counts of an attention."""
 
 
 Semantics = Callable[[Sequence[Value], dict[str, AttrValue], "Execution"], list[Value]]

@@ -292,6 +292,32 @@ def sdsa(
     return q * lif(kv, tau, v_threshold, v_reset, decay_input, soft_reset)
 
 
+def stochastic_attention_stages(
+    q: Array,
+    k: Array,
+    v: Array,
+    u1: Array,
+    u2: Array,
+    heads: int,
+    c1: float,
+    c2: float,
+    mask_diagonal: bool,
+    query_offset: int = 0,
+) -> tuple[Array, Array, Array, Array]:
+    """`stochastic_attention` with its intermediates, per head: the output, the counts of the
+    first stage `Q K^T`, its Bernoulli spikes S (masked), and the counts of the second `S V`
+    (what a hardware model counts its AND operations and random draws from)."""
+    qh, kh, vh = (split_heads(a, heads) for a in (q, k, v))
+    counts1 = qh @ kh.swapaxes(-1, -2)
+    s = (u1 < counts1 / _f(c1)).astype(F32)
+    if mask_diagonal:
+        nq, nk = s.shape[-2:]
+        s = s * (_f(1.0) - np.eye(nq, nk, k=query_offset, dtype=F32))
+    counts2 = s @ vh
+    out = (u2 < counts2 / _f(c2)).astype(F32)
+    return merge_heads(out), counts1, s, counts2
+
+
 def stochastic_attention(
     q: Array,
     k: Array,
@@ -306,13 +332,9 @@ def stochastic_attention(
 ) -> Array:
     """Query token i of this op is token `query_offset + i` of the whole attention; the masked
     diagonal is that of the whole attention."""
-    qh, kh, vh = (split_heads(a, heads) for a in (q, k, v))
-    s = (u1 < (qh @ kh.swapaxes(-1, -2)) / _f(c1)).astype(F32)
-    if mask_diagonal:
-        nq, nk = s.shape[-2:]
-        s = s * (_f(1.0) - np.eye(nq, nk, k=query_offset, dtype=F32))
-    out = (u2 < (s @ vh) / _f(c2)).astype(F32)
-    return merge_heads(out)
+    return stochastic_attention_stages(q, k, v, u1, u2, heads, c1, c2, mask_diagonal, query_offset)[
+        0
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

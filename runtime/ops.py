@@ -109,7 +109,12 @@ def _layer_norm(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
     return [kernels.layer_norm(args[0], args[1], beta, _f(a, "epsilon"))]
 
 
-def _stochastic(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def stochastic_stages(
+    args: Sequence[np.ndarray], a: Attrs
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """`spike.stochastic_attention` with its intermediates (`kernels.stochastic_attention_stages`):
+    the uniform numbers are the operands, or drawn from (seed, stream) for the whole attention
+    and cut to this op's heads and queries."""
     q, k, v = args[:3]
     heads = _i(a, "heads")
     h0, total_heads = _ints(a, "head_range") if "head_range" in a else (0, heads)
@@ -128,11 +133,13 @@ def _stochastic(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
         )
         u1 = full1[:, :, h0 : h0 + heads, q0 : q0 + nq]
         u2 = full2[:, :, h0 : h0 + heads, q0 : q0 + nq]
-    return [
-        kernels.stochastic_attention(
-            q, k, v, u1, u2, heads, _f(a, "c1"), _f(a, "c2"), _b(a, "mask_diagonal"), q0
-        )
-    ]
+    return kernels.stochastic_attention_stages(
+        q, k, v, u1, u2, heads, _f(a, "c1"), _f(a, "c2"), _b(a, "mask_diagonal"), q0
+    )
+
+
+def _stochastic(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [stochastic_stages(args, a)[0]]
 
 
 def _dispatch(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:

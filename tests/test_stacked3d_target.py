@@ -14,7 +14,7 @@ import pytest
 from compiler.driver import load_model
 from compiler.reference import evaluate
 from compiler.toolchain import Run, RunOptions, compile_model, execute_package, open_program
-from runtime.report import Report, build_report, render_table
+from runtime.report import Report, render_table
 from tests.conftest import SAMPLES, run_cli
 
 NAMES = ("spikformer", "sdt", "xpikeformer", "moe")
@@ -43,9 +43,7 @@ def run(path: Path, x: np.ndarray, **options: Any) -> Run:
 
 
 def report_of(result: Run) -> Report:
-    report = build_report(result.record)
-    report.extra.update(result.extra)
-    return report
+    return result.report
 
 
 @pytest.mark.parametrize("variant", ["3d", "2d"])

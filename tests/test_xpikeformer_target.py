@@ -14,7 +14,7 @@ from compiler.driver import load_model
 from compiler.errors import SpikecError
 from compiler.reference import evaluate
 from compiler.toolchain import Run, RunOptions, compile_model, execute_package, open_program
-from runtime.report import build_report, render_table
+from runtime.report import render_table
 from tests.conftest import SAMPLES, run_cli
 
 NAMES = ("spikformer", "sdt", "xpikeformer", "moe")
@@ -180,8 +180,7 @@ def test_report_shows_adc_dac_and_ssa_shares(
     programs: dict, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = run(programs["xpikeformer", "xpikeformer"], np.load(X))
-    report = build_report(result.record)
-    report.extra.update(result.extra)
+    report = result.report
     assert report.per_component["adc_dac"] > 0
     units = {u["unit"]: u for u in report.per_unit}
     assert units["ssa"]["energy_pj"] > 0 and units["aimc"]["energy_pj"] > 0
@@ -199,8 +198,8 @@ def test_costs_follow_the_data(programs: dict) -> None:
     """No input spikes on a crossbar layer: no row driven, no conversion."""
     path = programs["xpikeformer", "xpikeformer"]
     x = np.load(X)
-    busy = build_report(run(path, x).record).per_entry
-    quiet = build_report(run(path, np.zeros_like(x)).record).per_entry
+    busy = run(path, x).report.per_entry
+    quiet = run(path, np.zeros_like(x)).report.per_entry
     assert quiet.get("energy.adc.conversion_8bit", 0) < busy["energy.adc.conversion_8bit"]
     assert quiet.get("energy.ssa.and_count", 0) < busy["energy.ssa.and_count"]
 

@@ -35,9 +35,8 @@ from runtime.isa import (
     Opcode,
 )
 from runtime.isa import Value as RuntimeValue
-from runtime.ops import SEMANTICS, dense, run_op
+from runtime.ops import SEMANTICS, dense, run_op, stochastic_stages
 from runtime.program import AttrValue
-from runtime.random import uniform_tables
 from targets.instructions import (
     ADD8,
     ADD16,
@@ -253,29 +252,27 @@ def _aimc_conv_cost(e: Execution) -> Cost:
 # -- attention --------------------------------------------------------------------------------
 
 
+def _attention_semantics(
+    args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
+) -> list[RuntimeValue]:
+    """The reference's stochastic attention; its intermediate counts are kept for the cost."""
+    out, counts1, s, counts2 = stochastic_stages([dense(a) for a in args], attrs)
+    e.notes["stages"] = (counts1, s, counts2)
+    return [out]
+
+
 def _attention_counts(e: Execution) -> dict[str, np.ndarray]:
     """Per timestep: AND operations and counter increments of both stages, and random draws
-    (a probability of zero needs none)."""
+    (a probability of zero needs none), from the intermediates the semantics kept."""
     attrs = e.instruction.attrs
-    heads = int(attrs["heads"])  # type: ignore[arg-type]
-    q, k, v = (kernels.split_heads(dense(a), heads) for a in e.inputs[:3])
-    t, b, h, nq, dh = q.shape
-    nk = k.shape[3]
-    if len(e.inputs) == 5:
-        u1 = dense(e.inputs[3])
-    else:
-        u1, _ = uniform_tables(
-            int(attrs["seed"]),  # type: ignore[arg-type]
-            int(attrs["stream"]),  # type: ignore[arg-type]
-            [(t, b, h, nq, nk), (t, b, h, nq, dh)],
-        )
-    counts1 = q @ k.swapaxes(-1, -2)
-    s = (u1 < counts1 / np.float32(attrs["c1"])).astype(np.float32)  # type: ignore[arg-type]
+    counts1, s, counts2 = e.notes["stages"]
+    t, b, h, nq, nk = counts1.shape
+    dh = counts2.shape[-1]
+    q = kernels.split_heads(dense(e.inputs[0]), h)
     keep = np.ones((nq, nk), dtype=np.float32)
     if attrs.get("mask_diagonal"):
-        keep -= np.eye(nq, nk, dtype=np.float32)
-        s *= keep
-    counts2 = s @ v
+        offset = ints(attrs, "query_range")[0] if "query_range" in attrs else 0
+        keep -= np.eye(nq, nk, k=offset, dtype=np.float32)
 
     def per_step(a: np.ndarray) -> np.ndarray:
         return a.reshape(t, -1).sum(axis=1, dtype=np.float64)
@@ -501,6 +498,11 @@ def _ann_vector_cost(op: str) -> CostFunction:
     return cost
 
 
+def _attention_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
+    _, inputs, outputs, attrs = SEMANTICS["stochastic_attention"]
+    return Opcode(name, inputs, outputs, _attention_semantics, cost, attrs, doc)
+
+
 ANN_COSTS: dict[str, CostFunction] = {
     "linear": _ann_linear_cost,
     "conv2d": _ann_conv_cost,
@@ -536,15 +538,13 @@ def _build() -> InstructionSet:
             {**conv_attrs, **PLAN_ATTRS},
             "a convolution on its crossbars (patches as input vectors)",
         ),
-        reference_opcode(
+        _attention_opcode(
             "SSA.ATTN",
-            "stochastic_attention",
             _attention_cost(digital=False),
             "stochastic spiking attention on the SSA engine",
         ),
-        reference_opcode(
+        _attention_opcode(
             "DATT.SSA",
-            "stochastic_attention",
             _attention_cost(digital=True),
             "stochastic attention with counters fed from SRAM (digital-snn)",
         ),
