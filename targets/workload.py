@@ -108,6 +108,14 @@ def window_coverage(
     return padded[top : top + h, left : left + w]
 
 
+def integer(attrs: dict[str, AttrValue], key: str, default: int | None = None) -> int:
+    """An integer attribute of an instruction (validated against its opcode on load)."""
+    value = attrs.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"attribute {key} is {value!r}, not an integer")
+    return value
+
+
 def ints(attrs: dict[str, AttrValue], key: str) -> list[int]:
     value = attrs[key]
     assert isinstance(value, list)
@@ -173,7 +181,7 @@ def vector_work(
         rows = n_in // ins[0][-1]
         return VectorWork(adds=4 * n_in, mults=3 * n_in, specials=rows)
     if op == "linear":
-        macs = n_in * (ins[1][0] if attrs.get("transpose_weight") else ins[1][1])
+        macs = float(n_in * (ins[1][0] if attrs.get("transpose_weight") else ins[1][1]))
         return VectorWork(adds=macs, mults=macs)
     if op == "conv2d":
         c_out, _, kh, kw = ins[1]
@@ -184,20 +192,20 @@ def vector_work(
             ints(attrs, "pads"),
             ints(attrs, "dilations"),
         )
-        macs = n_in * float(coverage.mean()) * c_out / int(attrs["group"])  # type: ignore[arg-type]
+        macs = n_in * float(coverage.mean()) * c_out / integer(attrs, "group")
         return VectorWork(adds=macs, mults=macs)
     if op == "matmul":
-        macs = n_out * ins[0][-1]
+        macs = float(n_out * ins[0][-1])
         return VectorWork(adds=macs, mults=macs)
     if op in ("ssa", "stochastic_attention"):
         t, b, nq, d = ins[0]
         nk = ins[1][2]
         pairs = t * b * nq * nk * d  # query-key pairs x head channels, over all heads
         if op == "ssa":
-            heads = int(attrs["heads"])  # type: ignore[arg-type]
+            heads = integer(attrs, "heads")
             scores = t * b * heads * nq * nk
             return VectorWork(logic=pairs, adds=2 * pairs, mults=pairs + scores)
-        heads = int(attrs["heads"])  # type: ignore[arg-type]
+        heads = integer(attrs, "heads")
         draws = t * b * heads * nq * nk + t * b * nq * d
         return VectorWork(logic=2 * pairs, adds=2 * pairs, compares=draws, randoms=draws)
     if op == "sdsa":
@@ -209,7 +217,7 @@ def vector_work(
     if op == "bernoulli":
         return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
     if op == "route_topk":
-        return VectorWork(compares=n_in * int(attrs["k"]))  # type: ignore[arg-type]
+        return VectorWork(compares=n_in * integer(attrs, "k"))
     if op == "dispatch":
         return VectorWork(logic=n_out)
     if op == "combine":

@@ -38,6 +38,7 @@ from targets.instructions import (
 )
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    integer,
     ints,
     nonzeros_per_position,
     shape_of,
@@ -210,7 +211,7 @@ def _conv_cost(e: Execution) -> Cost:
     x, w, out = e.inputs[0], e.inputs[1], e.outputs[0]
     c_in, h, wd = shape_of(x)[-3:]
     c_out, c_group, kh, kw = shape_of(w)
-    per_group = c_out // int(e.instruction.attrs["group"])  # type: ignore[arg-type]
+    per_group = c_out // integer(e.instruction.attrs, "group")
     attrs = e.instruction.attrs
     coverage = window_coverage(
         (h, wd), (kh, kw), ints(attrs, "strides"), ints(attrs, "pads"), ints(attrs, "dilations")

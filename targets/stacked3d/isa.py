@@ -48,6 +48,7 @@ from targets.instructions import (
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    integer,
     ints,
     nonzeros_per_position,
     shape_of,
@@ -98,7 +99,7 @@ class Moves:
 
     def move(self, bits: float, buffer_tier: int, cost: Cost) -> None:
         hw = self.e.hardware
-        tier = int(self.e.instruction.attrs.get("tier", 0))  # type: ignore[arg-type]
+        tier = integer(self.e.instruction.attrs, "tier", 0)
         plan3, plan2 = plans(hw)
         plan = plan2 if self.e.variant == "2d" else plan3
         per_mm = hw.number("floorplan.cycles_per_mm")
@@ -149,7 +150,7 @@ def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
         else:
             bits = stored_bits(value, e.input_types[index].kind, _activation_bits(e))
         m.move(bits, tiers[index], cost)
-    out_tier = int(attrs.get("output_tier", 0))  # type: ignore[arg-type]
+    out_tier = integer(attrs, "output_tier", 0)
     for index, value in enumerate(e.outputs):
         m.move(stored_bits(value, e.output_types[index].kind, _activation_bits(e)), out_tier, cost)
     return m
@@ -207,7 +208,7 @@ def _conv_cost(e: Execution) -> Cost:
     c_in, h, wd = shape_of(x)[-3:]
     c_out, c_group, kh, kw = shape_of(w)
     attrs = e.instruction.attrs
-    per_group = c_out // int(attrs["group"])  # type: ignore[arg-type]
+    per_group = c_out // integer(attrs, "group")
     coverage = window_coverage(
         (h, wd), (kh, kw), ints(attrs, "strides"), ints(attrs, "pads"), ints(attrs, "dilations")
     ).reshape(-1)
@@ -242,12 +243,12 @@ def _kept(e: Execution) -> bool:
     attrs = e.instruction.attrs
     if e.numerics != "pruned" or "head" not in attrs or len(e.inputs) < 4:
         return True
-    heads = int(attrs["head_count"])  # type: ignore[arg-type]
+    heads = integer(attrs, "head_count")
     q = dense(e.inputs[-1])
     counts = q.reshape(*q.shape[:-1], heads, -1).sum(axis=(*range(q.ndim - 1), q.ndim))
     keep = math.ceil(e.hardware.number("pruning.keep") * heads)
     order = np.argsort(-counts, kind="stable")[:keep]
-    return int(attrs["head"]) in order  # type: ignore[arg-type]
+    return integer(attrs, "head") in order
 
 
 def _attention_semantics(op: str) -> Semantics:
@@ -316,7 +317,7 @@ def _router_cost(op: str) -> CostFunction:
         result = Cost(0.0, e.timesteps, hw)
         n = size_of(e.outputs[0])
         if op == "route_topk":
-            k = int(e.instruction.attrs["k"])  # type: ignore[arg-type]
+            k = integer(e.instruction.attrs, "k")
             result.energy("compute", COMPARE16, size_of(e.inputs[0]) * k)
         elif op == "combine":
             result.energy("compute", ADD16, n * (len(e.inputs) - 2))

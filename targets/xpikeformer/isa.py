@@ -52,6 +52,7 @@ from targets.instructions import (
 )
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    integer,
     ints,
     nonzeros_per_position,
     shape_of,
@@ -106,10 +107,10 @@ def _aimc_linear_semantics(
     y = analog_matmul(
         x.reshape(-1, x.shape[-1]),
         np.ascontiguousarray(w),
-        int(attrs["rows_per_block"]),  # type: ignore[arg-type]
+        integer(attrs, "rows_per_block"),
         AnalogParameters.of(e.hardware),
         e.seed,
-        int(attrs["first_crossbar"]),  # type: ignore[arg-type]
+        integer(attrs, "first_crossbar"),
         e.input_types[0].kind == "f32",
         source,
     ).reshape(*x.shape[:-1], w.shape[1])
@@ -124,7 +125,7 @@ def _patches(e: Execution, x: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
     return kernels.im2col(
         x,
         (kh, kw),
-        int(attrs["group"]),  # type: ignore[arg-type]
+        integer(attrs, "group"),
         ints(attrs, "strides"),
         ints(attrs, "pads"),
         ints(attrs, "dilations"),
@@ -138,12 +139,12 @@ def _aimc_conv_semantics(
         return list(run_op("conv2d", args, attrs))
     x, w = dense(args[0]), dense(args[1])
     c_out = w.shape[0]
-    group = int(attrs["group"])  # type: ignore[arg-type]
+    group = integer(attrs, "group")
     og = c_out // group
     cols, (ho, wo) = _patches(e, x)
     n, _, k, positions = cols.shape
     p = AnalogParameters.of(e.hardware)
-    per_group = int(attrs["row_blocks"]) * int(attrs["column_blocks"])  # type: ignore[arg-type]
+    per_group = integer(attrs, "row_blocks") * integer(attrs, "column_blocks")
     y = np.empty((n, group, og, positions), dtype=np.float32)
     for g in range(group):
         matrix = cols[:, g].transpose(0, 2, 1).reshape(-1, k)
@@ -151,10 +152,10 @@ def _aimc_conv_semantics(
         out = analog_matmul(
             matrix,
             np.ascontiguousarray(weights),
-            int(attrs["rows_per_block"]),  # type: ignore[arg-type]
+            integer(attrs, "rows_per_block"),
             p,
             e.seed,
-            int(attrs["first_crossbar"]) + g * per_group,  # type: ignore[arg-type]
+            integer(attrs, "first_crossbar") + g * per_group,
             e.input_types[0].kind == "f32",
             w,
         )
@@ -174,7 +175,7 @@ def _crossbar_cost(
     hw = e.hardware
     steps = e.timesteps
     attrs = e.instruction.attrs
-    column_blocks = int(attrs["column_blocks"])  # type: ignore[arg-type]
+    column_blocks = integer(attrs, "column_blocks")
     real = e.input_types[0].kind == "f32"
     active = (nonzero > 0).sum(axis=1).astype(np.float64)  # [steps, row_blocks]: MVMs
     per_step_active = active.sum(axis=1)
@@ -219,7 +220,7 @@ def _aimc_linear_cost(e: Execution) -> Cost:
     d_in = x.shape[-1]
     w_shape = shape_of(e.inputs[1])
     d_out = w_shape[0] if e.instruction.attrs.get("transpose_weight") else w_shape[1]
-    rows = int(e.instruction.attrs["rows_per_block"])  # type: ignore[arg-type]
+    rows = integer(e.instruction.attrs, "rows_per_block")
     blocks = math.ceil(d_in / rows)
     padded = np.zeros((*x.shape[:-1], blocks * rows), dtype=bool)
     padded[..., :d_in] = x != 0
@@ -239,7 +240,7 @@ def _aimc_conv_cost(e: Execution) -> Cost:
     c_out = shape_of(e.inputs[1])[0]
     cols, _ = _patches(e, (x != 0).astype(np.uint8))
     n, group, k, positions = cols.shape
-    rows = int(e.instruction.attrs["rows_per_block"])  # type: ignore[arg-type]
+    rows = integer(e.instruction.attrs, "rows_per_block")
     blocks = math.ceil(k / rows)
     counts = np.add.reduceat(cols, np.arange(0, k, rows), axis=2, dtype=np.int64)
     # vectors: one per (item, group, output position); d_out per group
@@ -372,7 +373,7 @@ def _pe_conv_cost(e: Execution) -> Cost:
     c_in, h, wd = shape_of(x)[-3:]
     c_out, _, kh, kw = shape_of(w)
     attrs = e.instruction.attrs
-    per_group = c_out // int(attrs["group"])  # type: ignore[arg-type]
+    per_group = c_out // integer(attrs, "group")
     coverage = window_coverage(
         (h, wd), (kh, kw), ints(attrs, "strides"), ints(attrs, "pads"), ints(attrs, "dilations")
     ).reshape(-1)
@@ -438,7 +439,7 @@ def _ann_attention_cost(e: Execution) -> Cost:
     hw = e.hardware
     t, b, nq, d = shape_of(e.inputs[0])
     nk = shape_of(e.inputs[1])[2]
-    heads = int(e.instruction.attrs.get("heads", 1))  # type: ignore[arg-type]
+    heads = integer(e.instruction.attrs, "heads", 1)
     f = _one_pass(e)
     macs = 2 * t * b * nq * nk * d * f
     scores = t * b * heads * nq * nk * f

@@ -19,6 +19,7 @@ from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
 from targets.target import Lowered
+from targets.workload import integer
 from targets.xpikeformer.mapping import CrossbarMap
 
 ANN_MAC_OPS = ("linear", "conv2d", "stochastic_attention", "ssa", "sdsa")
@@ -62,7 +63,7 @@ class XpikeformerLowering(Lowering):
                 opcode = "AIMC.LINEAR"
             else:
                 c_out, cg, kh, kw = weight
-                group = int(attrs["group"])  # type: ignore[arg-type]
+                group = integer(attrs, "group")
                 plan = self.crossbars.place(layer or name, cg * kh * kw, c_out // group, group)
                 opcode = "AIMC.CONV"
             self.emit("aimc", opcode, operands, results, {**attrs, **plan.attrs()})
