@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -13,6 +14,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli import main
 from compiler.frontend.onnx_functions import make_model
+
+if TYPE_CHECKING:
+    from compiler.toolchain import Run
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -89,3 +93,29 @@ def run_cli(args: Sequence[str | Path], capsys: pytest.CaptureFixture[str]) -> t
         code = int(e.code or 0)
     captured = capsys.readouterr()
     return code, captured.out, captured.err
+
+
+SAMPLE_NAMES = ("spikformer", "sdt", "xpikeformer", "moe")
+
+
+def compile_samples(
+    folder: Path, target: str, variants: Sequence[str]
+) -> dict[tuple[str, str], Path]:
+    """Every bundled sample compiled for `target` in each variant: (sample, variant) -> folder."""
+    from compiler.toolchain import compile_model
+
+    paths = {}
+    for name in SAMPLE_NAMES:
+        for variant in variants:
+            path = folder / f"{name}.{variant}"
+            compile_model(str(SAMPLES / f"{name}.onnx"), target, path, variant=variant)
+            paths[name, variant] = path
+    return paths
+
+
+def run_sample_program(path: Path, x: np.ndarray, **options: Any) -> Run:
+    """Execute a compiled program on input `x` with `RunOptions(**options)`."""
+    from compiler.toolchain import RunOptions, execute_package, open_program
+
+    package, target = open_program(path)
+    return execute_package(package, target, {"x": x}, None, RunOptions(**options))

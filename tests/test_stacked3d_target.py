@@ -6,40 +6,30 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 
 from compiler.driver import load_model
 from compiler.reference import evaluate
-from compiler.toolchain import Run, RunOptions, compile_model, execute_package, open_program
+from compiler.toolchain import Run, compile_model
 from runtime.report import Report, render_table
-from tests.conftest import SAMPLES, run_cli
+from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program
 
-NAMES = ("spikformer", "sdt", "xpikeformer", "moe")
+NAMES = SAMPLE_NAMES
 MOE = SAMPLES / "moe.onnx"
 MOE_X = SAMPLES / "moe_input.npy"
+run = run_sample_program
 
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
     folder = tmp_path_factory.mktemp("stacked3d")
-    paths = {}
-    for name in NAMES:
-        for variant in ("3d", "2d"):
-            path = folder / f"{name}.{variant}"
-            compile_model(str(SAMPLES / f"{name}.onnx"), "stacked3d", path, variant=variant)
-            paths[name, variant] = path
+    paths = compile_samples(folder, "stacked3d", ("3d", "2d"))
     lol = folder / "moe.lol"
     compile_model(str(MOE), "stacked3d", lol, settings=("mapping.mode=logic-on-logic",))
     paths["moe", "lol"] = lol
     return paths
-
-
-def run(path: Path, x: np.ndarray, **options: Any) -> Run:
-    package, target = open_program(path)
-    return execute_package(package, target, {"x": x}, None, RunOptions(**options))
 
 
 def report_of(result: Run) -> Report:

@@ -13,30 +13,19 @@ import pytest
 from compiler.driver import load_model
 from compiler.errors import SpikecError
 from compiler.reference import evaluate
-from compiler.toolchain import Run, RunOptions, compile_model, execute_package, open_program
+from compiler.toolchain import compile_model
 from runtime.report import render_table
-from tests.conftest import SAMPLES, run_cli
+from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program
 
-NAMES = ("spikformer", "sdt", "xpikeformer", "moe")
+NAMES = SAMPLE_NAMES
 VARIANTS = ("xpikeformer", "digital-snn", "digital-ann")
 X = SAMPLES / "xpikeformer_input.npy"
+run = run_sample_program
 
 
 @pytest.fixture(scope="module")
 def programs(tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Path]:
-    folder = tmp_path_factory.mktemp("xpikeformer")
-    paths = {}
-    for name in NAMES:
-        for variant in VARIANTS:
-            path = folder / f"{name}.{variant}"
-            compile_model(str(SAMPLES / f"{name}.onnx"), "xpikeformer", path, variant=variant)
-            paths[name, variant] = path
-    return paths
-
-
-def run(path: Path, x: np.ndarray, **options: Any) -> Run:
-    package, target = open_program(path)
-    return execute_package(package, target, {"x": x}, None, RunOptions(**options))
+    return compile_samples(tmp_path_factory.mktemp("xpikeformer"), "xpikeformer", VARIANTS)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
