@@ -475,7 +475,8 @@ def run_command(
 
     package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
-    options = RunOptions(numerics, seed, settings, _load_labels(labels, inputs))
+    ranks = {spec["name"]: len(spec["shape"]) for spec in package.manifest["inputs"]}
+    options = RunOptions(numerics, seed, settings, _load_labels(labels, inputs, ranks))
     run = execute_package(package, target, inputs, sources, options)
     outputs, report = run.outputs, run.report
     text = {"table": render_table, "json": lambda r: r.to_json() + "\n", "csv": render_csv}[
@@ -493,11 +494,18 @@ def run_command(
         click.echo(text, nl=False)
 
 
-def _load_labels(path: str | None, inputs: dict[str, np.ndarray]) -> np.ndarray | None:
+def _load_labels(
+    path: str | None, inputs: dict[str, np.ndarray], ranks: dict[str, int]
+) -> np.ndarray | None:
+    """Integer class labels, one per batch element; an input given without its time axis (one
+    the model repeats over time) has the batch first."""
     if path is None:
         return None
     labels = _load_array(path)
-    batch = next(iter(inputs.values())).shape[1] if inputs else 0
+    batch = 0
+    for name, array in inputs.items():
+        batch = array.shape[0] if array.ndim < ranks.get(name, 0) else array.shape[1]
+        break
     if labels.ndim != 1 or labels.shape[0] != batch or labels.dtype.kind not in "iu":
         raise SpikecError(
             f"labels must be integers [batch = {batch}], got {labels.dtype} {list(labels.shape)}",

@@ -53,6 +53,18 @@ def output_names(module: ModuleOp) -> list[str]:
     return _names(fn.res_attrs, len(fn.function_type.outputs), "out")
 
 
+def repeated_inputs(module: ModuleOp) -> set[str]:
+    """Inputs the model repeats over time (`spike.repeated`): they may be given as [B, ...]."""
+    fn = main_function(module)
+    names = input_names(module)
+    found: set[str] = set()
+    if fn.arg_attrs is not None:
+        for name, entry in zip(names, fn.arg_attrs.data, strict=False):
+            if "spike.repeated" in entry.data:
+                found.add(name)
+    return found
+
+
 class InputError(SpikecError):
     """An input array that does not fit the model; `name` is the input (None: the set of names)."""
 
@@ -75,9 +87,12 @@ def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.
             parts.append(f"unknown {extra}")
         raise InputError(f"inputs do not match the model ({'; '.join(parts)}); it takes {names}")
     ordered: list[np.ndarray] = []
+    repeated = repeated_inputs(module)
     for name, arg_type in zip(names, fn.function_type.inputs.data, strict=True):
         array = inputs[name]
         expected = shape_of(arg_type)
+        if name in repeated and array.ndim == len(expected) - 1:
+            array = np.ascontiguousarray(np.broadcast_to(array, (expected[0], *array.shape)))
         shape_ok = array.ndim == len(expected) and all(
             e in (DYNAMIC, a) for e, a in zip(expected, array.shape, strict=True)
         )

@@ -137,6 +137,8 @@ def check_program_inputs(
     for name, spec in specs.items():
         array = inputs[name]
         declared = spec["shape"]
+        if spec.get("repeated") and array.ndim == len(declared) - 1:
+            array = np.ascontiguousarray(np.broadcast_to(array, (declared[0], *array.shape)))
         shape_ok = array.ndim == len(declared) and all(
             d is None or d == a for d, a in zip(declared, array.shape, strict=True)
         )

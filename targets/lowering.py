@@ -33,7 +33,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import DYNAMIC, EncodedSpikesType, SpikeTrainType
-from compiler.reference import input_names, main_function, output_names
+from compiler.reference import input_names, main_function, output_names, repeated_inputs
 from compiler.weights import WeightStore, dense_to_array
 from runtime.errors import ProgramError
 from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program, Role
@@ -209,13 +209,20 @@ class Lowering(ABC):
         function = main_function(self.module)
         block = function.body.block
         inputs: list[dict[str, Any]] = []
+        repeated = repeated_inputs(self.module)
         for arg, name in zip(block.args, input_names(self.module), strict=True):
             buffer = self.new_buffer(name, buffer_type(arg.type), "input")
             self.names[arg] = self.load_input(buffer)
             shape = self.type_of(buffer).shape
-            inputs.append(
-                {"name": name, "buffer": buffer, "shape": list(shape), "dtype": "float32"}
-            )
+            spec: dict[str, Any] = {
+                "name": name,
+                "buffer": buffer,
+                "shape": list(shape),
+                "dtype": "float32",
+            }
+            if name in repeated:
+                spec["repeated"] = True  # the model repeats it over time: [B, ...] is accepted
+            inputs.append(spec)
         returned: list[SSAValue] = []
         for op in block.ops:
             if isinstance(op, spike.WeightOp | spike.ConstantOp) or op in self.fused:

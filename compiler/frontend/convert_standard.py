@@ -245,24 +245,49 @@ def _check_folded_broadcast(v: Value, rank: int) -> None:
 def conv(imp: Importer, node: onnx.NodeProto) -> None:
     x = imp.activation(node, 0, "the input")
     _spatial_layout(x, "Conv")
-    if len(x.onnx_shape()) != 4:
-        raise NodeError("only 2-D convolutions (4-D input [N, C, H, W]) are supported")
+    rank = len(x.onnx_shape())
+    if rank not in (3, 4):
+        raise NodeError("only 1-D and 2-D convolutions (input [N, C, L] or [N, C, H, W])")
     attrs = attributes(node)
     _check_auto_pad(attrs)
     w = imp.const_array(node, 1, "the weight")
-    bias = imp.optional_input(node, 2)
-    op = spike.Conv2dOp(
-        imp.operand(x),
-        imp.operand(imp.input(node, 1)),
-        None if bias is None else imp.operand(bias),
-        strides=_ints(attrs.get("strides"), [1, 1]),
-        pads=_ints(attrs.get("pads"), [0, 0, 0, 0]),
-        dilations=_ints(attrs.get("dilations"), [1, 1]),
-        group=attr_int(node, "group", 1),
-    )
     if list(w.shape[2:]) != _ints(attrs.get("kernel_shape"), list(w.shape[2:])):
         raise NodeError("kernel_shape does not match the weight")
+    bias = imp.optional_input(node, 2)
+    strides = _ints(attrs.get("strides"), [1] * (rank - 2))
+    pads = _ints(attrs.get("pads"), [0] * 2 * (rank - 2))
+    dilations = _ints(attrs.get("dilations"), [1] * (rank - 2))
+    weight = imp.input(node, 1)
+    source = imp.operand(x)
+    if rank == 3:
+        # A 1-D convolution is a 2-D one over a height of 1 (Conv1d in SpikingJelly models).
+        source = _unit_height(imp, source)
+        weight = Value(Layout.CONST, array=w[:, :, None, :], name=f"{node.input[1]}.as_2d")
+        strides, dilations = [1, *strides], [1, *dilations]
+        pads = [0, pads[0], 0, pads[1]]
+    op = spike.Conv2dOp(
+        source,
+        imp.operand(weight),
+        None if bias is None else imp.operand(bias),
+        strides=strides,
+        pads=pads,
+        dilations=dilations,
+        group=attr_int(node, "group", 1),
+    )
+    if rank == 3:
+        imp.insert(op)
+        *outer, _, length = shape_of(op.output)
+        _emit(imp, node, spike.ReshapeOp(op.output, [*outer, length]), x.layout)
+        return
     _emit(imp, node, op, x.layout)
+
+
+def _unit_height(imp: Importer, value: SSAValue) -> SSAValue:
+    """`value` [..., C, L] as [..., C, 1, L]."""
+    shape = shape_of(value)
+    op = spike.ReshapeOp(value, [*shape[:-1], 1, shape[-1]])
+    imp.insert(op)
+    return op.output
 
 
 @converts("BatchNormalization")

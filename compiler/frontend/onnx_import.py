@@ -28,6 +28,7 @@ from xdsl.dialects.builtin import (
     ModuleOp,
     StringAttr,
     TensorType,
+    UnitAttr,
     i64,
 )
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
@@ -38,16 +39,20 @@ from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
+from compiler.frontend.raising import RaiseReport, raise_model
 from compiler.frontend.values import Layout, NodeError, Value
 from compiler.weights import (
     WEIGHTS_ATTR,
     OnnxTensors,
     WeightStore,
     array_to_dense,
+    dense_to_array,
     external_data_file,
 )
 
 MIN_OPSET = 17
+REPEATED_ATTR = "spike.repeated"
+"""Argument attribute: the model repeats this input over time; callers may give it as [B, ...]."""
 INLINE_LIMIT = 1
 """Constants with at most this many elements are written into the IR as `spike.constant`."""
 
@@ -65,6 +70,7 @@ class ImportResult:
     model: onnx.ModelProto
     input_names: list[str]
     output_names: list[str]
+    raising: RaiseReport
 
 
 def name_hint(name: str) -> str | None:
@@ -114,6 +120,9 @@ class Importer:
     path: Path
     inline_weights: bool
     tensors: OnnxTensors
+    file_tensors: set[str] = field(default_factory=set)
+    """Names of the tensors stored in the model file; others (computed while raising) are
+    written into the IR."""
     timesteps: int = 0
     batch: int = DYNAMIC
     values: dict[str, Value] = field(default_factory=dict)
@@ -203,7 +212,8 @@ class Importer:
     def global_for(self, name: str, array: np.ndarray) -> TensorType:
         if name not in self.globals:
             type_ = real_type(array.shape)
-            value = array_to_dense(np.asarray(array)) if self.inline_weights else None
+            inline = self.inline_weights or name not in self.file_tensors
+            value = array_to_dense(np.asarray(array)) if inline else None
             self.globals[name] = spike.GlobalOp(name, type_, value)
         return self.globals[name].type
 
@@ -355,8 +365,11 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
     model = load_model(path)
     _check_opset(model, path)
     _check_external_data(model, path)
+    file_tensors = OnnxTensors(model, path)
+    raising = raise_model(model, file_tensors, _infer_shapes(model))
     graph = model.graph
     importer = Importer(model, path, inline_weights, OnnxTensors(model, path))
+    importer.file_tensors = set(file_tensors.tensors)
 
     initializer_names = {t.name for t in graph.initializer}
     graph_inputs = [vi for vi in graph.input if vi.name not in initializer_names]
@@ -405,14 +418,14 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
         except NodeError as e:
             problems.append(f"output '{out.name}': {e}")
     if problems:
-        raise UnsupportedModelError(str(path), problems)
+        raise UnsupportedModelError(str(path), problems + _raising_notes(raising))
 
     importer.insert(func.ReturnOp(*results))
     function = func.FuncOp(
         "main",
         (arg_types, [r.type for r in results]),
         Region(block),
-        arg_attrs=_name_attrs([vi.name for vi in graph_inputs]),
+        arg_attrs=_name_attrs([vi.name for vi in graph_inputs], raising.repeated_inputs),
         res_attrs=_name_attrs(output_names),
     )
 
@@ -426,12 +439,32 @@ def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResu
         verify(module, str(path))
     except SpikecError as e:
         raise SpikecError(f"internal error: the imported IR does not verify: {e}") from e
-    store = WeightStore(path, onnx_model=model)
-    return ImportResult(module, store, model, [vi.name for vi in graph_inputs], output_names)
+    inline = {
+        name: dense_to_array(op.value)
+        for name, op in importer.globals.items()
+        if op.value is not None
+    }
+    store = WeightStore(path, onnx_model=model, inline=inline)
+    return ImportResult(
+        module, store, model, [vi.name for vi in graph_inputs], output_names, raising
+    )
 
 
-def _name_attrs(names: list[str]) -> ArrayAttr[DictionaryAttr]:
-    return ArrayAttr([DictionaryAttr({"spike.name": StringAttr(n)}) for n in names])
+def _name_attrs(names: list[str], repeated: list[str] | None = None) -> ArrayAttr[DictionaryAttr]:
+    """Each argument's ONNX name, and `spike.repeated` on an input the model repeats over time
+    (the reference and the runtime accept it without its time axis)."""
+    entries = []
+    for n in names:
+        entry: dict[str, Attribute] = {"spike.name": StringAttr(n)}
+        if repeated and n in repeated:
+            entry[REPEATED_ATTR] = UnitAttr()
+        entries.append(DictionaryAttr(entry))
+    return ArrayAttr(entries)
+
+
+def _raising_notes(raising: RaiseReport) -> list[str]:
+    """Patterns the raising passes recognised but left, which explain the nodes above."""
+    return [f"(not raised) {item.node}: {item.reason}" for item in raising.left]
 
 
 def convert_nodes(

@@ -1,0 +1,62 @@
+"""Raising: turn the plain-arithmetic graphs that `torch.onnx` exports of spiking networks into
+spikec's ONNX convention (time-major tensors, `spike` functions) before import.
+
+The passes run in order on the ONNX graph, each recognising a pattern by dataflow:
+
+1. `fold`: Identity, shape subgraphs and constant arithmetic are evaluated;
+2. `time_input`: an image repeated over T inside the model becomes a time-major input;
+3. `neurons`: neurons unrolled over T become one `spike.LIF` / `spike.IF` call.
+
+Raising happens on ONNX rather than on the IR so that every step can be checked the way the
+frontend is: the raised model, with its `spike` functions, runs in onnxruntime and must give the
+exported model's outputs. What a pass recognises but cannot raise stays as it was, and the
+report says why (`spikec import --explain`).
+"""
+
+from __future__ import annotations
+
+import onnx
+from onnx import helper
+
+from compiler.frontend.onnx_functions import DOMAIN, spike_functions
+from compiler.frontend.raising.fold import fold_constants
+from compiler.frontend.raising.graph import Graph
+from compiler.frontend.raising.neurons import raise_neurons
+from compiler.frontend.raising.report import Left, Raised, RaiseReport
+from compiler.frontend.raising.time_input import raise_repeated_inputs
+from compiler.weights import OnnxTensors
+
+__all__ = ["Left", "RaiseReport", "Raised", "raise_model"]
+
+
+def _metadata_timesteps(model: onnx.ModelProto) -> int | None:
+    for prop in model.metadata_props:
+        if prop.key == "spike.timesteps" and prop.value.isdigit():
+            return int(prop.value)
+    return None
+
+
+def raise_model(
+    model: onnx.ModelProto, tensors: OnnxTensors, shapes: dict[str, list[int | str]]
+) -> RaiseReport:
+    """Raise `model` in place; `shapes` are ONNX shape inference's shapes of its values."""
+    report = RaiseReport()
+    graph = Graph(model, tensors)
+    report.folded = fold_constants(graph, shapes)
+    repeated = raise_repeated_inputs(graph)
+    report.repeated_inputs = sorted(repeated)
+    timesteps = set(repeated.values())
+    report.timesteps = timesteps.pop() if len(timesteps) == 1 else _metadata_timesteps(model)
+    raise_neurons(graph, report.timesteps, report)
+    graph.remove_dead()
+    graph.write_back()
+    if report.raised or report.repeated_inputs:
+        del model.graph.value_info[:]  # the exporter's shapes predate the new time axes
+    used = {n.op_type for n in graph.nodes if n.domain == DOMAIN}
+    present = {f.name for f in model.functions if f.domain == DOMAIN}
+    for function in spike_functions():
+        if function.name in used - present:
+            model.functions.append(function)
+    if used and all(o.domain != DOMAIN for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+    return report

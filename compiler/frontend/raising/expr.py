@@ -1,0 +1,126 @@
+"""Elementwise arithmetic of an unrolled graph as expression trees.
+
+A neuron's step is a few Add/Sub/Mul/Div/Neg nodes between its state, its input and constants.
+The raising passes read that arithmetic as a tree whose leaves are named values and scalar
+constants, substitute the state and the input, and then evaluate the tree in float32 on probe
+values: two trees that give the same bits on every probe compute the same function in the same
+arithmetic order, whichever way the exporter wrote it (operands swapped, `x * 0.5` for `x / 2`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from compiler.frontend.raising.graph import Graph, is_standard
+
+ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Neg")
+
+
+@dataclass(frozen=True)
+class Expr:
+    """`op` is an ONNX arithmetic op, 'const' (`value`) or 'leaf' (`name`)."""
+
+    op: str
+    args: tuple[Expr, ...] = ()
+    value: float = 0.0
+    name: str = ""
+
+    def leaves(self) -> Iterator[str]:
+        if self.op == "leaf":
+            yield self.name
+        for arg in self.args:
+            yield from arg.leaves()
+
+    def constants(self) -> Iterator[float]:
+        if self.op == "const":
+            yield self.value
+        for arg in self.args:
+            yield from arg.constants()
+
+    def substitute(self, match: Callable[[Expr], Expr | None]) -> Expr:
+        """The tree with each subtree for which `match` gives a replacement replaced."""
+        replacement = match(self)
+        if replacement is not None:
+            return replacement
+        if not self.args:
+            return self
+        return Expr(self.op, tuple(a.substitute(match) for a in self.args), self.value, self.name)
+
+    def size(self) -> int:
+        return 1 + sum(a.size() for a in self.args)
+
+
+def leaf(name: str) -> Expr:
+    return Expr("leaf", name=name)
+
+
+def const(value: float) -> Expr:
+    return Expr("const", value=float(np.float32(value)))
+
+
+MAX_DEPTH = 12
+
+
+def extract(graph: Graph, name: str, stop: set[str], nodes: set[int] | None = None) -> Expr:
+    """The arithmetic computing `name`, down to values in `stop`, non-arithmetic producers and
+    scalar constants. The ids of the nodes walked are added to `nodes`."""
+
+    def walk(value: str, depth: int) -> Expr:
+        scalar = graph.scalar(value)
+        if scalar is not None:
+            return const(scalar)
+        if value in stop or depth > MAX_DEPTH:
+            return leaf(value)
+        node = graph.producer.get(value)
+        if node is None or not is_standard(node) or node.op_type not in ARITHMETIC:
+            return leaf(value)
+        if nodes is not None:
+            nodes.add(id(node))
+        return Expr(node.op_type, tuple(walk(i, depth + 1) for i in node.input))
+
+    return walk(name, 0)
+
+
+_NUMPY = {
+    "Add": np.add,
+    "Sub": np.subtract,
+    "Mul": np.multiply,
+    "Div": np.divide,
+}
+
+
+def evaluate(expr: Expr, env: dict[str, np.ndarray]) -> np.ndarray:
+    """The tree in float32, leaves from `env`."""
+    if expr.op == "const":
+        return np.float32(expr.value)  # type: ignore[return-value]
+    if expr.op == "leaf":
+        return env[expr.name]
+    if expr.op == "Neg":
+        return np.negative(evaluate(expr.args[0], env))
+    a, b = (evaluate(arg, env) for arg in expr.args)
+    with np.errstate(all="ignore"):
+        return np.asarray(_NUMPY[expr.op](a, b), dtype=np.float32)
+
+
+def probes(count: int = 4096, seed: int = 0) -> np.ndarray:
+    """float32 values of every sign and many magnitudes, with the small integers and halves
+    that thresholds and resets sit on."""
+    rng = np.random.default_rng(seed)
+    mantissa = rng.uniform(-1.0, 1.0, count)
+    exponent = rng.integers(-12, 6, count).astype(np.float64)
+    values = mantissa * np.exp2(exponent)
+    specials = np.array([0.0, -0.0, 0.5, 1.0, -1.0, 2.0, 1.5, 0.25, -0.5, 3.0])
+    values[: specials.size] = specials
+    return values.astype(np.float32)
+
+
+def same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal as float32 bit patterns, except that +0 and -0 count as equal (a sign of zero never
+    changes a threshold comparison)."""
+    a = np.asarray(a, dtype=np.float32)
+    b = np.asarray(b, dtype=np.float32)
+    a, b = np.broadcast_arrays(a, b)
+    return bool(np.all((a.view(np.uint32) == b.view(np.uint32)) | ((a == 0) & (b == 0))))

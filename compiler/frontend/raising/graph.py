@@ -1,0 +1,193 @@
+"""A mutable view of an ONNX graph for the raising passes: who produces and who consumes each
+value, which values are constants, and the edits the passes make (replace a value, add a node,
+drop what nothing uses)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from compiler.weights import OnnxTensors
+
+
+def is_standard(node: onnx.NodeProto) -> bool:
+    return node.domain in ("", "ai.onnx")
+
+
+def attributes(node: onnx.NodeProto) -> dict[str, object]:
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def label(node: onnx.NodeProto) -> str:
+    """How a node is named in messages: its name (or first output) and its type."""
+    return f"'{node.name or (node.output[0] if node.output else '?')}' ({node.op_type})"
+
+
+class Graph:
+    """The nodes of one ONNX graph with their def-use relations and constant values.
+
+    Constant values are initializers, `Constant` nodes and whatever the folding pass computes;
+    `constant(name)` returns the array or None for a value computed at run time.
+    """
+
+    def __init__(self, model: onnx.ModelProto, tensors: OnnxTensors) -> None:
+        self.model = model
+        self.graph = model.graph
+        self.nodes: list[onnx.NodeProto] = list(self.graph.node)
+        self.tensors = tensors
+        self.constants: dict[str, np.ndarray] = {}
+        """Constants computed by the passes (the model's own are read from `tensors`)."""
+        self.outputs = {o.name for o in self.graph.output}
+        self._fresh = 0
+        self.reindex()
+        self._unused_from_start = {id(n) for n in self.nodes if not self._used(n)}
+        """Nodes the model itself leaves unused: kept, so that the importer reports them as it
+        would without raising."""
+
+    def reindex(self) -> None:
+        self.producer: dict[str, onnx.NodeProto] = {}
+        self.consumers: dict[str, list[onnx.NodeProto]] = defaultdict(list)
+        for node in self.nodes:
+            for name in node.output:
+                if name:
+                    self.producer[name] = node
+            for name in node.input:
+                if name:
+                    self.consumers[name].append(node)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def constant(self, name: str) -> np.ndarray | None:
+        if name in self.constants:
+            return self.constants[name]
+        if name in self.tensors and name not in self.producer:
+            return self.tensors.array(name)
+        if name in self.tensors:  # a Constant node
+            self.constants[name] = self.tensors.array(name)
+            return self.constants[name]
+        return None
+
+    def is_constant(self, name: str) -> bool:
+        return name in self.constants or name in self.tensors
+
+    def scalar(self, name: str) -> float | None:
+        """The value of a constant whose elements are all equal (a scalar broadcast), else None."""
+        array = self.constant(name)
+        if array is None or array.size == 0 or array.dtype.kind not in "fiu":
+            return None
+        flat = array.reshape(-1)
+        first = flat[0]
+        if array.size > 1 and not np.all(flat == first):
+            return None
+        return float(first)
+
+    def ints(self, name: str) -> list[int] | None:
+        array = self.constant(name)
+        if array is None or array.dtype.kind not in "iu":
+            return None
+        return [int(v) for v in array.reshape(-1)]
+
+    def uses(self, name: str) -> list[onnx.NodeProto]:
+        return self.consumers.get(name, [])
+
+    def is_output(self, name: str) -> bool:
+        return name in self.outputs
+
+    # -- edits -------------------------------------------------------------------------------
+
+    def fresh(self, stem: str) -> str:
+        self._fresh += 1
+        return f"{stem}__raised{self._fresh}"
+
+    def replace_uses(self, old: str, new: str) -> None:
+        """Every consumer (and graph output) of `old` reads `new` instead."""
+        for node in self.consumers.get(old, []):
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
+        if old in self.outputs:
+            for out in self.graph.output:
+                if out.name == old:
+                    producer = self.producer.get(new)
+                    if producer is not None:
+                        for i, name in enumerate(producer.output):
+                            if name == new:
+                                producer.output[i] = old
+                        self._rename(new, old)
+                        return
+        self.reindex()
+
+    def _rename(self, old: str, new: str) -> None:
+        for node in self.nodes:
+            for i, name in enumerate(node.input):
+                if name == old:
+                    node.input[i] = new
+        self.reindex()
+
+    def insert_after(self, anchor: onnx.NodeProto | None, nodes: Iterable[onnx.NodeProto]) -> None:
+        """Add nodes right after `anchor` (at the front when None); `sort` restores the order."""
+        index = 0 if anchor is None else self.nodes.index(anchor) + 1
+        self.nodes[index:index] = list(nodes)
+        self.reindex()
+
+    def _used(self, node: onnx.NodeProto) -> bool:
+        return any(
+            name and (self.consumers.get(name) or name in self.outputs) for name in node.output
+        )
+
+    def remove_dead(self) -> int:
+        """Drop the nodes the raising left unused (graph outputs count as used)."""
+        removed = 0
+        changed = True
+        while changed:
+            changed = False
+            live: list[onnx.NodeProto] = []
+            for node in self.nodes:
+                if self._used(node) or id(node) in self._unused_from_start:
+                    live.append(node)
+                else:
+                    removed += 1
+                    changed = True
+            if changed:
+                self.nodes = live
+                self.reindex()
+        return removed
+
+    def sort(self) -> None:
+        """Order the nodes topologically (the passes insert nodes where convenient)."""
+        ready = {i.name for i in self.graph.input} | set(self.constants) | {""}
+        ready |= {name for name in self.tensors.tensors if name not in self.producer}
+        pending = list(self.nodes)
+        ordered: list[onnx.NodeProto] = []
+        while pending:
+            rest = []
+            for node in pending:
+                if all(name in ready for name in node.input):
+                    ordered.append(node)
+                    ready.update(node.output)
+                else:
+                    rest.append(node)
+            if len(rest) == len(pending):
+                ordered.extend(rest)  # a cycle or a dangling input: the importer reports it
+                break
+            pending = rest
+        self.nodes = ordered
+
+    def write_back(self) -> None:
+        """Store the nodes and the constants the passes computed into the model."""
+        self.sort()
+        del self.graph.node[:]
+        self.graph.node.extend(self.nodes)
+        used = {name for node in self.nodes for name in node.input}
+        kept = [t for t in self.graph.initializer if t.name in used]
+        del self.graph.initializer[:]
+        self.graph.initializer.extend(kept)
+        present = {t.name for t in kept} | set(self.producer)
+        for name in sorted(used - present):
+            array = self.constants.get(name)
+            if array is not None:
+                self.graph.initializer.append(numpy_helper.from_array(array, name))

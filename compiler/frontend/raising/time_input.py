@@ -1,0 +1,106 @@
+"""Images repeated over time inside the model.
+
+Exported spiking models usually take a static image `[B, ...]` and create the time axis
+themselves: `Unsqueeze(x, 0)` then `Expand` and/or `Tile` to `[T, B, ...]`. spikec computes on
+time-major tensors, so the pass makes such an input time-major `[T, B, ...]` and marks it as
+repeated: `spikec eval/run` repeat a `[B, ...]` array given for it (DESIGN: activations carry
+time as the leading axis).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+
+from compiler.frontend.raising.graph import Graph, attributes, is_standard
+
+
+def _reshapes(
+    graph: Graph, name: str, shape: list[int]
+) -> tuple[list[tuple[onnx.NodeProto, list[int]]], list[int]]:
+    """The static Reshapes that `name` goes through alone (e.g. [B, 1, H, W] -> [B, H, W]), and
+    the shape after them."""
+    chain: list[tuple[onnx.NodeProto, list[int]]] = []
+    while True:
+        uses = graph.uses(name)
+        if len(uses) != 1 or uses[0].op_type != "Reshape" or graph.is_output(name):
+            return chain, shape
+        target = graph.ints(uses[0].input[1])
+        if target is None:
+            return chain, shape
+        allowzero = attributes(uses[0]).get("allowzero", 0)
+        sizes = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
+        try:
+            shape = list(np.empty(shape, dtype=np.bool_).reshape(sizes).shape)
+        except ValueError:
+            return chain, shape
+        chain.append((uses[0], shape))
+        name = uses[0].output[0]
+
+
+def _repeat_chain(graph: Graph, name: str, shape: list[int]) -> tuple[str, int] | None:
+    """(value, T) when `name` only feeds Unsqueeze(axis 0) -> Expand/Tile -> [T, *shape]."""
+    uses = graph.uses(name)
+    if len(uses) != 1 or uses[0].op_type != "Unsqueeze" or not is_standard(uses[0]):
+        return None
+    unsqueeze = uses[0]
+    axes = graph.ints(unsqueeze.input[1]) if len(unsqueeze.input) > 1 else None
+    if axes is None:
+        axes = [int(a) for a in attributes(unsqueeze).get("axes", [])]  # type: ignore[attr-defined]
+    if axes != [0]:
+        return None
+    current, dims = unsqueeze.output[0], [1, *shape]
+    while True:
+        uses = graph.uses(current)
+        if len(uses) != 1 or uses[0].op_type not in ("Expand", "Tile") or graph.is_output(current):
+            break
+        node = uses[0]
+        factors = graph.ints(node.input[1])
+        if factors is None:
+            return None
+        if node.op_type == "Expand":
+            if len(factors) > len(dims) or any(
+                f not in (1, d) and d != 1 for f, d in zip(factors[::-1], dims[::-1], strict=False)
+            ):
+                return None
+            padded = [1] * (len(factors) - len(dims)) + dims
+            target = [1] * (len(padded) - len(factors)) + factors
+            dims = [max(d, f) for d, f in zip(padded, target, strict=True)]
+        else:
+            if len(factors) != len(dims):
+                return None
+            dims = [d * f for d, f in zip(dims, factors, strict=True)]
+        current = node.output[0]
+    if current == unsqueeze.output[0] or dims[1:] != shape or dims[0] < 1:
+        return None
+    return current, dims[0]
+
+
+def raise_repeated_inputs(graph: Graph) -> dict[str, int]:
+    """Rewrite inputs repeated over time; returns {input name: T}."""
+    repeated: dict[str, int] = {}
+    for vi in graph.graph.input:
+        if graph.is_constant(vi.name):
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        if not all(d.HasField("dim_value") for d in dims):
+            continue
+        shape = [d.dim_value for d in dims]
+        reshapes, reshaped = _reshapes(graph, vi.name, shape)
+        last = reshapes[-1][0].output[0] if reshapes else vi.name
+        found = _repeat_chain(graph, last, reshaped)
+        if found is None:
+            continue
+        value, timesteps = found
+        for node, out_shape in reshapes:  # now reshaping [T, ...]: keep the time axis
+            target = graph.fresh(node.input[1])
+            graph.constants[target] = np.asarray([timesteps, *out_shape], dtype=np.int64)
+            node.input[1] = target
+        graph.replace_uses(value, last)
+        new_dims = [timesteps, *shape]
+        vi.type.tensor_type.shape.ClearField("dim")
+        for d in new_dims:
+            vi.type.tensor_type.shape.dim.add().dim_value = d
+        repeated[vi.name] = timesteps
+    graph.remove_dead()
+    return repeated
