@@ -33,6 +33,7 @@ from compiler.driver import (
     write_text,
 )
 from compiler.errors import SpikecError
+from compiler.frontend.raising.report import RaiseReport
 from runtime.errors import ProgramError
 
 
@@ -119,7 +120,15 @@ def cli() -> None:
 @click.option(
     "--inline-weights", is_flag=True, help="Write weights into the IR (for small models and tests)."
 )
-def import_command(model: str, output: str | None, generic: bool, inline_weights: bool) -> None:
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="On stderr: what the raising passes recognised in a torch.onnx export (neurons, "
+    "repeated inputs, ...) and what they left as it was, with the reason.",
+)
+def import_command(
+    model: str, output: str | None, generic: bool, inline_weights: bool, explain: bool
+) -> None:
     """Import an ONNX model into the `spike` dialect.
 
     Weights stay in the model file: the IR names it in the module attribute `spike.weights`
@@ -130,10 +139,16 @@ def import_command(model: str, output: str | None, generic: bool, inline_weights
       spikec import samples/sdt.onnx                    # IR on stdout
       spikec import samples/sdt.onnx -o sdt.mlir
       spikec import samples/sdt.onnx --generic | spikec opt - -p ''
+      spikec import samples/export/sj_sdt.dynamo.onnx --explain -o sdt.mlir
     """
     if model.endswith(".mlir"):
         raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
-    module, _, base = load_model(model, inline_weights)
+
+    def show(report: RaiseReport) -> None:
+        for line in report.lines():
+            click.echo(line, err=True)
+
+    module, _, base = load_model(model, inline_weights, show if explain else None)
     _emit_ir(module, base, output, generic)
 
 

@@ -30,6 +30,7 @@ from xdsl.utils.lexer import Span
 from compiler.dialects.spike import GlobalOp, Spike
 from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
+from compiler.frontend.raising.report import RaiseReport
 from compiler.weights import (
     DERIVED_ATTR,
     WeightStore,
@@ -337,7 +338,11 @@ class IRDumps:
         sys.stderr.write(f"{header}\n{print_ir(module, generic=self.generic)}")
 
 
-def load_model(model: str, inline_weights: bool = False) -> tuple[ModuleOp, WeightStore, Path]:
+def load_model(
+    model: str,
+    inline_weights: bool = False,
+    explain: Callable[[RaiseReport], None] | None = None,
+) -> tuple[ModuleOp, WeightStore, Path]:
     """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
     its weights and the folder its weight paths are relative to."""
     if model == "-" or model.endswith(".mlir"):
@@ -345,5 +350,5 @@ def load_model(model: str, inline_weights: bool = False) -> tuple[ModuleOp, Weig
         return module, WeightStore.for_module(module, base), base
     from compiler.frontend.onnx_import import import_onnx
 
-    result = import_onnx(model, inline_weights=inline_weights)
+    result = import_onnx(model, inline_weights=inline_weights, explain=explain)
     return result.module, result.weights, Path.cwd()

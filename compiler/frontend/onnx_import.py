@@ -359,14 +359,22 @@ def _converter(node: onnx.NodeProto) -> Converter:
     return table[node.op_type]
 
 
-def import_onnx(path: str | Path, *, inline_weights: bool = False) -> ImportResult:
-    """Import an ONNX model into a `spike` module."""
+def import_onnx(
+    path: str | Path,
+    *,
+    inline_weights: bool = False,
+    explain: Callable[[RaiseReport], None] | None = None,
+) -> ImportResult:
+    """Import an ONNX model into a `spike` module; `explain` sees what the raising passes did
+    before the nodes are converted (so also when the import then fails)."""
     path = Path(path)
     model = load_model(path)
     _check_opset(model, path)
     _check_external_data(model, path)
     file_tensors = OnnxTensors(model, path)
     raising = raise_model(model, file_tensors, _infer_shapes(model))
+    if explain is not None:
+        explain(raising)
     graph = model.graph
     importer = Importer(model, path, inline_weights, OnnxTensors(model, path))
     importer.file_tensors = set(file_tensors.tensors)

@@ -5,7 +5,8 @@ The passes run in order on the ONNX graph, each recognising a pattern by dataflo
 
 1. `fold`: Identity, shape subgraphs and constant arithmetic are evaluated;
 2. `time_input`: an image repeated over T inside the model becomes a time-major input;
-3. `neurons`: neurons unrolled over T become one `spike.LIF` / `spike.IF` call.
+3. `neurons`: neurons unrolled over T are found and their model identified;
+4. `rolling`: each neuron's steps become one `spike` call on time-major tensors.
 
 Raising happens on ONNX rather than on the IR so that every step can be checked the way the
 frontend is: the raised model, with its `spike` functions, runs in onnxruntime and must give the
@@ -20,9 +21,10 @@ from onnx import helper
 
 from compiler.frontend.onnx_functions import DOMAIN, spike_functions
 from compiler.frontend.raising.fold import fold_constants
-from compiler.frontend.raising.graph import Graph
-from compiler.frontend.raising.neurons import raise_neurons
+from compiler.frontend.raising.graph import Graph, label
+from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
+from compiler.frontend.raising.rolling import roll
 from compiler.frontend.raising.time_input import raise_repeated_inputs
 from compiler.weights import OnnxTensors
 
@@ -47,7 +49,9 @@ def raise_model(
     report.repeated_inputs = sorted(repeated)
     timesteps = set(repeated.values())
     report.timesteps = timesteps.pop() if len(timesteps) == 1 else _metadata_timesteps(model)
-    raise_neurons(graph, report.timesteps, report)
+    neurons, left = find_neurons(graph)
+    report.left.extend(Left(label(node), reason) for node, reason in left)
+    roll(graph, neurons, report.timesteps, report)
     graph.remove_dead()
     graph.write_back()
     if report.raised or report.repeated_inputs:

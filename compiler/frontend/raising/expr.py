@@ -21,7 +21,8 @@ ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Neg")
 
 @dataclass(frozen=True)
 class Expr:
-    """`op` is an ONNX arithmetic op, 'const' (`value`) or 'leaf' (`name`)."""
+    """`op` is an ONNX arithmetic op, 'const' (`value`) or 'leaf'; `name` is the ONNX value the
+    tree computes (a leaf's value; empty for constants)."""
 
     op: str
     args: tuple[Expr, ...] = ()
@@ -48,6 +49,11 @@ class Expr:
         if not self.args:
             return self
         return Expr(self.op, tuple(a.substitute(match) for a in self.args), self.value, self.name)
+
+    def subtrees(self) -> Iterator[Expr]:
+        yield self
+        for arg in self.args:
+            yield from arg.subtrees()
 
     def size(self) -> int:
         return 1 + sum(a.size() for a in self.args)
@@ -79,7 +85,8 @@ def extract(graph: Graph, name: str, stop: set[str], nodes: set[int] | None = No
             return leaf(value)
         if nodes is not None:
             nodes.add(id(node))
-        return Expr(node.op_type, tuple(walk(i, depth + 1) for i in node.input))
+        args = tuple(walk(i, depth + 1) for i in node.input)
+        return Expr(node.op_type, args, name=value)
 
     return walk(name, 0)
 

@@ -41,6 +41,7 @@ def _evaluate(node: onnx.NodeProto, inputs: list[np.ndarray | None]) -> list[np.
 def fold_constants(graph: Graph, shapes: dict[str, list[int | str]]) -> int:
     """Fold in place; returns how many nodes were evaluated away."""
     folded = 0
+    evaluated: set[int] = set()
     for node in list(graph.nodes):
         if not is_standard(node) or node.op_type in NOT_FOLDED or not node.input:
             continue
@@ -55,7 +56,7 @@ def fold_constants(graph: Graph, shapes: dict[str, list[int | str]]) -> int:
             attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
             start, end = attrs.get("start", 0), attrs.get("end", len(shape))
             graph.constants[node.output[0]] = np.asarray(shape[start:end], dtype=np.int64)
-            folded += 1
+            evaluated.add(id(node))
             continue
         inputs = [graph.constant(n) if n else None for n in node.input]
         if any(a is None for n, a in zip(node.input, inputs, strict=True) if n):
@@ -68,6 +69,8 @@ def fold_constants(graph: Graph, shapes: dict[str, list[int | str]]) -> int:
             continue
         for name, result in zip([o for o in node.output if o], results, strict=False):
             graph.constants[name] = result
-        folded += 1
+        evaluated.add(id(node))
+    graph.nodes = [n for n in graph.nodes if id(n) not in evaluated]
+    graph.reindex()
     graph.remove_dead()
-    return folded
+    return folded + len(evaluated)
