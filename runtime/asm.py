@@ -79,8 +79,9 @@ class _Values(Transformer[Token, Any]):
     def dims(self, *dims: int | None) -> tuple[int | None, ...]:
         return tuple(dims)
 
-    def dense_type(self, kind: Token, dims: tuple[int | None, ...]) -> BufferType:
-        return BufferType(str(kind), dims)  # type: ignore[arg-type]
+    def dense_type(self, kind: Token, dims: tuple[int | None, ...] | None = None) -> BufferType:
+        """`f32[]` is a scalar (a constant such as a divisor)."""
+        return BufferType(str(kind), dims or ())  # type: ignore[arg-type]
 
     def addr_type(
         self, rows: tuple[int | None, ...], positions: tuple[int | None, ...]

@@ -150,7 +150,7 @@ class Lowering(ABC):
         else:
             raise ProgramError(f"internal error: {value.name_hint} is used before it is defined")
         name = self.new_buffer(hint, BufferType("f32", array.shape), "const")
-        self.constants[name] = np.ascontiguousarray(array)
+        self.constants[name] = np.array(array, order="C")  # (ascontiguousarray makes a scalar 1-D)
         self.names[value] = self.fetch_constant(name)
         return self.names[value]
 

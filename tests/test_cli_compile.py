@@ -203,7 +203,7 @@ def _copy(program: Path, tmp_path: Path) -> Path:
             lambda p: (p / "program.sasm").write_text(
                 (p / "program.sasm").read_text().replace("f32[", "f32[-", 1)
             ),
-            ["program.sasm:2:17: unexpected '-4'; expected '?', an integer"],
+            ["program.sasm:2:17: unexpected '-4'; expected '?', ']', an integer"],
         ),
         (
             lambda p: (p / "program.sasm").write_text(

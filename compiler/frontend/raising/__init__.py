@@ -51,7 +51,9 @@ def raise_model(
     report.timesteps = timesteps.pop() if len(timesteps) == 1 else _metadata_timesteps(model)
     neurons, left = find_neurons(graph)
     report.left.extend(Left(label(node), reason) for node, reason in left)
-    roll(graph, neurons, report.timesteps, report)
+    roll(graph, neurons, report.timesteps, shapes, report)
+    if report.timesteps is None and report.raised:
+        report.timesteps = len(neurons[0].chain)
     graph.remove_dead()
     graph.write_back()
     if report.raised or report.repeated_inputs:

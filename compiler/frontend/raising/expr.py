@@ -67,7 +67,8 @@ def const(value: float) -> Expr:
     return Expr("const", value=float(np.float32(value)))
 
 
-MAX_DEPTH = 12
+MAX_DEPTH = 48
+"""Deep enough for a second state unrolled over T = 12 steps (3 levels a step)."""
 
 
 def extract(graph: Graph, name: str, stop: set[str], nodes: set[int] | None = None) -> Expr:

@@ -139,6 +139,28 @@ class Graph:
             name and (self.consumers.get(name) or name in self.outputs) for name in node.output
         )
 
+    def dead_from(self, node: onnx.NodeProto) -> set[int] | None:
+        """`node` and what only it feeds, when none of that reaches a graph output or another
+        node (e.g. a reset computed after the last step); None when something is used."""
+        dead: set[int] = set()
+        pending = [node]
+        while pending:
+            current = pending.pop()
+            if id(current) in dead:
+                continue
+            dead.add(id(current))
+            for name in current.output:
+                if name in self.outputs:
+                    return None
+                pending.extend(self.consumers.get(name, []))
+            if len(dead) > 64:
+                return None
+        return dead
+
+    def absorb(self, nodes: set[int]) -> None:
+        """Let `remove_dead` drop these unused nodes (a raised pattern owns them)."""
+        self._unused_from_start -= nodes
+
     def remove_dead(self) -> int:
         """Drop the nodes the raising left unused (graph outputs count as used)."""
         removed = 0

@@ -47,6 +47,10 @@ class Fire:
     anchor: onnx.NodeProto | None = None
     charge: Expr | None = None
     """The membrane's arithmetic, the previous step's state replaced by MEMBRANE and SPIKE."""
+    raw: Expr | None = None
+    """The charge before its input subtree was made one leaf."""
+    walked: set[int] = field(default_factory=set)
+    """`nodes` before the input subtree's nodes were taken out of them."""
     previous: Fire | None = None
     input: str = ""
     """The step's input (the charge's only leaf that is not the state)."""
@@ -134,7 +138,20 @@ def link(graph: Graph, fires: list[Fire]) -> None:
                 return leaf(MEMBRANE if sub.name == before.membrane else SPIKE)
 
             charge = charge.substitute(state)
+        fire.raw = charge
+        fire.walked = set(fire.nodes)
         fire.charge, fire.input = _with_input(charge)
+        if fire.input:  # the input's own arithmetic is not the neuron's
+            inside = _input_values(charge, fire.input)
+            fire.nodes -= {id(graph.producer[n]) for n in inside if n in graph.producer}
+
+
+def _input_values(charge: Expr, name: str) -> set[str]:
+    """The values computed inside the input subtree `name` of `charge` (the subtree included)."""
+    for sub in charge.subtrees():
+        if sub.name == name and sub.op != "leaf":
+            return {s.name for s in sub.subtrees() if s.op not in ("leaf", "const")}
+    return set()
 
 
 def _with_input(charge: Expr) -> tuple[Expr, str]:
@@ -183,13 +200,19 @@ def chains(fires: list[Fire]) -> tuple[list[list[Fire]], list[tuple[Fire, str]]]
 
 @dataclass(frozen=True)
 class Model:
-    """A neuron model as two functions of float32 arrays: the first step's membrane from its
-    input, and a step's membrane from the previous membrane and the input."""
+    """What a chain of fires is: a spike function and its attributes."""
 
     kind: str
-    """The spike function: LIF, IF or Leaky."""
+    """The spike function: LIF, IF, Leaky or CubaLIF."""
     attributes: dict[str, float | int]
-    strict: bool
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A one-state neuron model as two functions of float32 arrays: the first step's membrane
+    from its input, and a step's membrane from the previous membrane and the input."""
+
+    model: Model
     first: Callable[[np.ndarray], np.ndarray]
     step: Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -199,7 +222,7 @@ def _reset(h: np.ndarray, vth: np.float32, vr: np.float32, soft: bool) -> np.nda
     return np.where(fired, h - vth, h) if soft else np.where(fired, vr, h).astype(np.float32)
 
 
-def _lif(tau: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Model:
+def _lif(tau: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Candidate:
     t, th, r = np.float32(tau), np.float32(vth), np.float32(vr)
 
     def charge(v: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -214,22 +237,18 @@ def _lif(tau: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Mo
         "decay_input": int(decay_input),
         "soft_reset": int(soft),
     }
-    return Model(
-        "LIF",
-        attrs,
-        False,
+    return Candidate(
+        Model("LIF", attrs),
         lambda x: charge(np.full_like(x, r), x),
         lambda h, x: charge(_reset(h, th, r, soft), x),
     )
 
 
-def _if(vth: float, vr: float, soft: bool) -> Model:
+def _if(vth: float, vr: float, soft: bool) -> Candidate:
     th, r = np.float32(vth), np.float32(vr)
     attrs = {"v_threshold": vth, "v_reset": vr, "soft_reset": int(soft)}
-    return Model(
-        "IF",
-        attrs,
-        False,
+    return Candidate(
+        Model("IF", attrs),
         lambda x: np.asarray(np.full_like(x, r) + x, dtype=np.float32),
         lambda h, x: np.asarray(_reset(h, th, r, soft) + x, dtype=np.float32),
     )
@@ -238,7 +257,7 @@ def _if(vth: float, vr: float, soft: bool) -> Model:
 LEAKY_MECHANISMS = {"subtract": 0, "zero": 1, "none": 2}
 
 
-def _leaky(beta: float, threshold: float, mechanism: str) -> Model:
+def _leaky(beta: float, threshold: float, mechanism: str) -> Candidate:
     b, thr, one = np.float32(beta), np.float32(threshold), np.float32(1.0)
 
     def step(v: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -250,12 +269,12 @@ def _leaky(beta: float, threshold: float, mechanism: str) -> Model:
         return np.asarray(b * v + x, dtype=np.float32)
 
     attrs = {"beta": beta, "threshold": threshold, "reset_mechanism": LEAKY_MECHANISMS[mechanism]}
-    return Model("Leaky", attrs, True, lambda x: step(np.zeros_like(x), x), step)
+    return Candidate(Model("Leaky", attrs), lambda x: step(np.zeros_like(x), x), step)
 
 
-def candidates(constants: set[float], threshold: float, strict: bool) -> list[Model]:
-    """The models whose parameters can be read from `constants` and the fire."""
-    models: list[Model] = []
+def candidates(constants: set[float], threshold: float, strict: bool) -> list[Candidate]:
+    """The one-state models whose parameters can be read from `constants` and the fire."""
+    models: list[Candidate] = []
     if strict:
         for beta in sorted(c for c in constants if 0.0 <= c <= 1.0):
             models += [_leaky(beta, threshold, m) for m in LEAKY_MECHANISMS]
@@ -281,9 +300,8 @@ def identify(chain: list[Fire]) -> Model:
     first = chain[0]
     if any(f.threshold != first.threshold or f.strict != first.strict for f in chain):
         raise ChainError("the threshold or the comparison differs between steps")
-    for t, fire in enumerate(chain):
-        if not fire.input:
-            raise ChainError(f"the charge of step {t} reads more than one input besides the state")
+    if any(not fire.input for fire in chain):
+        return _identify_two_state(chain)
     constants: set[float] = set()
     for fire in chain:
         assert fire.charge is not None
@@ -291,9 +309,14 @@ def identify(chain: list[Fire]) -> Model:
     x, h = probes(seed=1), probes(seed=2)
     threshold = np.float32(first.threshold)
     fired = (h > threshold if first.strict else h >= threshold).astype(np.float32)
-    for model in candidates(constants, first.threshold, first.strict):
-        if _computes(chain, model, x, h, fired):
-            return model
+    for candidate in candidates(constants, first.threshold, first.strict):
+        if _computes(chain, candidate, x, h, fired):
+            return candidate.model
+    if first.strict:
+        try:
+            return _identify_two_state(chain)
+        except ChainError:
+            pass
     compare = ">" if first.strict else ">="
     raise ChainError(
         "the charge matches no neuron model (LIF with decay_input true or false, IF, snnTorch "
@@ -303,7 +326,7 @@ def identify(chain: list[Fire]) -> Model:
 
 
 def _computes(
-    chain: list[Fire], model: Model, x: np.ndarray, h: np.ndarray, fired: np.ndarray
+    chain: list[Fire], model: Candidate, x: np.ndarray, h: np.ndarray, fired: np.ndarray
 ) -> bool:
     for t, fire in enumerate(chain):
         assert fire.charge is not None
@@ -315,6 +338,95 @@ def _computes(
         expected = model.first(x) if t == 0 else model.step(h, x)
         if not same_bits(got, expected):
             return False
+    return True
+
+
+def _step_inputs(chain: list[Fire]) -> list[str]:
+    """The input of each step of a neuron with a second, fire-less state (a synaptic current):
+    step t's arithmetic reads the inputs of steps 0..t, the new one being step t's."""
+    inputs: list[str] = []
+    seen: set[str] = set()
+    for t, fire in enumerate(chain):
+        assert fire.raw is not None
+        leaves = {n for n in fire.raw.leaves() if n not in (MEMBRANE, SPIKE)}
+        new = leaves - seen
+        if len(new) == 1:
+            inputs.append(new.pop())
+        elif not new and len(leaves) == 1 and t > 0:
+            inputs.append(inputs[-1])  # the same input at every step
+        else:
+            raise ChainError(
+                f"the charge of step {t} reads {len(leaves)} values besides the state, not the "
+                "inputs of the steps so far"
+            )
+        seen |= leaves
+    return inputs
+
+
+def _identify_two_state(chain: list[Fire]) -> Model:
+    """Norse's current-based LIF (`CubaLIF`): a synaptic current the input jumps into, which
+    drives the membrane and decays, both unrolled from step 0 in every step's arithmetic."""
+    first = chain[0]
+    if not first.strict:
+        raise ChainError(
+            "its charge reads the inputs of earlier steps (a second state), but it fires at "
+            "H >= threshold, where Norse's current-based LIF fires at H > threshold"
+        )
+    inputs = _step_inputs(chain)
+    constants: set[float] = set()
+    for fire in chain:
+        assert fire.raw is not None
+        constants.update(fire.raw.constants())
+    probe = {name: probes(seed=10 + i) * 4 for i, name in enumerate(dict.fromkeys(inputs))}
+    h = probes(seed=2)
+    threshold = np.float32(first.threshold)
+    fired = (h > threshold).astype(np.float32)
+    potentials = sorted({0.0, *constants})
+    for a in sorted(c for c in constants if c > 0):
+        for b in sorted({abs(c) for c in constants}):
+            for vl in potentials:
+                for vr in potentials:
+                    if _cuba_computes(chain, inputs, probe, h, fired, (a, b, vl, vr)):
+                        return Model(
+                            "CubaLIF",
+                            {
+                                "dt_tau_mem_inv": a,
+                                "dt_tau_syn_inv": b,
+                                "v_leak": vl,
+                                "v_threshold": first.threshold,
+                                "v_reset": vr,
+                            },
+                        )
+    raise ChainError(
+        "its charge reads the inputs of earlier steps (a second state) but matches no Norse "
+        "current-based LIF with constants of the graph as dt/tau_mem, dt/tau_syn, v_leak and "
+        "v_reset"
+    )
+
+
+def _cuba_computes(
+    chain: list[Fire],
+    inputs: list[str],
+    probe: dict[str, np.ndarray],
+    h: np.ndarray,
+    fired: np.ndarray,
+    params: tuple[float, float, float, float],
+) -> bool:
+    a, b, vl, vr = (np.float32(p) for p in params)
+    current = np.zeros_like(h)
+    for t, fire in enumerate(chain):
+        assert fire.raw is not None
+        jump = current + probe[inputs[t]]
+        v = np.full_like(h, vl) if t == 0 else np.where(fired > 0, vr, h).astype(np.float32)
+        expected = v + a * ((vl - v) + jump)
+        env = {MEMBRANE: h, SPIKE: fired, **probe}
+        try:
+            got = evaluate(fire.raw, env)
+        except KeyError:
+            return False
+        if not same_bits(got, expected):
+            return False
+        current = jump + (-b) * jump
     return True
 
 
@@ -358,6 +470,10 @@ class Neuron:
 def neuron(graph: Graph, chain: list[Fire]) -> Neuron:
     """The chain as a neuron, checked to be self-contained: its membrane is used only by itself."""
     model = identify(chain)
+    if model.kind == "CubaLIF":  # the inputs are the leaves; all else is the neuron's
+        for fire, name in zip(chain, _step_inputs(chain), strict=True):
+            fire.input = name
+            fire.nodes = set(fire.walked)
     own: set[int] = set()
     for fire in chain:
         own |= fire.nodes
@@ -366,12 +482,18 @@ def neuron(graph: Graph, chain: list[Fire]) -> Neuron:
         if id(node) not in own:
             continue
         for out in node.output:
+            escaping = [u for u in graph.uses(out) if id(u) not in own]
+            for user in list(escaping):  # e.g. a reset after the last step, which feeds nothing
+                dead = graph.dead_from(user)
+                if dead is not None:
+                    own |= dead
+                    graph.absorb(dead)
+                    escaping.remove(user)
             if out in spikes:
                 continue
-            escaping = [u for u in graph.uses(out) if id(u) not in own]
             if escaping or graph.is_output(out):
-                user = label(escaping[0]) if escaping else "a graph output"
-                raise ChainError(f"its membrane '{out}' is also used by {user}")
+                where = label(escaping[0]) if escaping else "a graph output"
+                raise ChainError(f"its membrane '{out}' is also used by {where}")
     return Neuron(chain, model, own)
 
 
