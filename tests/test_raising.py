@@ -55,6 +55,8 @@ class Neuron:
     timesteps: int = 4
     downstream: bool = False  # Y = MatMul(S, W) instead of S
     repeated: bool = False  # X is a static [B, N] input repeated over T inside the model
+    restack: str = "concat"  # "concat": Unsqueeze+Concat; "scatternd" / "scatterelements":
+    # each step written into row t of a zeros [T, B, N] buffer
     # near misses
     threaded: bool = True  # False: every step charges from the initial state
     strict: bool = False  # Greater instead of GreaterOrEqual
@@ -190,11 +192,22 @@ def _neuron(p: Neuron) -> onnx.ModelProto:
         h = _charge(g, q, v if p.threaded else v0, xs[t])
         s = _fire(g, q, h)
         membranes.append(h)
-        spikes.append(g.op("Unsqueeze", s, g.ints(0)))
+        spikes.append(s)
         if p.threaded and (t < steps - 1 or p.last_reset):
             v = _reset(g, p, h, s)
     order = p.order if p.order is not None else range(steps)
-    out = g.op("Concat", *[spikes[t] for t in order], axis=0)
+    if p.restack == "concat":
+        out = g.op("Concat", *[g.op("Unsqueeze", spikes[t], g.ints(0)) for t in order], axis=0)
+    else:
+        assert isinstance(p.batch, int), "a scatter buffer has a static shape"
+        out = g.const(np.zeros((steps, p.batch, p.n)))
+        for t in order:
+            if p.restack == "scatternd":  # indices [t]: the update is row t itself
+                out = g.op("ScatterND", out, g.ints(t), spikes[t])
+            else:
+                index = g.const(np.full((1, p.batch, p.n), t), np.int64)
+                row = g.op("Unsqueeze", spikes[t], g.ints(0))
+                out = g.op("ScatterElements", out, index, row, axis=0)
     width = p.n
     if p.membrane_escapes is not None:
         out = g.op("Add", out, membranes[p.membrane_escapes])
@@ -247,7 +260,9 @@ def _spike_rate(model: onnx.ModelProto, feeds: dict[str, np.ndarray]) -> float:
     """The firing rate of the neuron: the Concat's output made a graph output."""
     probe = onnx.ModelProto()
     probe.CopyFrom(model)
-    (concat,) = [n for n in probe.graph.node if n.op_type == "Concat"]
+    concat = [
+        n for n in probe.graph.node if n.op_type in ("Concat", "ScatterND", "ScatterElements")
+    ][-1]
     if concat.output[0] != "y":
         probe.graph.output.append(
             helper.make_tensor_value_info(concat.output[0], TensorProto.FLOAT, None)
@@ -304,6 +319,10 @@ POSITIVE = {
     "v_reset_nonzero": replace(BASE, v_reset=-0.5),
     "hard_reset_neg_v_reset_nonzero": replace(BASE, hard="neg", v_reset=-0.5),
     "no_decay_input_v_reset_nonzero": replace(BASE, decay_input=False, v_reset=-0.5),
+    "restack_scatternd": replace(BASE, restack="scatternd", batch=3),
+    "restack_scatterelements_gather": replace(
+        BASE, restack="scatterelements", batch=3, slicing="gather"
+    ),
 }
 
 
@@ -339,7 +358,8 @@ def _check_raised(p: Neuron, tmp_path: Path) -> None:
         if key != "T":
             assert attrs[key] == pytest.approx(value, rel=1e-7), key
     ops = _op_types(raised)
-    assert not {"GreaterOrEqual", "Greater", "Cast", "Slice", "Gather", "Split"} & set(ops), ops
+    remnants = {"GreaterOrEqual", "Greater", "Cast", "Slice", "Gather", "Split", "ScatterND"}
+    assert not (remnants | {"ScatterElements"}) & set(ops), ops
     onnx.checker.check_model(raised)
 
     # the raised model, with its spike functions, gives the exported model's bits
@@ -550,16 +570,17 @@ def test_spikingjelly_export_is_raised(name: str) -> None:
     path = EXPORTS / f"{name}.dynamo.onnx"
     result = import_onnx(path)
     report = result.raising
-    assert report.count("LIF") == lifs and len(report.raised) == lifs, report.lines()
+    neurons = [r for r in report.raised if r.kind == "LIF"]
+    assert len(neurons) == lifs and not {r.kind for r in report.raised} - {"LIF", "SSA", "SDSA"}
     assert report.left == []
     assert report.repeated_inputs == ["x"] and report.timesteps == 4
     expected = _exported_thresholds(onnx.load(path))
     assert len(expected) == lifs
-    got = {r.name: _details(r.details)["v_threshold"] for r in report.raised}
+    got = {r.name: _details(r.details)["v_threshold"] for r in neurons}
     assert got == expected
     assert sorted(got.values()).count(0.5) == halves
     assert set(got.values()) == {0.5, 1.0}
-    for r in report.raised:
+    for r in neurons:
         assert _details(r.details) == {
             "T": 4.0,
             "decay_input": 1.0,
@@ -598,3 +619,92 @@ def test_cli_eval_of_an_export_matches_onnxruntime(capsys: pytest.CaptureFixture
     assert code == 0, err
     assert "output 'logits': float32 [64, 10]" in out
     assert "logits: match" in out
+
+
+# -- the ONNX Loop form ----------------------------------------------------------------------
+
+
+def _loop_neuron(scan_output: bool, trips: int = 4, condition: bool = True) -> onnx.ModelProto:
+    """A SpikingJelly LIF whose time loop is an ONNX Loop: step input by Gather(X, i), spikes
+    written back with ScatterND into a carried [T, B, N] buffer, or returned as a scan output."""
+    b, n, f = 2, 8, TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Gather", ["x", "i"], ["x_t"], axis=0),
+        helper.make_node("Sub", ["x_t", "v"], ["d"]),
+        helper.make_node("Div", ["d", "tau"], ["dd"]),
+        helper.make_node("Add", ["v", "dd"], ["h"]),
+        helper.make_node("Sub", ["h", "theta"], ["hs"]),
+        helper.make_node("GreaterOrEqual", ["hs", "zero"], ["fired"]),
+        helper.make_node("Cast", ["fired"], ["s"], to=f),
+        helper.make_node("Sub", ["one", "s"], ["keep"]),
+        helper.make_node("Mul", ["keep", "h"], ["v_next"]),
+        helper.make_node("Identity", ["cond"], ["cond_next"]),
+    ]
+    inits = [
+        numpy_helper_from(2.0, "tau"),
+        numpy_helper_from(1.0, "theta"),
+        numpy_helper_from(0.0, "zero"),
+        numpy_helper_from(1.0, "one"),
+    ]
+    outputs = [helper.make_tensor_value_info("cond_next", TensorProto.BOOL, [])]
+    outputs.append(helper.make_tensor_value_info("v_next", f, None))
+    inputs = [
+        helper.make_tensor_value_info("i", TensorProto.INT64, []),
+        helper.make_tensor_value_info("cond", TensorProto.BOOL, []),
+        helper.make_tensor_value_info("v", f, None),
+    ]
+    if scan_output:
+        outputs.append(helper.make_tensor_value_info("s", f, None))
+    else:
+        nodes += [
+            helper.make_node("Unsqueeze", ["i", "axis0"], ["i1"]),
+            helper.make_node("Unsqueeze", ["i1", "axis0"], ["i2"]),
+            helper.make_node("Unsqueeze", ["s", "axis0"], ["row"]),
+            helper.make_node("ScatterND", ["buffer", "i2", "row"], ["buffer_next"]),
+        ]
+        inits.append(onnx.numpy_helper.from_array(np.array([0], np.int64), "axis0"))
+        inputs.append(helper.make_tensor_value_info("buffer", f, None))
+        outputs.append(helper.make_tensor_value_info("buffer_next", f, None))
+    body = helper.make_graph(nodes, "step", inputs, outputs, initializer=inits)
+    carried = ["v0"] if scan_output else ["v0", "buffer0"]
+    loop_outputs = ["v_final", "y"]
+    loop = helper.make_node("Loop", ["trips", "go", *carried], loop_outputs, body=body)
+    graph_inits = {
+        "trips": np.array(trips, np.int64),
+        "go": np.array(condition),
+        "v0": np.zeros((b, n), np.float32),
+        "buffer0": np.zeros((4, b, n), np.float32),
+    }
+    if scan_output:
+        del graph_inits["buffer0"]
+    return model_from([loop], [("x", [4, b, n])], [("y", [4, b, n])], graph_inits)
+
+
+def numpy_helper_from(value: float, name: str) -> onnx.TensorProto:
+    return onnx.numpy_helper.from_array(np.array(value, np.float32), name)
+
+
+@pytest.mark.parametrize("scan_output", [False, True], ids=["scatternd_buffer", "scan_output"])
+def test_loop_form_is_unrolled_and_raised(scan_output: bool, tmp_path: Path) -> None:
+    model = _loop_neuron(scan_output)
+    path = _save(model, tmp_path)
+    x = _input(BASE, batch=2)
+    original = _run(model, {"x": x})["y"]
+    assert 0.1 < original.mean() < 0.9
+    raised, report = _raise(model, path)
+    assert report.loops == 1 and [r.kind for r in report.raised] == ["LIF"], report.lines()
+    assert _details(report.raised[0].details)["tau"] == 2.0
+    assert "Loop" not in _op_types(raised) and "ScatterND" not in _op_types(raised)
+    assert np.array_equal(_run(raised, {"x": x})["y"], original)
+    result = import_onnx(path)
+    assert np.array_equal(evaluate(result.module, result.weights, {"x": x})["y"], original)
+
+
+def test_loop_whose_trip_count_is_not_known_stays(tmp_path: Path) -> None:
+    model = _loop_neuron(scan_output=True, condition=False)
+    path = _save(model, tmp_path)
+    raised, report = _raise(model, path)
+    assert report.loops == 0 and report.raised == []
+    assert "Loop" in _op_types(raised)
+    with pytest.raises(UnsupportedModelError, match="Loop"):
+        import_onnx(path)

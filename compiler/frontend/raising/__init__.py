@@ -3,7 +3,8 @@ spikec's ONNX convention (time-major tensors, `spike` functions) before import.
 
 The passes run in order on the ONNX graph, each recognising a pattern by dataflow:
 
-1. `fold`: Identity, shape subgraphs and constant arithmetic are evaluated;
+1. `loops`: time loops (ONNX `Loop` with a constant trip count) are unrolled, then `fold`
+   evaluates Identity, shape subgraphs and constant arithmetic;
 2. `time_input`: an image repeated over T inside the model becomes a time-major input;
 3. `neurons`: neurons unrolled over T are found and their model identified;
 4. `rolling`: each neuron's steps become one `spike` call on time-major tensors.
@@ -22,6 +23,7 @@ from onnx import helper
 from compiler.frontend.onnx_functions import DOMAIN, spike_functions
 from compiler.frontend.raising.fold import fold_constants
 from compiler.frontend.raising.graph import Graph, label
+from compiler.frontend.raising.loops import unroll_loops
 from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 from compiler.frontend.raising.rolling import roll
@@ -44,6 +46,7 @@ def raise_model(
     """Raise `model` in place; `shapes` are ONNX shape inference's shapes of its values."""
     report = RaiseReport()
     graph = Graph(model, tensors)
+    report.loops = unroll_loops(graph)
     report.folded = fold_constants(graph, shapes)
     repeated = raise_repeated_inputs(graph)
     report.repeated_inputs = sorted(repeated)

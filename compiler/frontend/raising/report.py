@@ -29,6 +29,8 @@ class Left:
 class RaiseReport:
     raised: list[Raised] = field(default_factory=list)
     left: list[Left] = field(default_factory=list)
+    loops: int = 0
+    """ONNX Loops over time unrolled into steps."""
     folded: int = 0
     """Nodes evaluated at import time (shape subgraphs, Identity, constant arithmetic)."""
     repeated_inputs: list[str] = field(default_factory=list)
@@ -41,6 +43,8 @@ class RaiseReport:
     def lines(self) -> list[str]:
         """The explanation, one line a finding."""
         out = [f"folded {self.folded} constant nodes"]
+        if self.loops:
+            out.insert(0, f"unrolled {self.loops} time loops")
         for name in self.repeated_inputs:
             out.append(f"input '{name}' is repeated over T = {self.timesteps} inside the model")
         kinds: dict[str, int] = {}

@@ -73,18 +73,34 @@ def sliced_source(graph: Graph, inputs: list[str]) -> str | None:
 
 
 def restacking(graph: Graph, neuron: Neuron) -> onnx.NodeProto | None:
-    """The Concat that stacks the neuron's spikes along a new time axis, in order, if the spikes
-    go nowhere else."""
+    """The node whose output stacks the neuron's spikes along a new time axis in order (a
+    Concat of Unsqueezes, or the last of a chain of ScatterND / ScatterElements writing step t
+    into row t), if the spikes go nowhere else."""
+    firsts = [
+        u
+        for spike in neuron.spikes
+        for u in graph.uses(spike)
+        if id(u) not in neuron.nodes and not graph.is_output(spike)
+    ]
+    if len(firsts) != len(neuron.spikes):
+        return None
+    if all(u.op_type == "Unsqueeze" and graph.ints(u.input[1]) == [0] for u in firsts):
+        users = [graph.uses(u.output[0]) for u in firsts]
+        if all(len(us) == 1 and us[0].op_type in ("ScatterND", "ScatterElements") for us in users):
+            return _scatter_chain(graph, [u.output[0] for u in firsts], neuron.nodes)
+        return _concat(graph, neuron, firsts)
+    if all(u.op_type == "ScatterND" for u in firsts):
+        return _scatter_chain(graph, neuron.spikes, neuron.nodes)
+    return None
+
+
+def _concat(
+    graph: Graph, neuron: Neuron, unsqueezes: list[onnx.NodeProto]
+) -> onnx.NodeProto | None:
     concat: onnx.NodeProto | None = None
-    for t, spike in enumerate(neuron.spikes):
-        uses = [u for u in graph.uses(spike) if id(u) not in neuron.nodes]
-        if graph.is_output(spike) or len(uses) != 1 or uses[0].op_type != "Unsqueeze":
-            return None
-        unsqueeze = uses[0]
+    for t, unsqueeze in enumerate(unsqueezes):
         after = graph.uses(unsqueeze.output[0])
-        if graph.ints(unsqueeze.input[1]) != [0] or len(after) != 1:
-            return None
-        if after[0].op_type != "Concat" or attributes(after[0]).get("axis") != 0:
+        if len(after) != 1 or after[0].op_type != "Concat" or attributes(after[0]).get("axis"):
             return None
         if concat is not None and after[0] is not concat:
             return None
@@ -94,6 +110,38 @@ def restacking(graph: Graph, neuron: Neuron) -> onnx.NodeProto | None:
     if concat is None or len(concat.input) != len(neuron.spikes):
         return None
     return concat
+
+
+def _scatter_chain(graph: Graph, updates: list[str], own: set[int]) -> onnx.NodeProto | None:
+    """The last node of `ScatterX(...ScatterX(C, idx_0, u_0)..., idx_T-1, u_T-1)` when each
+    writes row t of a constant C [T, ...] (its values all overwritten) with update t."""
+    current: str | None = None
+    node: onnx.NodeProto | None = None
+    for t, update in enumerate(updates):
+        uses = [u for u in graph.uses(update) if id(u) not in own]
+        if len(uses) != 1 or uses[0].input[2] != update or graph.is_output(update):
+            return None
+        node = uses[0]
+        data, indices = node.input[0], graph.constant(node.input[1])
+        if t == 0:
+            if not graph.is_constant(data):
+                return None
+        elif data != current or len(graph.uses(data)) != 1 or graph.is_output(data):
+            return None
+        if indices is None or not _writes_row(node, indices, t):
+            return None
+        current = node.output[0]
+    return node
+
+
+def _writes_row(node: onnx.NodeProto, indices: np.ndarray, t: int) -> bool:
+    """Whether a ScatterND / ScatterElements writes exactly row t along axis 0."""
+    attrs = attributes(node)
+    if attrs.get("reduction", b"none") not in (b"none", "none"):
+        return False
+    if node.op_type == "ScatterND":
+        return indices.shape[-1:] == (1,) and bool(np.all(indices == t)) and indices.size == 1
+    return attrs.get("axis", 0) == 0 and indices.shape[:1] == (1,) and bool(np.all(indices == t))
 
 
 def neuron_node(neuron: Neuron, source: str, output: str, name: str) -> onnx.NodeProto:
