@@ -93,6 +93,32 @@ def leaky(x: Array, beta: float, threshold: float, mechanism: str) -> Array:
     return out
 
 
+def cuba_lif(
+    x: Array,
+    dt_tau_mem_inv: float,
+    dt_tau_syn_inv: float,
+    v_leak: float,
+    v_threshold: float,
+    v_reset: float,
+) -> Array:
+    """Norse LIFCell, current-based (see `spike.cuba_lif`): two states, the membrane `v` and
+    the synaptic current `i`, in Norse's order and with its reset formula written out."""
+    a, b = _f(dt_tau_mem_inv), _f(dt_tau_syn_inv)
+    vl, vth, vr, one = _f(v_leak), _f(v_threshold), _f(v_reset), _f(1.0)
+    minus_b = -b
+    v = np.full(x.shape[1:], vl, dtype=F32)
+    i = np.zeros(x.shape[1:], dtype=F32)
+    out = np.empty(x.shape, dtype=F32)
+    for t in range(x.shape[0]):
+        j = i + x[t]
+        h = v + a * ((vl - v) + j)
+        i = j + minus_b * j
+        s = (h - vth > 0).astype(F32)
+        v = (one - s) * h + s * vr
+        out[t] = s
+    return out
+
+
 def bernoulli(p: Array, uniform: Array) -> Array:
     """Fire where the uniform number is below the probability."""
     return (uniform < p).astype(F32)

@@ -70,6 +70,19 @@ def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
     return [kernels.leaky(args[0], _f(a, "beta"), _f(a, "threshold"), str(a["reset_mechanism"]))]
 
 
+def _cuba_lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [
+        kernels.cuba_lif(
+            args[0],
+            _f(a, "dt_tau_mem_inv"),
+            _f(a, "dt_tau_syn_inv"),
+            _f(a, "v_leak"),
+            _f(a, "v_threshold"),
+            _f(a, "v_reset"),
+        )
+    ]
+
+
 def _bernoulli(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
     x = args[0]
     if len(args) == 2:
@@ -196,10 +209,19 @@ LIF_ATTRS = {
     "reset": _STR,
 }
 
+CUBA_LIF_ATTRS = {
+    "dt_tau_mem_inv": _FLOAT,
+    "dt_tau_syn_inv": _FLOAT,
+    "v_leak": _FLOAT,
+    "v_threshold": _FLOAT,
+    "v_reset": _FLOAT,
+}
+
 SEMANTICS: dict[str, Entry] = {
     "lif": (_lif, (1, 1), 1, LIF_ATTRS),
     "if": (_if, (1, 1), 1, {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _STR}),
     "leaky": (_leaky, (1, 1), 1, {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _STR}),
+    "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),
     "bernoulli": (_bernoulli, (1, 2), 1, {"seed": _INT, "stream": _INT}),
     "linear": (_linear, (2, 3), 1, {"transpose_weight": _opt(_BOOL)}),
     "conv2d": (

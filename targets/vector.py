@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 from runtime.isa import Cost, CostFunction, Execution, Metrics
 from targets.instructions import ADD16, COMPARE16, LOGIC1, MULT16, RANDOM16, SPECIAL16
-from targets.workload import moved_bits, size_of, spikes_per_step, vector_work
+from targets.workload import MEMBRANE_OPS, moved_bits, size_of, spikes_per_step, vector_work
 
-SPIKING_OPS = ("lif", "if", "leaky", "bernoulli", "stochastic_attention")
+SPIKING_OPS = (*MEMBRANE_OPS, "bernoulli", "stochastic_attention")
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
             spikes = spikes_per_step(e.outputs[0], e.timesteps)
             result.metrics = Metrics(
                 dense_synops=work.adds * f,
-                membrane_updates=size_of(e.inputs[0]) * f if op in ("lif", "if", "leaky") else 0,
+                membrane_updates=size_of(e.inputs[0]) * f if op in MEMBRANE_OPS else 0,
                 spikes=int(spikes.sum()),
                 neurons=size_of(e.outputs[0]),
             )

@@ -146,6 +146,29 @@ class VectorWork:
         return self.adds + self.mults + self.compares + self.logic + self.randoms
 
 
+MEMBRANE_OPS = ("lif", "if", "leaky", "cuba_lif")
+"""Neurons that keep a membrane: each input element is one membrane update."""
+
+
+@dataclass(frozen=True)
+class NeuronUpdate:
+    """The arithmetic of one membrane update (one neuron, one timestep) and the state words the
+    neuron keeps between steps."""
+
+    adds: int
+    mults: int
+    compares: int
+    state_words: int
+
+
+CUBA_LIF_UPDATE = NeuronUpdate(adds=5, mults=2, compares=1, state_words=2)
+"""`spike.cuba_lif`: adds `J = I + X`, `v_leak - V`, `+ J`, `V + dV` and `J + dI`; mults
+`dt_tau_mem_inv * (...)` and `(-dt_tau_syn_inv) * J`; one comparison `H > v_threshold` (the
+`H - v_threshold > 0` of the source is that comparison). The reset selects `v_reset` or `H` (a
+multiplexer, as for LIF's hard reset), so it is no arithmetic. State: membrane V and synaptic
+current I, both read and written every step."""
+
+
 def vector_work(
     op: str, inputs: Sequence[Value], outputs: Sequence[Value], attrs: dict[str, AttrValue]
 ) -> VectorWork:
@@ -212,6 +235,9 @@ def vector_work(
         t, b, _, d = ins[0]
         channels = t * b * d  # the LIF over the column sums of K AND V
         return VectorWork(logic=2 * n_in, adds=n_in + 2 * channels, compares=channels)
+    if op == "cuba_lif":
+        u = CUBA_LIF_UPDATE
+        return VectorWork(adds=u.adds * n_in, mults=u.mults * n_in, compares=u.compares * n_in)
     if op in ("lif", "if", "leaky"):
         return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
     if op == "bernoulli":

@@ -45,7 +45,7 @@ class RandomGraph:
         return self.add(spike.WeightOp(name, declaration.type))
 
     def neuron(self, x: SSAValue) -> SSAValue:
-        kind = self.draw(st.sampled_from(["lif", "if", "leaky"]))
+        kind = self.draw(st.sampled_from(["lif", "if", "leaky", "cuba_lif"]))
         if kind == "lif":
             op: Operation = spike.LIFOp(
                 x,
@@ -56,11 +56,18 @@ class RandomGraph:
             )
         elif kind == "if":
             op = spike.IFOp(x, v_threshold=1.0, reset=self.draw(st.sampled_from(list(ResetMode))))
-        else:
+        elif kind == "leaky":
             op = spike.LeakyOp(
                 x,
                 beta=0.5,
                 reset_mechanism=self.draw(st.sampled_from(list(LeakyResetMode))),
+            )
+        else:
+            op = spike.CubaLIFOp(
+                x,
+                dt_tau_mem_inv=self.draw(st.sampled_from([0.1, 0.5, 1.0])),
+                dt_tau_syn_inv=self.draw(st.sampled_from([0.0, 0.2, 1.0])),
+                v_threshold=self.draw(st.sampled_from([0.25, 1.0])),
             )
         return self.add(op)
 

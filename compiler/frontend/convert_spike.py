@@ -148,6 +148,35 @@ def leaky(imp: Importer, node: onnx.NodeProto) -> None:
     _emit(imp, node, op)
 
 
+_CUBA_LIF_SPEC: dict[str, object] = {
+    "dt_tau_mem_inv": _REQUIRED,
+    "dt_tau_syn_inv": _REQUIRED,
+    "v_leak": 0.0,
+    "v_threshold": 1.0,
+    "v_reset": 0.0,
+}
+
+
+def cuba_lif(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, _CUBA_LIF_SPEC)
+    mem = _float(attrs, "dt_tau_mem_inv")
+    if not mem > 0.0:
+        raise NodeError(f"dt_tau_mem_inv must be > 0, got {mem}")
+    syn = _float(attrs, "dt_tau_syn_inv")
+    if not syn >= 0.0:
+        raise NodeError(f"dt_tau_syn_inv must be >= 0, got {syn}")
+    x = imp.operand(imp.time_major(node, 0, "the input"))
+    op = spike.CubaLIFOp(
+        x,
+        dt_tau_mem_inv=mem,
+        dt_tau_syn_inv=syn,
+        v_leak=_float(attrs, "v_leak"),
+        v_threshold=_float(attrs, "v_threshold"),
+        v_reset=_float(attrs, "v_reset"),
+    )
+    _emit(imp, node, op)
+
+
 def _uniform(imp: Importer, node: onnx.NodeProto, index: int) -> SSAValue:
     v: Value = imp.input(node, index)
     if not v.is_const and v.layout is not Layout.TIME:
@@ -228,6 +257,7 @@ SPIKE_CONVERTERS: dict[str, Converter] = {
     "LIF": lif,
     "IF": if_neuron,
     "Leaky": leaky,
+    "CubaLIF": cuba_lif,
     "Bernoulli": bernoulli,
     "SSA": ssa,
     "SDSA": sdsa,

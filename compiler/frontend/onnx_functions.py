@@ -10,6 +10,7 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 | LIF | X -> S | tau (2.0), v_threshold (1.0), v_reset (0.0), decay_input (1), soft_reset (0) |
 | IF | X -> S | v_threshold (1.0), v_reset (0.0), soft_reset (0) |
 | Leaky | X -> S | beta, threshold (1.0), reset_mechanism (0 subtract, 1 zero, 2 none) |
+| CubaLIF | X -> S | dt_tau_mem_inv, dt_tau_syn_inv, v_leak (0.0), v_threshold (1.0), v_reset (0.0)
 | Bernoulli | X, U -> S | seed (0) |
 | SSA | Q, K, V -> Y | heads, scale |
 | SDSA | Q, K, V -> Y | heads, and LIF's attributes with v_threshold (0.5) |
@@ -214,6 +215,64 @@ def leaky_function() -> onnx.FunctionProto:
     return _function("Leaky", ["X"], ["S"], nodes, required=["beta"], defaults=defaults)
 
 
+def cuba_lif_function() -> onnx.FunctionProto:
+    """Norse's current-based LIF (`spike.cuba_lif`): a Scan over time with two states, the
+    membrane `v` (starting at v_leak) and the synaptic current `i` (starting at 0)."""
+    step = [
+        # J = I + X
+        helper.make_node("Add", ["i", "x_t"], ["j"]),
+        # H = V + a * ((v_leak - V) + J)
+        helper.make_node("Sub", ["vl", "v"], ["leak"]),
+        helper.make_node("Add", ["leak", "j"], ["drive"]),
+        helper.make_node("Mul", ["a_mem", "drive"], ["dv"]),
+        helper.make_node("Add", ["v", "dv"], ["h"]),
+        # I = J + (-b) * J
+        helper.make_node("Mul", ["minus_b_syn", "j"], ["di"]),
+        helper.make_node("Add", ["j", "di"], ["i_next"]),
+        # S = (H - v_threshold > 0)
+        helper.make_node("Sub", ["h", "vth"], ["h_shift"]),
+        helper.make_node("Greater", ["h_shift", "zero"], ["s_b"]),
+        helper.make_node("Cast", ["s_b"], ["s"], to=_F),
+        # V = (1 - S) * H + S * v_reset
+        helper.make_node("Sub", ["one", "s"], ["ns"]),
+        helper.make_node("Mul", ["ns", "h"], ["keep"]),
+        helper.make_node("Mul", ["s", "vr"], ["reset"]),
+        helper.make_node("Add", ["keep", "reset"], ["v_next"]),
+        helper.make_node("Identity", ["s"], ["s_out"]),
+    ]
+    body = helper.make_graph(
+        step,
+        "cuba_lif_step",
+        [_info("v"), _info("i"), _info("x_t")],
+        [_info("v_next"), _info("i_next"), _info("s_out")],
+    )
+    nodes = [
+        _ref("a_mem", "dt_tau_mem_inv", "value_float"),
+        _ref("b_syn", "dt_tau_syn_inv", "value_float"),
+        _ref("vl", "v_leak", "value_float"),
+        _ref("vth", "v_threshold", "value_float"),
+        _ref("vr", "v_reset", "value_float"),
+        helper.make_node("Neg", ["b_syn"], ["minus_b_syn"]),
+        helper.make_node("Constant", [], ["one"], value_float=1.0),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0),
+        helper.make_node("Shape", ["X"], ["item_shape"], start=1),
+        helper.make_node("Expand", ["vl", "item_shape"], ["v0"]),
+        helper.make_node("Expand", ["zero", "item_shape"], ["i0"]),
+        helper.make_node(
+            "Scan", ["v0", "i0", "X"], ["v_last", "i_last", "S"], body=body, num_scan_inputs=1
+        ),
+    ]
+    defaults = {"v_leak": 0.0, "v_threshold": 1.0, "v_reset": 0.0}
+    return _function(
+        "CubaLIF",
+        ["X"],
+        ["S"],
+        nodes,
+        required=["dt_tau_mem_inv", "dt_tau_syn_inv"],
+        defaults=defaults,
+    )
+
+
 def bernoulli_function() -> onnx.FunctionProto:
     nodes = [
         helper.make_node("Less", ["U", "X"], ["s_b"]),
@@ -380,6 +439,7 @@ def spike_functions() -> list[onnx.FunctionProto]:
         lif_function(),
         if_function(),
         leaky_function(),
+        cuba_lif_function(),
         bernoulli_function(),
         ssa_function(),
         sdsa_function(),
@@ -394,6 +454,7 @@ FUNCTION_NAMES = (
     "LIF",
     "IF",
     "Leaky",
+    "CubaLIF",
     "Bernoulli",
     "SSA",
     "SDSA",

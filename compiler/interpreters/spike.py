@@ -131,6 +131,21 @@ class SpikeFunctions(InterpreterFunctions):
         mechanism = op.reset_mechanism.data.value
         return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism),)
 
+    @impl(spike.CubaLIFOp)
+    @encode_results
+    @dense_args
+    def run_cuba_lif(self, interp: Interpreter, op: spike.CubaLIFOp, args: PythonValues):
+        return (
+            kernels.cuba_lif(
+                args[0],
+                _float(op.dt_tau_mem_inv),
+                _float(op.dt_tau_syn_inv),
+                _float(op.v_leak),
+                _float(op.v_threshold),
+                _float(op.v_reset),
+            ),
+        )
+
     @impl(spike.BernoulliOp)
     @encode_results
     @dense_args

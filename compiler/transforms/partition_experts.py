@@ -39,6 +39,7 @@ TOKEN_LOCAL = (
     spike.LIFOp,
     spike.IFOp,
     spike.LeakyOp,
+    spike.CubaLIFOp,
     spike.BernoulliOp,
     spike.AddOp,
     spike.SubOp,

@@ -35,7 +35,7 @@ from xdsl.utils.exceptions import PassFailedException, VerifyException
 from compiler.dialects import spike
 from compiler.dialects.spike.types import EncodedSpikesType, SpikeTrainType
 
-NEURONS = ("lif", "if", "leaky", "bernoulli")
+NEURONS = ("lif", "if", "leaky", "cuba_lif", "bernoulli")
 SPATIAL = frozenset({"conv2d", "maxpool", "avgpool"})
 """Consumers that read spikes by position in [C, H, W]: they get one address list per item."""
 

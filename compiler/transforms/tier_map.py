@@ -59,6 +59,7 @@ DEFAULT_KINDS = {
     "lif": "neuron",
     "if": "neuron",
     "leaky": "neuron",
+    "cuba_lif": "neuron",
     "bernoulli": "neuron",
     "route_topk": "router",
     "encode": "encoder",

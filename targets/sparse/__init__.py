@@ -14,7 +14,7 @@ from targets.target import Target
 ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "add")
 """Ops whose units read spikes as addresses (the spike linear unit, the tile engine's
 accumulate mode, the maxpool unit, the mask-add module, the residual adder)."""
-ADDRESS_PRODUCERS = ("lif", "if", "leaky")
+ADDRESS_PRODUCERS = ("lif", "if", "leaky", "cuba_lif")
 """Ops whose unit (the spike encoder) writes addresses."""
 
 

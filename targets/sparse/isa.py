@@ -38,6 +38,8 @@ from targets.instructions import (
 )
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    CUBA_LIF_UPDATE,
+    NeuronUpdate,
     integer,
     ints,
     nonzeros_per_position,
@@ -106,10 +108,22 @@ def _encoder_cycles(
     return float(np.maximum(scan, emit).sum())
 
 
+_NEURON_UPDATES = {
+    "lif": NeuronUpdate(adds=2, mults=0, compares=1, state_words=1),
+    "if": NeuronUpdate(adds=1, mults=0, compares=1, state_words=1),
+    "leaky": NeuronUpdate(adds=1, mults=1, compares=1, state_words=1),
+    "cuba_lif": CUBA_LIF_UPDATE,
+}
+"""Per membrane update in an encoder lane: its arithmetic, and the state words read and written
+in the membrane SRAM (the current-based LIF keeps its synaptic current there too)."""
+
+
 def _neuron_cost(kind: str) -> CostFunction:
     """A layer of neurons: every membrane updated every timestep (its input is a real current),
-    then the spikes written as addresses or a bitmap."""
-    adds_per_update = {"lif": 2, "if": 1, "leaky": 1}[kind]
+    then the spikes written as addresses or a bitmap. A lane completes one neuron's update a
+    cycle, whatever its kind (pipelined); the kinds differ in the arithmetic and state traffic
+    they are charged."""
+    work = _NEURON_UPDATES[kind]
 
     def cost(e: Execution) -> Cost:
         c = Context(e)
@@ -117,12 +131,12 @@ def _neuron_cost(kind: str) -> CostFunction:
         spikes = spikes_per_step(e.outputs[0], c.steps)
         cycles = _encoder_cycles(c, updates / c.steps, spikes, c.out_kind() == "addr")
         result = c.cost(cycles)
-        result.energy("compute", ADD16, adds_per_update * updates)
-        if kind == "leaky":
-            result.energy("compute", MULT16, updates)
-        result.energy("compute", COMPARE16, updates)
+        result.energy("compute", ADD16, work.adds * updates)
+        if work.mults:
+            result.energy("compute", MULT16, work.mults * updates)
+        result.energy("compute", COMPARE16, work.compares * updates)
         result.energy("sram", ACTIVATION_BUFFER, updates * c.activation_bits)
-        result.energy("sram", MEMBRANE_SRAM, 2 * updates * c.membrane_bits)
+        result.energy("sram", MEMBRANE_SRAM, 2 * work.state_words * updates * c.membrane_bits)
         result.energy("sram", SPIKE_SRAM, c.bits_out())
         result.metrics = Metrics(
             membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates
@@ -372,6 +386,9 @@ def _build() -> InstructionSet:
         reference_opcode("ENC.LIF", "lif", _neuron_cost("lif"), "LIF neurons in the spike encoder"),
         reference_opcode("ENC.IF", "if", _neuron_cost("if"), "IF neurons in the spike encoder"),
         reference_opcode("ENC.LEAKY", "leaky", _neuron_cost("leaky"), "snnTorch Leaky neurons"),
+        reference_opcode(
+            "ENC.CUBA_LIF", "cuba_lif", _neuron_cost("cuba_lif"), "Norse current-based LIF neurons"
+        ),
         reference_opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
         reference_opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),
         reference_opcode(

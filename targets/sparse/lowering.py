@@ -24,6 +24,7 @@ NEURONS: dict[type[Operation], str] = {
     spike.LIFOp: "ENC.LIF",
     spike.IFOp: "ENC.IF",
     spike.LeakyOp: "ENC.LEAKY",
+    spike.CubaLIFOp: "ENC.CUBA_LIF",
 }
 
 

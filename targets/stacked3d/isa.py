@@ -41,6 +41,7 @@ from targets.instructions import (
     COMPARE16,
     LOGIC1,
     MULT8,
+    MULT16,
     dram_cost,
     reference_opcode,
     transfer_opcode,
@@ -48,6 +49,7 @@ from targets.instructions import (
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    CUBA_LIF_UPDATE,
     integer,
     ints,
     nonzeros_per_position,
@@ -305,10 +307,31 @@ def _neuron_cost(e: Execution) -> Cost:
     result.energy("compute", ADD16, 2 * updates)
     result.energy("compute", COMPARE16, updates)
     result.energy("sram", LOCAL, 2 * updates * _activation_bits(e))
+    return _neuron_finish(e, result, updates)
+
+
+def _cuba_lif_cost(e: Execution) -> Cost:
+    """Norse's current-based LIF on the neuron unit: a lane still completes one neuron a cycle,
+    but each update does `CUBA_LIF_UPDATE`'s arithmetic and reads and writes two state words
+    (membrane and synaptic current) in the unit's local memory."""
+    hw = e.hardware
+    updates = size_of(e.inputs[0])
+    work = CUBA_LIF_UPDATE
+    result = Cost(0.0, e.timesteps, hw)
+    result.energy("compute", ADD16, work.adds * updates)
+    result.energy("compute", MULT16, work.mults * updates)
+    result.energy("compute", COMPARE16, work.compares * updates)
+    result.energy("sram", LOCAL, 2 * work.state_words * updates * _activation_bits(e))
+    return _neuron_finish(e, result, updates)
+
+
+def _neuron_finish(e: Execution, result: Cost, updates: int) -> Cost:
+    """The transfers, workload metrics and cycles (`neuron.lanes` updates a cycle) of a layer
+    of neurons."""
     m = _moves(e, result)
     spikes = spikes_per_step(e.outputs[0], e.timesteps)
     result.metrics = Metrics(membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates)
-    return m.finish(result, math.ceil(updates / hw.integer("neuron.lanes")))
+    return m.finish(result, math.ceil(updates / e.hardware.integer("neuron.lanes")))
 
 
 def _router_cost(op: str) -> CostFunction:
@@ -391,6 +414,7 @@ def _build() -> InstructionSet:
         _opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
         _opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
         _opcode("NEU.LEAKY", "leaky", _neuron_cost, "snnTorch Leaky neurons"),
+        _opcode("NEU.CUBA_LIF", "cuba_lif", _cuba_lif_cost, "Norse current-based LIF neurons"),
         _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),
         _opcode("RTR.COMBINE", "combine", _router_cost("combine"), "the aligned merge"),

@@ -22,7 +22,12 @@ from runtime.hardware import Hardware
 from targets.lowering import Lowering
 from targets.target import Lowered
 
-NEURONS = {spike.LIFOp: "NEU.LIF", spike.IFOp: "NEU.IF", spike.LeakyOp: "NEU.LEAKY"}
+NEURONS = {
+    spike.LIFOp: "NEU.LIF",
+    spike.IFOp: "NEU.IF",
+    spike.LeakyOp: "NEU.LEAKY",
+    spike.CubaLIFOp: "NEU.CUBA_LIF",
+}
 ROUTING = {"route_topk": "RTR.TOPK", "dispatch": "RTR.DISPATCH", "combine": "RTR.COMBINE"}
 ATTENTION = ("ssa", "sdsa", "stochastic_attention")
 

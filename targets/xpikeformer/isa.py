@@ -513,6 +513,7 @@ ANN_COSTS: dict[str, CostFunction] = {
     "lif": _ann_activation_cost,
     "if": _ann_activation_cost,
     "leaky": _ann_activation_cost,
+    "cuba_lif": _ann_activation_cost,
     "bernoulli": _ann_activation_cost,
 }
 

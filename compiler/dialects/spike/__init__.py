@@ -26,7 +26,7 @@ from compiler.dialects.spike.layers import (
     MaxPoolOp,
 )
 from compiler.dialects.spike.moe import CombineOp, DispatchOp, MoEOp, RouteTopKOp, YieldOp
-from compiler.dialects.spike.neurons import BernoulliOp, IFOp, LeakyOp, LIFOp
+from compiler.dialects.spike.neurons import BernoulliOp, CubaLIFOp, IFOp, LeakyOp, LIFOp
 from compiler.dialects.spike.shape_ops import ConcatOp, ReshapeOp, SplitOp, TransposeOp
 from compiler.dialects.spike.structure import ConstantOp, GlobalOp, WeightOp
 from compiler.dialects.spike.types import (
@@ -48,6 +48,7 @@ Spike = Dialect(
         LIFOp,
         IFOp,
         LeakyOp,
+        CubaLIFOp,
         BernoulliOp,
         LinearOp,
         Conv2dOp,
@@ -90,6 +91,7 @@ __all__ = [
     "ConcatOp",
     "ConstantOp",
     "Conv2dOp",
+    "CubaLIFOp",
     "DecodeOp",
     "DispatchOp",
     "DivOp",

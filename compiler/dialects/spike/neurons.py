@@ -245,6 +245,72 @@ class LeakyOp(NeuronOp):
 
 
 @irdl_op_definition
+class CubaLIFOp(NeuronOp):
+    """Current-based LIF neuron, Norse `LIFCell` (feed-forward step): the input jumps into a
+    synaptic current first, the membrane integrates that current, firing is strictly above
+    threshold, the reset is hard. The `dt * tau^-1` products are folded into the properties as
+    Norse's exported graphs fold them.
+
+    numpy, per step t, all float32, with `V` starting at `v_leak` and `I` at 0:
+
+        J = I + X[t]                                        # current jump
+        H = V + dt_tau_mem_inv * ((v_leak - V) + J)         # membrane update
+        I = J + (-dt_tau_syn_inv) * J                       # current decay
+        S[t] = (H - v_threshold > 0)
+        V = (1 - S[t]) * H + S[t] * v_reset
+    """
+
+    name = "spike.cuba_lif"
+
+    dt_tau_mem_inv = prop_def(FloatAttr)
+    """`dt / tau_mem`: the share of the way to `v_leak + J` the membrane moves each step (> 0)."""
+
+    dt_tau_syn_inv = prop_def(FloatAttr)
+    """`dt / tau_syn`: the share of the synaptic current lost each step (>= 0; 0 never decays)."""
+
+    v_leak = prop_def(FloatAttr)
+    """Leak (resting) potential the membrane decays towards; also the initial V."""
+
+    v_threshold = prop_def(FloatAttr)
+    """Firing threshold: a spike where `H - v_threshold > 0`."""
+
+    v_reset = prop_def(FloatAttr)
+    """Potential the membrane is set to where it fired."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        dt_tau_mem_inv: float,
+        dt_tau_syn_inv: float,
+        v_leak: float = 0.0,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={
+                "dt_tau_mem_inv": _f32(dt_tau_mem_inv),
+                "dt_tau_syn_inv": _f32(dt_tau_syn_inv),
+                "v_leak": _f32(v_leak),
+                "v_threshold": _f32(v_threshold),
+                "v_reset": _f32(v_reset),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        mem = self.dt_tau_mem_inv.value.data
+        if not mem > 0.0:
+            raise VerifyException(f"spike.cuba_lif: dt_tau_mem_inv must be > 0, got {mem}")
+        syn = self.dt_tau_syn_inv.value.data
+        if not syn >= 0.0:
+            raise VerifyException(f"spike.cuba_lif: dt_tau_syn_inv must be >= 0, got {syn}")
+
+
+@irdl_op_definition
 class BernoulliOp(NeuronOp):
     """Bernoulli (stochastic) neuron: fires with probability equal to its input.
 

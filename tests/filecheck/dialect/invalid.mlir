@@ -38,6 +38,24 @@ builtin.module {
 
 // -----
 builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %s = spike.cuba_lif %x {dt_tau_mem_inv = 0.000000e+00 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = 0.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x2x8xf32>) -> !spike.train<4x2x8>
+    func.return
+  }
+}
+// CHECK: spike.cuba_lif: dt_tau_mem_inv must be > 0, got 0.0
+
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %s = spike.cuba_lif %x {dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = -5.000000e-01 : f32, v_leak = 0.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x2x8xf32>) -> !spike.train<4x2x8>
+    func.return
+  }
+}
+// CHECK: spike.cuba_lif: dt_tau_syn_inv must be >= 0, got -0.5
+
+// -----
+builtin.module {
   func.func @f(%x: tensor<4x2x8xf32>, %u: tensor<4x2x3xf32>) {
     %s = spike.bernoulli %x, %u {seed = 0 : i64, stream = 0 : i64} : (tensor<4x2x8xf32>, tensor<4x2x3xf32>) -> !spike.train<4x2x8>
     func.return
@@ -262,4 +280,4 @@ builtin.module {
 }
 // CHECK: shapes 4x2x8 and 4x3x8 do not broadcast
 
-// CHECK: spikec: error: {{.*}}invalid.mlir: 28 of the input's sections failed
+// CHECK: spikec: error: {{.*}}invalid.mlir: 30 of the input's sections failed

@@ -22,6 +22,7 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
     %s = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
     %s_if = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset soft>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
     %s_leaky = spike.leaky %x {beta = 8.999999761581421e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset zero>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_cuba = spike.cuba_lif %x {dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
     %u = spike.weight @u : tensor<4x1x16xf32>
     %s_b = spike.bernoulli %x, %u {seed = 7 : i64, stream = 0 : i64} : (tensor<4x?x16xf32>, tensor<4x1x16xf32>) -> !spike.train<4x?x16>
     %s_b2 = spike.bernoulli %x {seed = 7 : i64, stream = 1 : i64} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
@@ -88,6 +89,7 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // CHECK-NEXT: %s = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_if = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset soft>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_leaky = spike.leaky %x {beta = 9.000000e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset zero>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_cuba = spike.cuba_lif %x {dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %u = spike.weight @u : tensor<4x1x16xf32>
 // CHECK-NEXT: %s_b = spike.bernoulli %x, %u {seed = 7 : i64, stream = 0 : i64} : (tensor<4x?x16xf32>, tensor<4x1x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_b2 = spike.bernoulli %x {seed = 7 : i64, stream = 1 : i64} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
@@ -139,6 +141,7 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 
 // GENERIC:      "spike.global"() <{sym_name = "w", type = tensor<16x32xf32>}> : () -> ()
 // GENERIC:      %s = "spike.lif"(%x) <{tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC:      %s_cuba = "spike.cuba_lif"(%x) <{dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // GENERIC:      %s_b = "spike.bernoulli"(%x, %u) <{seed = 7 : i64, stream = 0 : i64}>
 // GENERIC:      "spike.moe"(%sum, %g2) ({
 // GENERIC:        "spike.yield"(%f0) : (!spike.train<4x?x16>) -> ()
