@@ -281,12 +281,18 @@ def _describe(name: str, array: np.ndarray) -> str:
     type=click.Choice(["onnxruntime"]),
     help="Also run the ONNX model in onnxruntime and compare (exit 1 if they differ).",
 )
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="Class labels (.npy, [batch]): the reference's top-1 accuracy.",
+)
 def eval_command(
     model: str,
     input_specs: tuple[str, ...],
     output: str | None,
     stats: bool,
     reference: str | None,
+    labels: str | None,
 ) -> None:
     """Evaluate a model with the reference interpreter of the `spike` dialect.
 
@@ -295,8 +301,19 @@ def eval_command(
       spikec eval samples/spikformer.onnx --input samples/spikformer_input.npy
       spikec eval model.mlir --input x=x.npy -o y.npy --stats
       spikec eval samples/moe.onnx -i samples/moe_input.npy --reference onnxruntime
+      spikec eval samples/export/sj_sdt.dynamo.onnx -i samples/export/digits_test_x.npy \\
+          --labels samples/export/digits_test_y.npy
     """
-    from compiler.reference import ActivityRecorder, InputError, check_inputs, evaluate, input_names
+    from compiler.dialects.spike.types import shape_of
+    from compiler.reference import (
+        ActivityRecorder,
+        InputError,
+        check_inputs,
+        evaluate,
+        input_names,
+        main_function,
+    )
+    from runtime.deviation import accuracy
 
     module, weights, _ = load_model(model)
     inputs, sources = load_inputs(input_specs, input_names(module))
@@ -304,12 +321,22 @@ def eval_command(
         check_inputs(module, inputs)
     except InputError as e:
         raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
+    arguments = main_function(module).function_type.inputs.data
+    ranks = {n: len(shape_of(t)) for n, t in zip(input_names(module), arguments, strict=True)}
+    expected = _load_labels(labels, inputs, ranks)
     recorder = ActivityRecorder()
     outputs = evaluate(module, weights, inputs, (recorder,))
     if output is not None:
         _save_outputs(output, outputs)
     for name, array in outputs.items():
         click.echo(_describe(name, array))
+    if expected is not None:
+        top1 = accuracy(outputs, expected)
+        click.echo(
+            "accuracy: no output of [batch, classes] logits"
+            if top1 is None
+            else f"accuracy: reference {100 * top1:.1f} % (top-1, {len(expected)} labels)"
+        )
     if stats:
         click.echo("firing rates (spikes / neuron / step):")
         width = max((len(r.label) for r in recorder.records), default=10)

@@ -708,3 +708,13 @@ def test_loop_whose_trip_count_is_not_known_stays(tmp_path: Path) -> None:
     assert "Loop" in _op_types(raised)
     with pytest.raises(UnsupportedModelError, match="Loop"):
         import_onnx(path)
+
+
+def test_cli_eval_reports_the_reference_accuracy(capsys: pytest.CaptureFixture[str]) -> None:
+    model = EXPORTS / "sj_sdt.dynamo.onnx"
+    x, y = EXPORTS / "digits_test_x.npy", EXPORTS / "digits_test_y.npy"
+    code, out, err = run_cli(["eval", model, "--input", x, "--labels", y], capsys)
+    assert code == 0, err
+    assert "accuracy: reference 75.0 % (top-1, 64 labels)" in out
+    code, _, err = run_cli(["eval", model, "--input", x, "--labels", x], capsys)
+    assert code == 2 and "labels must be integers [batch = 64]" in err and "Traceback" not in err
