@@ -25,6 +25,12 @@ demo: $(STAMP)
 	@mkdir -p out
 	@echo "== spikec eval samples/sdt.onnx --reference onnxruntime (the oracle)"
 	@$(BIN)/spikec eval samples/sdt.onnx --input samples/sdt_input.npy --reference onnxruntime
+	@echo "== spikec import samples/export/snntorch_attention.dynamo.onnx --explain (a torch.onnx export)"
+	@$(BIN)/spikec import samples/export/snntorch_attention.dynamo.onnx --explain -o out/snn.mlir \
+		2>&1 | grep -v '^    ' | sed 's/^/   /'
+	@$(BIN)/spikec eval samples/export/snntorch_attention.dynamo.onnx \
+		--input samples/export/digits_test_x.npy --labels samples/export/digits_test_y.npy \
+		--reference onnxruntime | sed 's/^/   /'
 	@echo "== spikec targets"
 	@$(BIN)/spikec targets
 	@echo "== spikec compile SAMPLE -t TARGET --variant VARIANT, for every sample and design"

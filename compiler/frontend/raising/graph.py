@@ -39,10 +39,12 @@ class Graph:
         self.graph = model.graph
         self.nodes: list[onnx.NodeProto] = list(self.graph.node)
         self.tensors = tensors
+        self.shapes: dict[str, list[int | str]] = {}
+        """ONNX shape inference's shapes of the values (refreshed between passes)."""
         self.constants: dict[str, np.ndarray] = {}
         """Constants computed by the passes (the model's own are read from `tensors`)."""
         self.outputs = {o.name for o in self.graph.output}
-        self._fresh = 0
+        self._issued: set[str] = set()
         self.reindex()
         self._unused_from_start = {id(n) for n in self.nodes if not self._used(n)}
         """Nodes the model itself leaves unused: kept, so that the importer reports them as it
@@ -100,8 +102,20 @@ class Graph:
     # -- edits -------------------------------------------------------------------------------
 
     def fresh(self, stem: str) -> str:
-        self._fresh += 1
-        return f"{stem}__raised{self._fresh}"
+        """A value name not used in the model: `stem`, or `stem.N` if it is taken."""
+        taken = self._names()
+        name, n = stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}.{n}"
+        self._issued.add(name)
+        return name
+
+    def _names(self) -> set[str]:
+        names = set(self._issued) | set(self.constants) | set(self.tensors.tensors)
+        names |= set(self.producer) | set(self.consumers) | self.outputs
+        names |= {vi.name for vi in self.graph.input}
+        return names
 
     def replace_uses(self, old: str, new: str) -> None:
         """Every consumer (and graph output) of `old` reads `new` instead."""

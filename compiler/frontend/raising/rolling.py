@@ -330,7 +330,7 @@ class Roller:
             for fire in neuron.chain:
                 for alias in fire.spikes[1:]:
                     self.cls[alias] = self.cls[fire.spike]
-            self.stacked[sid] = graph.fresh(neuron.spikes[0] + ".stack")
+            self.stacked[sid] = graph.fresh(neuron.spikes[0] + ".T")
         pending = [n for n in graph.nodes if id(n) not in self.owned]
         while pending:
             waiting = []
@@ -392,7 +392,7 @@ class Roller:
                 self.new_sequence([m.output[j] for m in members]) for j in range(len(node.output))
             ]
             for sid in sids:
-                self.stacked[sid] = self.graph.fresh(self.sequences[sid][0] + ".stack")
+                self.stacked[sid] = self.graph.fresh(self.sequences[sid][0] + ".T")
             self.rolled.append((members, sids))
 
     def _summing(self, node: onnx.NodeProto, classes: list[Class]) -> bool:
