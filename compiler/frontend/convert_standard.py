@@ -135,7 +135,12 @@ def matmul(imp: Importer, node: onnx.NodeProto) -> None:
         assert b.array is not None
         if b.array.ndim != 2:
             raise NodeError(f"the weight must be 2-D, got shape {list(b.array.shape)}")
-        op: Operation = spike.LinearOp(imp.operand(a), imp.operand(b))
+        original = imp.transposed.get(node.input[1])
+        if original is not None:  # X @ W^T with W stored as it is (a Gemm with transB)
+            weight = imp.operand(imp.value(original))
+            op: Operation = spike.LinearOp(imp.operand(a), weight, transpose_weight=True)
+        else:
+            op = spike.LinearOp(imp.operand(a), imp.operand(b))
         _emit(imp, node, op, a.layout)
         return
     layout = _joint_layout([a, b])
@@ -479,6 +484,8 @@ def transpose(imp: Importer, node: onnx.NodeProto) -> None:
     if x.is_const:
         assert x.array is not None
         imp.define_const(node.output[0], np.ascontiguousarray(np.asarray(x.array).transpose(perm)))
+        if perm == [1, 0] and node.input[0] in imp.tensors:
+            imp.transposed[node.output[0]] = node.input[0]
         return
     if x.layout is Layout.FOLDED:
         if perm[0] != 0:

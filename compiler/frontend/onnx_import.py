@@ -131,6 +131,9 @@ class Importer:
     producers: dict[str, onnx.NodeProto] = field(default_factory=dict)
     builder: Builder | None = None
     stochastic_streams: int = 0
+    transposed: dict[str, str] = field(default_factory=dict)
+    """Constants that are a stored 2-D matrix transposed (value -> matrix): a MatMul by one
+    reads the matrix with `transpose_weight` instead of a derived copy."""
     declared: dict[str, list[int | str]] = field(default_factory=dict)
     """Shapes ONNX shape inference gives the graph's values; checked against spikec's."""
     owned: set[int] = field(default_factory=set)

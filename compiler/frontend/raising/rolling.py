@@ -583,14 +583,19 @@ class Roller:
         if weight is None:
             raise RollError(f"cannot roll {label(node)}: its weight is computed at run time")
         name = node.input[1]
-        if attrs.get("transB", 0):
+        prelude: list[onnx.NodeProto] = []
+        if attrs.get("transB", 0):  # the importer reads W^T of a stored W as W, transposed
             name = graph.fresh(node.input[1] + ".T")
-            graph.constants[name] = np.ascontiguousarray(weight.T)
+            prelude.append(helper.make_node("Transpose", [node.input[1]], [name], perm=[1, 0]))
         out = node.output[0]
         if len(node.input) < 3 or not node.input[2]:
-            return [helper.make_node("MatMul", [node.input[0], name], [out], name=node.name)]
+            return [
+                *prelude,
+                helper.make_node("MatMul", [node.input[0], name], [out], name=node.name),
+            ]
         product = graph.fresh(out + ".product")
         return [
+            *prelude,
             helper.make_node("MatMul", [node.input[0], name], [product], name=node.name),
             helper.make_node("Add", [product, node.input[2]], [out], name=f"{node.name}.bias"),
         ]
