@@ -200,6 +200,11 @@ class WeightStore:
             raise SpikecError(
                 f"weight '{name}' has no inline value and is not in {where} ({WEIGHTS_ATTR})"
             )
+        if array.ctypes.data % 64:
+            # A tensor mapped from inside a protobuf file starts where the file puts it; BLAS
+            # rounds products of misaligned operands in another order than of the aligned copies
+            # a compiled program holds, so the reference computes on an aligned copy too.
+            array = np.array(array, order="C")
         self._cache[name] = array
         return array
 

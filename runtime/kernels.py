@@ -368,25 +368,45 @@ def stochastic_attention(
 # ---------------------------------------------------------------------------------------------
 
 
-def route_topk(logits: Array, k: int) -> Array:
-    order = np.argsort(-logits, axis=-1, kind="stable")[..., :k]
+def softmax(logits: Array) -> Array:
+    """Softmax over the last axis in float32, as ONNX defines it: subtract the row's maximum,
+    exponentiate, divide by the row's sum."""
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted, dtype=F32)
+    return exp / exp.sum(axis=-1, keepdims=True, dtype=F32)
+
+
+def route_topk(logits: Array, k: int, softmax_weights: bool = False) -> Array:
+    """Top-k gates (see `spike.route_topk`): 1 at the k largest scores of each token; with
+    `softmax_weights`, `P = softmax(L)` at the k largest P (0 elsewhere). Ties go to the lower
+    expert index, as in ONNX TopK."""
+    scores = softmax(logits) if softmax_weights else logits
+    order = np.argsort(-scores, axis=-1, kind="stable")[..., :k]
     gates = np.zeros(logits.shape, dtype=F32)
-    np.put_along_axis(gates, order, _f(1.0), axis=-1)
+    if softmax_weights:
+        np.put_along_axis(gates, order, np.take_along_axis(scores, order, axis=-1), axis=-1)
+    else:
+        np.put_along_axis(gates, order, _f(1.0), axis=-1)
     return gates
 
 
 def _gate(gates: Array, expert: int, tokens: tuple[int, int] | None) -> Array:
-    """`G[..., e:e+1]`, zero outside the token range (axis 2)."""
+    """`G[..., e:e+1]`, zero outside the token range. The token axis is the gates'
+    second-to-last (`[T, B, N, E]` or time-invariant `[B, N, E]`)."""
     gate = gates[..., expert : expert + 1]
     if tokens is None:
         return gate
+    axis = gates.ndim - 2
+    window = (slice(None),) * axis + (slice(tokens[0], tokens[1]),)
     masked = np.zeros_like(gate)
-    masked[:, :, tokens[0] : tokens[1]] = gate[:, :, tokens[0] : tokens[1]]
+    masked[window] = gate[window]
     return masked
 
 
 def dispatch(x: Array, gates: Array, expert: int, tokens: tuple[int, int] | None = None) -> Array:
-    return x * _gate(gates, expert, tokens)
+    """`X * [G[..., e:e+1] != 0]`: the tokens routed to expert e, unscaled (gates without a
+    time axis apply to every timestep)."""
+    return x * (_gate(gates, expert, tokens) != 0).astype(F32)
 
 
 def combine(
@@ -395,7 +415,8 @@ def combine(
     experts: Sequence[int] | None = None,
     tokens: Sequence[tuple[int, int] | None] | None = None,
 ) -> Array:
-    """Sum of the gated expert outputs, in input order."""
+    """Sum of the gated expert outputs in input order: `g_0 * y_0`, then `total + g_j * y_j`
+    (gates without a time axis apply to every timestep)."""
     experts = list(range(len(outputs))) if experts is None else experts
     tokens = [None] * len(outputs) if tokens is None else tokens
     total = _gate(gates, experts[0], tokens[0]) * outputs[0]

@@ -315,10 +315,10 @@ SEMANTICS: dict[str, Entry] = {
         },
     ),
     "route_topk": (
-        lambda args, a: [kernels.route_topk(args[0], _i(a, "k"))],
+        lambda args, a: [kernels.route_topk(args[0], _i(a, "k"), _b(a, "softmax"))],
         (1, 1),
         1,
-        {"k": _INT},
+        {"k": _INT, "softmax": _opt(_BOOL)},
     ),
     "dispatch": (_dispatch, (2, 2), 1, {"expert": _INT, "tokens": _opt(_LIST)}),
     "combine": (_combine, (2, 1 << 16), 1, {"experts": _opt(_LIST), "tokens": _opt(_LIST)}),

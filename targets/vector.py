@@ -37,7 +37,8 @@ class VectorPrices:
 def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
     def cost(e: Execution) -> Cost:
         hw = e.hardware
-        work = vector_work(op, e.inputs, e.outputs, e.instruction.attrs)
+        kinds = [t.kind for t in e.input_types]
+        work = vector_work(op, e.inputs, e.outputs, e.instruction.attrs, kinds)
         result = Cost(0.0, e.timesteps, hw)
         if not work.moves:
             return result

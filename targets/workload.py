@@ -169,10 +169,69 @@ multiplexer, as for LIF's hard reset), so it is no arithmetic. State: membrane V
 current I, both read and written every step."""
 
 
-def vector_work(
-    op: str, inputs: Sequence[Value], outputs: Sequence[Value], attrs: dict[str, AttrValue]
+SOFTMAX_PER_SCORE = VectorWork(adds=2, compares=1, specials=2)
+"""Softmax over a row of scores, per score: the row maximum (a comparison), the subtraction of
+the maximum and the row sum (two adds), an exponential and the division by the sum (two special
+operations, each priced as an iterative special function)."""
+
+
+def real_gates(kinds: Sequence[str], index: int) -> bool:
+    """Whether the routing gates at input `index` are held as reals (softmax weights, or binary
+    gates without a time axis): routing then compares each gate with zero and weighting
+    multiplies; spike gates (`spk`/`addr`) just gate."""
+    return index < len(kinds) and kinds[index] == "f32"
+
+
+def routing_work(
+    op: str,
+    inputs: Sequence[Value],
+    outputs: Sequence[Value],
+    attrs: dict[str, AttrValue],
+    kinds: Sequence[str] = (),
 ) -> VectorWork:
-    """The operations of `spike.<op>` on these values, as a vector unit would do them."""
+    """The operations of routing (`route_topk`, `dispatch`, `combine`), from what they saw.
+
+    A router does k comparisons per score (the top-k), plus `SOFTMAX_PER_SCORE` with
+    `softmax`; its scores are `[T, B, N, E]`, or `[B, N, E]` for a router that routes once for
+    all timesteps (B*N tokens, not T*B*N). Dispatch gates every element of X by its token's gate
+    (one logic op), after comparing each of its gates with zero when they are reals. Combine
+    weights each expert output element (a logic op for spike gates, a multiply for real ones)
+    and adds the experts up."""
+    n_in = size_of(inputs[0]) if inputs else 0
+    n_out = sum(size_of(v) for v in outputs)
+    if op == "route_topk":
+        work = VectorWork(compares=n_in * integer(attrs, "k"))
+        if attrs.get("softmax"):
+            s = SOFTMAX_PER_SCORE
+            work.adds += s.adds * n_in
+            work.compares += s.compares * n_in
+            work.specials += s.specials * n_in
+        return work
+    if op == "dispatch":
+        gates = inputs[1]
+        tokens = size_of(gates) // max(shape_of(gates)[-1], 1)
+        return VectorWork(logic=n_out, compares=tokens if real_gates(kinds, 1) else 0)
+    assert op == "combine", op
+    experts = len(inputs) - 1
+    if real_gates(kinds, 0):
+        return VectorWork(mults=n_out * experts, adds=n_out * (experts - 1))
+    return VectorWork(logic=n_out * experts, adds=n_out * (experts - 1))
+
+
+ROUTING_OPS = ("route_topk", "dispatch", "combine")
+
+
+def vector_work(
+    op: str,
+    inputs: Sequence[Value],
+    outputs: Sequence[Value],
+    attrs: dict[str, AttrValue],
+    kinds: Sequence[str] = (),
+) -> VectorWork:
+    """The operations of `spike.<op>` on these values, as a vector unit would do them
+    (`kinds`: how each input is held, `f32`, `spk` or `addr`)."""
+    if op in ROUTING_OPS:
+        return routing_work(op, inputs, outputs, attrs, kinds)
     ins = [shape_of(v) for v in inputs]
     n_in = math.prod(ins[0]) if ins else 0
     n_out = sum(size_of(v) for v in outputs)
@@ -242,13 +301,6 @@ def vector_work(
         return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
     if op == "bernoulli":
         return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
-    if op == "route_topk":
-        return VectorWork(compares=n_in * integer(attrs, "k"))
-    if op == "dispatch":
-        return VectorWork(logic=n_out)
-    if op == "combine":
-        experts = len(inputs) - 1
-        return VectorWork(logic=n_out * experts, adds=n_out * (experts - 1))
     if op == "reshape":
         return VectorWork(moves=False)
     # transpose, concat, split, copy, encode, decode: data movement only

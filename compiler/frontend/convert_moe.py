@@ -4,7 +4,9 @@ In ONNX, expert e is the subgraph between `Dispatch(X, G, expert=e)` and the e-t
 Concat (of Unsqueezes on axis 0) that feeds `Combine(G, Ystack)`. Before conversion the frontend
 claims each expert's nodes (`claim_experts`); when it reaches the Combine node it builds one
 `spike.moe` whose regions hold the experts. An expert may read its dispatched input and
-constants, nothing else, and nothing it computes may be used outside it.
+constants, nothing else, and nothing it computes may be used outside it. X is time-major
+`[T, B, N, D]`; the gates G are too, or have no time axis (`[B, N, E]`: routed once for all
+timesteps, e.g. a TopKRouter on spikes averaged over time); binary or real (softmax-weighted).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import onnx
 from xdsl.builder import Builder, InsertPoint
 
 from compiler.dialects import spike
-from compiler.dialects.spike.types import is_spike
+from compiler.dialects.spike.moe import binary_top1
+from compiler.dialects.spike.types import is_spike, shapes_compatible
 from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.onnx_import import (
     AlreadyReported,
@@ -185,8 +188,18 @@ def combine(imp: Importer, node: onnx.NodeProto) -> None:
     if x.is_const or x.layout is not Layout.TIME:
         raise NodeError("the MoE input X must be a time-major activation [T, B, N, D]")
     g = imp.value(plan.gates)
-    if not g.spike or g.layout is not Layout.TIME:
-        raise NodeError("the gates G must be binary and time-major (TopKRouter or a neuron)")
+    if g.is_const or g.layout not in (Layout.TIME, Layout.STATIC):
+        raise NodeError(
+            "the gates G must be computed (TopKRouter or a neuron), time-major [T, B, N, E] "
+            "or without the time axis [B, N, E] (routed once for all timesteps)"
+        )
+    xs, gs = x.ir_shape(), g.ir_shape()
+    tokens = xs[:-1] if g.layout is Layout.TIME else xs[1:-1]
+    if not shapes_compatible(gs[:-1], tokens):
+        raise NodeError(
+            f"the gates G {list(g.onnx_shape())} do not match X {list(x.onnx_shape())}: "
+            f"expected {[*tokens, 'E']} ({g.layout.value})"
+        )
     assert x.ssa is not None and g.ssa is not None and imp.builder is not None
     outer = imp.builder
     regions = []
@@ -210,8 +223,7 @@ def combine(imp: Importer, node: onnx.NodeProto) -> None:
             regions.append(region)
     finally:
         imp.builder = outer
-    router = g.ssa.owner
-    top1 = isinstance(router, spike.RouteTopKOp) and router.k.value.data == 1
+    top1 = binary_top1(g.ssa)
     op = spike.MoEOp(x.ssa, g.ssa, regions, spike_output=top1 and yields_spikes)
     imp.insert(op)
     imp.define(node, 0, op.output, Layout.TIME)

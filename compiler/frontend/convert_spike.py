@@ -248,9 +248,24 @@ def stochastic_attention(imp: Importer, node: onnx.NodeProto) -> None:
 
 
 def topk_router(imp: Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node, {"k": _REQUIRED})
-    scores = imp.operand(imp.time_major(node, 0, "the router scores"))
-    _emit(imp, node, spike.RouteTopKOp(scores, k=_int(attrs, "k")))
+    """Scores time-major `[T, B, N, E]` (routed at every step) or without the time axis
+    `[B, N, E]` (routed once for all steps: the gates keep that layout)."""
+    attrs = _attrs(node, {"k": _REQUIRED, "softmax": 0})
+    v = imp.activation(node, 0, "the router scores")
+    if v.layout not in (Layout.TIME, Layout.STATIC):
+        raise NodeError(
+            "the router scores must be time-major [T, B, ..., E] or have no time axis "
+            "[B, ..., E]; reshape time-folded scores [T*B, ...] first"
+        )
+    softmax = _flag(attrs, "softmax")
+    op = spike.RouteTopKOp(
+        imp.operand(v),
+        k=_int(attrs, "k"),
+        softmax=softmax,
+        spike_output=not softmax and v.layout is Layout.TIME,
+    )
+    imp.insert(op)
+    imp.define(node, 0, op.gates, v.layout)
 
 
 SPIKE_CONVERTERS: dict[str, Converter] = {

@@ -15,13 +15,17 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 | SSA | Q, K, V -> Y | heads, scale |
 | SDSA | Q, K, V -> Y | heads, and LIF's attributes with v_threshold (0.5) |
 | StochasticAttention | Q, K, V, U1, U2 -> Y | heads, c1, c2, mask_diagonal (1), seed (0) |
-| TopKRouter | L -> G | k |
+| TopKRouter | L -> G | k, softmax (0) |
 | Dispatch | X, G -> Xe | expert |
 | Combine | G, Ystack -> Y | (none) |
 
-Neuron inputs are time-major `[T, B, ...]`; attention inputs `[T, B, N, D]`; routing gates
-`[T, B, N, E]`; `Ystack` is `[E, T, B, N, D]`, the experts' outputs stacked (Unsqueeze on axis 0,
-then Concat). Tensors are float32; spikes are 0.0 / 1.0.
+Neuron inputs are time-major `[T, B, ...]`; attention inputs `[T, B, N, D]`; router scores and
+gates `[T, B, N, E]`, or `[B, N, E]` without the time axis (routed once for all timesteps, e.g.
+a router on spikes averaged over time); `Ystack` is `[E, T, B, N, D]`, the experts' outputs
+stacked (Unsqueeze on axis 0, then Concat). TopKRouter's gates are binary, or with `softmax` 1
+the probabilities `Softmax(L)` of the top-k experts (top-k of the probabilities); Dispatch passes
+the tokens whose gate is not zero, unscaled; Combine weights each expert's output by its gate.
+Tensors are float32; spikes are 0.0 / 1.0.
 """
 
 from __future__ import annotations
@@ -381,17 +385,32 @@ def _float_tensor(value: float) -> onnx.TensorProto:
 
 
 def topk_router_function() -> onnx.FunctionProto:
+    """`spike.route_topk`: ones at the top-k of L (`softmax` 0), or `P = Softmax(L)` at the
+    top-k of P (`softmax` 1, `ScatterElements` of TopK's values into zeros); both computed, the
+    attribute selects with Where."""
     nodes = [
         _ref("k", "k", "value_int"),
         helper.make_node("Constant", [], ["axis0"], value_ints=[0]),
         helper.make_node("Unsqueeze", ["k", "axis0"], ["k_1d"]),
+        # binary: one-hot rows of the top-k indices, merged
         helper.make_node("TopK", ["L", "k_1d"], ["top_values", "top_index"], axis=-1),
         helper.make_node("Shape", ["L"], ["experts"], start=-1),
         helper.make_node("Constant", [], ["off_on"], value=_float_pair(0.0, 1.0)),
         helper.make_node("OneHot", ["top_index", "experts", "off_on"], ["one_hot"], axis=-1),
-        helper.make_node("ReduceMax", ["one_hot"], ["G"], axes=[-2], keepdims=0),
+        helper.make_node("ReduceMax", ["one_hot"], ["binary"], axes=[-2], keepdims=0),
+        # softmax-weighted: the top-k probabilities scattered into zeros
+        helper.make_node("Softmax", ["L"], ["P"], axis=-1),
+        helper.make_node("TopK", ["P", "k_1d"], ["p_values", "p_index"], axis=-1),
+        helper.make_node("Shape", ["L"], ["l_shape"]),
+        helper.make_node("ConstantOfShape", ["l_shape"], ["zeros"], value=_float_tensor(0.0)),
+        helper.make_node(
+            "ScatterElements", ["zeros", "p_index", "p_values"], ["weighted"], axis=-1
+        ),
+        _ref("softmax", "softmax", "value_int"),
+        helper.make_node("Cast", ["softmax"], ["use_softmax"], to=TensorProto.BOOL),
+        helper.make_node("Where", ["use_softmax", "weighted", "binary"], ["G"]),
     ]
-    return _function("TopKRouter", ["L"], ["G"], nodes, required=["k"])
+    return _function("TopKRouter", ["L"], ["G"], nodes, required=["k"], defaults={"softmax": 0})
 
 
 def _float_pair(a: float, b: float) -> onnx.TensorProto:
@@ -404,30 +423,41 @@ def dispatch_function() -> onnx.FunctionProto:
         helper.make_node("Constant", [], ["axis0"], value_ints=[0]),
         helper.make_node("Unsqueeze", ["expert", "axis0"], ["expert_1d"]),
         helper.make_node("Gather", ["G", "expert_1d"], ["gate"], axis=-1),
-        helper.make_node("Mul", ["X", "gate"], ["Xe"]),
+        # X * [gate != 0]: routed tokens pass unscaled
+        helper.make_node("Constant", [], ["zero"], value=_float_tensor(0.0)),
+        helper.make_node("Equal", ["gate", "zero"], ["unrouted"]),
+        helper.make_node("Not", ["unrouted"], ["routed"]),
+        helper.make_node("Cast", ["routed"], ["mask"], to=_F),
+        helper.make_node("Mul", ["X", "mask"], ["Xe"]),
     ]
     return _function("Dispatch", ["X", "G"], ["Xe"], nodes, required=["expert"])
 
 
 def combine_function() -> onnx.FunctionProto:
-    """Y = sum_e G[..., e:e+1] * Ystack[e], accumulated in expert order (a Scan over experts),
-    matching `spike.combine`."""
+    """Y = sum_e G[..., e:e+1] * Ystack[e], accumulated in expert order (a Scan over experts:
+    G scanned along its last axis, Ystack along its first), matching `spike.combine`. Any rank
+    of G works: time-major `[T, B, N, E]` or time-invariant `[B, N, E]`, whose gate column
+    `[B, N, 1]` broadcasts over the time axis of Y."""
     step = [
-        helper.make_node("Mul", ["g_e", "y_e"], ["gy"]),
+        helper.make_node("Constant", [], ["last_axis"], value_ints=[-1]),
+        helper.make_node("Unsqueeze", ["g_e", "last_axis"], ["g_col"]),
+        helper.make_node("Mul", ["g_col", "y_e"], ["gy"]),
         helper.make_node("Add", ["acc", "gy"], ["acc_next"]),
     ]
     body = helper.make_graph(
         step, "combine_step", [_info("acc"), _info("g_e"), _info("y_e")], [_info("acc_next")]
     )
     nodes = [
-        helper.make_node("Transpose", ["G"], ["g_first"], perm=[3, 0, 1, 2]),
-        helper.make_node("Constant", [], ["last_axis"], value_ints=[-1]),
-        helper.make_node("Unsqueeze", ["g_first", "last_axis"], ["g_stack"]),
         # acc starts at 0 (0 + x == x exactly) and adds the experts in order
         helper.make_node("Shape", ["Ystack"], ["item_shape"], start=1),
         helper.make_node("ConstantOfShape", ["item_shape"], ["acc0"], value=_float_tensor(0.0)),
         helper.make_node(
-            "Scan", ["acc0", "g_stack", "Ystack"], ["Y"], body=body, num_scan_inputs=2
+            "Scan",
+            ["acc0", "G", "Ystack"],
+            ["Y"],
+            body=body,
+            num_scan_inputs=2,
+            scan_input_axes=[-1, 0],
         ),
     ]
     return _function("Combine", ["G", "Ystack"], ["Y"], nodes)

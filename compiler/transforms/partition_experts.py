@@ -8,9 +8,11 @@
     partition-experts{units=4 policy=round-robin}
 
 With fewer units than experts a unit serves several experts. With more units and
-`policy=balanced`, an expert is replicated: each replica is dispatched a slice of the tokens and
-the combine takes each replica's output on its slice only. That is exact because an expert acts
-on each token independently; the pass refuses to replicate an expert that mixes tokens.
+`policy=balanced`, an expert is replicated: each replica is dispatched a slice of the tokens (the
+second-to-last axis of X and of the gates, time-major `[T, B, N, E]` or time-invariant
+`[B, N, E]` alike) and the combine takes each replica's output on its slice only. That is exact
+because an expert acts on each token independently; the pass refuses to replicate an expert
+that mixes tokens.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import i64_array, ints
+from compiler.dialects.spike.moe import token_axis
 from compiler.dialects.spike.types import PlacementAttr, is_spike, shape_of
 from compiler.transforms.assignment import check_options, even_sizes, spread
 
@@ -74,7 +77,7 @@ class PartitionMoE(RewritePattern):
     @op_type_rewrite_pattern
     def match_and_rewrite(self, op: spike.MoEOp, rewriter: PatternRewriter) -> None:
         experts = len(op.experts)
-        tokens = shape_of(op.input)[2]
+        tokens = shape_of(op.input)[token_axis(op.input)]
         assignment = spread(experts, self.units, self.policy)
         hint = op.output.name_hint or "moe"
         new_ops: list[Operation] = []

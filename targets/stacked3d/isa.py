@@ -42,6 +42,7 @@ from targets.instructions import (
     LOGIC1,
     MULT8,
     MULT16,
+    SPECIAL16,
     dram_cost,
     reference_opcode,
     transfer_opcode,
@@ -53,6 +54,7 @@ from targets.workload import (
     integer,
     ints,
     nonzeros_per_position,
+    routing_work,
     shape_of,
     size_of,
     spikes_per_step,
@@ -335,20 +337,26 @@ def _neuron_finish(e: Execution, result: Cost, updates: int) -> Cost:
 
 
 def _router_cost(op: str) -> CostFunction:
+    """The router unit (`vector.lanes` elements a cycle): the top-k comparisons (and a softmax's
+    exponentials and divisions on its iterative special-function unit, `vector.special_cycles`
+    each), gating by spike gates or weighting by real ones, the merge's adds
+    (`targets.workload.routing_work`)."""
+
     def cost(e: Execution) -> Cost:
         hw = e.hardware
         result = Cost(0.0, e.timesteps, hw)
         n = size_of(e.outputs[0])
-        if op == "route_topk":
-            k = integer(e.instruction.attrs, "k")
-            result.energy("compute", COMPARE16, size_of(e.inputs[0]) * k)
-        elif op == "combine":
-            result.energy("compute", ADD16, n * (len(e.inputs) - 2))
-            result.energy("compute", LOGIC1, n * (len(e.inputs) - 1))
-        else:
-            result.energy("compute", LOGIC1, n)
+        kinds = [t.kind for t in e.input_types]
+        work = routing_work(op, e.inputs, e.outputs, e.instruction.attrs, kinds)
+        result.energy("compute", COMPARE16, work.compares)
+        result.energy("compute", ADD16, work.adds)
+        result.energy("compute", MULT16, work.mults)
+        result.energy("compute", LOGIC1, work.logic)
+        result.energy("compute", SPECIAL16, work.specials)
         m = _moves(e, result)
-        return m.finish(result, math.ceil(n / hw.integer("vector.lanes")))
+        cycles = math.ceil(n / hw.integer("vector.lanes"))
+        cycles += int(work.specials) * hw.integer("vector.special_cycles")
+        return m.finish(result, cycles)
 
     return cost
 

@@ -400,10 +400,16 @@ def _pe_conv_cost(e: Execution) -> Cost:
 # -- the ANN counterpart on an 8-bit MAC accelerator ----------------------------------------
 
 
-def _one_pass(e: Execution) -> float:
-    """The ANN runs once where the SNN runs T timesteps: time-major work counts 1/T."""
-    shape = shape_of(e.inputs[0]) if e.inputs else ()
-    return 1.0 / e.timesteps if shape and shape[0] == e.timesteps else 1.0
+def _one_pass(e: Execution, value: RuntimeValue | None = None) -> float:
+    """The ANN runs once where the SNN runs T timesteps: time-major work counts 1/T. The work
+    is judged by `value` (default: the first input), time-major when it is `[T, B, ...]` (a
+    value without the time axis, `[B, ...]`, e.g. a router's time-invariant scores, counts
+    once)."""
+    if value is None and not e.inputs:
+        return 1.0
+    shape = shape_of(e.inputs[0] if value is None else value)
+    time_major = len(shape) >= 2 and shape[0] == e.timesteps and shape[1] == e.batch
+    return 1.0 / e.timesteps if time_major else 1.0
 
 
 def _ann_mac_cost(macs: float, weights: int, e: Execution) -> Cost:
@@ -494,7 +500,9 @@ def _prices(passes: float = 1.0) -> VectorPrices:
 
 def _ann_vector_cost(op: str) -> CostFunction:
     def cost(e: Execution) -> Cost:
-        return vector_cost(op, _prices(_one_pass(e)))(e)
+        # dispatch and combine work on X's shape; their gates may have no time axis
+        judged = e.outputs[0] if op in ("dispatch", "combine") else None
+        return vector_cost(op, _prices(_one_pass(e, judged)))(e)
 
     return cost
 

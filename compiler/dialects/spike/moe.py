@@ -1,22 +1,28 @@
 """Mixture of experts: routing, the expert block, dispatch and combine.
 
-A router produces binary gates `G[T, B, N, E]` (token n of step t goes to expert e when
-G[t, b, n, e] = 1): `spike.route_topk` for top-k routing, or any spiking layer for a spike-gated
-(SEMM-style) router. `spike.moe` holds one region per expert. Its meaning, with
-`g_e = G[..., e:e+1]`:
+A router produces gates `G[T, B, N, E]` (token n of step t goes to expert e when
+G[t, b, n, e] != 0): `spike.route_topk` for top-k routing (binary gates, or the softmax
+probabilities of the chosen experts), or any spiking layer for a spike-gated (SEMM-style) router.
+Gates may also be time-invariant, `G[B, N, E]` without the time axis (a router on spikes
+averaged over time routes each token once for all timesteps); they then apply to every timestep
+of `X[T, B, N, D]`. `spike.moe` holds one region per expert. Its meaning, with
+`g_e = G[..., e:e+1]` (broadcast over time when G has no time axis):
 
-    Y = sum_e g_e * expert_e(X * g_e)
+    Y = sum_e g_e * expert_e(X * [g_e != 0])
 
-so an expert sees only the tokens routed to it (others are zero input: its neurons leak there),
-and only routed tokens reach the output. `spike.dispatch` and `spike.combine` are the two halves
-of that formula, for IR in which the experts have been split out (`partition-experts`).
+so an expert sees only the tokens routed to it, unscaled (others are zero input: its neurons
+leak there), and only routed tokens reach the output, weighted by their gate. The sum runs in
+expert order: `g_0 * y_0`, then `+ g_1 * y_1`, ... For binary gates `X * [g_e != 0]` is
+`X * g_e`. `spike.dispatch` and `spike.combine` are the two halves of that formula, for IR in
+which the experts have been split out (`partition-experts`). The token axis is the second to
+last of X (`N`), and of G.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from xdsl.dialects.builtin import DenseArrayBase, IntegerAttr, i64
+from xdsl.dialects.builtin import BoolAttr, DenseArrayBase, IntegerAttr, i64
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
@@ -38,7 +44,6 @@ from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
     DYNAMIC,
-    SpikeTrainType,
     activation_type,
     check_real,
     check_result,
@@ -54,56 +59,115 @@ _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 
 
 def _check_gates(op_name: str, x: SSAValue, gates: SSAValue) -> int:
-    """The number of experts E; gates must be `x.shape[:-1] + [E]`."""
+    """The number of experts E; gates must be `x.shape[:-1] + [E]` (time-major), or that
+    without the time axis, `x.shape[1:-1] + [E]` (time-invariant: one routing for all steps)."""
     xs, gs = shape_of(x), shape_of(gates)
-    if len(gs) != len(xs) or not shapes_compatible(gs[:-1], xs[:-1]):
+    check_real(gates, f"{op_name} gates")
+    time_major = len(gs) == len(xs) and shapes_compatible(gs[:-1], xs[:-1])
+    static = len(gs) == len(xs) - 1 and len(gs) >= 2 and shapes_compatible(gs[:-1], xs[1:-1])
+    if not time_major and not static:
         raise VerifyException(
             f"{op_name}: gates {format_shape(gs)} must be the input's shape "
-            f"{format_shape(xs)} with the feature axis replaced by the experts"
+            f"{format_shape(xs)} with the feature axis replaced by the experts, with the time "
+            "axis ([T, B, ..., E]) or without it ([B, ..., E], the same routing at every step)"
+        )
+    if static and is_spike(gates):
+        raise VerifyException(
+            f"{op_name}: time-invariant gates {format_shape(gs)} must be a tensor (a spike "
+            "train is time-major)"
         )
     return gs[-1]
 
 
+def token_axis(x: SSAValue) -> int:
+    """The token axis of a MoE input `X[T, B, ..., N, D]`: its second to last."""
+    return len(shape_of(x)) - 2
+
+
+def binary_top1(gates: SSAValue) -> bool:
+    """Whether `gates` come from a top-1 router with binary gates: then gating spikes gives
+    spikes."""
+    router = gates.owner
+    return (
+        isinstance(router, RouteTopKOp)
+        and router.k.value.data == 1
+        and not router.softmax_weights()
+    )
+
+
 @irdl_op_definition
 class RouteTopKOp(IRDLOperation):
-    """Top-k router: each token goes to the k experts with the largest scores, per timestep.
+    """Top-k router: each token goes to the k experts with the largest scores (per timestep for
+    time-major scores `[T, B, N, E]`, once for time-invariant scores `[B, N, E]`).
 
-    numpy: `G = zeros_like(L); idx = argsort(-L, axis=-1, kind="stable")[..., :k];
-    put 1 at idx` — ties go to the lower expert index, as in ONNX TopK.
+    numpy: `P = L`, or with `softmax` `P = softmax(L)` over the experts in float32
+    (`exp(L - max(L)) / sum(exp(L - max(L)))`, as ONNX Softmax);
+    `idx = argsort(-P, axis=-1, kind="stable")[..., :k]` — the k largest P, ties to the lower
+    expert index, as in ONNX TopK; `G = zeros_like(L)`, then 1 at idx (binary gates) or, with
+    `softmax`, `P` at idx.
     """
 
     name = "spike.route_topk"
 
     logits = operand_def(Activation)
-    """Router scores `L[T, B, N, E]`."""
+    """Router scores `L[T, B, N, E]`, or `L[B, N, E]` without the time axis."""
 
-    gates = result_def(SpikeTrainType)
-    """Binary gates `G[T, B, N, E]` with exactly k ones per token."""
+    gates = result_def(Activation)
+    """Gates, the shape of L: binary (exactly k ones per token; a spike train when L is
+    time-major, else a tensor of 0/1), or with `softmax` the k chosen probabilities (a
+    tensor)."""
 
     k = prop_def(IntegerAttr)
     """Experts per token, 1 <= k <= E."""
+
+    softmax = opt_prop_def(BoolAttr)
+    """Whether the gates are softmax-weighted: the chosen experts' probabilities
+    `softmax(L)` (the top-k is taken of those), instead of ones (default false)."""
 
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
-    def __init__(self, logits: SSAValue | Operation, *, k: int) -> None:
+    def __init__(
+        self,
+        logits: SSAValue | Operation,
+        *,
+        k: int,
+        softmax: bool = False,
+        spike_output: bool | None = None,
+    ) -> None:
+        """`spike_output` (default: not `softmax`) types binary gates as a spike train; pass
+        False for time-invariant scores, whose gates have no time axis."""
         value = SSAValue.get(logits)
+        spikes = not softmax if spike_output is None else spike_output
         super().__init__(
             operands=[value],
-            result_types=[SpikeTrainType(shape_of(value))],
-            properties={"k": IntegerAttr(k, i64)},
+            result_types=[activation_type(shape_of(value), spikes)],
+            properties={
+                "k": IntegerAttr(k, i64),
+                "softmax": BoolAttr.from_bool(True) if softmax else None,
+            },
         )
+
+    def softmax_weights(self) -> bool:
+        return self.softmax is not None and bool(self.softmax.value.data)
 
     def verify_(self) -> None:
         check_real(self.logits, "spike.route_topk scores")
+        check_real(self.gates, "spike.route_topk gates")
         shape = shape_of(self.logits)
         if len(shape) < 2:
-            raise VerifyException("spike.route_topk: scores must be time-major [T, B, ..., E]")
+            raise VerifyException(
+                "spike.route_topk: scores must be [T, B, ..., E] or time-invariant [B, ..., E]"
+            )
         k = self.k.value.data
         if not 1 <= k <= shape[-1]:
             raise VerifyException(f"spike.route_topk: k = {k} must be in [1, E = {shape[-1]}]")
         check_result(shape_of(self.gates), shape, self.name)
+        if self.softmax_weights() and is_spike(self.gates):
+            raise VerifyException(
+                "spike.route_topk: softmax-weighted gates are real; the result must be a tensor"
+            )
 
 
 @irdl_op_definition
@@ -124,7 +188,8 @@ class YieldOp(IRDLOperation):
 
 @irdl_op_definition
 class MoEOp(IRDLOperation):
-    """A mixture-of-experts block: `Y = sum_e g_e * expert_e(X * g_e)` (see the module doc).
+    """A mixture-of-experts block: `Y = sum_e g_e * expert_e(X * [g_e != 0])` (see the module
+    doc).
 
     Each region is one expert: a single block with one argument (the dispatched input, typed as X)
     ending in `spike.yield` of the expert's output `[..., D_out]`.
@@ -135,12 +200,13 @@ class MoEOp(IRDLOperation):
     input = operand_def(Activation)
     """`X[T, B, N, D]`."""
 
-    gates = operand_def(SpikeTrainType)
-    """Binary routing `G[T, B, N, E]`."""
+    gates = operand_def(Activation)
+    """Routing `G[T, B, N, E]` or time-invariant `G[B, N, E]`: binary, or real weights (a token
+    goes to the experts whose gate is not zero)."""
 
     output = result_def(Activation)
-    """`Y[T, B, N, D_out]`: spikes when every token has one expert (top-1) and experts fire
-    spikes; real otherwise."""
+    """`Y[T, B, N, D_out]`: spikes when every token has one expert with a binary gate (top-1)
+    and experts fire spikes; real otherwise."""
 
     experts = var_region_def("single_block")
     """One region per expert, E in all."""
@@ -206,14 +272,12 @@ class MoEOp(IRDLOperation):
                 )
         expected = (*shape_of(self.input)[:-1], out_shape[-1])
         check_result(shape_of(self.output), expected, self.name)
-        if is_spike(self.output):
-            router = self.gates.owner
-            top1 = isinstance(router, RouteTopKOp) and router.k.value.data == 1
-            if not top1 or not all(is_spike(y.values[0]) for y in yields):
-                raise VerifyException(
-                    "spike.moe: the output can be spikes only with a top-1 router and experts "
-                    "that yield spikes"
-                )
+        spiking = binary_top1(self.gates) and all(is_spike(y.values[0]) for y in yields)
+        if is_spike(self.output) and not spiking:
+            raise VerifyException(
+                "spike.moe: the output can be spikes only with a top-1 router and experts "
+                "that yield spikes (binary gates)"
+            )
 
 
 def _check_token_range(op_name: str, tokens: Sequence[int], count: int) -> None:
@@ -224,10 +288,12 @@ def _check_token_range(op_name: str, tokens: Sequence[int], count: int) -> None:
 
 @irdl_op_definition
 class DispatchOp(IRDLOperation):
-    """The input of one expert: `X * G[..., e:e+1]` (tokens not routed to e become 0).
+    """The input of one expert: `X * [G[..., e:e+1] != 0]` (tokens not routed to e become 0;
+    routed ones pass unscaled; time-invariant gates apply to every timestep).
 
-    With `tokens = [start, end)`, only those tokens (axis 2) are dispatched, the others are 0:
-    a replica of an expert that serves a slice of the tokens (`partition-experts`).
+    With `tokens = [start, end)`, only those tokens (the second-to-last axis of X and of G) are
+    dispatched, the others are 0: a replica of an expert that serves a slice of the tokens
+    (`partition-experts`).
     """
 
     name = "spike.dispatch"
@@ -235,8 +301,8 @@ class DispatchOp(IRDLOperation):
     input = operand_def(Activation)
     """`X[T, B, N, D]`."""
 
-    gates = operand_def(SpikeTrainType)
-    """`G[T, B, N, E]`."""
+    gates = operand_def(Activation)
+    """`G[T, B, N, E]` or time-invariant `G[B, N, E]`."""
 
     output = result_def(Activation)
     """`X` masked to the tokens of expert e; spikes when X is."""
@@ -286,23 +352,24 @@ class DispatchOp(IRDLOperation):
             tokens = ints(self.tokens)
             if len(tokens) != 2:
                 raise VerifyException("spike.dispatch: tokens is [start, end)")
-            _check_token_range(self.name, tokens, shape_of(self.input)[2])
+            _check_token_range(self.name, tokens, shape_of(self.input)[token_axis(self.input)])
 
 
 @irdl_op_definition
 class CombineOp(IRDLOperation):
     """Merge expert outputs at their tokens' positions: `Y = sum_e G[..., e:e+1] * Y_e`, summed
-    in expert order.
+    in expert order (`G_0 * Y_0`, then `+ G_1 * Y_1`, ...; time-invariant gates apply to every
+    timestep).
 
     After `partition-experts` replicates experts, input j is the output of expert `experts[j]`
-    for the tokens `tokens[2j] <= n < tokens[2j + 1]` (axis 2): `Y = sum_j G[..., e_j:e_j+1] *
-    M_j * Y_j` in input order, with M_j the token mask.
+    for the tokens `tokens[2j] <= n < tokens[2j + 1]` (the second-to-last axis):
+    `Y = sum_j G[..., e_j:e_j+1] * M_j * Y_j` in input order, with M_j the token mask.
     """
 
     name = "spike.combine"
 
-    gates = operand_def(SpikeTrainType)
-    """`G[T, B, N, E]`."""
+    gates = operand_def(Activation)
+    """`G[T, B, N, E]` or time-invariant `G[B, N, E]`."""
 
     inputs = var_operand_def(Activation)
     """`Y_0 ... Y_{E-1}`, each `[T, B, N, D]`."""
@@ -368,18 +435,18 @@ class CombineOp(IRDLOperation):
                 raise VerifyException("spike.combine: tokens holds a [start, end) per input")
             for tokens in self.input_tokens():
                 assert tokens is not None
-                _check_token_range(self.name, tokens, shape_of(self.inputs[0])[2])
+                _check_token_range(
+                    self.name, tokens, shape_of(self.inputs[0])[token_axis(self.inputs[0])]
+                )
         shape = shape_of(self.inputs[0])
         for v in self.inputs:
             check_real(v, "spike.combine input")
             if not shapes_compatible(shape_of(v), shape):
                 raise VerifyException("spike.combine: expert outputs must have one shape")
         check_result(shape_of(self.output), shape, self.name)
-        if is_spike(self.output):
-            router = self.gates.owner
-            top1 = isinstance(router, RouteTopKOp) and router.k.value.data == 1
-            if not top1 or not all(is_spike(v) for v in self.inputs):
-                raise VerifyException(
-                    "spike.combine: the output can be spikes only with a top-1 router and "
-                    "spike inputs"
-                )
+        spiking = binary_top1(self.gates) and all(is_spike(v) for v in self.inputs)
+        if is_spike(self.output) and not spiking:
+            raise VerifyException(
+                "spike.combine: the output can be spikes only with a top-1 router and spike "
+                "inputs (binary gates)"
+            )

@@ -7,7 +7,9 @@ The passes run in order on the ONNX graph, each recognising a pattern by dataflo
    evaluates Identity, shape subgraphs and constant arithmetic;
 2. `time_input`: an image repeated over T inside the model becomes a time-major input;
 3. `neurons`: neurons unrolled over T are found and their model identified;
-4. `rolling`: each neuron's steps become one `spike` call on time-major tensors.
+4. `rolling`: each neuron's steps become one `spike` call on time-major tensors;
+5. `attention`: spiking self-attention (SSA, SDSA) between neuron calls;
+6. `moe`: top-k routed mixtures of experts (`TopKRouter`, `Dispatch`, `Combine`).
 
 Raising happens on ONNX rather than on the IR so that every step can be checked the way the
 frontend is: the raised model, with its `spike` functions, runs in onnxruntime and must give the
@@ -21,9 +23,11 @@ import onnx
 from onnx import helper
 
 from compiler.frontend.onnx_functions import DOMAIN, spike_functions
+from compiler.frontend.raising.attention import raise_attention
 from compiler.frontend.raising.fold import fold_constants
 from compiler.frontend.raising.graph import Graph, label
 from compiler.frontend.raising.loops import unroll_loops
+from compiler.frontend.raising.moe import raise_moe
 from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 from compiler.frontend.raising.rolling import roll
@@ -40,23 +44,14 @@ def _metadata_timesteps(model: onnx.ModelProto) -> int | None:
     return None
 
 
-def raise_model(
-    model: onnx.ModelProto, tensors: OnnxTensors, shapes: dict[str, list[int | str]]
-) -> RaiseReport:
-    """Raise `model` in place; `shapes` are ONNX shape inference's shapes of its values."""
-    report = RaiseReport()
-    graph = Graph(model, tensors)
-    report.loops = unroll_loops(graph)
-    report.folded = fold_constants(graph, shapes)
-    repeated = raise_repeated_inputs(graph)
-    report.repeated_inputs = sorted(repeated)
-    timesteps = set(repeated.values())
-    report.timesteps = timesteps.pop() if len(timesteps) == 1 else _metadata_timesteps(model)
-    neurons, left = find_neurons(graph)
-    report.left.extend(Left(label(node), reason) for node, reason in left)
-    roll(graph, neurons, report.timesteps, shapes, report)
-    if report.timesteps is None and report.raised:
-        report.timesteps = len(neurons[0].chain)
+def _infer_shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
+    from compiler.frontend.onnx_import import _infer_shapes as infer
+
+    return infer(model)
+
+
+def _store(graph: Graph, model: onnx.ModelProto, report: RaiseReport) -> None:
+    """Write the graph back into the model with the `spike` functions it calls."""
     graph.remove_dead()
     graph.write_back()
     if report.raised or report.repeated_inputs:
@@ -68,4 +63,29 @@ def raise_model(
             model.functions.append(function)
     if used and all(o.domain != DOMAIN for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
+
+
+def raise_model(
+    model: onnx.ModelProto, tensors: OnnxTensors, shapes: dict[str, list[int | str]]
+) -> RaiseReport:
+    """Raise `model` in place; `shapes` are ONNX shape inference's shapes of its values."""
+    report = RaiseReport()
+    graph = Graph(model, tensors)
+    graph.shapes = shapes
+    report.loops = unroll_loops(graph)
+    report.folded = fold_constants(graph, shapes)
+    repeated = raise_repeated_inputs(graph)
+    report.repeated_inputs = sorted(repeated)
+    timesteps = set(repeated.values())
+    report.timesteps = timesteps.pop() if len(timesteps) == 1 else _metadata_timesteps(model)
+    neurons, left = find_neurons(graph)
+    report.left.extend(Left(label(node), reason) for node, reason in left)
+    roll(graph, neurons, report.timesteps, shapes, report)
+    if report.timesteps is None and report.raised:
+        report.timesteps = len(neurons[0].chain)
+    raise_attention(graph, report)
+    _store(graph, model, report)
+    graph.shapes = _infer_shapes(model)  # of the time-major graph the passes made
+    raise_moe(graph, report)
+    _store(graph, model, report)
     return report
