@@ -718,3 +718,49 @@ def test_cli_eval_reports_the_reference_accuracy(capsys: pytest.CaptureFixture[s
     assert "accuracy: reference 75.0 % (top-1, 64 labels)" in out
     code, _, err = run_cli(["eval", model, "--input", x, "--labels", x], capsys)
     assert code == 2 and "labels must be integers [batch = 64]" in err and "Traceback" not in err
+
+
+# -- batch norms as exporters write them -----------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["transpose_bn_transpose", "bn_on_4d_after_reshape"])
+def test_batch_norm_forms_of_exports(form: str, tmp_path: Path) -> None:
+    """BatchNorm1d over channels-last tokens: Transpose -> BN -> Transpose on [T*B, N, C], or
+    the same with BN on a 4-D [T*B, C, N, 1] made by a Reshape; both import exactly."""
+    t, b, n, c = 4, 2, 5, 6
+    rng = np.random.default_rng(0)
+    inits = {
+        "folded": np.array([t * b, n, c], np.int64),
+        "unfolded": np.array([t, b, n, c], np.int64),
+        "as_4d": np.array([t * b, c, n, 1], np.int64),
+        "as_3d": np.array([t * b, c, n], np.int64),
+        "gamma": rng.uniform(0.5, 1.5, c).astype(np.float32),
+        "beta": rng.normal(0, 0.2, c).astype(np.float32),
+        "mean": rng.normal(0, 0.2, c).astype(np.float32),
+        "var": rng.uniform(0.5, 1.5, c).astype(np.float32),
+    }
+    stats = ["gamma", "beta", "mean", "var"]
+    nodes = [
+        helper.make_node("Reshape", ["x", "folded"], ["f"]),
+        helper.make_node("Transpose", ["f"], ["ft"], perm=[0, 2, 1]),
+    ]
+    if form == "transpose_bn_transpose":
+        nodes.append(helper.make_node("BatchNormalization", ["ft", *stats], ["bn"]))
+    else:
+        nodes += [
+            helper.make_node("Reshape", ["ft", "as_4d"], ["f4"]),
+            helper.make_node("BatchNormalization", ["f4", *stats], ["bn4"]),
+            helper.make_node("Reshape", ["bn4", "as_3d"], ["bn"]),
+        ]
+    nodes += [
+        helper.make_node("Transpose", ["bn"], ["bt"], perm=[0, 2, 1]),
+        helper.make_node("Reshape", ["bt", "unfolded"], ["u"]),
+        helper.make_node("LIF", ["u"], ["y"], domain=DOMAIN),
+    ]
+    model = model_from(nodes, [("x", [t, b, n, c])], [("y", [t, b, n, c])], inits)
+    path = _save(model, tmp_path)
+    x = rng.normal(1, 1, (t, b, n, c)).astype(np.float32)
+    expected = _run(model, {"x": x})["y"]
+    assert 0.1 < expected.mean() < 0.9
+    result = import_onnx(path)
+    assert np.array_equal(evaluate(result.module, result.weights, {"x": x})["y"], expected)
