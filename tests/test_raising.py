@@ -729,7 +729,7 @@ def test_batch_norm_forms_of_exports(form: str, tmp_path: Path) -> None:
     the same with BN on a 4-D [T*B, C, N, 1] made by a Reshape; both import exactly."""
     t, b, n, c = 4, 2, 5, 6
     rng = np.random.default_rng(0)
-    inits = {
+    inits: dict[str, np.ndarray] = {
         "folded": np.array([t * b, n, c], np.int64),
         "unfolded": np.array([t, b, n, c], np.int64),
         "as_4d": np.array([t * b, c, n, 1], np.int64),
