@@ -17,7 +17,7 @@ from xdsl.interpreter import Interpreter, PythonValues
 from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
 
-from compiler.dialects.spike import SDSAOp, StochasticAttentionOp
+from compiler.dialects.spike import SDSAOp, StochasticAttentionOp, TokenAttentionOp
 from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
@@ -124,7 +124,7 @@ class Activity:
         return self.spikes / self.neurons if self.neurons else 0.0
 
 
-FIRING_OPS = (NeuronOp, SDSAOp, StochasticAttentionOp)
+FIRING_OPS = (NeuronOp, SDSAOp, TokenAttentionOp, StochasticAttentionOp)
 """Ops that fire spikes: neurons and spiking attention. The rest only move, pool or mask spikes,
 and a top-k router's gates (k of E per token) are a routing decision, not firing."""
 

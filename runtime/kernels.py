@@ -318,6 +318,24 @@ def sdsa(
     return q * lif(kv, tau, v_threshold, v_reset, decay_input, soft_reset)
 
 
+def token_attention(
+    q: Array,
+    k: Array,
+    heads: int,
+    tau: float,
+    v_threshold: float,
+    v_reset: float,
+    decay_input: bool,
+    soft_reset: bool,
+) -> Array:
+    """QKFormer's token attention (see `spike.token_attention`): per head, the LIF over time of
+    the sum of each token's Q channels (`[T, B, H, N, 1]`) masks every channel of that token's K.
+    The sums are counts of spikes (exact in float32, in any order)."""
+    sums = split_heads(q, heads).sum(axis=-1, keepdims=True, dtype=F32)
+    mask = lif(sums, tau, v_threshold, v_reset, decay_input, soft_reset)
+    return merge_heads(mask * split_heads(k, heads))
+
+
 def stochastic_attention_stages(
     q: Array,
     k: Array,

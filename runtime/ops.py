@@ -299,6 +299,23 @@ SEMANTICS: dict[str, Entry] = {
         1,
         {"heads": _INT, **LIF_ATTRS},
     ),
+    "token_attention": (
+        lambda args, a: [
+            kernels.token_attention(
+                args[0],
+                args[1],
+                _i(a, "heads"),
+                _f(a, "tau"),
+                _f(a, "v_threshold"),
+                _f(a, "v_reset"),
+                _b(a, "decay_input"),
+                a["reset"] == "soft",
+            )
+        ],
+        (2, 2),
+        1,
+        {"heads": _INT, **LIF_ATTRS},
+    ),
     "stochastic_attention": (
         _stochastic,
         (3, 5),

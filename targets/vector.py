@@ -69,6 +69,14 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
             )
         elif op in ("ssa", "sdsa"):
             result.metrics = Metrics(dense_synops=work.adds * f)
+        elif op == "token_attention":  # its LIF: one membrane update per channel sum
+            spikes = spikes_per_step(e.outputs[0], e.timesteps)
+            result.metrics = Metrics(
+                dense_synops=size_of(e.inputs[0]) * f,
+                membrane_updates=work.compares * f,
+                spikes=int(spikes.sum()),
+                neurons=size_of(e.outputs[0]),
+            )
         return result
 
     return cost

@@ -169,6 +169,13 @@ multiplexer, as for LIF's hard reset), so it is no arithmetic. State: membrane V
 current I, both read and written every step."""
 
 
+def token_sums(q_shape: Sequence[int], heads: int) -> int:
+    """The channel sums of a token attention on Q of `q_shape` `[T, B, N, D]` with `heads` heads:
+    one per timestep, item, token and head, each one membrane update of its LIF."""
+    t, b, n, _ = q_shape
+    return t * b * n * heads
+
+
 SOFTMAX_PER_SCORE = VectorWork(adds=2, compares=1, specials=2)
 """Softmax over a row of scores, per score: the row maximum (a comparison), the subtraction of
 the maximum and the row sum (two adds), an exponential and the division by the sum (two special
@@ -294,6 +301,9 @@ def vector_work(
         t, b, _, d = ins[0]
         channels = t * b * d  # the LIF over the column sums of K AND V
         return VectorWork(logic=2 * n_in, adds=n_in + 2 * channels, compares=channels)
+    if op == "token_attention":
+        sums = token_sums(ins[0], integer(attrs, "heads"))  # the LIF over each token and head
+        return VectorWork(adds=n_in + 2 * sums, compares=sums, logic=size_of(inputs[1]))
     if op == "cuba_lif":
         u = CUBA_LIF_UPDATE
         return VectorWork(adds=u.adds * n_in, mults=u.mults * n_in, compares=u.compares * n_in)

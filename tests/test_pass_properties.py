@@ -82,11 +82,14 @@ class RandomGraph:
     def attention(self, x: SSAValue) -> SSAValue:
         s = self.spikes(x)
         heads = self.draw(st.sampled_from([h for h in (1, 2, 4) if self.dim % h == 0]))
-        kind = self.draw(st.sampled_from(["ssa", "sdsa", "stochastic"]))
+        kind = self.draw(st.sampled_from(["ssa", "sdsa", "token", "stochastic"]))
         if kind == "ssa":
             return self.neuron(self.add(spike.SSAOp(s, s, s, heads=heads, scale=0.25)))
         if kind == "sdsa":
             return self.add(spike.SDSAOp(s, s, s, heads=heads))
+        if kind == "token":
+            key = self.add(spike.MulOp(s, s)) if self.draw(st.booleans()) else s
+            return self.add(spike.TokenAttentionOp(s, key, heads=heads, v_threshold=1.0))
         t, n, dh = self.timesteps, self.tokens, self.dim // heads
         tables = None
         if self.draw(st.booleans()):
@@ -197,7 +200,7 @@ def pipelines(draw: st.DrawFn, graph: RandomGraph) -> str:
         policy = draw(st.sampled_from(["round-robin", "balanced"]))
         passes.append(f"partition-experts{{units={draw(st.integers(1, 6))} policy={policy}}}")
     if draw(st.booleans()):
-        ops = ["ssa", "sdsa", "moe"] + (
+        ops = ["ssa", "sdsa", "token_attention", "moe"] + (
             [] if graph.stochastic_without_tables else ["stochastic_attention"]
         )
         chosen = draw(st.lists(st.sampled_from(ops), min_size=1, unique=True))
@@ -211,6 +214,7 @@ def pipelines(draw: st.DrawFn, graph: RandomGraph) -> str:
             "mul",
             "ssa",
             "sdsa",
+            "token_attention",
             "stochastic_attention",
         ]
         consumers = draw(st.lists(st.sampled_from(capable), unique=True))

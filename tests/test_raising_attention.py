@@ -1,11 +1,12 @@
 """Raising attention (compiler/frontend/raising/attention.py): what remains of spiking
-self-attention between the neuron calls becomes one `spike.SSA` / `spike.SDSA` call, bit for bit,
-and near misses stay as they were with a reason.
+self-attention between the neuron calls becomes one `spike.SSA` / `spike.SDSA` /
+`spike.TokenAttention` call, bit for bit, and near misses stay as they were with a reason.
 
 The committed exports are raised completely; the hand-built graphs below write SSA the ways the
 exporters do (token-major heads `[T, B, H, N, dh]` as snnTorch, channel-major `[T, B, H, dh, N]`
 as SpikingJelly), with either association order and the scale before or after the second
-product."""
+product; and QKFormer's token attention as SpikingJelly writes it (one `[T, B, 2H, dh, N]` tensor
+split into q and k), with separate q and k, token-major, or without heads."""
 
 from __future__ import annotations
 
@@ -88,15 +89,33 @@ def test_export_attention_is_raised_bit_exact(name: str) -> None:
     (ours,) = _run(model, {"x": np.ascontiguousarray(np.broadcast_to(x, (T, *x.shape)))})
     assert np.array_equal(ours, theirs)
     assert _attention_ops(path) == [op_name]
+    assert report.count("TokenAttention") == (2 if name == "sj_qkformer.dynamo" else 0)
 
 
-def test_qkformer_token_attention_stays_plain() -> None:
-    """QKFormer's token attention (ReduceSum over channels, LIF, Mul) has no spike op: its
-    ops stay, and no near miss is reported for it."""
-    model, report = _raise(EXPORTS / "sj_qkformer.dynamo.onnx")
+def test_qkformer_raises_two_token_attentions_and_one_ssa() -> None:
+    """QKFormer's stages 1 and 2 (the qk conv's spikes reshaped to [T, B, 2H, dh, N] and split
+    into q and k; q summed over each head's channels; a LIF with threshold 0.5; its spikes
+    gating k) each become one `spike.TokenAttention`, stage 3 one `spike.SSA`; nothing is left,
+    and the raised model computes the export's logits bit for bit."""
+    path = EXPORTS / "sj_qkformer.dynamo.onnx"
+    model, report = _raise(path)
+    assert report.count("TokenAttention") == 2 and report.count("SSA") == 1, report.lines()
     assert report.count("SDSA") == 0 and report.left == []
+    details = [r.details for r in report.raised if r.kind == "TokenAttention"]
+    assert details[0].startswith("heads=1, N=4, D=8, tau=2, v_threshold=0.5")
+    assert details[1].startswith("heads=2, N=1, D=16, tau=2, v_threshold=0.5")
     ops = [n.op_type for n in model.graph.node]
-    assert ops.count("ReduceSum") == 2
+    assert ops.count("TokenAttention") == 2 and "ReduceSum" not in ops
+    x = np.load(EXPORTS / "digits_test_x.npy")
+    (theirs,) = _run(path, {"x": x})
+    (ours,) = _run(model, {"x": np.ascontiguousarray(np.broadcast_to(x, (T, *x.shape)))})
+    assert np.array_equal(ours, theirs)
+    result = import_onnx(path)
+    calls = [op for op in result.module.walk() if isinstance(op, spike.TokenAttentionOp)]
+    assert [op.num_heads for op in calls] == [1, 2]
+    assert all(op.v_threshold.value.data == 0.5 for op in calls)
+    reference = evaluate(result.module, result.weights, {"x": x})["logits"]
+    assert np.abs(reference - theirs).max() <= 1e-5 * max(1.0, float(np.abs(theirs).max()))
 
 
 # -- 2. hand-built SSA ---------------------------------------------------------------------------
@@ -364,3 +383,186 @@ def test_sdsa_summing_channels_is_left(tmp_path: Path) -> None:
     (theirs,) = _run(path, feeds)
     (ours,) = _run(raised, feeds)
     assert np.array_equal(ours, theirs)
+
+
+# -- 4. hand-built token attention ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tok:
+    layout: str = "fused"  # "fused": [T, B, 2D, N] split into q, k (QKFormer); "channel": q and k
+    # apart, [T, B, D, N]; "token": [T, B, N, D] heads [T, B, N, H, dh]; "token-transposed": heads
+    # moved to [T, B, H, N, dh]; "flat": [T, B, N, D] without heads
+    gate_first: bool = False  # Mul(k, spikes) instead of Mul(spikes, k)
+    lif: tuple[tuple[str, float], ...] = (("v_threshold", 0.5),)
+    # near misses
+    axis: str = "channels"  # "tokens": the sum over the tokens (SDSA's sum)
+    neuron: str = "LIF"
+    real_q: bool = False  # q from a MatMul without a neuron
+    k_scrambled: bool = False  # k token-major [T, B, N, D] reshaped straight to [T, B, H, dh, N]
+
+
+def _token_graph(a: Tok) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(11)
+    nodes: list[onnx.NodeProto] = []
+    inits: dict[str, np.ndarray] = {}
+
+    def const(value: object, dtype: type = np.int64) -> str:
+        name = f"c{len(inits)}"
+        inits[name] = np.asarray(value, dtype=dtype)
+        return name
+
+    def node(op: str, inputs: list[str], domain: str = "", **attrs: Any) -> str:
+        out = f"v{len(nodes)}"
+        nodes.append(helper.make_node(op, inputs, [out], domain=domain, **attrs))
+        return out
+
+    def lif(x: str) -> str:
+        return node("LIF", [x], "spike")
+
+    token = a.layout in ("token", "token-transposed", "flat")
+    feeds: dict[str, np.ndarray] = {}
+    inputs: list[tuple[str, list[int | str]]] = []
+
+    def feed(name: str, shape: tuple[int, ...]) -> str:
+        feeds[name] = (rng.normal(size=shape) * 1.5 + 0.6).astype(np.float32)
+        inputs.append((name, list(shape)))
+        return name
+
+    if a.layout == "fused":
+        s = lif(feed("xqk", (T, BATCH, 2 * D, N)))
+        heads = node("Reshape", [s, const([0, 0, 2 * H, DH, N])])
+        nodes.append(helper.make_node("Split", [heads, const([H, H])], ["sq", "sk"], axis=2))
+        q, k = "sq", "sk"
+        sum_axis, token_axis = 3, 4
+    else:
+        item = (N, D) if token else (D, N)
+        xq = feed("xq", (T, BATCH, *item))
+        xk = feed("xk", (T, BATCH, *((N, D) if a.k_scrambled else item)))
+        if a.real_q:
+            q = node("MatMul", [xq, const(rng.normal(size=(item[1], item[1])), np.float32)])
+        else:
+            q = lif(xq)
+        k = lif(xk)
+        if a.layout == "channel":
+            q = node("Reshape", [q, const([0, 0, H, DH, N])])
+            k = node("Reshape", [k, const([0, 0, H, DH, N])])
+            sum_axis, token_axis = 3, 4
+        elif a.layout in ("token", "token-transposed"):
+            q = node("Reshape", [q, const([0, 0, N, H, DH])])
+            k = node("Reshape", [k, const([0, 0, N, H, DH])])
+            sum_axis, token_axis = 4, 2
+            if a.layout == "token-transposed":
+                q = node("Transpose", [q], perm=[0, 1, 3, 2, 4])
+                k = node("Transpose", [k], perm=[0, 1, 3, 2, 4])
+                token_axis = 3
+        else:
+            sum_axis, token_axis = 3, 2
+    axis = sum_axis if a.axis == "channels" else token_axis
+    total = node("ReduceSum", [q, const([axis])], keepdims=1)
+    neuron = helper.make_node(a.neuron, [total], [f"v{len(nodes)}"], domain="spike")
+    if a.neuron == "LIF":
+        neuron.attribute.extend(helper.make_attribute(n, v) for n, v in a.lif)
+    elif a.neuron == "Leaky":
+        neuron.attribute.append(helper.make_attribute("beta", 0.5))
+    nodes.append(neuron)
+    spikes = neuron.output[0]
+    y = node("Mul", [k, spikes] if a.gate_first else [spikes, k])
+    if a.layout == "token-transposed":
+        y = node("Transpose", [y], perm=[0, 1, 3, 2, 4])
+    if a.layout != "flat":
+        y = node("Reshape", [y, const([0, 0, N, D] if token else [0, 0, D, N])])
+    nodes[-1].output[0] = "y"
+    return model_from(nodes, inputs, [("y", None)], inits), feeds
+
+
+TOKEN_RAISED = {
+    "qkformer-fused-split": (Tok(), H),
+    "channel-major": (Tok(layout="channel"), H),
+    "token-major": (Tok(layout="token"), H),
+    "token-major-transposed": (Tok(layout="token-transposed"), H),
+    "no-heads": (Tok(layout="flat"), 1),
+    "gate-first": (Tok(gate_first=True), H),
+    "lif-soft-reset": (Tok(lif=(("tau", 1.5), ("soft_reset", 1), ("v_threshold", 2.0))), H),
+    "lif-defaults": (Tok(layout="token", lif=(("decay_input", 0),)), H),
+}
+
+
+@pytest.mark.parametrize(("variant", "heads"), TOKEN_RAISED.values(), ids=TOKEN_RAISED.keys())
+def test_hand_built_token_attention_is_raised(variant: Tok, heads: int, tmp_path: Path) -> None:
+    model, feeds = _token_graph(variant)
+    path = tmp_path / "token.onnx"
+    onnx.save(model, path)
+    raised, report = _raise(path)
+    assert report.count("TokenAttention") == 1 and report.left == [], report.lines()
+    (call,) = [n for n in raised.graph.node if n.op_type == "TokenAttention"]
+    attrs = {a.name: helper.get_attribute_value(a) for a in call.attribute}
+    lif = dict(variant.lif)
+    assert attrs["heads"] == heads
+    assert attrs["v_threshold"] == lif.get("v_threshold", 1.0)  # the LIF's, not the function's
+    assert attrs["tau"] == lif.get("tau", 2.0)
+    assert attrs["soft_reset"] == lif.get("soft_reset", 0)
+    assert attrs["decay_input"] == lif.get("decay_input", 1)
+    assert not {"ReduceSum", "Mul"} & {n.op_type for n in raised.graph.node}
+    (theirs,) = _run(path, feeds)
+    (ours,) = _run(raised, feeds)
+    assert np.array_equal(ours, theirs) and theirs.any()
+    result = import_onnx(path)
+    ops = [op for op in result.module.walk() if isinstance(op, spike.TokenAttentionOp)]
+    assert len(ops) == 1 and ops[0].num_heads == heads
+    assert np.array_equal(evaluate(result.module, result.weights, feeds)["y"], theirs)
+
+
+TOKEN_NEAR_MISSES = {
+    "sum-over-tokens": (
+        Tok(axis="tokens"),
+        "sums over the tokens axis, not the channels of a head: a sum over tokens is SDSA's",
+    ),
+    "token-major-sum-over-tokens": (Tok(layout="token", axis="tokens"), "sums over the tokens"),
+    "if-neuron": (Tok(neuron="IF"), "the neuron on the sums is IF, not LIF (QKFormer's token"),
+    "leaky-neuron": (Tok(neuron="Leaky"), "the neuron on the sums is Leaky, not LIF"),
+    "query-not-spikes": (Tok(layout="channel", real_q=True), "Q 'v"),
+    "key-tokens-scrambled": (
+        Tok(layout="channel", k_scrambled=True),
+        "are not split into heads alike",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("variant", "reason"), TOKEN_NEAR_MISSES.values(), ids=TOKEN_NEAR_MISSES.keys()
+)
+def test_token_attention_near_miss_is_left_with_reason(
+    variant: Tok, reason: str, tmp_path: Path
+) -> None:
+    model, feeds = _token_graph(variant)
+    path = tmp_path / "token.onnx"
+    onnx.save(model, path)
+    raised, report = _raise(path)
+    assert report.count("TokenAttention") == 0 and report.count("SDSA") == 0
+    (left,) = report.left
+    assert reason in left.reason, left.reason
+    assert "(ReduceSum)" in left.node
+    if variant.real_q:
+        assert "is not spikes: it is computed by" in left.reason
+    assert "ReduceSum" in {n.op_type for n in raised.graph.node}
+    (theirs,) = _run(path, feeds)
+    (ours,) = _run(raised, feeds)
+    assert np.array_equal(ours, theirs)
+
+
+def test_a_sum_fired_elsewhere_is_no_candidate(tmp_path: Path) -> None:
+    """A LIF on a sum of spikes whose spikes gate nothing (here they are the output) is not a
+    token attention, and no near miss is reported for it."""
+    nodes = [
+        helper.make_node("LIF", ["x"], ["s"], domain="spike"),
+        helper.make_node("ReduceSum", ["s", "axis"], ["total"], keepdims=1),
+        helper.make_node("LIF", ["total"], ["y"], domain="spike"),
+    ]
+    model = model_from(
+        nodes, [("x", [T, BATCH, N, D])], [("y", None)], {"axis": np.asarray([3], np.int64)}
+    )
+    path = tmp_path / "sum.onnx"
+    onnx.save(model, path)
+    _, report = _raise(path)
+    assert report.count("TokenAttention") == 0 and report.left == []

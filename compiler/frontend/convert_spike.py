@@ -11,7 +11,13 @@ import onnx
 from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
-from compiler.dialects.spike.types import LeakyResetMode, ResetMode
+from compiler.dialects.spike.types import (
+    LeakyResetMode,
+    ResetMode,
+    format_shape,
+    shape_of,
+    shapes_compatible,
+)
 from compiler.frontend.convert_moe import combine, dispatch_outside_moe
 from compiler.frontend.onnx_import import Converter, Importer, attributes
 from compiler.frontend.values import Layout, NodeError, Value
@@ -226,6 +232,34 @@ def sdsa(imp: Importer, node: onnx.NodeProto) -> None:
     _emit(imp, node, op)
 
 
+def token_attention(imp: Importer, node: onnx.NodeProto) -> None:
+    attrs = _attrs(node, {"heads": _REQUIRED, **_LIF_SPEC, "v_threshold": 0.5})
+    p = _lif_params(attrs)
+    heads = _int(attrs, "heads")
+    q, k = _spikes(imp, node, 0, "Q"), _spikes(imp, node, 1, "K")
+    shape = shape_of(q)
+    if len(shape) != 4:
+        raise NodeError(f"Q must be [T, B, N, D], got [{format_shape(shape).replace('x', ', ')}]")
+    if heads < 1 or shape[3] % heads:
+        raise NodeError(f"heads = {heads} must be >= 1 and divide D = {shape[3]}")
+    if not shapes_compatible(shape_of(k), shape):
+        raise NodeError(
+            f"K [{format_shape(shape_of(k)).replace('x', ', ')}] must have Q's shape "
+            f"[{format_shape(shape).replace('x', ', ')}] (each token masks its own K)"
+        )
+    op = spike.TokenAttentionOp(
+        q,
+        k,
+        heads=heads,
+        tau=p.tau,
+        v_threshold=p.v_threshold,
+        v_reset=p.v_reset,
+        decay_input=p.decay_input,
+        reset=p.reset,
+    )
+    _emit(imp, node, op)
+
+
 def stochastic_attention(imp: Importer, node: onnx.NodeProto) -> None:
     attrs = _attrs(
         node,
@@ -276,6 +310,7 @@ SPIKE_CONVERTERS: dict[str, Converter] = {
     "Bernoulli": bernoulli,
     "SSA": ssa,
     "SDSA": sdsa,
+    "TokenAttention": token_attention,
     "StochasticAttention": stochastic_attention,
     "TopKRouter": topk_router,
     "Dispatch": dispatch_outside_moe,

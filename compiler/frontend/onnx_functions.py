@@ -14,12 +14,14 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 | Bernoulli | X, U -> S | seed (0) |
 | SSA | Q, K, V -> Y | heads, scale |
 | SDSA | Q, K, V -> Y | heads, and LIF's attributes with v_threshold (0.5) |
+| TokenAttention | Q, K -> Y | heads, and LIF's attributes with v_threshold (0.5) |
 | StochasticAttention | Q, K, V, U1, U2 -> Y | heads, c1, c2, mask_diagonal (1), seed (0) |
 | TopKRouter | L -> G | k, softmax (0) |
 | Dispatch | X, G -> Xe | expert |
 | Combine | G, Ystack -> Y | (none) |
 
-Neuron inputs are time-major `[T, B, ...]`; attention inputs `[T, B, N, D]`; router scores and
+Neuron inputs are time-major `[T, B, ...]`; attention inputs `[T, B, N, D]` (TokenAttention's
+Q and K of one shape); router scores and
 gates `[T, B, N, E]`, or `[B, N, E]` without the time axis (routed once for all timesteps, e.g.
 a router on spikes averaged over time); `Ystack` is `[E, T, B, N, D]`, the experts' outputs
 stacked (Unsqueeze on axis 0, then Concat). TopKRouter's gates are binary, or with `softmax` 1
@@ -340,6 +342,26 @@ def sdsa_function() -> onnx.FunctionProto:
     return _function("SDSA", ["Q", "K", "V"], ["Y"], nodes, required=["heads"], defaults=defaults)
 
 
+def token_attention_function() -> onnx.FunctionProto:
+    """QKFormer's token attention (`spike.token_attention`): Q and K split into heads
+    `[T, B, H, N, dh]`, Q summed over each head's channels (`[T, B, H, N, 1]`), a LIF over time on
+    the sums, its spikes multiplied into every channel of K, the heads merged back."""
+    nodes = [
+        *_heads_prelude(),
+        *_split_heads_nodes("Q", "qh"),
+        *_split_heads_nodes("K", "kh"),
+        helper.make_node("Constant", [], ["channel_axis"], value_ints=[-1]),
+        helper.make_node("ReduceSum", ["qh", "channel_axis"], ["q_sum"], keepdims=1),
+        *_lif_nodes("q_sum", "token_spikes", "token"),
+        helper.make_node("Mul", ["token_spikes", "kh"], ["yh"]),
+        *_merge_heads_nodes("yh", "Y"),
+    ]
+    defaults = dict(_LIF_DEFAULTS, v_threshold=0.5)
+    return _function(
+        "TokenAttention", ["Q", "K"], ["Y"], nodes, required=["heads"], defaults=defaults
+    )
+
+
 def stochastic_attention_function() -> onnx.FunctionProto:
     nodes = [
         *_heads_prelude(),
@@ -473,6 +495,7 @@ def spike_functions() -> list[onnx.FunctionProto]:
         bernoulli_function(),
         ssa_function(),
         sdsa_function(),
+        token_attention_function(),
         stochastic_attention_function(),
         topk_router_function(),
         dispatch_function(),
@@ -488,6 +511,7 @@ FUNCTION_NAMES = (
     "Bernoulli",
     "SSA",
     "SDSA",
+    "TokenAttention",
     "StochasticAttention",
     "TopKRouter",
     "Dispatch",

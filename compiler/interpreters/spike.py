@@ -295,6 +295,25 @@ class SpikeFunctions(InterpreterFunctions):
             ),
         )
 
+    @impl(spike.TokenAttentionOp)
+    @dense_args
+    def run_token_attention(
+        self, interp: Interpreter, op: spike.TokenAttentionOp, args: PythonValues
+    ):
+        q, k = args
+        return (
+            kernels.token_attention(
+                q,
+                k,
+                op.num_heads,
+                _float(op.tau),
+                _float(op.v_threshold),
+                _float(op.v_reset),
+                _bool(op.decay_input),
+                _soft(op),
+            ),
+        )
+
     @impl(spike.StochasticAttentionOp)
     @dense_args
     def run_stochastic_attention(

@@ -1,16 +1,18 @@
 """decompose: rewrite compound ops into primitives, for designs without a unit for them.
 
-    decompose{ops=ssa,sdsa,stochastic_attention,moe}
+    decompose{ops=ssa,sdsa,token_attention,stochastic_attention,moe}
 
 - `spike.ssa`: heads by reshape and transpose, `Q Kᵀ` and `(·) V` as `spike.matmul`, the scale
   as `spike.mul` by a constant.
 - `spike.sdsa`: `spike.mul` (AND), `spike.reduce_sum` over tokens, `spike.lif`, `spike.mul`.
+- `spike.token_attention`: Q and K split into heads by reshape and transpose, `spike.reduce_sum`
+  over each head's channels, `spike.lif`, `spike.mul` (AND) into K, the heads merged back.
 - `spike.stochastic_attention` (with its uniform tables as operands): products, divisions,
   `spike.bernoulli`, the diagonal mask as a product by a constant.
 - `spike.moe`: `spike.dispatch`, the expert bodies, `spike.combine`.
 
 Each primitive computes what the compound op's implementation computes, in the same order, so
-results are identical. Empty `ops` means all four.
+results are identical. Empty `ops` means all of them.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from compiler.dialects.spike.types import EncodedSpikesType, ResetMode, is_spike
 from compiler.transforms.partition_experts import PartitionMoE
 from compiler.weights import array_to_dense
 
-COMPOUND = ("ssa", "sdsa", "stochastic_attention", "moe")
+COMPOUND = ("ssa", "sdsa", "token_attention", "stochastic_attention", "moe")
 
 
 @dataclass
@@ -82,19 +84,31 @@ def _ssa(op: spike.SSAOp, ops: Ops) -> SSAValue:
     return ops.merge(ops.add(spike.MatMulOp(scaled, v), "heads"), "out")
 
 
-def _sdsa(op: spike.SDSAOp, ops: Ops) -> SSAValue:
-    kv = ops.add(spike.MulOp(op.key, op.value), "kv")
-    total = ops.add(spike.ReduceSumOp(kv, axes=[2], keepdims=True), "kv_sum")
-    fire = spike.LIFOp(
-        total,
+def _neuron(op: spike.SDSAOp | spike.TokenAttentionOp, x: SSAValue) -> spike.LIFOp:
+    """The LIF an SDSA or a token attention fires with."""
+    return spike.LIFOp(
+        x,
         tau=op.tau.value.data,
         v_threshold=op.v_threshold.value.data,
         v_reset=op.v_reset.value.data,
         decay_input=bool(op.decay_input.value.data),
         reset=ResetMode(op.reset.data),
     )
-    spikes = ops.add(fire, "kv_spikes")
+
+
+def _sdsa(op: spike.SDSAOp, ops: Ops) -> SSAValue:
+    kv = ops.add(spike.MulOp(op.key, op.value), "kv")
+    total = ops.add(spike.ReduceSumOp(kv, axes=[2], keepdims=True), "kv_sum")
+    spikes = ops.add(_neuron(op, total), "kv_spikes")
     return ops.add(spike.MulOp(op.query, spikes), "out")
+
+
+def _token_attention(op: spike.TokenAttentionOp, ops: Ops) -> SSAValue:
+    h = op.num_heads
+    q, k = ops.heads(op.query, h, "q"), ops.heads(op.key, h, "k")
+    total = ops.add(spike.ReduceSumOp(q, axes=[4], keepdims=True), "q_sum")
+    spikes = ops.add(_neuron(op, total), "token_spikes")
+    return ops.merge(ops.add(spike.MulOp(spikes, k), "heads"), "out")
 
 
 def _stochastic(op: spike.StochasticAttentionOp, ops: Ops) -> SSAValue:
@@ -145,6 +159,8 @@ class Decompose(RewritePattern):
             result = _ssa(op, ops)
         elif isinstance(op, spike.SDSAOp):
             result = _sdsa(op, ops)
+        elif isinstance(op, spike.TokenAttentionOp):
+            result = _token_attention(op, ops)
         elif isinstance(op, spike.StochasticAttentionOp):
             result = _stochastic(op, ops)
         else:
@@ -165,7 +181,7 @@ class DecomposePass(ModulePass):
     name = "decompose"
 
     ops: tuple[str, ...] = ()
-    """Which compound ops (ssa, sdsa, stochastic_attention, moe); empty: all."""
+    """Which compound ops (ssa, sdsa, token_attention, stochastic_attention, moe); empty: all."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
         kinds = {o.removeprefix("spike.") for o in self.ops} or set(COMPOUND)

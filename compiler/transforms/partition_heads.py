@@ -1,7 +1,8 @@
 """partition-heads: split multi-head attention into per-head work on head units.
 
-Each `spike.ssa`, `spike.sdsa` and `spike.stochastic_attention` with H heads becomes H one-head
-ops of the same kind on channel slices of Q, K and V (`spike.split`), joined by `spike.concat`.
+Each `spike.ssa`, `spike.sdsa`, `spike.stochastic_attention` and `spike.token_attention` with H
+heads becomes H one-head ops of the same kind on channel slices of Q, K and V (`spike.split`),
+joined by `spike.concat`.
 Each one-head op carries `spike.unit = #spike.unit<head u>` and `spike.head = h`; the concat
 records the assignment as `spike.head_units` (the first unit of each head).
 
@@ -40,7 +41,7 @@ from compiler.dialects.spike.types import (
 )
 from compiler.transforms.assignment import check_options, even_sizes, spread
 
-Attention = spike.SSAOp | spike.SDSAOp | spike.StochasticAttentionOp
+Attention = spike.SSAOp | spike.SDSAOp | spike.StochasticAttentionOp | spike.TokenAttentionOp
 
 
 @dataclass
@@ -75,7 +76,7 @@ class PartitionAttention(RewritePattern):
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
         if not isinstance(op, Attention) or "spike.unit" in op.attributes:
             return
-        if any(is_encoded(v) for v in (op.query, op.key, op.value)):
+        if any(is_encoded(v) for v in op.operands[:3]):
             raise PassFailedException(
                 f"partition-heads: {op.name} reads address-encoded spikes; run partition-heads "
                 "before sparsity-encoding"
@@ -87,7 +88,10 @@ class PartitionAttention(RewritePattern):
         build = Builder([])
         qs = build.split(op.query, 3, [dh] * heads, f"{hint}.q")
         ks = build.split(op.key, 3, [dh] * heads, f"{hint}.k")
-        vs = build.split(op.value, 3, [dh] * heads, f"{hint}.v")
+        token_wise = isinstance(op, spike.TokenAttentionOp)
+        vs: list[SSAValue | None] = [None] * heads
+        if not isinstance(op, spike.TokenAttentionOp):
+            vs = list(build.split(op.value, 3, [dh] * heads, f"{hint}.v"))
         tables: list[list[SSAValue]] = []
         if isinstance(op, spike.StochasticAttentionOp) and op.uniforms:
             tables = [
@@ -99,11 +103,14 @@ class PartitionAttention(RewritePattern):
         for h, units in enumerate(assignment):
             sizes = even_sizes(tokens, len(units))
             q_parts = build.split(qs[h], 2, sizes, f"{hint}.h{h}.q")
+            # token attention: each token masks its own K, so K is sliced with Q
+            k_parts = build.split(ks[h], 2, sizes, f"{hint}.h{h}.k") if token_wise else None
             table_parts = [build.split(t[h], 3, sizes, f"{hint}.h{h}.u") for t in tables]
             outputs, offset = [], 0
             for p, (unit, size) in enumerate(zip(units, sizes, strict=False)):
                 part_tables = [t[p] for t in table_parts]
-                new = self._one_head(op, q_parts[p], ks[h], vs[h], part_tables, h, (offset, size))
+                key = ks[h] if k_parts is None else k_parts[p]
+                new = self._one_head(op, q_parts[p], key, vs[h], part_tables, h, (offset, size))
                 new.attributes["spike.unit"] = PlacementAttr("head", unit)
                 new.attributes["spike.head"] = IntegerAttr(h, i64)
                 suffix = f".h{h}" if len(sizes) == 1 else f".h{h}.p{p}"
@@ -122,14 +129,14 @@ class PartitionAttention(RewritePattern):
         op: Attention,
         query: SSAValue,
         key: SSAValue,
-        value: SSAValue,
+        value: SSAValue | None,
         tables: list[SSAValue],
         head: int,
         queries: tuple[int, int],
     ) -> Operation:
         properties = dict(op.properties)
         properties["heads"] = IntegerAttr(1, i64)
-        operands: list[SSAValue] = [query, key, value, *tables]
+        operands: list[SSAValue] = [query, key, *([] if value is None else [value]), *tables]
         if isinstance(op, spike.StochasticAttentionOp):
             properties["head_range"] = i64_array([head, op.num_heads])
             properties["query_range"] = i64_array([queries[0], shape_of(op.query)[2]])

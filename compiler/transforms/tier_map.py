@@ -55,6 +55,7 @@ DEFAULT_KINDS = {
     "matmul": "attention",
     "ssa": "attention",
     "sdsa": "attention",
+    "token_attention": "attention",
     "stochastic_attention": "attention",
     "lif": "neuron",
     "if": "neuron",

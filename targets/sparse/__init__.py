@@ -11,9 +11,10 @@ from targets.sparse.isa import INSTRUCTION_SET
 from targets.sparse.lowering import lower
 from targets.target import Target
 
-ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "add")
+ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "token_attention", "add")
 """Ops whose units read spikes as addresses (the spike linear unit, the tile engine's
-accumulate mode, the maxpool unit, the mask-add module, the residual adder)."""
+accumulate mode, the maxpool unit, the mask-add module (SDSA, token attention), the residual
+adder)."""
 ADDRESS_PRODUCERS = ("lif", "if", "leaky", "cuba_lif")
 """Ops whose unit (the spike encoder) writes addresses."""
 

@@ -3,7 +3,8 @@ and what it costs, from the data it actually saw.
 
 Units (HARDWARE.md): `enc` the spike encoder (membranes, thresholds, address writing), `tile` the
 SPS tile engine (MACs on real inputs, accumulates on spikes), `slu` the spike linear unit, `smp`
-the spike maxpool unit, `sma` the spike mask-add module (SDSA), `res` the residual adder, `vec`
+the spike maxpool unit, `sma` the spike mask-add module (SDSA and QKFormer's token attention), `res`
+the residual adder, `vec`
 a fallback vector unit for ops the design has no unit for, and `dma` the DRAM interface.
 
 Every cost reads how its spike operands are held: as addresses (`addr` buffers, the sparse
@@ -48,6 +49,7 @@ from targets.workload import (
     spikes_per_step,
     stored_bits,
     stored_bits_per_step,
+    token_sums,
     window_coverage,
 )
 
@@ -331,6 +333,41 @@ def _sma_cost(e: Execution) -> Cost:
     return result
 
 
+def _sma_token_cost(e: Execution) -> Cost:
+    """QKFormer's token attention `K AND LIF(sum over a head's channels of Q)` on the mask-add
+    module, the mirror of SDSA's mask-add: with addresses, each Q address adds one into the
+    counter of its (token, head) (a row of addresses is a token, its head is the address
+    divided by dh), a LIF fires on every counter, and each K address is kept if its (token,
+    head) fired (one gate); with bitmaps every Q position is added and every K position gated.
+    The LIF's membranes (one per token and head) live in the membrane SRAM, as SDSA's do."""
+    c = Context(e)
+    q, k = e.inputs[:2]
+    t, b, n, d = shape_of(q)
+    lanes = c.hw.integer("sma.lanes")
+    sums = token_sums((1, b, n, d), integer(e.instruction.attrs, "heads"))  # per timestep
+    q_spikes = spikes_per_step(q, c.steps)
+    positions = np.full(c.steps, float(b * n * d))
+    adds = q_spikes if c.kind(0) == "addr" else positions
+    gates = spikes_per_step(k, c.steps) if c.kind(1) == "addr" else positions
+    cycles = np.ceil(adds / lanes) + math.ceil(sums / lanes) + np.ceil(gates / lanes)
+    result = c.cost(cycles.sum())
+    result.energy("compute", ADD16, adds)
+    result.energy("compute", LOGIC1, gates)
+    result.energy("compute", ADD16, 2 * sums * c.steps)
+    result.energy("compute", COMPARE16, sums * c.steps)
+    result.energy("sram", MEMBRANE_SRAM, 2 * sums * c.steps * c.membrane_bits)
+    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_in(1) + c.bits_out())
+    spikes = spikes_per_step(e.outputs[0], c.steps)
+    result.metrics = Metrics(
+        dense_synops=float(t * b * n * d),
+        effective_acs=float(q_spikes.sum()),
+        membrane_updates=float(sums * c.steps),
+        spikes=int(spikes.sum()),
+        neurons=size_of(e.outputs[0]),
+    )
+    return result
+
+
 # -- the residual adder, the vector unit and DRAM ---------------------------------------------
 
 
@@ -403,6 +440,12 @@ def _build() -> InstructionSet:
         ),
         reference_opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)"),
         reference_opcode("SMA.SDSA", "sdsa", _sma_cost, "spike-driven self-attention (mask-add)"),
+        reference_opcode(
+            "SMA.TOKEN_ATTENTION",
+            "token_attention",
+            _sma_token_cost,
+            "QKFormer's token attention (channel sums, LIF, K mask)",
+        ),
         reference_opcode("RES.ADD", "add", _residual_cost, "residual add"),
         transfer_opcode("DMA.LOAD_WEIGHTS", _dma_cost("weights"), "weights from DRAM"),
         transfer_opcode("DMA.LOAD_INPUT", _dma_cost("input"), "a model input from DRAM"),

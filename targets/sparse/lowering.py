@@ -2,10 +2,10 @@
 
 Neurons go to the spike encoder, linear layers on spikes to the spike linear unit, convolutions
 to the SPS tile engine (MACs on reals, accumulates on spikes), max pools of spikes to the spike
-maxpool unit, SDSA to the spike mask-add module and adds to the residual adder; every other op
-runs on the fallback vector unit. The maxpool and mask-add units write addresses themselves, so
-a `spike.encode` of their result is fused into them. Weights and the model's input come from
-DRAM and the outputs go back to it.
+maxpool unit, SDSA and token attention to the spike mask-add module and adds to the residual
+adder; every other op runs on the fallback vector unit. The maxpool and mask-add units write
+addresses themselves, so a `spike.encode` of their result is fused into them. Weights and the
+model's input come from DRAM and the outputs go back to it.
 """
 
 from __future__ import annotations
@@ -69,10 +69,10 @@ class SparseLowering(Lowering):
             self.emit(
                 "smp", "SMP.OR", operands, self._encoded_result(op), attrs, op.results[0].name_hint
             )
-        elif isinstance(op, spike.SDSAOp):
+        elif isinstance(op, spike.SDSAOp | spike.TokenAttentionOp):
             self.emit(
                 "sma",
-                "SMA.SDSA",
+                "SMA.SDSA" if isinstance(op, spike.SDSAOp) else "SMA.TOKEN_ATTENTION",
                 operands,
                 self._encoded_result(op),
                 attrs,

@@ -1,7 +1,8 @@
 """The stacked design's instructions: semantics (the reference's) and costs, in 3D or 2D.
 
 Units (`t<tier>.<unit>`): `systolic` the spiking-MLP array, `head<h>` the attention arrays
-(mode A `Q K^T` by AND and accumulate, mode X `A V`; A never leaves the array), `expert<e>` the
+(mode A `Q K^T` by AND and accumulate, mode X `A V`; A never leaves the array; token attention's
+channel sums, their LIF and the K mask), `expert<e>` the
 expert cores, `neuron` the LIF unit, `router` top-k routing and the aligned merge, `vector` the
 rest, `io` DRAM. Every operand is read from, and every result written to, a global buffer: the
 bits cross the bond when the buffer is on another tier (`vertical`) and travel the floorplan's
@@ -59,6 +60,7 @@ from targets.workload import (
     size_of,
     spikes_per_step,
     stored_bits,
+    token_sums,
     window_coverage,
 )
 
@@ -245,7 +247,8 @@ def _conv_cost(e: Execution) -> Cost:
 def _kept(e: Execution) -> bool:
     """Whether this head survives dynamic head pruning (always, outside `pruned` numerics)."""
     attrs = e.instruction.attrs
-    if e.numerics != "pruned" or "head" not in attrs or len(e.inputs) < 4:
+    operands = 2 if e.instruction.opcode == "ATT.TOKEN_ATTENTION" else 3  # the whole Q follows
+    if e.numerics != "pruned" or "head" not in attrs or len(e.inputs) <= operands:
         return True
     heads = integer(attrs, "head_count")
     q = dense(e.inputs[-1])
@@ -297,6 +300,40 @@ def _attention_cost(e: Execution) -> Cost:
         neurons=size_of(e.outputs[0]) if e.output_types[0].kind != "f32" else 0,
     )
     return m.finish(result, math.ceil(2 * pairs / cells))
+
+
+def _token_attention_cost(e: Execution) -> Cost:
+    """QKFormer's token attention on a head unit's array: mode A's accumulate cells sum each
+    token's Q channels of the head (an accumulate per Q spike), the channel sums charge one LIF
+    membrane per token and head held in the array (two adds and a comparison per update, the
+    membrane read and written locally), and each K spike is kept by an AND with its token's
+    spike. The array streams Q's and K's positions (`attention.rows x attention.columns` a
+    cycle) and updates `attention.rows` membranes a cycle (assumption: one LIF per row of
+    accumulators). Q, K and the result move."""
+    hw = e.hardware
+    result = Cost(0.0, e.timesteps, hw)
+    if not _kept(e):
+        result.metrics = Metrics(counters={"pruned": 1.0})
+        return result
+    q, k = (dense(a) for a in e.inputs[:2])
+    updates = token_sums(q.shape, integer(e.instruction.attrs, "heads"))
+    accumulates = float(q.sum())
+    ands = float(k.sum())
+    result.energy("compute", ADD16, accumulates + 2 * updates)
+    result.energy("compute", COMPARE16, updates)
+    result.energy("compute", LOGIC1, ands)
+    result.energy("sram", LOCAL, 2 * (accumulates + updates) * _activation_bits(e))
+    m = _moves(e, result)
+    rows = hw.integer("attention.rows")
+    cells = rows * hw.integer("attention.columns")
+    result.metrics = Metrics(
+        dense_synops=float(q.size),
+        effective_acs=accumulates,
+        membrane_updates=float(updates),
+        spikes=int(spikes_per_step(e.outputs[0], e.timesteps).sum()),
+        neurons=size_of(e.outputs[0]),
+    )
+    return m.finish(result, math.ceil((q.size + k.size) / cells) + math.ceil(updates / rows))
 
 
 # -- neurons, routing, the rest -------------------------------------------------------------
@@ -401,7 +438,12 @@ def _opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
     return reference_opcode(name, op, cost, doc, PLACEMENT)
 
 
-ATTENTION_OPS = ("ssa", "sdsa", "stochastic_attention")
+ATTENTION_OPS: dict[str, CostFunction] = {
+    "ssa": _attention_cost,
+    "sdsa": _attention_cost,
+    "token_attention": _token_attention_cost,
+    "stochastic_attention": _attention_cost,
+}
 
 
 def _build() -> InstructionSet:
@@ -429,7 +471,7 @@ def _build() -> InstructionSet:
         transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
         transfer_opcode("IO.STORE_OUTPUT", _io_cost("output"), "to DRAM"),
     ]
-    for op in ATTENTION_OPS:
+    for op, attention_cost in ATTENTION_OPS.items():
         _, (low, high), outputs, attrs = SEMANTICS[op]
         opcodes.append(
             Opcode(
@@ -437,7 +479,7 @@ def _build() -> InstructionSet:
                 (low, high + 1),
                 outputs,
                 _attention_semantics(op),
-                _attention_cost,
+                attention_cost,
                 {**attrs, **PLACEMENT, **HEAD_ATTRS},
                 f"spike.{op} on a head unit's attention array (the full Q last when pruning)",
             )

@@ -29,7 +29,7 @@ NEURONS = {
     spike.CubaLIFOp: "NEU.CUBA_LIF",
 }
 ROUTING = {"route_topk": "RTR.TOPK", "dispatch": "RTR.DISPATCH", "combine": "RTR.COMBINE"}
-ATTENTION = ("ssa", "sdsa", "stochastic_attention")
+ATTENTION = ("ssa", "sdsa", "token_attention", "stochastic_attention")
 
 
 def _tier(op: Operation | None) -> int:

@@ -59,6 +59,7 @@ from targets.workload import (
     size_of,
     spikes_per_step,
     stored_bits,
+    token_sums,
     window_coverage,
 )
 from targets.xpikeformer.analog import AnalogParameters, analog_matmul
@@ -462,6 +463,26 @@ def _ann_attention_cost(e: Execution) -> Cost:
     return result
 
 
+def _ann_token_attention_cost(e: Execution) -> Cost:
+    """QKFormer's token attention in the ANN, one pass on the digital lanes: each token's Q
+    channels of a head summed (an 8-bit value into a 32-bit accumulator), an activation on
+    each sum (one comparison, the ReLU of a neuron), and every element of K multiplied by its
+    token's activation (real values: a multiply, not an AND)."""
+    hw = e.hardware
+    f = _one_pass(e)
+    q, k = e.inputs[0], e.inputs[1]
+    sums = token_sums(shape_of(q), integer(e.instruction.attrs, "heads")) * f
+    adds, mults = size_of(q) * f, size_of(k) * f
+    result = Cost(math.ceil((adds + sums + mults) / hw.integer("digital.lanes")), e.timesteps, hw)
+    result.energy("compute", ADD32, adds)
+    result.energy("compute", COMPARE16, sums)
+    result.energy("compute", MULT8, mults)
+    moved = (size_of(q) + size_of(k) + size_of(e.outputs[0])) * f + 2 * sums
+    result.energy("sram", SRAM, moved * hw.integer("ann.activation_bits"))
+    result.metrics = Metrics(dense_synops=adds + mults)
+    return result
+
+
 def _ann_activation_cost(e: Execution) -> Cost:
     """A neuron of the SNN is a ReLU of the ANN: one comparison per value, one pass."""
     hw = e.hardware
@@ -518,6 +539,7 @@ ANN_COSTS: dict[str, CostFunction] = {
     "stochastic_attention": _ann_attention_cost,
     "ssa": _ann_attention_cost,
     "sdsa": _ann_attention_cost,
+    "token_attention": _ann_token_attention_cost,
     "lif": _ann_activation_cost,
     "if": _ann_activation_cost,
     "leaky": _ann_activation_cost,

@@ -2,10 +2,11 @@
 
 `xpikeformer`: every linear layer and convolution onto crossbars (`targets.xpikeformer.mapping`
 places its weights, and the plan travels as instruction attributes); stochastic attention onto
-the SSA engine; everything else onto the digital unit. `digital-snn`: linear layers and
-convolutions onto processing elements (accumulate per spike, MACs on reals), stochastic
-attention onto counters. `digital-ann`: every op as its ANN counterpart. The model's input
-comes from DRAM and its outputs go back; weights are on chip (crossbars or SRAM) before the run.
+the SSA engine; everything else (neurons, SDSA, QKFormer's token attention, layer norms, ...)
+onto the digital unit. `digital-snn`: linear layers and convolutions onto processing elements
+(accumulate per spike, MACs on reals), stochastic attention onto counters. `digital-ann`: every
+op as its ANN counterpart. The model's input comes from DRAM and its outputs go back; weights
+are on chip (crossbars or SRAM) before the run.
 """
 
 from __future__ import annotations

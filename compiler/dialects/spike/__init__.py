@@ -5,7 +5,12 @@ One module per family of ops; `Spike` is the dialect object to load into a conte
 
 from xdsl.ir import Dialect
 
-from compiler.dialects.spike.attention import SDSAOp, SSAOp, StochasticAttentionOp
+from compiler.dialects.spike.attention import (
+    SDSAOp,
+    SSAOp,
+    StochasticAttentionOp,
+    TokenAttentionOp,
+)
 from compiler.dialects.spike.elementwise import (
     AddOp,
     DivOp,
@@ -71,6 +76,7 @@ Spike = Dialect(
         SSAOp,
         SDSAOp,
         StochasticAttentionOp,
+        TokenAttentionOp,
         RouteTopKOp,
         MoEOp,
         YieldOp,
@@ -124,6 +130,7 @@ __all__ = [
     "SplitOp",
     "StochasticAttentionOp",
     "SubOp",
+    "TokenAttentionOp",
     "TransposeOp",
     "WeightOp",
     "YieldOp",

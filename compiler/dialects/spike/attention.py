@@ -1,10 +1,15 @@
-"""Spiking self-attention in its three published forms.
+"""Spiking self-attention in its three published forms, and QKFormer's token attention.
 
-All take binary `Q[T, B, Nq, D]` and `K, V[T, B, Nk, D]` (D = heads × dh channels, channel c of
-head h at `h * dh + c`) and return `[T, B, Nq, D]` with the heads merged back in the same order.
-In a model Nq = Nk; after `partition-heads` an op may compute a slice of the query tokens.
-Each timestep is independent. `heads` is part of the semantics where the form mixes channels (SSA
-and the stochastic form) and a mapping hint where it does not (SDSA).
+The self-attention forms take binary `Q[T, B, Nq, D]` and `K, V[T, B, Nk, D]` (D = heads × dh
+channels, channel c of head h at `h * dh + c`) and return `[T, B, Nq, D]` with the heads merged
+back in the same order. In a model Nq = Nk; after `partition-heads` an op may compute a slice of
+the query tokens. Each timestep is independent. `heads` is part of the semantics where the form
+mixes channels (SSA, the stochastic form and token attention) and a mapping hint where it does
+not (SDSA).
+
+Token attention (`spike.token_attention`) takes Q and K only, both `[T, B, N, D]`: each token
+masks its own K with a spike computed from its own Q, so tokens are independent (a slice of the
+tokens is computed from the same slice of Q and K), and its neuron carries state over time.
 """
 
 from __future__ import annotations
@@ -51,8 +56,17 @@ from compiler.dialects.spike.types import (
 _FORMAT = "operands attr-dict `:` functional-type(operands, results)"
 
 
+def check_heads_and_time(op: IRDLOperation, shape: tuple[int, ...], heads: int) -> None:
+    """`heads` divides D = shape[3]; T = shape[0] is the module's."""
+    if heads < 1 or shape[3] % heads:
+        raise VerifyException(f"{op.name}: heads = {heads} must be >= 1 and divide D = {shape[3]}")
+    expected = module_timesteps(op)
+    if expected is not None and shape[0] != expected:
+        raise VerifyException(f"{op.name}: T = {shape[0]}, the module runs T = {expected}")
+
+
 class AttentionOp(IRDLOperation):
-    """Shared operands and checks of the attention forms."""
+    """Shared operands and checks of the self-attention forms."""
 
     query = operand_def(SPIKES)
     """Q `[T, B, Nq, D]`, spikes."""
@@ -93,14 +107,7 @@ class AttentionOp(IRDLOperation):
                 f"{self.name}: V {format_shape(shape_of(self.value))} must match K "
                 f"{format_shape(kv_shape)}"
             )
-        heads = self.num_heads
-        if heads < 1 or shape[3] % heads:
-            raise VerifyException(
-                f"{self.name}: heads = {heads} must be >= 1 and divide D = {shape[3]}"
-            )
-        expected = module_timesteps(self)
-        if expected is not None and shape[0] != expected:
-            raise VerifyException(f"{self.name}: T = {shape[0]}, the module runs T = {expected}")
+        check_heads_and_time(self, shape, self.num_heads)
         return shape
 
     def verify_(self) -> None:
@@ -201,6 +208,101 @@ class SDSAOp(AttentionOp):
         super().verify_()
         if self.tau.value.data <= 0:
             raise VerifyException("spike.sdsa: tau must be > 0")
+
+
+@irdl_op_definition
+class TokenAttentionOp(IRDLOperation):
+    """Q-K token attention of QKFormer (Zhou et al., 2024), with its neuron.
+
+    numpy, with Q and K split into heads `[T, B, H, N, dh]` (channel c of head h at `h * dh + c`):
+
+        a = LIF(Q.sum(axis=-1, keepdims=True))    # [T, B, H, N, 1]: a token's spike per head
+        Y = a * K                                 # the token mask on every channel of its head
+
+    merged back to `[T, B, N, D]`. The LIF runs over time with the parameters below, as
+    `spike.lif` does (SpikingJelly's arithmetic order); the sums are counts of spikes, exact in
+    float32. Only additions and ANDs: the result is spikes.
+    """
+
+    name = "spike.token_attention"
+
+    query = operand_def(SPIKES)
+    """Q `[T, B, N, D]`, spikes: summed over the channels of each head."""
+
+    key = operand_def(SPIKES)
+    """K `[T, B, N, D]`, spikes: masked by the token's spike."""
+
+    output = result_def(SpikeTrainType)
+    """`[T, B, N, D]`, spikes."""
+
+    heads = prop_def(IntegerAttr)
+    """Number of heads H; D must be a multiple of it (each head's channels are summed apart)."""
+
+    tau = prop_def(FloatAttr)
+    """τ of the neuron on the channel sums."""
+
+    v_threshold = prop_def(FloatAttr)
+    """Its threshold (0.5 in QKFormer)."""
+
+    v_reset = prop_def(FloatAttr)
+    """Its reset potential."""
+
+    decay_input = prop_def(BoolAttr)
+    """As in `spike.lif`."""
+
+    reset = prop_def(ResetModeAttr)
+    """As in `spike.lif`."""
+
+    traits = traits_def(Pure())
+    irdl_options = (ParsePropInAttrDict(),)
+    assembly_format = _FORMAT
+
+    def __init__(
+        self,
+        query: SSAValue | Operation,
+        key: SSAValue | Operation,
+        *,
+        heads: int,
+        tau: float = 2.0,
+        v_threshold: float = 0.5,
+        v_reset: float = 0.0,
+        decay_input: bool = True,
+        reset: ResetMode = ResetMode.HARD,
+    ) -> None:
+        q = SSAValue.get(query)
+        super().__init__(
+            operands=[q, key],
+            result_types=[SpikeTrainType(shape_of(q))],
+            properties={
+                "heads": IntegerAttr(heads, i64),
+                "tau": FloatAttr(tau, f32),
+                "v_threshold": FloatAttr(v_threshold, f32),
+                "v_reset": FloatAttr(v_reset, f32),
+                "decay_input": BoolAttr.from_bool(decay_input),
+                "reset": ResetModeAttr(reset),
+            },
+        )
+
+    @property
+    def num_heads(self) -> int:
+        return self.heads.value.data
+
+    def verify_(self) -> None:
+        shape = shape_of(self.query)
+        if len(shape) != 4:
+            raise VerifyException(
+                f"spike.token_attention: Q and K must be [T, B, N, D], got {format_shape(shape)}"
+            )
+        k_shape = shape_of(self.key)
+        if not shapes_compatible(k_shape, shape):
+            raise VerifyException(
+                f"spike.token_attention: K {format_shape(k_shape)} must have Q's shape "
+                f"{format_shape(shape)} (each token masks its own K)"
+            )
+        check_heads_and_time(self, shape, self.num_heads)
+        if self.tau.value.data <= 0:
+            raise VerifyException("spike.token_attention: tau must be > 0")
+        check_result(shape_of(self.output), shape, self.name)
 
 
 @irdl_op_definition

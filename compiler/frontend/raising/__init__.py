@@ -8,7 +8,7 @@ The passes run in order on the ONNX graph, each recognising a pattern by dataflo
 2. `time_input`: an image repeated over T inside the model becomes a time-major input;
 3. `neurons`: neurons unrolled over T are found and their model identified;
 4. `rolling`: each neuron's steps become one `spike` call on time-major tensors;
-5. `attention`: spiking self-attention (SSA, SDSA) between neuron calls;
+5. `attention`: spiking self-attention (SSA, SDSA, QKFormer token attention) between neuron calls;
 6. `moe`: top-k routed mixtures of experts (`TopKRouter`, `Dispatch`, `Combine`).
 
 Raising happens on ONNX rather than on the IR so that every step can be checked the way the

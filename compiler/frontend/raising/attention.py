@@ -1,5 +1,6 @@
 """Raise spiking self-attention, left as plain ONNX between the neuron calls, into one `spike`
-call: `spike.SSA` (Spikformer) or `spike.SDSA` (Spike-driven Transformer).
+call: `spike.SSA` (Spikformer), `spike.SDSA` (Spike-driven Transformer) or
+`spike.TokenAttention` (QKFormer's Q-K token attention).
 
 After the neurons are raised, what remains of an attention block is layout (Reshape, Transpose,
 Split splitting heads off the channels) and arithmetic on spikes:
@@ -7,7 +8,10 @@ Split splitting heads off the channels) and arithmetic on spikes:
 - SSA: two MatMuls of three spike operands, one of them transposed, and a scalar Mul; the
   exporters write it token-major (`[T, B, H, N, dh]`: `(Q Kᵀ) V`, or `Q (Kᵀ V)`) or, in
   SpikingJelly's channel-major layout (`[T, B, H, dh, N]`), transposed (`(Vᵀ K) Qᵀ`);
-- SDSA: `Q ⊙ LIF(ReduceSum_tokens(K ⊙ V, keepdims))`.
+- SDSA: `Q ⊙ LIF(ReduceSum_tokens(K ⊙ V, keepdims))`;
+- token attention: `LIF(ReduceSum_channels(Q, keepdims)) ⊙ K`, Q and K split into heads (in
+  SpikingJelly's QKFormer one `[T, B, 2H, dh, N]` tensor split into Q and K), the sum over the
+  channels of each head.
 
 An operand's axes are identified by dataflow: it must be the output of a spiking op seen through
 Reshape, Transpose and Split only (so it is binary, time-major), and the Reshape that splits heads
@@ -37,11 +41,21 @@ from compiler.frontend.onnx_functions import DOMAIN, spike_functions
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 
-SPIKING = {"LIF", "IF", "Leaky", "CubaLIF", "Bernoulli", "SDSA", "StochasticAttention"}
+SPIKING = {
+    "LIF",
+    "IF",
+    "Leaky",
+    "CubaLIF",
+    "Bernoulli",
+    "SDSA",
+    "TokenAttention",
+    "StochasticAttention",
+}
 """`spike` functions whose outputs are spikes."""
 NEURONS = {"LIF", "IF", "Leaky"}
 """Neurons that may follow an SSA (they act on each element, so any layout of the non-time
-axes gives the same spikes)."""
+axes gives the same spikes); any of them on a sum is recognised as an attention's neuron (SDSA
+and token attention take a LIF only)."""
 LAYOUT = {"Reshape", "Transpose", "Split"}
 
 T, B, H, C, N, D, UNKNOWN = "T", "B", "H", "C", "N", "D", "?"
@@ -573,12 +587,18 @@ class Attention:
 
     # -- SDSA ----------------------------------------------------------------------------------
 
-    def sdsa(self, reduce: onnx.NodeProto) -> None:
-        graph = self.graph
-        product = graph.producer.get(reduce.input[0])
+    def sums_product(self, reduce: onnx.NodeProto) -> onnx.NodeProto | None:
+        """The Mul of two run-time values that `reduce` sums (SDSA's K ⊙ V), if it sums one."""
+        product = self.graph.producer.get(reduce.input[0])
         if product is None or not is_standard(product) or product.op_type != "Mul":
-            return
+            return None
         if not all(self.dynamic(i) for i in product.input):
+            return None
+        return product
+
+    def sdsa(self, reduce: onnx.NodeProto) -> None:
+        product = self.sums_product(reduce)
+        if product is None:
             return
         neuron = self.only_use(reduce.output[0])
         if neuron is None or neuron.domain != DOMAIN or neuron.op_type not in NEURONS:
@@ -596,14 +616,7 @@ class Attention:
         pattern = [product, reduce, neuron, gate]
         if any(id(n) in self.done for n in pattern):
             return
-        if _int(reduce, "keepdims", 1) != 1:
-            raise Miss(f"{label(reduce)} drops the summed axis (keepdims = 0)")
-        if len(reduce.input) > 1 and reduce.input[1]:
-            axes = graph.ints(reduce.input[1])
-        else:
-            axes = _ints(reduce, "axes")
-        if axes is None or len(axes) != 1:
-            raise Miss(f"{label(reduce)} does not sum over exactly one axis")
+        axes = self.summed_axis(reduce)
 
         k = self.operand(product.input[0], "K")
         v = self.operand(product.input[1], "V")
@@ -618,7 +631,7 @@ class Attention:
                 f"Q, K and V are not tensors of one shape [T, B, ...] of rank 4 or 5: "
                 f"{q.shape}, {k.shape}, {v.shape}"
             )
-        axis = axes[0] + rank if axes[0] < 0 else axes[0]
+        axis = axes + rank if axes < 0 else axes
         if axis < 2:
             raise Miss(f"{label(reduce)} sums over the time or batch axis")
         if k.roles[axis] not in (N, UNKNOWN):
@@ -633,13 +646,7 @@ class Attention:
         dims = [k.shape[p] for p in perm]
         if not all(isinstance(d, int) for d in dims[2:]):
             raise Miss("the sizes of the tokens and channels are not known")
-        params: dict[str, float | int] = {  # the LIF's own defaults where it leaves one out
-            "tau": _float(neuron, "tau", 2.0),
-            "v_threshold": _float(neuron, "v_threshold", 1.0),
-            "v_reset": _float(neuron, "v_reset", 0.0),
-            "decay_input": _int(neuron, "decay_input", 1),
-            "soft_reset": _int(neuron, "soft_reset", 0),
-        }
+        params = _lif_params(neuron)
 
         out: list[onnx.NodeProto] = []
         names = [self.tokens(x, perm, out) for x in (q, k, v)]
@@ -653,6 +660,107 @@ class Attention:
             f"{key}={value:g}" for key, value in params.items()
         )
         self.commit(node, out, replace, details, pattern)
+
+    def summed_axis(self, reduce: onnx.NodeProto) -> int:
+        """The one axis `reduce` sums over, keeping it (as given: may be negative)."""
+        if _int(reduce, "keepdims", 1) != 1:
+            raise Miss(f"{label(reduce)} drops the summed axis (keepdims = 0)")
+        if len(reduce.input) > 1 and reduce.input[1]:
+            axes = self.graph.ints(reduce.input[1])
+        else:
+            axes = _ints(reduce, "axes")
+        if axes is None or len(axes) != 1:
+            raise Miss(f"{label(reduce)} does not sum over exactly one axis")
+        return axes[0]
+
+    # -- token attention -------------------------------------------------------------------------
+
+    def token_attention(self, reduce: onnx.NodeProto) -> None:
+        """`Mul(LIF(ReduceSum(Q, channels of a head, keepdims)), K)`: QKFormer's token attention.
+        Recognised once a neuron reads the sum alone and its spikes gate one run-time tensor
+        alone; near misses from there on are left with their reason."""
+        if not self.dynamic(reduce.input[0]):
+            return
+        neuron = self.only_use(reduce.output[0])
+        if neuron is None or neuron.domain != DOMAIN or neuron.op_type not in NEURONS:
+            return
+        gate = self.only_use(neuron.output[0])
+        if gate is None or not is_standard(gate) or gate.op_type != "Mul":
+            return
+        (key,) = [i for i in gate.input if i != neuron.output[0]] or [""]
+        if not self.dynamic(key):
+            return
+        pattern = [reduce, neuron, gate]
+        if any(id(n) in self.done for n in pattern):
+            return
+        if neuron.op_type != "LIF":
+            raise Miss(
+                f"the neuron on the sums is {neuron.op_type}, not LIF (QKFormer's token attention "
+                "fires a LIF)"
+            )
+        axes = self.summed_axis(reduce)
+
+        q = self.operand(reduce.input[0], "Q")
+        k = self.operand(key, "K")
+        rank = len(q.shape)
+        if rank not in (4, 5) or len(k.shape) != rank:
+            raise Miss(f"Q and K are not time-major tensors of rank 4 or 5: {q.shape}, {k.shape}")
+        axis = axes + rank if axes < 0 else axes
+        if axis < 2:
+            raise Miss(f"{label(reduce)} sums over the time or batch axis")
+        role = q.roles[axis]
+        if role == N:
+            raise Miss(
+                f"{label(reduce)} sums over the tokens axis, not the channels of a head: a sum "
+                "over tokens is SDSA's (of K ⊙ V), not token attention's"
+            )
+        if role not in (C, UNKNOWN) or (role == UNKNOWN and rank == 5):
+            raise Miss(
+                f"{label(reduce)} sums over the {_ROLE_NAMES.get(role, 'unknown')} axis of "
+                f"{_show(q.roles)}, not the channels of a head"
+            )
+        if q.roles != k.roles or not all(
+            _dims_equal(a, b) or a == b for a, b in zip(q.shape, k.shape, strict=True)
+        ):
+            raise Miss(
+                f"Q {q.shape} {_show(q.roles)} and K {k.shape} {_show(k.roles)} are not split "
+                "into heads alike: K must hold Q's tokens and channels"
+            )
+        gated = self.shapes.get(gate.output[0])
+        if gated is None or not _same(gated, k.shape):
+            raise Miss(f"{label(gate)} broadcasts K to {gated}: the spikes must only mask it")
+        if q.complete:
+            perm, heads = _perm(q.roles), q.dim(H)
+        else:
+            perm, heads = [0, 1, 5 - axis, axis], 1  # one head: the other axis is the tokens
+        dims = [q.shape[p] for p in perm]
+        if not all(isinstance(d, int) for d in dims[2:]):
+            raise Miss("the sizes of the tokens and channels are not known")
+        params = _lif_params(neuron)
+
+        out: list[onnx.NodeProto] = []
+        names = [self.tokens(x, perm, out) for x in (q, k)]
+        y = self.graph.fresh(f"{gate.output[0]}.token_attention")
+        node = helper.make_node("TokenAttention", names, [y], name=y, domain=DOMAIN, heads=heads)
+        node.attribute.extend(helper.make_attribute(a, b) for a, b in params.items())
+        out.append(node)
+        replace = self.restore(y, gate.output[0], self.shape(gate.output[0]), perm, out)
+        channels = int(np.prod([int(d) for d in dims[3:]]))
+        details = f"heads={heads}, N={dims[2]}, D={channels}, " + ", ".join(
+            f"{key}={value:g}" for key, value in params.items()
+        )
+        self.commit(node, out, replace, details, pattern)
+
+
+def _lif_params(neuron: onnx.NodeProto) -> dict[str, float | int]:
+    """A raised LIF call's parameters, with the LIF's own defaults where it leaves one out."""
+    return {
+        "tau": _float(neuron, "tau", 2.0),
+        "v_threshold": _float(neuron, "v_threshold", 1.0),
+        "v_reset": _float(neuron, "v_reset", 0.0),
+        "decay_input": _int(neuron, "decay_input", 1),
+        "soft_reset": _int(neuron, "soft_reset", 0),
+    }
 
 
 _ROLE_NAMES = {H: "heads", C: "channels", D: "channels", T: "time", B: "batch", N: "tokens"}
@@ -677,7 +785,8 @@ def _same(a: Shape, b: Shape) -> bool:
 
 
 def raise_attention(graph: Graph, report: RaiseReport) -> None:
-    """Replace each SSA and SDSA pattern by one `spike` call (see the module's documentation)."""
+    """Replace each SSA, SDSA and token attention pattern by one `spike` call (see the module's
+    documentation)."""
     kinds = {n.op_type for n in graph.nodes if is_standard(n)}
     if "MatMul" not in kinds and "ReduceSum" not in kinds:
         return
@@ -691,6 +800,9 @@ def raise_attention(graph: Graph, report: RaiseReport) -> None:
             if node.op_type == "MatMul":
                 attention.ssa(node)
             elif node.op_type == "ReduceSum":
-                attention.sdsa(node)
+                if attention.sums_product(node) is not None:
+                    attention.sdsa(node)
+                else:
+                    attention.token_attention(node)
         except Miss as e:
             report.left.append(Left(label(node), f"not raised: {e}"))

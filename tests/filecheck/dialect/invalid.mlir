@@ -164,6 +164,51 @@ builtin.module {
 
 // -----
 builtin.module {
+  func.func @f(%q: !spike.train<4x2x8x16>) {
+    %y = spike.token_attention %q, %q {heads = 3 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x2x8x16>, !spike.train<4x2x8x16>) -> !spike.train<4x2x8x16>
+    func.return
+  }
+}
+// CHECK: spike.token_attention: heads = 3 must be >= 1 and divide D = 16
+
+// -----
+builtin.module {
+  func.func @f(%q: !spike.train<4x2x8x16>, %k: !spike.train<4x2x6x16>) {
+    %y = spike.token_attention %q, %k {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x2x8x16>, !spike.train<4x2x6x16>) -> !spike.train<4x2x8x16>
+    func.return
+  }
+}
+// CHECK: spike.token_attention: K 4x2x6x16 must have Q's shape 4x2x8x16 (each token masks its own K)
+
+// -----
+builtin.module {
+  func.func @f(%q: tensor<4x2x8x16xf32>, %k: !spike.train<4x2x8x16>) {
+    %y = spike.token_attention %q, %k {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x2x8x16xf32>, !spike.train<4x2x8x16>) -> !spike.train<4x2x8x16>
+    func.return
+  }
+}
+// CHECK: spike.token_attention: expected a spike train (dense or encoded), got tensor<4x2x8x16xf32>
+
+// -----
+builtin.module {
+  func.func @f(%q: !spike.train<4x2x8x16>) {
+    %y = spike.token_attention %q, %q {heads = 2 : i64, tau = 0.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x2x8x16>, !spike.train<4x2x8x16>) -> !spike.train<4x2x8x16>
+    func.return
+  }
+}
+// CHECK: spike.token_attention: tau must be > 0
+
+// -----
+builtin.module {
+  func.func @f(%q: !spike.train<4x2x8x16>) {
+    %y = spike.token_attention %q, %q {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x2x8x16>, !spike.train<4x2x8x16>) -> tensor<4x2x8x16xf32>
+    func.return
+  }
+}
+// CHECK: spike.token_attention: tensor<4x2x8x16xf32> should be of base attribute spike.train
+
+// -----
+builtin.module {
   func.func @f(%q: !spike.train<4x2x8x16>, %u: tensor<4x1x4x8x8xf32>) {
     %y = spike.stochastic_attention %q, %q, %q, %u {heads = 4 : i64, c1 = 1.600000e+01 : f32, c2 = 1.600000e+01 : f32, mask_diagonal = true, seed = 0 : i64, stream = 0 : i64} : (!spike.train<4x2x8x16>, !spike.train<4x2x8x16>, !spike.train<4x2x8x16>, tensor<4x1x4x8x8xf32>) -> !spike.train<4x2x8x16>
     func.return
@@ -280,4 +325,4 @@ builtin.module {
 }
 // CHECK: shapes 4x2x8 and 4x3x8 do not broadcast
 
-// CHECK: spikec: error: {{.*}}invalid.mlir: 30 of the input's sections failed
+// CHECK: spikec: error: {{.*}}invalid.mlir: 35 of the input's sections failed

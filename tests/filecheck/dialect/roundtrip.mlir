@@ -49,6 +49,7 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
     %mm = spike.matmul %tokt, %tok : (!spike.train<4x?x16x8>, !spike.train<4x?x8x16>) -> tensor<4x?x16x16xf32>
     %att = spike.ssa %cat, %cat, %cat {heads = 4 : i64, scale = 1.250000e-01 : f32} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> tensor<4x?x16x16xf32>
     %sdsa = spike.sdsa %cat, %cat, %cat {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
+    %tok_att = spike.token_attention %cat, %cat {heads = 4 : i64, tau = 1.500000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = false, reset = #spike<reset soft>} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
     %sto = spike.stochastic_attention %cat, %cat, %cat {heads = 4 : i64, c1 = 1.600000e+01 : f32, c2 = 1.600000e+01 : f32, mask_diagonal = true, seed = 3 : i64, stream = 2 : i64} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
     %r = spike.reduce_sum %att {axes = array<i64: 3>, keepdims = true} : (tensor<4x?x16x16xf32>) -> tensor<4x?x16x1xf32>
     %rmax = spike.reduce_max %sto {axes = array<i64: 2>, keepdims = false} : (!spike.train<4x?x16x16>) -> !spike.train<4x?x16>
@@ -116,6 +117,7 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // CHECK-NEXT: %mm = spike.matmul %tokt, %tok : (!spike.train<4x?x16x8>, !spike.train<4x?x8x16>) -> tensor<4x?x16x16xf32>
 // CHECK-NEXT: %att = spike.ssa %cat, %cat, %cat {heads = 4 : i64, scale = 1.250000e-01 : f32} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> tensor<4x?x16x16xf32>
 // CHECK-NEXT: %sdsa = spike.sdsa %cat, %cat, %cat {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
+// CHECK-NEXT: %tok_att = spike.token_attention %cat, %cat {heads = 4 : i64, tau = 1.500000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = false, reset = #spike<reset soft>} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
 // CHECK-NEXT: %sto = spike.stochastic_attention %cat, %cat, %cat {heads = 4 : i64, c1 = 1.600000e+01 : f32, c2 = 1.600000e+01 : f32, mask_diagonal = true, seed = 3 : i64, stream = 2 : i64} : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
 // CHECK-NEXT: %r = spike.reduce_sum %att {axes = array<i64: 3>, keepdims = true} : (tensor<4x?x16x16xf32>) -> tensor<4x?x16x1xf32>
 // CHECK-NEXT: %rmax = spike.reduce_max %sto {axes = array<i64: 2>, keepdims = false} : (!spike.train<4x?x16x16>) -> !spike.train<4x?x16>
@@ -143,5 +145,6 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // GENERIC:      %s = "spike.lif"(%x) <{tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // GENERIC:      %s_cuba = "spike.cuba_lif"(%x) <{dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // GENERIC:      %s_b = "spike.bernoulli"(%x, %u) <{seed = 7 : i64, stream = 0 : i64}>
+// GENERIC:      %tok_att = "spike.token_attention"(%cat, %cat) <{heads = 4 : i64, tau = 1.500000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = false, reset = #spike<reset soft>}> : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
 // GENERIC:      "spike.moe"(%sum, %g2) ({
 // GENERIC:        "spike.yield"(%f0) : (!spike.train<4x?x16>) -> ()

@@ -12,6 +12,12 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
     %s = spike.stochastic_attention %q, %q, %q {heads = 1 : i64, c1 = 4.000000e+00 : f32, c2 = 4.000000e+00 : f32, mask_diagonal = true, seed = 3 : i64, stream = 0 : i64} : (!spike.train<4x?x6x8>, !spike.train<4x?x6x8>, !spike.train<4x?x6x8>) -> !spike.train<4x?x6x8>
     func.return %a, %s : tensor<4x?x6x8xf32>, !spike.train<4x?x6x8>
   }
+  func.func @tokens(%x: tensor<4x?x6x8xf32>) -> !spike.train<4x?x6x8> {
+    %q = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x6x8xf32>) -> !spike.train<4x?x6x8>
+    %k = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x6x8xf32>) -> !spike.train<4x?x6x8>
+    %t = spike.token_attention %q, %k {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x?x6x8>, !spike.train<4x?x6x8>) -> !spike.train<4x?x6x8>
+    func.return %t : !spike.train<4x?x6x8>
+  }
 }
 
 // Four heads on two units, round-robin; a single head stays on unit 0.
@@ -32,6 +38,19 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // WIDE:      %a.h3.p1 = spike.ssa {{.*}}spike.unit = #spike.unit<head 7>, spike.head = 3
 // WIDE:      spike.split %q {axis = 2 : i64, sizes = array<i64: 1, 1, 1, 1, 1, 1>}
 // WIDE:      %s.h0.p5 = spike.stochastic_attention {{.*}}spike.unit = #spike.unit<head 5>{{.*}}query_range = array<i64: 5, 6>
+
+// Token attention: split per head like SDSA, Q and K alike (no V).
+// RR:      %t.q0, %t.q1 = spike.split %q {axis = 3 : i64, sizes = array<i64: 4, 4>}
+// RR-NEXT: %t.k0, %t.k1 = spike.split %k {axis = 3 : i64, sizes = array<i64: 4, 4>}
+// RR-NEXT: %t.h0 = spike.token_attention %t.q0, %t.k0 {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64, heads = 1 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32{{.*}}} : (!spike.train<4x?x6x4>, !spike.train<4x?x6x4>) -> !spike.train<4x?x6x4>
+// RR-NEXT: %t.h1 = spike.token_attention %t.q1, %t.k1 {spike.unit = #spike.unit<head 1>, spike.head = 1 : i64, heads = 1
+// RR-NEXT: %t = spike.concat %t.h0, %t.h1 {spike.head_units = array<i64: 0, 1>, axis = 3 : i64}
+
+// Spare units take slices of a head's tokens: each token masks its own K, so K is sliced with Q.
+// WIDE:      %t.h0.q0, %t.h0.q1, %t.h0.q2, %t.h0.q3 = spike.split %t.q0 {axis = 2 : i64, sizes = array<i64: 2, 2, 1, 1>}
+// WIDE-NEXT: %t.h0.k0, %t.h0.k1, %t.h0.k2, %t.h0.k3 = spike.split %t.k0 {axis = 2 : i64, sizes = array<i64: 2, 2, 1, 1>}
+// WIDE-NEXT: %t.h0.p0 = spike.token_attention %t.h0.q0, %t.h0.k0 {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64{{.*}}} : (!spike.train<4x?x2x4>, !spike.train<4x?x2x4>) -> !spike.train<4x?x2x4>
+// WIDE:      %t.h1.p3 = spike.token_attention %t.h1.q3, %t.h1.k3 {spike.unit = #spike.unit<head 7>, spike.head = 1 : i64
 
 // Round-robin with more units than heads leaves the extra units idle.
 // IDLE:     spike.unit = #spike.unit<head 3>, spike.head = 3

@@ -52,19 +52,22 @@ builtin.module {
 // LINEAR-NOT:    spike.encode
 
 // -----
-// Attention reads encoded Q, K, V; a value returned by the function stays dense.
+// Attention reads encoded Q, K, V (token attention Q and K); a value returned by the function
+// stays dense.
 builtin.module {
-  func.func @attention(%x: tensor<4x?x8x16xf32>) -> (!spike.train<4x?x8x16>, !spike.train<4x?x8x16>) {
+  func.func @attention(%x: tensor<4x?x8x16xf32>) -> (!spike.train<4x?x8x16>, !spike.train<4x?x8x16>, !spike.train<4x?x8x16>) {
     %q = spike.lif %x {tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (tensor<4x?x8x16xf32>) -> !spike.train<4x?x8x16>
     %a = spike.sdsa %q, %q, %q {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x?x8x16>, !spike.train<4x?x8x16>, !spike.train<4x?x8x16>) -> !spike.train<4x?x8x16>
-    func.return %a, %q : !spike.train<4x?x8x16>, !spike.train<4x?x8x16>
+    %t = spike.token_attention %q, %q {heads = 2 : i64, tau = 2.000000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>} : (!spike.train<4x?x8x16>, !spike.train<4x?x8x16>) -> !spike.train<4x?x8x16>
+    func.return %a, %t, %q : !spike.train<4x?x8x16>, !spike.train<4x?x8x16>, !spike.train<4x?x8x16>
   }
 }
 // CHECK-LABEL: func.func @attention
 // CHECK-NEXT:    %q = spike.lif %x {{.*}} -> !spike.encoded<addr 4x?x8 : 16>
 // CHECK-NEXT:    %q_dense = spike.decode %q
 // CHECK-NEXT:    %a = spike.sdsa %q, %q, %q {{.*}} : (!spike.encoded<addr 4x?x8 : 16>, !spike.encoded<addr 4x?x8 : 16>, !spike.encoded<addr 4x?x8 : 16>) -> !spike.train<4x?x8x16>
-// CHECK-NEXT:    func.return %a, %q_dense
+// CHECK-NEXT:    %t = spike.token_attention %q, %q {{.*}} : (!spike.encoded<addr 4x?x8 : 16>, !spike.encoded<addr 4x?x8 : 16>) -> !spike.train<4x?x8x16>
+// CHECK-NEXT:    func.return %a, %t, %q_dense
 // LINEAR-LABEL: func.func @attention
 // LINEAR-NOT:    spike.encode
 
