@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime import kernels
+from runtime import kernels, onnx_region
 from runtime.encoded import EncodedSpikes
 from runtime.isa import AttrSpec
 from runtime.program import AttrValue
@@ -342,6 +342,12 @@ SEMANTICS: dict[str, Entry] = {
     "encode": (lambda args, a: [args[0]], (1, 1), 1, {}),
     "decode": (lambda args, a: [args[0]], (1, 1), 1, {}),
     "copy": (lambda args, a: [args[0].copy()], (1, 1), 1, {}),
+    "onnx_region": (
+        lambda args, a: onnx_region.region_outputs(str(a["body"]), args),
+        (1, 1 << 16),
+        -1,
+        {"name": _STR, "body": _STR, "reason": _opt(_STR)},
+    ),
 }
 """op name -> (semantics on dense inputs, (least, most) inputs, outputs (-1: any), attributes)."""
 

@@ -67,6 +67,14 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
                 spikes=int(spikes.sum()),
                 neurons=size_of(e.outputs[0]),
             )
+        elif op == "onnx_region":  # a generic region (an unraised neuron): its outputs' neurons
+            fired = sum(int(spikes_per_step(v, e.timesteps).sum()) for v in e.outputs)
+            result.metrics = Metrics(
+                dense_synops=work.adds * f,
+                membrane_updates=sum(size_of(v) for v in e.outputs) * f,
+                spikes=fired,
+                neurons=sum(size_of(v) for v in e.outputs),
+            )
         elif op in ("ssa", "sdsa"):
             result.metrics = Metrics(dense_synops=work.adds * f)
         elif op == "token_attention":  # its LIF: one membrane update per channel sum

@@ -14,6 +14,7 @@ import numpy as np
 
 from runtime.encoded import EncodedSpikes
 from runtime.isa import Value
+from runtime.onnx_region import region_work
 from runtime.program import AttrValue, BufferType
 
 
@@ -311,6 +312,11 @@ def vector_work(
         return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
     if op == "bernoulli":
         return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
+    if op == "onnx_region":  # every body node's output elements, at every step
+        w = region_work(str(attrs["body"]), ins)
+        return VectorWork(
+            adds=w.adds, mults=w.mults, compares=w.compares, logic=w.logic, specials=w.specials
+        )
     if op == "reshape":
         return VectorWork(moves=False)
     # transpose, concat, split, copy, encode, decode: data movement only

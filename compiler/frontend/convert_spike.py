@@ -11,7 +11,9 @@ import onnx
 from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
+from compiler.dialects.spike.generic import encode_body
 from compiler.dialects.spike.types import (
+    DYNAMIC,
     LeakyResetMode,
     ResetMode,
     format_shape,
@@ -19,6 +21,7 @@ from compiler.dialects.spike.types import (
     shapes_compatible,
 )
 from compiler.frontend.convert_moe import combine, dispatch_outside_moe
+from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.onnx_import import Converter, Importer, attributes
 from compiler.frontend.values import Layout, NodeError, Value
 
@@ -300,6 +303,39 @@ def topk_router(imp: Importer, node: onnx.NodeProto) -> None:
     )
     imp.insert(op)
     imp.define(node, 0, op.gates, v.layout)
+
+
+def onnx_region(imp: Importer, node: onnx.NodeProto) -> None:
+    """A generic region (`UnraisedK`, a function of the model): time-major tensors in and out,
+    the outputs shaped as ONNX shape inference says (else like the first input)."""
+    function = next(
+        (f for f in imp.model.functions if f.domain == DOMAIN and f.name == node.op_type), None
+    )
+    if function is None:
+        raise NodeError(
+            f"operator not supported by spikec: '{node.op_type}' is no function of the model"
+        )
+    reason = attributes(node).get("reason", b"")
+    text = reason.decode() if isinstance(reason, bytes) else str(reason)
+    inputs = [imp.time_major(node, i, f"input {i}") for i in range(len(node.input))]
+    operands = [imp.operand(v) for v in inputs]
+    first = list(shape_of(operands[0])) if operands else []
+    shapes: list[list[int]] = []
+    for name in node.output:
+        declared = imp.declared.get(name)
+        if declared is None or not first or len(declared) != len(first):
+            shapes.append(first)
+            continue
+        shapes.append(
+            [
+                d if isinstance(d, int) and d > 0 and d != DYNAMIC else f
+                for d, f in zip(declared, first, strict=True)
+            ]
+        )
+    op = spike.OnnxRegionOp(operands, shapes, node.op_type, encode_body(function), text)
+    imp.insert(op)
+    for i, result in enumerate(op.outputs):
+        imp.define(node, i, result, Layout.TIME)
 
 
 SPIKE_CONVERTERS: dict[str, Converter] = {

@@ -40,6 +40,7 @@ from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
+from compiler.frontend.raising.generic import PREFIX as REGION_PREFIX
 from compiler.frontend.values import Layout, NodeError, Value
 from compiler.weights import (
     WEIGHTS_ATTR,
@@ -357,6 +358,10 @@ def _converter(node: onnx.NodeProto) -> Converter:
         supported = ", ".join(sorted(SPIKE_CONVERTERS))
     else:
         raise NodeError(f"domain '{node.domain}' is not supported (only ONNX and 'spike')")
+    if node.domain == SPIKE_DOMAIN and node.op_type.startswith(REGION_PREFIX):
+        from compiler.frontend.convert_spike import onnx_region
+
+        return onnx_region  # checks that the model defines the function
     if node.op_type not in table:
         raise NodeError(f"operator not supported by spikec ({supported})")
     return table[node.op_type]

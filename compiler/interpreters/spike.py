@@ -28,7 +28,7 @@ from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import EncodedSpikesType, ResetMode
 from compiler.weights import WeightStore, dense_to_array
-from runtime import kernels
+from runtime import kernels, onnx_region
 from runtime.encoded import EncodedSpikes
 from runtime.random import uniform_tables
 
@@ -389,3 +389,10 @@ class SpikeFunctions(InterpreterFunctions):
     @impl(spike.CombineOp)
     def run_combine(self, interp: Interpreter, op: spike.CombineOp, args: PythonValues):
         return (kernels.combine(args[0], args[1:], op.input_experts(), op.input_tokens()),)
+
+    # -- generic regions -------------------------------------------------------------------
+
+    @impl(spike.OnnxRegionOp)
+    @dense_args
+    def run_onnx_region(self, interp: Interpreter, op: spike.OnnxRegionOp, args: PythonValues):
+        return tuple(onnx_region.region_outputs(op.body.data, args))

@@ -21,6 +21,7 @@ from compiler.dialects.spike.elementwise import (
     SubOp,
 )
 from compiler.dialects.spike.encoding import DecodeOp, EncodeOp
+from compiler.dialects.spike.generic import OnnxRegionOp
 from compiler.dialects.spike.layers import (
     AvgPoolOp,
     BatchNormOp,
@@ -84,6 +85,7 @@ Spike = Dialect(
         CombineOp,
         EncodeOp,
         DecodeOp,
+        OnnxRegionOp,
     ],
     [SpikeTrainType, EncodedSpikesType, ResetModeAttr, LeakyResetModeAttr, PlacementAttr],
 )
@@ -115,6 +117,7 @@ __all__ = [
     "MaxPoolOp",
     "MoEOp",
     "MulOp",
+    "OnnxRegionOp",
     "PlacementAttr",
     "ReduceMaxOp",
     "ReduceMeanOp",

@@ -512,5 +512,16 @@ def find_neurons(graph: Graph) -> tuple[list[Neuron], list[tuple[onnx.NodeProto,
             neurons.append(neuron(graph, chain))
         except ChainError as e:
             assert chain[0].anchor is not None
-            left.append((chain[0].anchor, f"not raised: {e}"))
+            reason = f"not raised: {e}"
+            region = _keep_generic(graph, chain, reason)
+            if region is not None:
+                reason += f" (kept as generic region {region})"
+            left.append((chain[0].anchor, reason))
     return neurons, left
+
+
+def _keep_generic(graph: Graph, chain: list[Fire], reason: str) -> str | None:
+    """Wrap an unraised chain in SpikingJelly form into a generic region (see `generic`)."""
+    from compiler.frontend.raising.generic import wrap_unraised  # generic imports this module
+
+    return wrap_unraised(graph, chain, reason)
