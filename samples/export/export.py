@@ -1,7 +1,8 @@
 """Spiking transformers as their users build them: small models from SpikingJelly 2.0's own
 classes (Spikformer, Spike-driven Transformer, QKFormer), an snnTorch attention block, a Norse
-LIF network and a top-k MoE of SpikingJelly neurons, trained briefly on scikit-learn's 8x8 digits
-and exported with both `torch.onnx` exporters (TorchScript and dynamo) where each succeeds.
+LIF network, a top-k MoE of SpikingJelly neurons and a SEMM-style spike-gated MoE, trained briefly
+on scikit-learn's 8x8 digits and exported with both `torch.onnx` exporters (TorchScript and dynamo)
+where each succeeds.
 
 These graphs hold no neuron op: every neuron is unrolled over the timesteps into plain
 arithmetic. They are what spikec's raising passes must recognise (the "real models" issue).
@@ -13,11 +14,13 @@ which exporters succeeded and why the others failed).
 
 Needs the optional extra: `pip install -e '.[export]'` (torch 2.13 CPU, spikingjelly, snntorch,
 norse, scikit-learn, onnxscript). Run: `python samples/export/export.py` (a few minutes on 2
-cores; deterministic for a given torch build).
+cores; deterministic for a given torch build), or `python samples/export/export.py sj_semm_moe ...`
+to rebuild only the models named (the manifest keeps the other models' entries).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import io
 import json
@@ -25,6 +28,7 @@ import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -122,7 +126,7 @@ class SnnTorchAttention(nn.Module):
         tokens = x.reshape(x.shape[0], 8, 8)  # rows of the image as 8 tokens of 8 pixels
         states = [n.init_leaky() for n in (self.lif_in, self.lif_q, self.lif_k, self.lif_v,
                                            self.lif_a, self.lif_o)]  # fmt: skip
-        out = 0
+        out: Any = 0  # a tensor after the first step
         for _ in range(T):
             s, states[0] = self.lif_in(self.embed(tokens), states[0])
             q, states[1] = self.lif_q(self.q(s), states[1])
@@ -153,7 +157,7 @@ class NorseNetwork(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1) * 4.0
         s1 = s2 = None
-        total = 0
+        total: Any = 0
         for _ in range(T):
             z1, s1 = self.lif1(self.fc1(flat), s1)
             z2, s2 = self.lif2(self.fc2(z1), s2)
@@ -195,6 +199,35 @@ class TopKMoE(nn.Module):
         return self.head((mixed + s).mean(dim=(0, 2)))
 
 
+class SEMMMoE(nn.Module):
+    """SEMM (Spiking Experts Mixture Mechanism, Zhou et al., "Spiking Transformer with Experts
+    Mixture", NeurIPS 2024): a spiking router (Linear -> LIF) gives every token binary gates
+    `R[T, B, N, E]` at every timestep; the experts (linear layers, no neuron) are applied to every
+    token, stacked on an expert axis, and summed weighted by the gates, `sum_e R[..., e] * Y_e`
+    (a Mul and a ReduceSum over the expert axis), before a LIF."""
+
+    def __init__(self, dim: int = 32, experts: int = 4) -> None:
+        from spikingjelly.activation_based import layer, neuron
+
+        super().__init__()
+        self.embed = layer.Linear(8, dim, step_mode="m")
+        self.lif = neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True)
+        self.router = layer.Linear(dim, experts, step_mode="m")
+        self.router_lif = neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True)
+        self.experts = nn.ModuleList(layer.Linear(dim, dim, step_mode="m") for _ in range(experts))
+        self.out_lif = neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True)
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.reshape(x.shape[0], 8, 8)
+        seq = tokens.unsqueeze(0).repeat(T, 1, 1, 1)  # [T, B, 8, 8]
+        s = self.lif(self.embed(seq))  # [T, B, 8, dim]
+        gates = self.router_lif(self.router(s))  # [T, B, 8, E] spikes
+        outputs = torch.stack([expert(s) for expert in self.experts], dim=-2)  # [T, B, 8, E, dim]
+        mixed = (gates.unsqueeze(-1) * outputs).sum(dim=-2)
+        return self.head((self.out_lif(mixed) + s).mean(dim=(0, 2)))
+
+
 MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "sj_spikformer": (sj_spikformer, "spikingjelly.activation_based.model.spikformer.Spikformer"),
     "sj_sdt": (sj_sdt, "spikingjelly...spike_driven_transformer.SpikeDrivenTransformer"),
@@ -202,6 +235,7 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "snntorch_attention": (SnnTorchAttention, "snntorch.Leaky, unrolled per timestep"),
     "norse_lif": (NorseNetwork, "norse.torch.LIFCell (current-based LIF)"),
     "sj_topk_moe": (TopKMoE, "spikingjelly LIFNode experts, Softmax/TopK/scatter routing"),
+    "sj_semm_moe": (SEMMMoE, "spikingjelly LIFNode router (SEMM spike gates), Linear experts"),
 }
 
 
@@ -257,13 +291,24 @@ def compact(path: Path) -> None:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "models", nargs="*", metavar="MODEL",
+        help=f"the models to rebuild (default: all): {', '.join(MODELS)}",
+    )  # fmt: skip
+    names = parser.parse_args().models or list(MODELS)
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
     torch.manual_seed(SEED)
     torch.set_num_threads(2)
     x_train, y_train, x_test, y_test = digits()
     np.save(HERE / "digits_test_x.npy", x_test.numpy())
     np.save(HERE / "digits_test_y.npy", y_test.numpy())
-    manifest: dict[str, dict[str, object]] = {}
-    for name, (make, classes) in MODELS.items():
+    path = HERE / "manifest.json"
+    manifest: dict[str, dict[str, object]] = json.loads(path.read_text()) if path.exists() else {}
+    for name in names:
+        make, classes = MODELS[name]
         start = time.perf_counter()
         torch.manual_seed(SEED)
         model = make()
@@ -286,7 +331,8 @@ def main() -> None:
         }
         print(f"{name:<20} accuracy {100 * accuracy:5.1f} %  {exporters}  "
               f"({time.perf_counter() - start:.0f} s)", flush=True)  # fmt: skip
-    (HERE / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    ordered = {name: manifest[name] for name in MODELS if name in manifest}
+    path.write_text(json.dumps(ordered, indent=2) + "\n")
 
 
 if __name__ == "__main__":

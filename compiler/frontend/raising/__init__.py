@@ -9,7 +9,9 @@ The passes run in order on the ONNX graph, each recognising a pattern by dataflo
 3. `neurons`: neurons unrolled over T are found and their model identified;
 4. `rolling`: each neuron's steps become one `spike` call on time-major tensors;
 5. `attention`: spiking self-attention (SSA, SDSA, QKFormer token attention) between neuron calls;
-6. `moe`: top-k routed mixtures of experts (`TopKRouter`, `Dispatch`, `Combine`).
+6. `moe`: top-k routed mixtures of experts (`TopKRouter`, `Dispatch`, `Combine`);
+7. `semm`: spike-gated (SEMM) mixtures of experts, a neuron's spikes gating stateless token-wise
+   experts (`Dispatch`, `Combine`).
 
 Raising happens on ONNX rather than on the IR so that every step can be checked the way the
 frontend is: the raised model, with its `spike` functions, runs in onnxruntime and must give the
@@ -31,6 +33,7 @@ from compiler.frontend.raising.moe import raise_moe
 from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 from compiler.frontend.raising.rolling import roll
+from compiler.frontend.raising.semm import raise_semm
 from compiler.frontend.raising.time_input import raise_repeated_inputs
 from compiler.weights import OnnxTensors
 
@@ -87,5 +90,6 @@ def raise_model(
     _store(graph, model, report)
     graph.shapes = _infer_shapes(model)  # of the time-major graph the passes made
     raise_moe(graph, report)
+    raise_semm(graph, report)
     _store(graph, model, report)
     return report
