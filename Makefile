@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml
 
 # The main job on the bundled samples: check the reference interpreter against onnxruntime,
 # compile each sample for every target and variant, run them all, print the account of one run
-# in full, the analog numerics' deviation on one, 3D against 2D on the MoE sample, and a
-# comparison of all.
+# in full, the analog numerics' deviation on one, 3D against 2D on the MoE sample, a
+# comparison of all, and `spikec compare` on the MoE sample.
 DESIGNS := stacked3d:3d stacked3d:2d xpikeformer:xpikeformer xpikeformer:digital-snn \
 	xpikeformer:digital-ann sparse:sparse sparse:dense
 SAMPLES := spikformer sdt xpikeformer moe
@@ -58,6 +58,8 @@ demo: $(STAMP)
 		$(BIN)/spikec run out/$$m.$$t-$$v --input samples/$${m}_input.npy \
 			| grep -m1 "latency" | sed 's/^ *//; s/ (dynamic.*//' || exit 1; \
 	done; done
+	@echo "== spikec compare samples/moe.onnx --input samples/moe_input.npy (every design, one table)"
+	@$(BIN)/spikec compare samples/moe.onnx --input samples/moe_input.npy
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -556,6 +556,139 @@ def _load_labels(
     return labels
 
 
+def _check_output_folder(path: str | None) -> None:
+    """Refuse an output file that cannot be written before the work that fills it."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise SpikecError("is a directory", where=path)
+    if not (target.parent if str(target.parent) else Path(".")).is_dir():
+        raise SpikecError("the output folder does not exist", where=path)
+
+
+@cli.command("compare")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "-i",
+    "--input",
+    "input_specs",
+    multiple=True,
+    required=True,
+    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
+)
+@click.option(
+    "--labels",
+    type=click.Path(dir_okay=False),
+    help="Class labels (.npy, [batch]): top-1 accuracy of each design and of the reference.",
+)
+@click.option(
+    "-t",
+    "--target",
+    "targets",
+    multiple=True,
+    metavar="TARGET[:VARIANT]",
+    help="A target to compare (repeatable; default: every target); TARGET:VARIANT picks one "
+    "variant.",
+)
+@click.option(
+    "--variants/--no-variants",
+    default=True,
+    show_default=True,
+    help="Every variant of each target (its design and baselines), or its default variant only.",
+)
+@click.option(
+    "--baseline",
+    metavar="TARGET:VARIANT",
+    help="The design the ratios are taken against (default: the first design).",
+)
+@click.option(
+    "--numerics",
+    multiple=True,
+    metavar="MODE",
+    help="Also run in this hardware numerics mode (e.g. analog, pruned) the designs that have it "
+    "(repeatable).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the numerics' noise.")
+@click.option(
+    "--json", "json_file", type=click.Path(dir_okay=False), help="Write the rows as JSON."
+)
+@click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the rows as CSV.")
+def compare_command(
+    model: str,
+    input_specs: tuple[str, ...],
+    labels: str | None,
+    targets: tuple[str, ...],
+    variants: bool,
+    baseline: str | None,
+    numerics: tuple[str, ...],
+    seed: int,
+    json_file: str | None,
+    csv_file: str | None,
+) -> None:
+    """Compile a model for several designs, run each on the same inputs, print one table.
+
+    Per design: latency, throughput, energy per inference, EDP, area (where the target's report
+    gives one), the energy's share per component, accuracy (with --labels; the reference
+    interpreter's too) or top-1 agreement with the reference interpreter, and latency, energy
+    and EDP ratios against the baseline. Programs are compiled into a temporary folder.
+
+    \b
+    Examples:
+      spikec compare samples/moe.onnx --input samples/moe_input.npy
+      spikec compare samples/sdt.onnx -i samples/sdt_input.npy -t sparse --baseline sparse:dense
+      spikec compare samples/xpikeformer.onnx -i samples/xpikeformer_input.npy \\
+          -t xpikeformer --numerics analog --csv xpk.csv
+      spikec compare samples/export/sj_sdt.dynamo.onnx -i samples/export/digits_test_x.npy \\
+          --labels samples/export/digits_test_y.npy --no-variants --json sdt.json
+    """
+    from compiler.comparison import (
+        compare,
+        find_baseline,
+        plan_designs,
+        render_csv,
+        render_json,
+        render_table,
+    )
+    from compiler.dialects.spike.types import shape_of
+    from compiler.reference import InputError, check_inputs, input_names, main_function
+
+    designs = plan_designs(targets, variants, numerics)
+    base = find_baseline(baseline, designs)
+    for path in (json_file, csv_file):
+        _check_output_folder(path)
+    module, weights, _ = load_model(model)
+    names = input_names(module)
+    inputs, sources = load_inputs(input_specs, names)
+    try:
+        check_inputs(module, inputs)
+    except InputError as e:
+        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
+    arguments = main_function(module).function_type.inputs.data
+    ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
+    expected = _load_labels(labels, inputs, ranks)
+
+    def progress(line: str) -> None:
+        click.echo(f"  {line}", err=True)
+
+    comparison = compare(
+        model,
+        inputs,
+        designs,
+        base,
+        labels=expected,
+        sources=sources,
+        seed=seed,
+        loaded=(module, weights),
+        progress=progress if sys.stderr.isatty() else None,
+    )
+    if json_file is not None:
+        write_text(json_file, render_json(comparison))
+    if csv_file is not None:
+        write_text(csv_file, render_csv(comparison))
+    click.echo(render_table(comparison), nl=False)
+
+
 @cli.command("targets")
 @click.argument("name", required=False)
 @click.option("--parameters", is_flag=True, help="List every hardware parameter with its source.")

@@ -68,7 +68,9 @@ def _check_input(buffer: Buffer, array: np.ndarray, batch: int | None) -> int:
             f"input {buffer.name}: expected float32 [{dims}], got {array.dtype} {list(array.shape)}"
         )
     dynamic = [a for d, a in zip(declared, array.shape, strict=True) if d is None]
-    found = dynamic[0] if dynamic else 1
+    # inputs are time-major [T, B, ...]: a static batch is axis 1 (energy per inference divides
+    # by it)
+    found = dynamic[0] if dynamic else (array.shape[1] if array.ndim >= 2 else 1)
     if batch is not None and found != batch:
         raise ProgramError(f"input {buffer.name}: batch {found}, another input has {batch}")
     if found == 0:

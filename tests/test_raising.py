@@ -797,3 +797,16 @@ def test_batch_norm_forms_of_exports(form: str, tmp_path: Path) -> None:
     assert 0.1 < expected.mean() < 0.9
     result = import_onnx(path)
     assert np.array_equal(evaluate(result.module, result.weights, {"x": x})["y"], expected)
+
+
+def test_static_batch_export_counts_every_image_as_an_inference(tmp_path: Path) -> None:
+    """The exports have a static batch of 64 ([T, 64, ...]): energy per inference divides by it."""
+    from compiler.toolchain import compile_model, execute_package, open_program
+
+    compile_model(str(EXPORTS / "norse_lif.dynamo.onnx"), "sparse", tmp_path / "p")
+    package, target = open_program(tmp_path / "p")
+    x = np.load(EXPORTS / "digits_test_x.npy")
+    report = execute_package(package, target, {"x": x}).report
+    assert report.batch == 64
+    totals = report.totals
+    assert totals["energy_per_inference_pj"] == pytest.approx(totals["energy_pj"] / 64)

@@ -1,0 +1,350 @@
+"""`spikec compare`: one model compiled for several designs (targets and their variants), each
+run on the same inputs, in one table.
+
+    plan_designs:  -t values, --variants, --numerics -> the designs (rows) to run
+    find_baseline: --baseline -> the design the ratios are taken against
+    compare:       compile (into a temporary folder), run, and build the rows
+    render_table / render_csv / render_json: what `spikec compare` prints and writes
+
+The rows are plain dicts keyed by `Column.key`; the table, the CSV and the JSON are three
+renderings of the same rows (the files carry the unrounded numbers). Nothing here prints.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from xdsl.dialects.builtin import ModuleOp
+
+from compiler.errors import SpikecError
+from compiler.weights import WeightStore
+from runtime.deviation import top1
+from runtime.errors import ProgramError
+from runtime.isa import COMPONENTS
+from runtime.report import Report
+
+MISSING = "—"
+"""What the table shows where a design's report has no such figure."""
+
+REFERENCE = "reference"
+"""The `design` of the reference interpreter's row (with labels)."""
+
+
+@dataclass(frozen=True)
+class Design:
+    target: str
+    variant: str
+    numerics: str = "exact"
+
+    @property
+    def name(self) -> str:
+        suffix = "" if self.numerics == "exact" else f" [{self.numerics}]"
+        return f"{self.target}:{self.variant}{suffix}"
+
+
+def plan_designs(
+    targets: Sequence[str], variants: bool = True, numerics: Sequence[str] = ()
+) -> list[Design]:
+    """The designs to compare: each target (`TARGET` or `TARGET:VARIANT`; default every target)
+    in its default variant or, with `variants`, in every variant; each in exact numerics, then
+    in every mode of `numerics` that the design has."""
+    from compiler.toolchain import get_target
+    from targets import target_names
+
+    chosen: list[tuple[str, str]] = []
+    for spec in targets or target_names():
+        name, _, variant = spec.partition(":")
+        target = get_target(name)
+        try:
+            if variant:
+                found = [target.check_variant(variant)]
+            else:
+                found = list(target.variants) if variants else [target.default_variant]
+        except ProgramError as e:
+            raise SpikecError(str(e)) from None
+        chosen += [(target.name, v) for v in found if (target.name, v) not in chosen]
+    modes = [m for m in dict.fromkeys(numerics) if m != "exact"]
+    known = {m for name, _ in chosen for m in get_target(name).numerics}
+    unknown = [m for m in modes if m not in known]
+    if unknown:
+        raise SpikecError(
+            f"no compared target has the numerics mode {', '.join(map(repr, unknown))} (modes: "
+            f"{', '.join(sorted(known))})"
+        )
+    designs: list[Design] = []
+    for name, variant in chosen:
+        target = get_target(name)
+        designs.append(Design(name, variant))
+        for mode in modes:
+            if mode not in target.numerics:
+                continue
+            allowed = target.numerics_variants.get(mode)
+            if allowed is None or variant in allowed:
+                designs.append(Design(name, variant, mode))
+    return designs
+
+
+def find_baseline(spec: str | None, designs: Sequence[Design]) -> Design:
+    """`TARGET:VARIANT` (or `TARGET`: its default variant), in exact numerics; default: the
+    first design."""
+    if spec is None:
+        return designs[0]
+    from compiler.toolchain import get_target
+
+    name, _, variant = spec.partition(":")
+    target = get_target(name)
+    try:
+        chosen = target.check_variant(variant or None)
+    except ProgramError as e:
+        raise SpikecError(f"--baseline {spec}: {e}") from None
+    baseline = Design(target.name, chosen)
+    if baseline not in designs:
+        raise SpikecError(
+            f"--baseline {spec}: {baseline.name} is not among the compared designs "
+            f"({', '.join(d.name for d in designs if d.numerics == 'exact')})"
+        )
+    return baseline
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    format: str
+    """Format spec of a number (None shows as MISSING)."""
+
+
+@dataclass
+class Comparison:
+    columns: list[Column]
+    rows: list[dict[str, Any]]
+    baseline: str
+    """The `design` the ratios are taken against."""
+    notes: list[str] = field(default_factory=list)
+    """What the columns mean, printed under the table."""
+
+
+def _area_mm2(report: Report) -> float | None:
+    """The design's area if its report gives one (stacked3d: the footprint of its variant)."""
+    area = report.extra.get("area")
+    if not isinstance(area, dict):
+        return None
+    for key in (f"footprint_{report.variant}_mm2", "area_mm2", "footprint_mm2"):
+        value = area.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    return None
+
+
+def _accuracy(report: Report, numerics: str) -> float | None:
+    if numerics == "exact":
+        value = report.extra.get("accuracy", {}).get("exact")
+    else:
+        value = report.extra.get("numerics", {}).get("accuracy", {}).get(numerics)
+    return None if value is None else float(value)
+
+
+def top1_agreement(
+    outputs: Mapping[str, np.ndarray], reference: Mapping[str, np.ndarray]
+) -> float | None:
+    """Share of the batch on which the first classifier-shaped output picks the reference's
+    class (None if no output is `[batch, classes]`)."""
+    for name, value in outputs.items():
+        ours, theirs = top1(value), top1(reference[name])
+        if ours is not None and theirs is not None and ours.shape == theirs.shape:
+            return float(np.mean(ours == theirs))
+    return None
+
+
+def _design_row(design: Design, report: Report) -> dict[str, Any]:
+    t = report.totals
+    per_inference_j = t["energy_per_inference_pj"] * 1e-12
+    total = t["energy_pj"]
+    row: dict[str, Any] = {
+        "design": design.name,
+        "target": design.target,
+        "variant": design.variant,
+        "numerics": design.numerics,
+        "latency_us": t["latency_s"] * 1e6,
+        "inferences_per_s": t["inferences_per_s"],
+        "energy_per_inference_uj": per_inference_j * 1e6,
+        "edp_js": per_inference_j * t["latency_s"],
+        "area_mm2": _area_mm2(report),
+    }
+    for component in COMPONENTS:
+        pj = report.per_component.get(component, 0.0)
+        row[f"{component}_pct"] = 100 * pj / total if total else 0.0
+    return row
+
+
+def compare(
+    model: str,
+    inputs: Mapping[str, np.ndarray],
+    designs: Sequence[Design],
+    baseline: Design | None = None,
+    *,
+    labels: np.ndarray | None = None,
+    sources: Mapping[str, str] | None = None,
+    seed: int = 0,
+    loaded: tuple[ModuleOp, WeightStore] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Comparison:
+    """Compile `model` for every design (in a temporary folder, removed after), run each on
+    `inputs` (by model input name) and build the rows. `loaded` is the model as `load_model`
+    returns it, if the caller has it already (for the reference interpreter)."""
+    from compiler.driver import load_model
+    from compiler.reference import evaluate
+    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from runtime.deviation import accuracy
+
+    if not designs:
+        raise SpikecError("no design to compare")
+    baseline = baseline or designs[0]
+    if baseline not in designs:
+        raise SpikecError(f"the baseline {baseline.name} is not among the compared designs")
+    if loaded is None:
+        module, weights, _ = load_model(model)
+    else:
+        module, weights = loaded
+    reference = evaluate(module, weights, inputs)
+
+    rows: list[dict[str, Any]] = []
+    batch = 0
+    with tempfile.TemporaryDirectory(prefix="spikec-compare-") as folder:
+        programs: dict[tuple[str, str], Path] = {}
+        for design in designs:
+            key = (design.target, design.variant)
+            if key not in programs:
+                programs[key] = Path(folder) / f"{design.target}-{design.variant}"
+                compile_model(model, design.target, programs[key], variant=design.variant)
+            package, target = open_program(programs[key])
+            options = RunOptions(design.numerics, seed, (), labels)
+            run = execute_package(package, target, inputs, sources, options)
+            row = _design_row(design, run.report)
+            batch = run.report.batch
+            if labels is not None:
+                row["accuracy_pct"] = _scaled(_accuracy(run.report, design.numerics))
+            else:
+                row["top1_agreement_pct"] = _scaled(top1_agreement(run.outputs, reference))
+            rows.append(row)
+            if progress is not None:
+                progress(
+                    f"{design.name}: {row['latency_us']:.2f} us, "
+                    f"{row['energy_per_inference_uj']:.4g} uJ/inference"
+                )
+
+    base = next(r for r, d in zip(rows, designs, strict=True) if d == baseline)
+    for row in rows:
+        row["latency_ratio"] = _ratio(row["latency_us"], base["latency_us"])
+        row["energy_ratio"] = _ratio(
+            row["energy_per_inference_uj"], base["energy_per_inference_uj"]
+        )
+        row["edp_ratio"] = _ratio(row["edp_js"], base["edp_js"])
+
+    shown = [c for c in COMPONENTS if any(r[f"{c}_pct"] for r in rows)]
+    for row in rows:  # only the components some report has
+        for component in COMPONENTS:
+            if component not in shown:
+                del row[f"{component}_pct"]
+    quality = "accuracy_pct" if labels is not None else "top1_agreement_pct"
+    if labels is not None:
+        reference_row: dict[str, Any] = {
+            key: None for key in rows[0] if key not in ("design", "numerics", quality)
+        }
+        reference_row.update(
+            design=REFERENCE, numerics="exact", accuracy_pct=_scaled(accuracy(reference, labels))
+        )
+        rows.append({key: reference_row[key] for key in rows[0]})
+    columns = [
+        Column("design", "design", "s"),
+        Column("latency_us", "latency (µs)", ".2f"),
+        Column("inferences_per_s", "inferences/s", ".1f"),
+        Column("energy_per_inference_uj", "energy/inf (µJ)", "#.4g"),
+        Column("edp_js", "EDP (J·s)", ".3e"),
+        Column("area_mm2", "area (mm²)", ".3f"),
+        *(Column(f"{c}_pct", f"{c} %", ".1f") for c in shown),
+        Column(quality, "accuracy %" if labels is not None else "top-1 agr. %", ".1f"),
+        Column("latency_ratio", "latency ×", ".3f"),
+        Column("energy_ratio", "energy ×", ".3f"),
+        Column("edp_ratio", "EDP ×", ".3f"),
+    ]
+    notes = [
+        f"batch {batch}; EDP = energy per inference × latency; component "
+        "columns: share of the design's energy; ratios: against " + baseline.name,
+        (
+            f"accuracy: top-1 on {len(labels)} labels; '{REFERENCE}': the reference interpreter"
+            if labels is not None
+            else "top-1 agr.: share of the batch on which the design picks the reference "
+            "interpreter's class"
+        ),
+    ]
+    return Comparison(columns, rows, baseline.name, notes)
+
+
+def _scaled(fraction: float | None) -> float | None:
+    return None if fraction is None else 100 * fraction
+
+
+def _ratio(value: float, base: float) -> float | None:
+    return value / base if base else None
+
+
+def _cell(column: Column, value: Any) -> str:
+    if value is None:
+        return MISSING
+    if column.format == "s":
+        return str(value)
+    return format(value, column.format)
+
+
+def render_table(comparison: Comparison) -> str:
+    """The rows as a text table (designs down, figures across), the notes under it."""
+    columns = comparison.columns
+    cells = [[_cell(c, row.get(c.key)) for c in columns] for row in comparison.rows]
+    widths = [max(len(c.header), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        parts = [
+            v.ljust(w) if c.format == "s" else v.rjust(w)
+            for v, w, c in zip(values, widths, columns, strict=True)
+        ]
+        return "  ".join(parts).rstrip() + "\n"
+
+    out = io.StringIO()
+    out.write(line([c.header for c in columns]))
+    for row_cells in cells:
+        out.write(line(row_cells))
+    for note in comparison.notes:
+        out.write(note + "\n")
+    return out.getvalue()
+
+
+def render_csv(comparison: Comparison) -> str:
+    """The table's rows and columns (keys as the header; an empty cell where the table shows
+    MISSING), numbers unrounded."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = [c.key for c in comparison.columns]
+    writer.writerow(keys)
+    for row in comparison.rows:
+        writer.writerow(["" if row.get(k) is None else row.get(k) for k in keys])
+    return out.getvalue()
+
+
+def render_json(comparison: Comparison) -> str:
+    """The table's rows (only its columns; null where it shows MISSING), numbers unrounded."""
+    keys = [c.key for c in comparison.columns]
+    document = {
+        "baseline": comparison.baseline,
+        "columns": {c.key: c.header for c in comparison.columns},
+        "rows": [{k: row.get(k) for k in keys} for row in comparison.rows],
+    }
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
