@@ -58,8 +58,8 @@ demo: $(STAMP)
 		$(BIN)/spikec run out/$$m.$$t-$$v --input samples/$${m}_input.npy \
 			| grep -m1 "latency" | sed 's/^ *//; s/ (dynamic.*//' || exit 1; \
 	done; done
-	@echo "== spikec compare samples/moe.onnx --input samples/moe_input.npy (every design, one table)"
-	@$(BIN)/spikec compare samples/moe.onnx --input samples/moe_input.npy
+	@echo "== spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots (every design, one table, charts)"
+	@$(BIN)/spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -614,6 +614,13 @@ def _check_output_folder(path: str | None) -> None:
     "--json", "json_file", type=click.Path(dir_okay=False), help="Write the rows as JSON."
 )
 @click.option("--csv", "csv_file", type=click.Path(dir_okay=False), help="Write the rows as CSV.")
+@click.option(
+    "--plot",
+    "plot_dir",
+    metavar="DIR",
+    help="Write PNG charts into DIR (created): energy_breakdown.png, layer_energy.png, "
+    "timeline.png (needs spikec[plot]).",
+)
 def compare_command(
     model: str,
     input_specs: tuple[str, ...],
@@ -625,6 +632,7 @@ def compare_command(
     seed: int,
     json_file: str | None,
     csv_file: str | None,
+    plot_dir: str | None,
 ) -> None:
     """Compile a model for several designs, run each on the same inputs, print one table.
 
@@ -632,6 +640,8 @@ def compare_command(
     gives one), the energy's share per component, accuracy (with --labels; the reference
     interpreter's too) or top-1 agreement with the reference interpreter, and latency, energy
     and EDP ratios against the baseline. Programs are compiled into a temporary folder.
+    --plot DIR draws energy per inference by component, energy per layer and the baseline's
+    instruction timeline as PNG files.
 
     \b
     Examples:
@@ -641,6 +651,7 @@ def compare_command(
           -t xpikeformer --numerics analog --csv xpk.csv
       spikec compare samples/export/sj_sdt.dynamo.onnx -i samples/export/digits_test_x.npy \\
           --labels samples/export/digits_test_y.npy --no-variants --json sdt.json
+      spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots
     """
     from compiler.comparison import (
         compare,
@@ -657,6 +668,11 @@ def compare_command(
     base = find_baseline(baseline, designs)
     for path in (json_file, csv_file):
         _check_output_folder(path)
+    if plot_dir is not None:
+        from compiler.plots import check_matplotlib, check_plot_dir
+
+        check_plot_dir(plot_dir)
+        check_matplotlib()
     module, weights, _ = load_model(model)
     names = input_names(module)
     inputs, sources = load_inputs(input_specs, names)
@@ -686,6 +702,10 @@ def compare_command(
         write_text(json_file, render_json(comparison))
     if csv_file is not None:
         write_text(csv_file, render_csv(comparison))
+    if plot_dir is not None:
+        from compiler.plots import write_plots
+
+        write_plots(comparison, plot_dir)
     click.echo(render_table(comparison), nl=False)
 
 

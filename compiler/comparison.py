@@ -5,6 +5,7 @@ run on the same inputs, in one table.
     find_baseline: --baseline -> the design the ratios are taken against
     compare:       compile (into a temporary folder), run, and build the rows
     render_table / render_csv / render_json: what `spikec compare` prints and writes
+    (compiler/plots.py draws the charts of `--plot` from the reports the comparison keeps)
 
 The rows are plain dicts keyed by `Column.key`; the table, the CSV and the JSON are three
 renderings of the same rows (the files carry the unrounded numbers). Nothing here prints.
@@ -28,6 +29,7 @@ from compiler.errors import SpikecError
 from compiler.weights import WeightStore
 from runtime.deviation import top1
 from runtime.errors import ProgramError
+from runtime.interpreter import RunRecord
 from runtime.isa import COMPONENTS
 from runtime.report import Report
 
@@ -130,6 +132,10 @@ class Comparison:
     """The `design` the ratios are taken against."""
     notes: list[str] = field(default_factory=list)
     """What the columns mean, printed under the table."""
+    reports: dict[str, Report] = field(default_factory=dict)
+    """Each design's report, by `design` name, in the rows' order (for the charts)."""
+    timeline: RunRecord | None = None
+    """The baseline's run: each instruction's unit and start and end cycle."""
 
 
 def _area_mm2(report: Report) -> float | None:
@@ -217,6 +223,8 @@ def compare(
     reference = evaluate(module, weights, inputs)
 
     rows: list[dict[str, Any]] = []
+    reports: dict[str, Report] = {}
+    timeline: RunRecord | None = None
     batch = 0
     with tempfile.TemporaryDirectory(prefix="spikec-compare-") as folder:
         programs: dict[tuple[str, str], Path] = {}
@@ -230,6 +238,9 @@ def compare(
             run = execute_package(package, target, inputs, sources, options)
             row = _design_row(design, run.report)
             batch = run.report.batch
+            reports[design.name] = run.report
+            if design == baseline:
+                timeline = run.record
             if labels is not None:
                 row["accuracy_pct"] = _scaled(_accuracy(run.report, design.numerics))
             else:
@@ -286,7 +297,7 @@ def compare(
             "interpreter's class"
         ),
     ]
-    return Comparison(columns, rows, baseline.name, notes)
+    return Comparison(columns, rows, baseline.name, notes, reports, timeline)
 
 
 def _scaled(fraction: float | None) -> float | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from compiler.comparison import MISSING, REFERENCE, Design, plan_designs
+from compiler.plots import CHARTS
 from targets import load_target, target_names
 from tests.conftest import run_cli
 
@@ -97,9 +99,11 @@ def test_plan_has_every_target_and_variant() -> None:
 
 
 def test_moe_table_equals_separate_runs(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    plots = tmp_path / "charts" / "moe"  # created, parents too
     table, rows, csv_rows = _compare(
-        capsys, tmp_path, MOE, "--input", MOE_INPUT, "--numerics", "analog"
+        capsys, tmp_path, MOE, "--input", MOE_INPUT, "--numerics", "analog", "--plot", plots
     )
+    _check_charts(plots)
     designs = _all_designs()
     analog = Design("xpikeformer", "xpikeformer", "analog")
     expected = [*designs[:3], analog, *designs[3:]]  # each design's numerics after its exact row
@@ -147,6 +151,43 @@ def test_moe_table_equals_separate_runs(capsys: pytest.CaptureFixture[str], tmp_
         )
         assert row["edp_ratio"] == pytest.approx(row["edp_js"] / base["edp_js"])
     assert (base["latency_ratio"], base["energy_ratio"], base["edp_ratio"]) == (1.0, 1.0, 1.0)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _check_charts(folder: Path) -> None:
+    """The three charts, valid PNGs of a real size, and nothing else (no temporary files)."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    assert sorted(p.name for p in folder.iterdir()) == sorted(CHARTS)
+    for name in CHARTS:
+        data = (folder / name).read_bytes()
+        assert data[:8] == PNG_SIGNATURE, name
+        image = matplotlib.image.imread(folder / name)
+        height, width = image.shape[:2]
+        assert width >= 400 and height >= 200, (name, image.shape)
+        assert image.std() > 0.01, name  # not a blank canvas
+
+
+def test_plot_refuses_a_file_and_needs_matplotlib(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    taken = tmp_path / "plots"
+    taken.write_text("not a folder")
+    json_file = tmp_path / "rows.json"
+    args: list[str | Path] = ["compare", MOE, "-i", MOE_INPUT, "-t", "sparse"]
+    code, out, err = run_cli([*args, "--json", json_file, "--plot", taken], capsys)
+    assert code == 2 and err.startswith("spikec: error: ") and "not a folder" in err, err
+    assert str(taken) in err and out == ""
+    assert taken.read_text() == "not a folder" and not json_file.exists()
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    fresh = tmp_path / "fresh"
+    code, out, err = run_cli([*args, "--plot", fresh], capsys)
+    assert code == 2 and "install spikec[plot]" in err and err.count("\n") == 1, err
+    assert not fresh.exists() and out == ""
 
 
 def test_export_accuracy_and_baseline(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

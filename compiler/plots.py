@@ -1,0 +1,203 @@
+"""`spikec compare --plot DIR`: PNG charts of a comparison, drawn with matplotlib (Agg, no
+display).
+
+    energy_breakdown.png: per design, a stacked bar of energy per inference by component
+    layer_energy.png:     per design, a line of (dynamic) energy per inference over the layers
+    timeline.png:         the baseline's instructions on a time axis, one row per unit
+
+matplotlib is optional (`pip install spikec[plot]`); `check_matplotlib` says so before any work.
+Every file is written atomically (a temporary file beside it, then moved into place).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from compiler.driver import write_atomically
+from compiler.errors import SpikecError
+from runtime.isa import COMPONENTS
+
+if TYPE_CHECKING:
+    from compiler.comparison import Comparison
+
+CHARTS = ("energy_breakdown.png", "layer_energy.png", "timeline.png")
+
+_MAX_LAYER_LABELS = 40
+
+_SCALES = (("µJ", 1e6), ("nJ", 1e3), ("pJ", 1.0))
+
+
+def check_matplotlib() -> None:
+    """SpikecError (exit 2) if matplotlib is not installed."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise SpikecError(
+            "--plot needs matplotlib: install spikec[plot] (pip install 'spikec[plot]')"
+        ) from None
+
+
+def check_plot_dir(path: str) -> None:
+    """Refuse a DIR that exists and is not a folder, before the work that fills it."""
+    if Path(path).exists() and not Path(path).is_dir():
+        raise SpikecError("--plot: not a folder", where=path)
+
+
+def _unit(largest_pj: float) -> tuple[str, float]:
+    """The energy unit that shows `largest_pj` with at most three digits before the point."""
+    for name, scale in _SCALES:
+        if largest_pj >= scale:
+            return name, scale
+    return _SCALES[-1]
+
+
+def write_plots(comparison: Comparison, folder: str) -> list[Path]:
+    """Draw the charts into `folder` (created); the files written."""
+    check_matplotlib()
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    check_plot_dir(folder)
+    directory = Path(folder)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise SpikecError(f"--plot: cannot create the folder: {e.strerror}", where=folder) from None
+    written: list[Path] = []
+    for name, draw in zip(CHARTS, (_energy_breakdown, _layer_energy, _timeline), strict=True):
+        figure = draw(comparison)
+        path = directory / name
+
+        def save(tmp: Path, figure: Any = figure) -> None:
+            figure.savefig(tmp, format="png", dpi=110)
+
+        try:
+            write_atomically(path, save)
+        finally:
+            plt.close(figure)
+        written.append(path)
+    return written
+
+
+def _figure(width: float, height: float) -> tuple[Any, Any]:
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(width, height), layout="constrained")
+    return figure, axes
+
+
+def _energy_breakdown(comparison: Comparison) -> Any:
+    reports = comparison.reports
+    designs = list(reports)
+    per_inference = {
+        d: {c: r.per_component.get(c, 0.0) / r.batch for c in COMPONENTS}
+        for d, r in reports.items()
+    }
+    shown = [c for c in COMPONENTS if any(per_inference[d][c] for d in designs)]
+    largest = max((sum(v.values()) for v in per_inference.values()), default=0.0)
+    unit, scale = _unit(largest)
+    figure, axes = _figure(max(6.0, 1.0 + 0.9 * len(designs)), 5.0)
+    positions = list(range(len(designs)))
+    bottom = [0.0] * len(designs)
+    for component in shown:
+        heights = [per_inference[d][component] / scale for d in designs]
+        axes.bar(positions, heights, bottom=bottom, label=component, width=0.7)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    axes.set_xticks(positions, designs, rotation=30, ha="right")
+    axes.set_xlabel("design")
+    axes.set_ylabel(f"energy per inference ({unit})")
+    axes.set_title(f"Energy per inference by component (baseline {comparison.baseline})")
+    axes.legend(title="component", fontsize="small")
+    axes.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def _layer_order(per_design: Sequence[Sequence[str]]) -> list[str]:
+    """The layers of every design in the order they first run (the baseline's first)."""
+    order: dict[str, None] = {}
+    for layers in per_design:
+        order.update(dict.fromkeys(layers))
+    return list(order)
+
+
+def _layer_energy(comparison: Comparison) -> Any:
+    reports = comparison.reports
+    designs = sorted(reports, key=lambda d: d != comparison.baseline)  # baseline's order first
+    layers = _layer_order([[row["layer"] for row in reports[d].per_layer] for d in designs])
+    energy = {
+        d: {row["layer"]: row["energy_pj"] / reports[d].batch for row in reports[d].per_layer}
+        for d in designs
+    }
+    largest = max((max(e.values(), default=0.0) for e in energy.values()), default=0.0)
+    unit, scale = _unit(largest)
+    figure, axes = _figure(min(16.0, max(7.0, 2.0 + 0.45 * len(layers))), 6.0)
+    positions = list(range(len(layers)))
+    for design in reports:  # the rows' order, for the legend
+        values = [energy[design].get(layer, float("nan")) / scale for layer in layers]
+        axes.plot(positions, values, marker="o", markersize=3, label=design)
+    if any(v > 0 for e in energy.values() for v in e.values()):
+        axes.set_yscale("log")
+    step = -(-len(layers) // _MAX_LAYER_LABELS)  # label every step-th layer of a long model
+    axes.set_xticks(positions[::step], layers[::step], rotation=60, ha="right", fontsize="small")
+    axes.set_xlabel("layer (model order)" + (f", one in {step} labelled" if step > 1 else ""))
+    axes.set_ylabel(f"dynamic energy per inference ({unit})")
+    axes.set_title("Energy per layer by design")
+    axes.legend(title="design", fontsize="small")
+    axes.grid(alpha=0.3)
+    return figure
+
+
+def _timeline(comparison: Comparison) -> Any:
+    record = comparison.timeline
+    baseline = comparison.baseline
+    if record is None or not record.records:
+        figure, axes = _figure(7.0, 3.0)
+        axes.set_title(f"Instruction timeline: {baseline}")
+        axes.text(0.5, 0.5, "no instructions ran", ha="center", va="center")
+        axes.set_axis_off()
+        return figure
+    microseconds = 1e6 / record.clock_hz
+    units = sorted({r.unit for r in record.records})
+    report = comparison.reports.get(baseline)
+    utilisation = {u["unit"]: u["utilisation"] for u in report.per_unit} if report else {}
+    layers = _layer_order([[r.layer for r in record.records]])
+    colours = _colours(len(layers))
+    colour_of = dict(zip(layers, colours, strict=True))
+    figure, axes = _figure(10.0, max(3.0, 1.2 + 0.5 * len(units)))
+    for row, unit in enumerate(units):
+        mine = [r for r in record.records if r.unit == unit]
+        spans = [(r.start * microseconds, (r.end - r.start) * microseconds) for r in mine]
+        axes.broken_barh(
+            spans, (row - 0.4, 0.8), facecolors=[colour_of[r.layer] for r in mine], linewidth=0
+        )
+    labels = [f"{u} ({100 * utilisation[u]:.0f} % busy)" if u in utilisation else u for u in units]
+    axes.set_yticks(range(len(units)), labels)
+    axes.set_ylim(len(units) - 0.4, -0.6)  # the first unit on top
+    axes.set_xlim(0, record.latency_cycles * microseconds)
+    axes.set_xlabel("time (µs)")
+    axes.set_ylabel("unit")
+    axes.set_title(f"Instruction timeline: {baseline} (batch {record.batch}; colour: layer)")
+    if len(layers) <= 20:  # beyond, tab20's colours repeat: no legend
+        from matplotlib.patches import Patch
+
+        handles = [Patch(color=colour_of[layer], label=layer) for layer in layers]
+        axes.legend(
+            handles=handles,
+            title="layer",
+            fontsize="x-small",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+        )
+    axes.grid(axis="x", alpha=0.3)
+    return figure
+
+
+def _colours(count: int) -> list[Any]:
+    import matplotlib
+
+    cmap = matplotlib.colormaps["tab20" if count > 10 else "tab10"]
+    return [cmap(i % cmap.N) for i in range(count)]
