@@ -709,6 +709,109 @@ def compare_command(
     click.echo(render_table(comparison), nl=False)
 
 
+@cli.command("sweep")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option(
+    "-i",
+    "--input",
+    "input_specs",
+    multiple=True,
+    required=True,
+    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
+)
+@click.option(
+    "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."
+)
+@click.option("--variant", help="Variant of the design (default: the design itself).")
+@click.option(
+    "--grid",
+    "grid_text",
+    required=True,
+    metavar="'KEY=V1,V2;KEY2=A,B'",
+    help="Hardware parameters and their values; every combination is one point (a tuple of "
+    "--set settings).",
+)
+@click.option(
+    "--labels", type=click.Path(dir_okay=False), help="Class labels (.npy, [batch]): accuracy."
+)
+@click.option(
+    "-o",
+    "--output",
+    default="sweep.csv",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="CSV of the rows, appended as each point finishes; an existing one is resumed.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    help="Points run in parallel worker processes (default: the CPU count; 1: in-process).",
+)
+def sweep_command(
+    model: str,
+    input_specs: tuple[str, ...],
+    target_name: str,
+    variant: str | None,
+    grid_text: str,
+    labels: str | None,
+    output: str,
+    jobs: int | None,
+) -> None:
+    """Compile and run a model at every point of a grid of hardware settings; one row a point.
+
+    Each point (one value per key of --grid) is compiled for the target with those --set
+    settings and run on the inputs (exact numerics). Per point: latency, throughput, energy per
+    inference, EDP, accuracy (with --labels) or top-1 agreement with the reference interpreter,
+    and the status (ok, or failed: the message; the sweep goes on). Rows are appended to the CSV
+    as points finish: re-running the same command after an interruption runs only the points
+    not in it. The table at the end marks the Pareto-optimal points (energy vs latency).
+
+    \b
+    Examples:
+      spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
+          --grid 'vector.lanes=8,16,32;clock.frequency=100,200,400'
+      spikec sweep samples/sdt.onnx -i samples/sdt_input.npy -t sparse --variant dense \\
+          --grid 'slu.lanes=32,64' -o sdt-dense.csv --jobs 2
+    """
+    from compiler.dialects.spike.types import shape_of
+    from compiler.reference import InputError, check_inputs, evaluate, input_names, main_function
+    from compiler.sweep import check_grid, parse_grid, render_table, sweep
+
+    grid = parse_grid(grid_text)
+    check_grid(target_name, grid, variant)
+    _check_output_folder(output)
+    module, weights, _ = load_model(model)
+    names = input_names(module)
+    inputs, sources = load_inputs(input_specs, names)
+    try:
+        check_inputs(module, inputs)
+    except InputError as e:
+        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
+    arguments = main_function(module).function_type.inputs.data
+    ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
+    expected = _load_labels(labels, inputs, ranks)
+    reference = evaluate(module, weights, inputs) if expected is None else None
+
+    def progress(line: str) -> None:
+        click.echo(f"  {line}", err=True)
+
+    result = sweep(
+        model,
+        target_name,
+        inputs,
+        grid,
+        Path(output),
+        variant=variant,
+        labels=expected,
+        sources=sources,
+        reference=reference,
+        jobs=jobs,
+        progress=progress if sys.stderr.isatty() else None,
+    )
+    click.echo(render_table(result), nl=False)
+
+
 @cli.command("targets")
 @click.argument("name", required=False)
 @click.option("--parameters", is_flag=True, help="List every hardware parameter with its source.")

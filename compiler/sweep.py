@@ -1,0 +1,332 @@
+"""`spikec sweep`: one model compiled for one target at every point of a grid of hardware
+settings (`--set key=value`), each run on the same inputs (exact numerics), one row per point.
+
+    parse_grid:  'key=v1,v2;key2=a,b' -> the values of each key
+    check_grid:  the keys checked by the target's own `--set` validation
+    sweep:       run the points not yet in the CSV (in parallel worker processes, or
+                 in-process), appending each row to the CSV as it finishes; the rows of all points
+    pareto:      the points no other point beats on both energy and latency
+    render_table: what `spikec sweep` prints
+
+The CSV is the sweep's state: its header is the grid's keys then the figures; a row is written
+and flushed as soon as its point finishes, so a killed sweep keeps its finished rows and the same
+command resumes it (points whose settings are in the CSV are not run again). Rows are plain dicts
+keyed by column key; nothing here prints (progress goes through a callback).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compiler.comparison import Column, Comparison, top1_agreement
+from compiler.comparison import render_table as render_comparison
+from compiler.errors import SpikecError
+from runtime.errors import ProgramError
+
+FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
+STATUS = "status"
+OK = "ok"
+PARETO = "pareto"
+
+
+def parse_grid(text: str) -> dict[str, list[str]]:
+    """`key=v1,v2;key2=a,b` -> {key: [v1, v2], key2: [a, b]} (keys in order)."""
+    grid: dict[str, list[str]] = {}
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        key, equals, values = part.partition("=")
+        key = key.strip()
+        items = [v.strip() for v in values.split(",")]
+        if not equals or not key or not all(items):
+            raise SpikecError(
+                f"--grid: '{part}' is not key=value[,value...] (e.g. 'slu.lanes=32,64;"
+                "clock.frequency=200,400')"
+            )
+        if key in grid:
+            raise SpikecError(f"--grid: the key {key} is given twice")
+        if len(set(items)) != len(items):
+            raise SpikecError(f"--grid: {key} has a value given twice")
+        grid[key] = items
+    if not grid:
+        raise SpikecError("--grid: the grid is empty (e.g. 'slu.lanes=32,64;clock.frequency=200')")
+    return grid
+
+
+def check_grid(target_name: str, grid: Mapping[str, Sequence[str]], variant: str | None) -> str:
+    """Refuse unknown keys (and an unknown target or variant) before any point runs, with the
+    target's own `--set` validation; returns the variant. The values are checked per point (a
+    point whose value the target refuses is a failed row)."""
+    from compiler.toolchain import get_target
+
+    target = get_target(target_name)
+    try:
+        chosen = target.check_variant(variant)
+        defaults = target.hardware().entries
+        # each key at its default value: checks the key, not the grid's values
+        target.hardware(
+            settings=tuple(
+                f"{key}={defaults[key].value if key in defaults else values[0]}"
+                for key, values in grid.items()
+            )
+        )
+    except ProgramError as e:
+        raise SpikecError(str(e)) from None
+    return chosen
+
+
+def points(grid: Mapping[str, Sequence[str]]) -> list[tuple[str, ...]]:
+    """The Cartesian product of the grid's values (the first key varies slowest)."""
+    return list(itertools.product(*grid.values()))
+
+
+def settings_of(keys: Sequence[str], point: Sequence[str]) -> tuple[str, ...]:
+    return tuple(f"{k}={v}" for k, v in zip(keys, point, strict=True))
+
+
+@dataclass(frozen=True)
+class Job:
+    """What a worker needs to compile and run one point (picklable)."""
+
+    model: str
+    target: str
+    variant: str
+    keys: tuple[str, ...]
+    inputs: dict[str, np.ndarray]
+    sources: dict[str, str]
+    labels: np.ndarray | None
+    reference: dict[str, np.ndarray] | None
+    """The reference interpreter's outputs (top-1 agreement, without labels)."""
+
+
+def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
+    """Compile the model with the point's settings (into its own temporary folder) and run it;
+    the row. A SpikecError (or ProgramError) makes a failed row."""
+    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from runtime.deviation import accuracy
+
+    row: dict[str, Any] = dict(zip(job.keys, point, strict=True))
+    quality = quality_key(job.labels is not None)
+    try:
+        with tempfile.TemporaryDirectory(prefix="spikec-sweep-") as folder:
+            program = Path(folder) / "program"
+            compile_model(
+                job.model,
+                job.target,
+                program,
+                variant=job.variant,
+                settings=settings_of(job.keys, point),
+            )
+            package, target = open_program(program)
+            run = execute_package(
+                package, target, job.inputs, job.sources, RunOptions(labels=job.labels)
+            )
+    except (SpikecError, ProgramError) as e:
+        row.update({k: None for k in (*FIGURES, quality)})
+        row[STATUS] = f"failed: {e}"
+        return row
+    t = run.report.totals
+    per_inference_j = t["energy_per_inference_pj"] * 1e-12
+    row["latency_us"] = t["latency_s"] * 1e6
+    row["inferences_per_s"] = t["inferences_per_s"]
+    row["energy_per_inference_uj"] = per_inference_j * 1e6
+    row["edp_js"] = per_inference_j * t["latency_s"]
+    if job.labels is not None:
+        fraction: float | None = accuracy(run.outputs, job.labels)
+    else:
+        assert job.reference is not None
+        fraction = top1_agreement(run.outputs, job.reference)
+    row[quality] = None if fraction is None else 100 * fraction
+    row[STATUS] = OK
+    return row
+
+
+def quality_key(labels: bool) -> str:
+    return "accuracy_pct" if labels else "top1_agreement_pct"
+
+
+def csv_keys(keys: Sequence[str], labels: bool) -> list[str]:
+    """The CSV's header: the grid's keys, the figures, the quality, the status."""
+    return [*keys, *FIGURES, quality_key(labels), STATUS]
+
+
+def _read_rows(path: Path, header: list[str]) -> list[dict[str, Any]]:
+    """The rows of an existing CSV (figures as numbers); refuses a header other than `header`.
+    A last line cut short (the sweep killed while writing it) is dropped from the file."""
+    text = path.read_text(encoding="utf-8")
+    if not text:
+        return []
+    if not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        path.write_text(text, encoding="utf-8")
+        if not text:
+            return []
+    reader = csv.reader(io.StringIO(text))
+    found = next(reader, [])
+    if found != header:
+        raise SpikecError(
+            f"its header ({','.join(found)}) does not match the grid and the figures "
+            f"({','.join(header)}); give another -o, or remove it to start over",
+            where=str(path),
+        )
+    numeric = {*FIGURES, header[-2]}
+    rows: list[dict[str, Any]] = []
+    for cells in reader:
+        if len(cells) != len(header):
+            raise SpikecError(f"a row has {len(cells)} cells, not {len(header)}", where=str(path))
+        row: dict[str, Any] = {}
+        for key, cell in zip(header, cells, strict=True):
+            if key in numeric:
+                try:
+                    row[key] = None if cell == "" else float(cell)
+                except ValueError:
+                    raise SpikecError(f"{key}: not a number: {cell!r}", where=str(path)) from None
+            else:
+                row[key] = cell
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class Sweep:
+    keys: list[str]
+    """The grid's keys (the first columns)."""
+    columns: list[str]
+    """The CSV's header."""
+    rows: list[dict[str, Any]]
+    """One per point, in the grid's order."""
+    resumed: int = 0
+    """Rows found in the CSV (not run again)."""
+    pareto: list[int] = field(default_factory=list)
+    """Indices (into rows) of the Pareto-optimal points."""
+
+
+def pareto(rows: Sequence[Mapping[str, Any]]) -> list[int]:
+    """The ok rows that no other ok row dominates on energy per inference and latency (lower or
+    equal in both, strictly lower in one)."""
+    ok = [
+        (i, r["energy_per_inference_uj"], r["latency_us"])
+        for i, r in enumerate(rows)
+        if r[STATUS] == OK
+        and r["energy_per_inference_uj"] is not None
+        and r["latency_us"] is not None
+    ]
+    return [
+        i
+        for i, e, t in ok
+        if not any(e2 <= e and t2 <= t and (e2 < e or t2 < t) for _, e2, t2 in ok)
+    ]
+
+
+def sweep(
+    model: str,
+    target: str,
+    inputs: Mapping[str, np.ndarray],
+    grid: Mapping[str, Sequence[str]],
+    output: Path,
+    *,
+    variant: str | None = None,
+    labels: np.ndarray | None = None,
+    sources: Mapping[str, str] | None = None,
+    reference: Mapping[str, np.ndarray] | None = None,
+    jobs: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Sweep:
+    """Run every point of `grid` not yet in the CSV `output` (created with its header if
+    missing), appending each row as it finishes; `jobs` worker processes (default: the CPU
+    count; 1: in-process). `reference`: the reference interpreter's outputs (needed without
+    `labels`)."""
+    if not grid:
+        raise SpikecError("--grid: the grid is empty")
+    chosen = check_grid(target, grid, variant)
+    keys = list(grid)
+    header = csv_keys(keys, labels is not None)
+    if labels is None and reference is None:
+        raise SpikecError("a sweep without labels needs the reference outputs")
+    existing = _read_rows(output, header) if output.exists() else []
+    done = {tuple(str(r[k]) for k in keys): r for r in existing}
+    wanted = points(grid)
+    todo = [p for p in wanted if p not in done]
+    job = Job(
+        model,
+        target,
+        chosen,
+        tuple(keys),
+        dict(inputs),
+        dict(sources or {}),
+        labels,
+        None if reference is None else dict(reference),
+    )
+    if progress is not None and done:
+        progress(f"{output}: {len(done)} point(s) done already, {len(todo)} to run")
+
+    fresh = not existing and (not output.exists() or output.stat().st_size == 0)
+    with open(output, "a", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        if fresh:
+            writer.writerow(header)
+            f.flush()
+
+        def record(row: dict[str, Any]) -> None:
+            writer.writerow(["" if row.get(k) is None else row[k] for k in header])
+            f.flush()
+            done[tuple(str(row[k]) for k in keys)] = row
+            if progress is not None:
+                shown = ", ".join(f"{k}={row[k]}" for k in keys)
+                if row[STATUS] == OK:
+                    progress(
+                        f"{shown}: {row['latency_us']:.2f} us, "
+                        f"{row['energy_per_inference_uj']:.4g} uJ/inference"
+                    )
+                else:
+                    progress(f"{shown}: {row[STATUS]}")
+
+        workers = jobs if jobs is not None else (os.cpu_count() or 1)
+        if workers <= 1 or len(todo) <= 1:
+            for point in todo:
+                record(run_point(job, point))
+        else:
+            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+                futures = [pool.submit(run_point, job, point) for point in todo]
+                for future in as_completed(futures):
+                    record(future.result())
+
+    rows = [done[p] for p in wanted]
+    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows))
+
+
+def render_table(result: Sweep) -> str:
+    """The rows as a text table, the Pareto-optimal points marked, a note under it."""
+    quality = result.columns[-2]
+    columns = [
+        *(Column(k, k, "s") for k in result.keys),
+        Column("latency_us", "latency (µs)", ".2f"),
+        Column("inferences_per_s", "inferences/s", ".1f"),
+        Column("energy_per_inference_uj", "energy/inf (µJ)", "#.4g"),
+        Column("edp_js", "EDP (J·s)", ".3e"),
+        Column(quality, "accuracy %" if quality == "accuracy_pct" else "top-1 agr. %", ".1f"),
+        Column(PARETO, "pareto", "s"),
+        Column(STATUS, "status", "s"),
+    ]
+    marked = set(result.pareto)
+    rows = [{**row, PARETO: "*" if i in marked else ""} for i, row in enumerate(result.rows)]
+    failed = sum(r[STATUS] != OK for r in rows)
+    notes = [
+        f"{len(rows)} points ({len(rows) - failed} ok, {failed} failed"
+        + (f", {result.resumed} from the CSV" if result.resumed else "")
+        + "); pareto *: no other point has both lower or equal energy per inference and "
+        "latency, one of them strictly lower",
+    ]
+    return render_comparison(Comparison(columns, rows, "", notes))
