@@ -746,7 +746,15 @@ def compare_command(
     "-j",
     "--jobs",
     type=click.IntRange(min=1),
-    help="Points run in parallel worker processes (default: the CPU count; 1: in-process).",
+    help="Points run in parallel worker processes (default: the CPU count; 1: in-process); with "
+    "--scheduler local, the LocalCluster's workers.",
+)
+@click.option(
+    "--scheduler",
+    metavar="ADDRESS",
+    help="Run the points on the Dask cluster whose scheduler is at ADDRESS (e.g. "
+    "tcp://host:8786; its workers need spikec installed), or 'local' for an embedded "
+    "LocalCluster of --jobs worker processes. Needs spikec[distributed].",
 )
 def sweep_command(
     model: str,
@@ -757,6 +765,7 @@ def sweep_command(
     labels: str | None,
     output: str,
     jobs: int | None,
+    scheduler: str | None,
 ) -> None:
     """Compile and run a model at every point of a grid of hardware settings; one row a point.
 
@@ -766,6 +775,7 @@ def sweep_command(
     and the status (ok, or failed: the message; the sweep goes on). Rows are appended to the CSV
     as points finish: re-running the same command after an interruption runs only the points
     not in it. The table at the end marks the Pareto-optimal points (energy vs latency).
+    With --scheduler the points run on a Dask cluster (same rows, same CSV).
 
     \b
     Examples:
@@ -773,6 +783,8 @@ def sweep_command(
           --grid 'vector.lanes=8,16,32;clock.frequency=100,200,400'
       spikec sweep samples/sdt.onnx -i samples/sdt_input.npy -t sparse --variant dense \\
           --grid 'slu.lanes=32,64' -o sdt-dense.csv --jobs 2
+      spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
+          --grid 'vector.lanes=8,16,32' --scheduler tcp://10.0.0.5:8786
     """
     from compiler.dialects.spike.types import shape_of
     from compiler.reference import InputError, check_inputs, evaluate, input_names, main_function
@@ -807,6 +819,7 @@ def sweep_command(
         sources=sources,
         reference=reference,
         jobs=jobs,
+        scheduler=scheduler,
         progress=progress if sys.stderr.isatty() else None,
     )
     click.echo(render_table(result), nl=False)

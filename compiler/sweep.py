@@ -3,8 +3,9 @@ settings (`--set key=value`), each run on the same inputs (exact numerics), one 
 
     parse_grid:  'key=v1,v2;key2=a,b' -> the values of each key
     check_grid:  the keys checked by the target's own `--set` validation
-    sweep:       run the points not yet in the CSV (in parallel worker processes, or
-                 in-process), appending each row to the CSV as it finishes; the rows of all points
+    sweep:       run the points not yet in the CSV (in parallel worker processes, on a Dask
+                 cluster, or in-process), appending each row to the CSV as it finishes; the rows
+                 of all points
     pareto:      the points no other point beats on both energy and latency
     render_table: what `spikec sweep` prints
 
@@ -21,8 +22,9 @@ import io
 import itertools
 import os
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +232,63 @@ def pareto(rows: Sequence[Mapping[str, Any]]) -> list[int]:
     ]
 
 
+LOCAL = "local"
+"""`scheduler=LOCAL`: an embedded Dask LocalCluster for the run."""
+CONNECT_TIMEOUT_S = 5
+
+
+@contextmanager
+def dask_client(scheduler: str, workers: int) -> Iterator[Any]:
+    """A `dask.distributed.Client` of the scheduler at `scheduler`, or (`LOCAL`) of an embedded
+    LocalCluster of `workers` single-threaded worker processes, closed (with the cluster) on exit.
+    Dask missing or the scheduler unreachable: a SpikecError."""
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise SpikecError(
+            "--scheduler needs Dask: install spikec[distributed] "
+            "(pip install 'spikec[distributed]')"
+        ) from None
+    with ExitStack() as stack:
+        if scheduler == LOCAL:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+            )
+            stack.callback(cluster.close)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+            except ValueError as e:
+                raise SpikecError(
+                    f"--scheduler: {scheduler} is not a Dask scheduler address (e.g. "
+                    f"tcp://host:8786, or 'local'): {e}"
+                ) from None
+            except (OSError, TimeoutError) as e:
+                detail = str(e).splitlines()[0] if str(e) else type(e).__name__
+                raise SpikecError(
+                    f"--scheduler: cannot reach the Dask scheduler at {scheduler} within "
+                    f"{CONNECT_TIMEOUT_S} s ({detail})"
+                ) from None
+        stack.callback(client.close)
+        yield client
+
+
+def _run_on_dask(
+    client: Any, job: Job, todo: Sequence[tuple[str, ...]], record: Callable[[dict[str, Any]], None]
+) -> None:
+    """Each point a task on the cluster (the job sent once); rows recorded as they finish."""
+    from dask.distributed import as_completed as dask_as_completed
+
+    shared = client.scatter(job, hash=False)
+    futures = [client.submit(run_point, shared, point, pure=False) for point in todo]
+    for future in dask_as_completed(futures):
+        record(future.result())
+
+
 def sweep(
     model: str,
     target: str,
@@ -242,11 +301,14 @@ def sweep(
     sources: Mapping[str, str] | None = None,
     reference: Mapping[str, np.ndarray] | None = None,
     jobs: int | None = None,
+    scheduler: str | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> Sweep:
     """Run every point of `grid` not yet in the CSV `output` (created with its header if
     missing), appending each row as it finishes; `jobs` worker processes (default: the CPU
-    count; 1: in-process). `reference`: the reference interpreter's outputs (needed without
+    count; 1: in-process). `scheduler`: the points run on the Dask cluster at that address, or
+    (`"local"`) on an embedded LocalCluster of `jobs` worker processes; nothing is written if it
+    cannot be reached. `reference`: the reference interpreter's outputs (needed without
     `labels`)."""
     if not grid:
         raise SpikecError("--grid: the grid is empty")
@@ -272,6 +334,34 @@ def sweep(
     if progress is not None and done:
         progress(f"{output}: {len(done)} point(s) done already, {len(todo)} to run")
 
+    workers = jobs if jobs is not None else (os.cpu_count() or 1)
+    with ExitStack() as stack:
+        # connected before the CSV is opened: an unreachable scheduler writes nothing
+        client = (
+            stack.enter_context(dask_client(scheduler, workers))
+            if scheduler is not None and todo
+            else None
+        )
+        _run_points(job, todo, keys, header, output, existing, done, workers, client, progress)
+
+    rows = [done[p] for p in wanted]
+    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows))
+
+
+def _run_points(
+    job: Job,
+    todo: Sequence[tuple[str, ...]],
+    keys: Sequence[str],
+    header: Sequence[str],
+    output: Path,
+    existing: Sequence[Mapping[str, Any]],
+    done: dict[tuple[str, ...], dict[str, Any]],
+    workers: int,
+    client: Any,
+    progress: Callable[[str], None] | None,
+) -> None:
+    """Run `todo` (on `client`'s cluster, in `workers` processes or in-process), appending each
+    row to the CSV (its header first if new) and to `done`."""
     fresh = not existing and (not output.exists() or output.stat().st_size == 0)
     with open(output, "a", newline="", encoding="utf-8") as f:
         writer = csv.writer(f, lineterminator="\n")
@@ -293,8 +383,9 @@ def sweep(
                 else:
                     progress(f"{shown}: {row[STATUS]}")
 
-        workers = jobs if jobs is not None else (os.cpu_count() or 1)
-        if workers <= 1 or len(todo) <= 1:
+        if client is not None:
+            _run_on_dask(client, job, todo, record)
+        elif workers <= 1 or len(todo) <= 1:
             for point in todo:
                 record(run_point(job, point))
         else:
@@ -302,9 +393,6 @@ def sweep(
                 futures = [pool.submit(run_point, job, point) for point in todo]
                 for future in as_completed(futures):
                     record(future.result())
-
-    rows = [done[p] for p in wanted]
-    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows))
 
 
 def render_table(result: Sweep) -> str:

@@ -191,3 +191,52 @@ def test_parse_grid() -> None:
     assert parse_grid(" a.b = 1, 2 ;c=x;") == {"a.b": ["1", "2"], "c": ["x"]}
     with pytest.raises(SpikecError):
         parse_grid("a=1,1")
+
+
+def test_dask_local_cluster_rows_equal_local_run(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pytest.importorskip("dask.distributed")
+    table1, local = _sweep(capsys, tmp_path / "local.csv", GRID, "--jobs", "2")
+    table2, dask = _sweep(
+        capsys, tmp_path / "dask.csv", GRID, "--scheduler", "local", "--jobs", "2"
+    )
+    assert len(dask) == 9 and all(r["status"] == "ok" for r in dask)
+    assert sorted(local, key=lambda r: [r[k] for k in KEYS]) == sorted(
+        dask, key=lambda r: [r[k] for k in KEYS]
+    )
+    assert table1 == table2
+    # resumed like a local run: nothing left to do, no cluster started, the file unchanged
+    before = (tmp_path / "dask.csv").read_text()
+    _sweep(capsys, tmp_path / "dask.csv", GRID, "--scheduler", "local", "--jobs", "2")
+    assert (tmp_path / "dask.csv").read_text() == before
+
+
+def test_unreachable_scheduler_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("dask.distributed")
+    csv_file = tmp_path / "sweep.csv"
+    code, out, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid", GRID, "-o", csv_file,
+         "--scheduler", "tcp://127.0.0.1:9"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "cannot reach the Dask scheduler at tcp://127.0.0.1:9" in err
+    assert not csv_file.exists()
+
+
+def test_scheduler_without_dask_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)  # import fails
+    csv_file = tmp_path / "sweep.csv"
+    code, out, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid", GRID, "-o", csv_file,
+         "--scheduler", "local"],
+        capsys,
+    )  # fmt: skip
+    assert code == 2 and out == ""
+    assert "install spikec[distributed]" in err
+    assert not csv_file.exists()
