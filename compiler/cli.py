@@ -726,10 +726,16 @@ def compare_command(
 @click.option(
     "--grid",
     "grid_text",
-    required=True,
     metavar="'KEY=V1,V2;KEY2=A,B'",
     help="Hardware parameters and their values; every combination is one point (a tuple of "
-    "--set settings).",
+    "--set settings). This or --grid-file.",
+)
+@click.option(
+    "--grid-file",
+    type=click.Path(dir_okay=False),
+    metavar="SWEEP.toml",
+    help="The grid from a TOML file's [grid] table, each key a list of values (e.g. [grid] "
+    '"vector.lanes" = [8, 16, 32]). This or --grid.',
 )
 @click.option(
     "--labels", type=click.Path(dir_okay=False), help="Class labels (.npy, [batch]): accuracy."
@@ -756,16 +762,25 @@ def compare_command(
     "tcp://host:8786; its workers need spikec installed), or 'local' for an embedded "
     "LocalCluster of --jobs worker processes. Needs spikec[distributed].",
 )
+@click.option(
+    "--plot",
+    "plot_dir",
+    metavar="DIR",
+    help="Write pareto.png into DIR (created): energy per inference vs latency of every point, "
+    "the Pareto front highlighted (needs spikec[plot]).",
+)
 def sweep_command(
     model: str,
     input_specs: tuple[str, ...],
     target_name: str,
     variant: str | None,
-    grid_text: str,
+    grid_text: str | None,
+    grid_file: str | None,
     labels: str | None,
     output: str,
     jobs: int | None,
     scheduler: str | None,
+    plot_dir: str | None,
 ) -> None:
     """Compile and run a model at every point of a grid of hardware settings; one row a point.
 
@@ -775,7 +790,8 @@ def sweep_command(
     and the status (ok, or failed: the message; the sweep goes on). Rows are appended to the CSV
     as points finish: re-running the same command after an interruption runs only the points
     not in it. The table at the end marks the Pareto-optimal points (energy vs latency).
-    With --scheduler the points run on a Dask cluster (same rows, same CSV).
+    With --scheduler the points run on a Dask cluster (same rows, same CSV). --grid-file takes
+    the grid from a TOML file instead; --plot DIR draws the points and their Pareto front.
 
     \b
     Examples:
@@ -785,14 +801,32 @@ def sweep_command(
           --grid 'slu.lanes=32,64' -o sdt-dense.csv --jobs 2
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid 'vector.lanes=8,16,32' --scheduler tcp://10.0.0.5:8786
+      spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
+          --grid-file sweep.toml --plot out/sweep
     """
     from compiler.dialects.spike.types import shape_of
     from compiler.reference import InputError, check_inputs, evaluate, input_names, main_function
-    from compiler.sweep import check_grid, parse_grid, render_table, sweep
+    from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
 
-    grid = parse_grid(grid_text)
-    check_grid(target_name, grid, variant)
+    if (grid_text is None) == (grid_file is None):
+        raise SpikecError("give the grid with exactly one of --grid and --grid-file")
+    if grid_file is not None:
+        grid = load_grid_file(grid_file)
+        check_grid(target_name, {}, variant)  # the target and variant, outside the file
+        try:
+            chosen = check_grid(target_name, grid, variant)
+        except SpikecError as e:
+            raise SpikecError(f"--grid-file: {e}", where=grid_file) from None
+    else:
+        assert grid_text is not None
+        grid = parse_grid(grid_text)
+        chosen = check_grid(target_name, grid, variant)
     _check_output_folder(output)
+    if plot_dir is not None:
+        from compiler.plots import check_matplotlib, check_plot_dir
+
+        check_plot_dir(plot_dir)
+        check_matplotlib()
     module, weights, _ = load_model(model)
     names = input_names(module)
     inputs, sources = load_inputs(input_specs, names)
@@ -822,6 +856,12 @@ def sweep_command(
         scheduler=scheduler,
         progress=progress if sys.stderr.isatty() else None,
     )
+    if plot_dir is not None:
+        from compiler.plots import write_pareto_plot
+
+        design = target_name if chosen == target_name else f"{target_name}:{chosen}"
+        title = f"Sweep of {Path(model).name} on {design}: energy vs latency"
+        write_pareto_plot(result.rows, result.pareto, result.keys, title, plot_dir)
     click.echo(render_table(result), nl=False)
 
 

@@ -5,13 +5,17 @@ display).
     layer_energy.png:     per design, a line of (dynamic) energy per inference over the layers
     timeline.png:         the baseline's instructions on a time axis, one row per unit
 
+and of `spikec sweep --plot DIR`:
+
+    pareto.png:           energy per inference vs latency of every ok point, the Pareto front
+
 matplotlib is optional (`pip install spikec[plot]`); `check_matplotlib` says so before any work.
 Every file is written atomically (a temporary file beside it, then moved into place).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
     from compiler.comparison import Comparison
 
 CHARTS = ("energy_breakdown.png", "layer_energy.png", "timeline.png")
+PARETO_CHART = "pareto.png"
 
 _MAX_LAYER_LABELS = 40
 
@@ -55,32 +60,55 @@ def _unit(largest_pj: float) -> tuple[str, float]:
 
 def write_plots(comparison: Comparison, folder: str) -> list[Path]:
     """Draw the charts into `folder` (created); the files written."""
+    directory = _prepare(folder)
+    draws = (_energy_breakdown, _layer_energy, _timeline)
+    return [
+        _save(draw(comparison), directory / name) for name, draw in zip(CHARTS, draws, strict=True)
+    ]
+
+
+def write_pareto_plot(
+    rows: Sequence[Mapping[str, Any]],
+    front: Sequence[int],
+    keys: Sequence[str],
+    title: str,
+    folder: str,
+) -> Path:
+    """`pareto.png` in `folder` (created): energy per inference (µJ) against latency (µs) of
+    the sweep's rows whose status is ok, the rows at the indices `front` (the Pareto-optimal
+    points) highlighted, labelled with their `keys`' values and joined by a step line; the file
+    written."""
+    directory = _prepare(folder)
+    return _save(_pareto(rows, front, keys, title), directory / PARETO_CHART)
+
+
+def _prepare(folder: str) -> Path:
+    """matplotlib (Agg) loaded and `folder` created; SpikecError if either fails."""
     check_matplotlib()
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     check_plot_dir(folder)
     directory = Path(folder)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise SpikecError(f"--plot: cannot create the folder: {e.strerror}", where=folder) from None
-    written: list[Path] = []
-    for name, draw in zip(CHARTS, (_energy_breakdown, _layer_energy, _timeline), strict=True):
-        figure = draw(comparison)
-        path = directory / name
+    return directory
 
-        def save(tmp: Path, figure: Any = figure) -> None:
-            figure.savefig(tmp, format="png", dpi=110)
 
-        try:
-            write_atomically(path, save)
-        finally:
-            plt.close(figure)
-        written.append(path)
-    return written
+def _save(figure: Any, path: Path) -> Path:
+    """Write `figure` to `path` atomically as PNG, then close it."""
+    import matplotlib.pyplot as plt
+
+    def save(tmp: Path) -> None:
+        figure.savefig(tmp, format="png", dpi=110)
+
+    try:
+        write_atomically(path, save)
+    finally:
+        plt.close(figure)
+    return path
 
 
 def _figure(width: float, height: float) -> tuple[Any, Any]:
@@ -201,3 +229,67 @@ def _colours(count: int) -> list[Any]:
 
     cmap = matplotlib.colormaps["tab20" if count > 10 else "tab10"]
     return [cmap(i % cmap.N) for i in range(count)]
+
+
+def _pareto(
+    rows: Sequence[Mapping[str, Any]], front: Sequence[int], keys: Sequence[str], title: str
+) -> Any:
+    ok = [
+        i
+        for i, r in enumerate(rows)
+        if r.get("status") == "ok"
+        and r.get("latency_us") is not None
+        and r.get("energy_per_inference_uj") is not None
+    ]
+    figure, axes = _figure(8.0, 5.5)
+    axes.set_title(title)
+    axes.set_xlabel("latency (µs)")
+    axes.set_ylabel("energy per inference (µJ)")
+    if not ok:
+        axes.text(0.5, 0.5, "no point ran (all failed)", ha="center", va="center")
+        axes.grid(alpha=0.3)
+        return figure
+    on_front = set(front) & set(ok)
+    others = [i for i in ok if i not in on_front]
+
+    def latency(i: int) -> float:
+        return float(rows[i]["latency_us"])
+
+    def energy(i: int) -> float:
+        return float(rows[i]["energy_per_inference_uj"])
+
+    if others:
+        axes.scatter(
+            [latency(i) for i in others],
+            [energy(i) for i in others],
+            s=25,
+            color="tab:gray",
+            alpha=0.6,
+            label=f"other points ({len(others)})",
+        )
+    best = sorted(on_front, key=lambda i: (latency(i), energy(i)))
+    xs = [latency(i) for i in best]
+    ys = [energy(i) for i in best]
+    axes.step(xs, ys, where="post", color="tab:red", linewidth=1.5, alpha=0.8)
+    axes.scatter(
+        xs, ys, s=60, color="tab:red", edgecolors="black", zorder=3,
+        label=f"Pareto-optimal ({len(best)})",
+    )  # fmt: skip
+    if len(best) <= 12:
+        for i, x, y in zip(best, xs, ys, strict=True):
+            axes.annotate(
+                ", ".join(f"{k}={rows[i][k]}" for k in keys),
+                (x, y),
+                textcoords="offset points",
+                xytext=(6, 6),
+                fontsize="x-small",
+            )
+    every_x = [latency(i) for i in ok]
+    every_y = [energy(i) for i in ok]
+    if min(every_x) > 0 and max(every_x) / min(every_x) > 30:
+        axes.set_xscale("log")
+    if min(every_y) > 0 and max(every_y) / min(every_y) > 30:
+        axes.set_yscale("log")
+    axes.legend(fontsize="small")
+    axes.grid(alpha=0.3)
+    return figure

@@ -240,3 +240,141 @@ def test_scheduler_without_dask_exits_2(
     assert code == 2 and out == ""
     assert "install spikec[distributed]" in err
     assert not csv_file.exists()
+
+
+GRID_TOML = """\
+# the same grid as GRID
+[grid]
+"vector.lanes" = [8, 16, 32]
+clock.frequency = [100, 200, 400]  # a dotted key: the same parameter
+"""
+
+
+def test_grid_file_rows_equal_grid(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    grid_file = tmp_path / "sweep.toml"
+    grid_file.write_text(GRID_TOML)
+    table1, _ = _sweep(capsys, tmp_path / "grid.csv", GRID, "--jobs", "1")
+    code, table2, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid-file", grid_file,
+         "-o", tmp_path / "file.csv", "--jobs", "1"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    # in-process, rows are written in the grid's order: the same file
+    assert (tmp_path / "file.csv").read_text() == (tmp_path / "grid.csv").read_text()
+    assert table1 == table2
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[grid]\n"vector.lanes" = [8, 16\n', "not valid TOML"),
+        ('[grid]\n"vector.lanes" = 8\n', "vector.lanes is 8, not a list of values"),
+        ('[grid]\n"vector.lanes" = []\n', "vector.lanes has an empty list"),
+        ('[grid]\n"vector.lanes" = [8, 8]\n', "a value given twice"),
+        ('[grid]\n"vector.lanes" = [[8]]\n', "each value must be"),
+        ('[grid]\n"vector.lane" = [8, 16]\n', "unknown hardware parameter 'vector.lane'"),
+        ("[grid]\n", "the [grid] table is empty"),
+        ('target = "sparse"\n', "unknown top-level key(s) target"),
+        ('lanes = [8]\n[grid]\n"vector.lanes" = [8]\n', "unknown top-level key(s) lanes"),
+        ('[other]\n"vector.lanes" = [8]\n', "unknown top-level key(s) other"),
+        ("", "no [grid] table"),
+    ],
+)
+def test_bad_grid_file_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
+    grid_file = tmp_path / "sweep.toml"
+    grid_file.write_text(text)
+    csv_file = tmp_path / "sweep.csv"
+    code, out, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid-file", grid_file, "-o", csv_file],
+        capsys,
+    )
+    assert code == 2 and out == ""
+    assert message in err and str(grid_file) in err, err
+    assert len(err.strip().splitlines()) == 1
+    assert not csv_file.exists()
+
+
+def test_grid_file_syntax_error_names_the_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    grid_file = tmp_path / "sweep.toml"
+    grid_file.write_text('[grid]\n"vector.lanes" = [8, 16]\n"clock.frequency" = 100 200\n')
+    code, _, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid-file", grid_file], capsys
+    )
+    assert code == 2 and "line 3" in err and str(grid_file) in err, err
+
+
+@pytest.mark.parametrize("both", [True, False])
+def test_grid_and_grid_file_exactly_one(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, both: bool
+) -> None:
+    grid_file = tmp_path / "sweep.toml"
+    grid_file.write_text(GRID_TOML)
+    extra: list[str | Path] = ["--grid", GRID, "--grid-file", grid_file] if both else []
+    csv_file = tmp_path / "sweep.csv"
+    code, out, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "-o", csv_file, *extra], capsys
+    )
+    assert code == 2 and out == ""
+    assert "exactly one of --grid and --grid-file" in err
+    assert not csv_file.exists()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_writes_the_pareto_chart(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    plots = tmp_path / "plots" / "sweep"  # created, parents too
+    # a failing point too: it is left out of the chart
+    _sweep(capsys, tmp_path / "sweep.csv", "vector.lanes=0,8,16;clock.frequency=100,400",
+           "--jobs", "1", "--plot", plots)  # fmt: skip
+    assert [p.name for p in plots.iterdir()] == ["pareto.png"]  # no temporary files
+    data = (plots / "pareto.png").read_bytes()
+    assert data[:8] == PNG_SIGNATURE and len(data) > 10_000
+    image = matplotlib.image.imread(plots / "pareto.png")
+    height, width = image.shape[:2]
+    assert width >= 400 and height >= 300
+    assert image.std() > 0.01  # not a blank canvas
+
+
+def test_sweep_plot_refuses_a_file_and_needs_matplotlib(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    taken = tmp_path / "plots"
+    taken.write_text("not a folder")
+    csv_file = tmp_path / "sweep.csv"
+    args: list[str | Path] = ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--grid", GRID]
+    code, out, err = run_cli([*args, "-o", csv_file, "--plot", taken], capsys)
+    assert code == 2 and "not a folder" in err and str(taken) in err and out == ""
+    assert not csv_file.exists() and taken.read_text() == "not a folder"
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    fresh = tmp_path / "fresh"
+    code, out, err = run_cli([*args, "-o", csv_file, "--plot", fresh], capsys)
+    assert code == 2 and "install spikec[plot]" in err and err.count("\n") == 1, err
+    assert not fresh.exists() and not csv_file.exists() and out == ""
+
+
+def test_pareto_plot_of_a_front_and_of_no_ok_point(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    from compiler.plots import write_pareto_plot
+
+    def row(lanes: int, energy: float | None, latency: float | None, status: str = "ok") -> Any:
+        return {"lanes": lanes, "latency_us": latency, "energy_per_inference_uj": energy,
+                "status": status}  # fmt: skip
+
+    rows = [row(1, 1, 5), row(2, 2, 2), row(3, 5, 1), row(4, 3, 3), row(5, None, None, "failed")]
+    path = write_pareto_plot(rows, pareto(rows), ["lanes"], "front", str(tmp_path / "a"))
+    assert path.read_bytes()[:8] == PNG_SIGNATURE and path.stat().st_size > 10_000
+    failed = [row(5, None, None, "failed: x")]
+    path = write_pareto_plot(failed, [], ["lanes"], "none", str(tmp_path / "b"))
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
