@@ -312,16 +312,18 @@ def identify(chain: list[Fire]) -> Model:
     for candidate in candidates(constants, first.threshold, first.strict):
         if _computes(chain, candidate, x, h, fired):
             return candidate.model
-    if first.strict:
+    two_state = ""
+    if first.strict:  # a fire-less second state (Norse) hides inside a one-state-looking charge
         try:
             return _identify_two_state(chain)
-        except ChainError:
-            pass
+        except ChainError as e:
+            two_state = f"; as a two-state neuron: {e}"
     compare = ">" if first.strict else ">="
     raise ChainError(
         "the charge matches no neuron model (LIF with decay_input true or false, IF, snnTorch "
         f"Leaky) that fires at H {compare} {first.threshold:g} with a constant of the graph as "
         f"its parameter; step 1 computes H = {show(chain[1].charge if len(chain) > 1 else None)}"
+        f"{two_state}"
     )
 
 
