@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +35,7 @@ from compiler.driver import (
 )
 from compiler.errors import SpikecError
 from compiler.frontend.raising.report import RaiseReport
+from compiler.weights import WeightStore
 from runtime.errors import ProgramError
 
 
@@ -264,6 +266,41 @@ def _describe(name: str, array: np.ndarray) -> str:
     return text
 
 
+@dataclass
+class _ModelRun:
+    """A model with checked inputs and, if given, labels (what eval, compare and sweep read)."""
+
+    module: ModuleOp
+    weights: WeightStore
+    inputs: dict[str, np.ndarray]
+    sources: dict[str, str]
+    labels: np.ndarray | None
+
+
+def _load_model_run(model: str, input_specs: tuple[str, ...], labels: str | None) -> _ModelRun:
+    from compiler.dialects.spike.types import shape_of
+    from compiler.reference import InputError, check_inputs, input_names, main_function
+
+    module, weights, _ = load_model(model)
+    names = input_names(module)
+    inputs, sources = load_inputs(input_specs, names)
+    try:
+        check_inputs(module, inputs)
+    except InputError as e:
+        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
+    arguments = main_function(module).function_type.inputs.data
+    ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
+    return _ModelRun(module, weights, inputs, sources, _load_labels(labels, inputs, ranks))
+
+
+def _check_plot_dir(plot_dir: str | None) -> None:
+    if plot_dir is not None:
+        from compiler.plots import check_matplotlib, check_plot_dir
+
+        check_plot_dir(plot_dir)
+        check_matplotlib()
+
+
 @cli.command("eval")
 @click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option(
@@ -304,26 +341,14 @@ def eval_command(
       spikec eval samples/export/sj_sdt.dynamo.onnx -i samples/export/digits_test_x.npy \\
           --labels samples/export/digits_test_y.npy
     """
-    from compiler.dialects.spike.types import shape_of
     from compiler.reference import (
         ActivityRecorder,
-        InputError,
-        check_inputs,
         evaluate,
-        input_names,
-        main_function,
     )
     from runtime.deviation import accuracy
 
-    module, weights, _ = load_model(model)
-    inputs, sources = load_inputs(input_specs, input_names(module))
-    try:
-        check_inputs(module, inputs)
-    except InputError as e:
-        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
-    arguments = main_function(module).function_type.inputs.data
-    ranks = {n: len(shape_of(t)) for n, t in zip(input_names(module), arguments, strict=True)}
-    expected = _load_labels(labels, inputs, ranks)
+    run = _load_model_run(model, input_specs, labels)
+    module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     recorder = ActivityRecorder()
     outputs = evaluate(module, weights, inputs, (recorder,))
     if output is not None:
@@ -661,28 +686,15 @@ def compare_command(
         render_json,
         render_table,
     )
-    from compiler.dialects.spike.types import shape_of
-    from compiler.reference import InputError, check_inputs, input_names, main_function
 
     designs = plan_designs(targets, variants, numerics)
     base = find_baseline(baseline, designs)
     for path in (json_file, csv_file):
         _check_output_folder(path)
-    if plot_dir is not None:
-        from compiler.plots import check_matplotlib, check_plot_dir
-
-        check_plot_dir(plot_dir)
-        check_matplotlib()
-    module, weights, _ = load_model(model)
-    names = input_names(module)
-    inputs, sources = load_inputs(input_specs, names)
-    try:
-        check_inputs(module, inputs)
-    except InputError as e:
-        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
-    arguments = main_function(module).function_type.inputs.data
-    ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
-    expected = _load_labels(labels, inputs, ranks)
+    _check_plot_dir(plot_dir)
+    run = _load_model_run(model, input_specs, labels)
+    module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
+    sources = run.sources
 
     def progress(line: str) -> None:
         click.echo(f"  {line}", err=True)
@@ -804,8 +816,7 @@ def sweep_command(
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid-file sweep.toml --plot out/sweep
     """
-    from compiler.dialects.spike.types import shape_of
-    from compiler.reference import InputError, check_inputs, evaluate, input_names, main_function
+    from compiler.reference import evaluate
     from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
 
     if (grid_text is None) == (grid_file is None):
@@ -822,21 +833,10 @@ def sweep_command(
         grid = parse_grid(grid_text)
         chosen = check_grid(target_name, grid, variant)
     _check_output_folder(output)
-    if plot_dir is not None:
-        from compiler.plots import check_matplotlib, check_plot_dir
-
-        check_plot_dir(plot_dir)
-        check_matplotlib()
-    module, weights, _ = load_model(model)
-    names = input_names(module)
-    inputs, sources = load_inputs(input_specs, names)
-    try:
-        check_inputs(module, inputs)
-    except InputError as e:
-        raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
-    arguments = main_function(module).function_type.inputs.data
-    ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
-    expected = _load_labels(labels, inputs, ranks)
+    _check_plot_dir(plot_dir)
+    run = _load_model_run(model, input_specs, labels)
+    module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
+    sources = run.sources
     reference = evaluate(module, weights, inputs) if expected is None else None
 
     def progress(line: str) -> None:
