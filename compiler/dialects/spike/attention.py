@@ -39,7 +39,7 @@ from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects.spike.layers import i64_array, ints
-from compiler.dialects.spike.neurons import module_timesteps
+from compiler.dialects.spike.neurons import lif_properties, module_timesteps
 from compiler.dialects.spike.types import (
     SPIKES,
     ResetMode,
@@ -196,11 +196,7 @@ class SDSAOp(AttentionOp):
             result_types=[SpikeTrainType(shape_of(q))],
             properties={
                 "heads": IntegerAttr(heads, i64),
-                "tau": FloatAttr(tau, f32),
-                "v_threshold": FloatAttr(v_threshold, f32),
-                "v_reset": FloatAttr(v_reset, f32),
-                "decay_input": BoolAttr.from_bool(decay_input),
-                "reset": ResetModeAttr(reset),
+                **lif_properties(tau, v_threshold, v_reset, decay_input, reset),
             },
         )
 
@@ -275,11 +271,7 @@ class TokenAttentionOp(IRDLOperation):
             result_types=[SpikeTrainType(shape_of(q))],
             properties={
                 "heads": IntegerAttr(heads, i64),
-                "tau": FloatAttr(tau, f32),
-                "v_threshold": FloatAttr(v_threshold, f32),
-                "v_reset": FloatAttr(v_reset, f32),
-                "decay_input": BoolAttr.from_bool(decay_input),
-                "reset": ResetModeAttr(reset),
+                **lif_properties(tau, v_threshold, v_reset, decay_input, reset),
             },
         )
 

@@ -16,7 +16,7 @@ from xdsl.dialects.builtin import (
     f32,
     i64,
 )
-from xdsl.ir import Operation, SSAValue
+from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.irdl import (
     IRDLOperation,
     ParsePropInAttrDict,
@@ -91,6 +91,20 @@ def _f32(value: float) -> FloatAttr:
     return FloatAttr(value, f32)
 
 
+def lif_properties(
+    tau: float, v_threshold: float, v_reset: float, decay_input: bool, reset: ResetMode
+) -> dict[str, Attribute]:
+    """The properties of a SpikingJelly LIF, shared by `spike.lif` and the attention ops whose
+    neuron is one (`spike.sdsa`, `spike.token_attention`)."""
+    return {
+        "tau": _f32(tau),
+        "v_threshold": _f32(v_threshold),
+        "v_reset": _f32(v_reset),
+        "decay_input": BoolAttr.from_bool(decay_input),
+        "reset": ResetModeAttr(reset),
+    }
+
+
 @irdl_op_definition
 class LIFOp(NeuronOp):
     """Leaky integrate-and-fire neuron, SpikingJelly `LIFNode` (multi-step).
@@ -136,11 +150,7 @@ class LIFOp(NeuronOp):
             operands=[value],
             result_types=[SpikeTrainType(shape_of(value))],
             properties={
-                "tau": _f32(tau),
-                "v_threshold": _f32(v_threshold),
-                "v_reset": _f32(v_reset),
-                "decay_input": BoolAttr.from_bool(decay_input),
-                "reset": ResetModeAttr(reset),
+                **lif_properties(tau, v_threshold, v_reset, decay_input, reset),
             },
         )
 
