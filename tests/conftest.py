@@ -14,6 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli import main
 from compiler.frontend.onnx_functions import make_model
+from compiler.frontend.raising.report import RaiseReport
 
 if TYPE_CHECKING:
     from compiler.toolchain import Run
@@ -119,3 +120,14 @@ def run_sample_program(path: Path, x: np.ndarray, **options: Any) -> Run:
 
     package, target = open_program(path)
     return execute_package(package, target, {"x": x}, None, RunOptions(**options))
+
+
+def raised_copy(model: onnx.ModelProto, path: Path) -> tuple[onnx.ModelProto, RaiseReport]:
+    """A raised copy of `model` (stored at `path`) and the report, raised as `import_onnx` does."""
+    from compiler.frontend.onnx_import import _infer_shapes
+    from compiler.frontend.raising import raise_model
+    from compiler.weights import OnnxTensors
+
+    raised = onnx.ModelProto()
+    raised.CopyFrom(model)
+    return raised, raise_model(raised, OnnxTensors(raised, path), _infer_shapes(raised))

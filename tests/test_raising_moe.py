@@ -15,11 +15,10 @@ from onnx import helper
 
 from compiler.dialects import spike
 from compiler.errors import UnsupportedModelError
-from compiler.frontend.onnx_import import _infer_shapes, import_onnx
-from compiler.frontend.raising import RaiseReport, raise_model
+from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
-from compiler.weights import OnnxTensors
 from tests.conftest import SAMPLES, model_from
+from tests.conftest import raised_copy as _raise
 
 T, B, N, D, E = 4, 3, 5, 8, 4
 
@@ -114,12 +113,6 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     model.ir_version = 10
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(None, {"x": x})[0])
-
-
-def _raise(model: onnx.ModelProto, path: Path) -> tuple[onnx.ModelProto, RaiseReport]:
-    raised = onnx.ModelProto()
-    raised.CopyFrom(model)
-    return raised, raise_model(raised, OnnxTensors(raised, path), _infer_shapes(raised))
 
 
 def _input() -> np.ndarray:

@@ -16,11 +16,12 @@ from onnx import TensorProto, helper
 
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import _infer_shapes, import_onnx
-from compiler.frontend.raising import RaiseReport, raise_model
+from compiler.frontend.raising import raise_model
 from compiler.frontend.raising.semm import IN_ORDER_EXPERTS
 from compiler.reference import evaluate
 from compiler.weights import OnnxTensors
 from tests.conftest import SAMPLES, model_from
+from tests.conftest import raised_copy as _raise
 
 T, B, N, D = 4, 3, 5, 8
 
@@ -136,12 +137,6 @@ def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     model.ir_version = 10
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(None, {"x": x})[0])
-
-
-def _raise(model: onnx.ModelProto, path: Path) -> tuple[onnx.ModelProto, RaiseReport]:
-    raised = onnx.ModelProto()
-    raised.CopyFrom(model)
-    return raised, raise_model(raised, OnnxTensors(raised, path), _infer_shapes(raised))
 
 
 def _input() -> np.ndarray:
