@@ -35,6 +35,7 @@ from compiler.driver import (
 )
 from compiler.errors import SpikecError
 from compiler.frontend.raising.report import RaiseReport
+from compiler.progress import QUIET, configure
 from compiler.weights import WeightStore
 from runtime.errors import ProgramError
 
@@ -79,6 +80,44 @@ def _ir_dump_options(command: F) -> F:
     return command
 
 
+def _set_verbosity(ctx: click.Context, param: click.Parameter, value: int | bool) -> None:
+    """-q and -v, before or after the command's name: the last seen sets the level."""
+    counts = ctx.meta.setdefault("spikec.verbosity", {"quiet": False, "verbose": 0})
+    if param.name == "quiet":
+        counts["quiet"] = counts["quiet"] or bool(value)
+    else:
+        counts["verbose"] += int(value)
+    configure(QUIET if counts["quiet"] else counts["verbose"])
+
+
+VERBOSITY_OPTIONS = (
+    click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="Errors only: no progress bar, no warning.",
+    ),
+    click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        expose_value=False,
+        callback=_set_verbosity,
+        help="Log each stage's wall time, each pass, design and sweep point on stderr; -vv also "
+        "every instruction the simulator executes.",
+    ),
+)
+"""Every command's (and the group's) -q/-v; progress bars show only when stderr is a terminal."""
+
+
+def _verbosity_options(command: F) -> F:
+    for option in reversed(VERBOSITY_OPTIONS):
+        command = option(command)
+    return command
+
+
 def _ir_dumps(
     after_all: bool,
     after: tuple[str, ...],
@@ -97,6 +136,7 @@ def _ir_dumps(
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spikec")
+@_verbosity_options
 def cli() -> None:
     """spikec: a compiler toolchain for spiking transformers.
 
@@ -116,6 +156,7 @@ def cli() -> None:
 
 
 @cli.command("import")
+@_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
 @click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
@@ -155,6 +196,7 @@ def import_command(
 
 
 @cli.command("opt")
+@_verbosity_options
 @click.argument("input", default="-", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option(
     "-p", "--passes", "pipeline", default="", show_default=True, help="Pass pipeline, xDSL syntax."
@@ -302,6 +344,7 @@ def _check_plot_dir(plot_dir: str | None) -> None:
 
 
 @cli.command("eval")
+@_verbosity_options
 @click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
 @click.option(
     "-i",
@@ -411,6 +454,7 @@ def _default_program_dir(model: str, target: str, variant: str | None) -> Path:
 
 
 @cli.command("compile")
+@_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option(
     "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."
@@ -479,6 +523,7 @@ def compile_command(
 
 
 @cli.command("run")
+@_verbosity_options
 @click.argument("program", type=click.Path())
 @click.option(
     "-i",
@@ -593,6 +638,7 @@ def _check_output_folder(path: str | None) -> None:
 
 
 @cli.command("compare")
+@_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option(
     "-i",
@@ -696,9 +742,6 @@ def compare_command(
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     sources = run.sources
 
-    def progress(line: str) -> None:
-        click.echo(f"  {line}", err=True)
-
     comparison = compare(
         model,
         inputs,
@@ -708,7 +751,6 @@ def compare_command(
         sources=sources,
         seed=seed,
         loaded=(module, weights),
-        progress=progress if sys.stderr.isatty() else None,
     )
     if json_file is not None:
         write_text(json_file, render_json(comparison))
@@ -722,6 +764,7 @@ def compare_command(
 
 
 @cli.command("sweep")
+@_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option(
     "-i",
@@ -781,6 +824,14 @@ def compare_command(
     help="Write pareto.png into DIR (created): energy per inference vs latency of every point, "
     "the Pareto front highlighted (needs spikec[plot]).",
 )
+@click.option(
+    "--parquet",
+    "parquet_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE",
+    help="Also write the finished table as Parquet (typed columns, a pareto column; needs "
+    "spikec[parquet]).",
+)
 def sweep_command(
     model: str,
     input_specs: tuple[str, ...],
@@ -793,6 +844,7 @@ def sweep_command(
     jobs: int | None,
     scheduler: str | None,
     plot_dir: str | None,
+    parquet_file: str | None,
 ) -> None:
     """Compile and run a model at every point of a grid of hardware settings; one row a point.
 
@@ -803,7 +855,9 @@ def sweep_command(
     as points finish: re-running the same command after an interruption runs only the points
     not in it. The table at the end marks the Pareto-optimal points (energy vs latency).
     With --scheduler the points run on a Dask cluster (same rows, same CSV). --grid-file takes
-    the grid from a TOML file instead; --plot DIR draws the points and their Pareto front.
+    the grid from a TOML file instead; --plot DIR draws the points and their Pareto front;
+    --parquet FILE writes the table as Parquet too. On a terminal a bar shows the points done;
+    -v logs each point as it finishes.
 
     \b
     Examples:
@@ -814,7 +868,7 @@ def sweep_command(
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid 'vector.lanes=8,16,32' --scheduler tcp://10.0.0.5:8786
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
-          --grid-file sweep.toml --plot out/sweep
+          --grid-file sweep.toml --plot out/sweep --parquet out/sweep.parquet
     """
     from compiler.reference import evaluate
     from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
@@ -834,13 +888,15 @@ def sweep_command(
         chosen = check_grid(target_name, grid, variant)
     _check_output_folder(output)
     _check_plot_dir(plot_dir)
+    if parquet_file is not None:
+        from compiler.parquet import check_pyarrow
+
+        _check_output_folder(parquet_file)
+        check_pyarrow()
     run = _load_model_run(model, input_specs, labels)
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     sources = run.sources
     reference = evaluate(module, weights, inputs) if expected is None else None
-
-    def progress(line: str) -> None:
-        click.echo(f"  {line}", err=True)
 
     result = sweep(
         model,
@@ -854,7 +910,6 @@ def sweep_command(
         reference=reference,
         jobs=jobs,
         scheduler=scheduler,
-        progress=progress if sys.stderr.isatty() else None,
     )
     if plot_dir is not None:
         from compiler.plots import write_pareto_plot
@@ -862,10 +917,16 @@ def sweep_command(
         design = target_name if chosen == target_name else f"{target_name}:{chosen}"
         title = f"Sweep of {Path(model).name} on {design}: energy vs latency"
         write_pareto_plot(result.rows, result.pareto, result.keys, title, plot_dir)
+    if parquet_file is not None:
+        from compiler.parquet import write_parquet
+
+        about = {"model": model, "target": target_name, "variant": chosen, "grid": grid}
+        write_parquet(result, parquet_file, about)
     click.echo(render_table(result), nl=False)
 
 
 @cli.command("targets")
+@_verbosity_options
 @click.argument("name", required=False)
 @click.option("--parameters", is_flag=True, help="List every hardware parameter with its source.")
 def targets_command(name: str | None, parameters: bool) -> None:

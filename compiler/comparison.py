@@ -17,7 +17,7 @@ import csv
 import io
 import json
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,7 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import SpikecError
+from compiler.progress import bar, logger
 from compiler.weights import WeightStore
 from runtime.deviation import top1
 from runtime.errors import ProgramError
@@ -201,7 +202,6 @@ def compare(
     sources: Mapping[str, str] | None = None,
     seed: int = 0,
     loaded: tuple[ModuleOp, WeightStore] | None = None,
-    progress: Callable[[str], None] | None = None,
 ) -> Comparison:
     """Compile `model` for every design (in a temporary folder, removed after), run each on
     `inputs` (by model input name) and build the rows. `loaded` is the model as `load_model`
@@ -226,9 +226,13 @@ def compare(
     reports: dict[str, Report] = {}
     timeline: RunRecord | None = None
     batch = 0
-    with tempfile.TemporaryDirectory(prefix="spikec-compare-") as folder:
+    with (
+        tempfile.TemporaryDirectory(prefix="spikec-compare-") as folder,
+        bar(len(designs), "compare", "design") as progress,
+    ):
         programs: dict[tuple[str, str], Path] = {}
         for design in designs:
+            progress.describe(design.name)
             key = (design.target, design.variant)
             if key not in programs:
                 programs[key] = Path(folder) / f"{design.target}-{design.variant}"
@@ -246,11 +250,13 @@ def compare(
             else:
                 row["top1_agreement_pct"] = _scaled(top1_agreement(run.outputs, reference))
             rows.append(row)
-            if progress is not None:
-                progress(
-                    f"{design.name}: {row['latency_us']:.2f} us, "
-                    f"{row['energy_per_inference_uj']:.4g} uJ/inference"
-                )
+            logger.info(
+                "%s: %.2f us, %.4g uJ/inference",
+                design.name,
+                row["latency_us"],
+                row["energy_per_inference_uj"],
+            )
+            progress.advance()
 
     base = next(r for r, d in zip(rows, designs, strict=True) if d == baseline)
     for row in rows:

@@ -11,6 +11,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from compiler.dialects.spike import GlobalOp, Spike
 from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
 from compiler.frontend.raising.report import RaiseReport
+from compiler.progress import Bar, logger
 from compiler.weights import (
     DERIVED_ATTR,
     WeightStore,
@@ -262,14 +264,40 @@ def available_passes() -> dict[str, Callable[[], type[ModulePass]]]:
 PassCallback = Callable[[ModulePass | None, ModuleOp, ModulePass | None], None]
 
 
-def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = None) -> None:
-    """Apply a pass pipeline given in xDSL's syntax (`a,b{opt=1}`); '' applies nothing."""
+def pipeline_length(spec: str) -> int:
+    """How many passes the pipeline `spec` runs (a SpikecError for a bad spec)."""
+    return len(_parse_pipeline(spec, available_passes(), lambda *_: None).passes)
+
+
+def _parse_pipeline(
+    spec: str, passes: dict[str, Callable[[], type[ModulePass]]], callback: PassCallback
+) -> PassPipeline:
+    try:
+        return PassPipeline.parse_spec(passes, spec, callback)
+    except Exception as e:  # xDSL reports bad specs with ValueError and its own errors
+        names = ", ".join(sorted(passes))
+        raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None
+
+
+def run_pipeline(
+    module: ModuleOp,
+    spec: str,
+    callback: PassCallback | None = None,
+    progress: Bar | None = None,
+) -> None:
+    """Apply a pass pipeline given in xDSL's syntax (`a,b{opt=1}`); '' applies nothing. Each
+    pass's wall time is logged (-v); `progress` advances by one a pass."""
     passes = available_passes()
+    started = time.perf_counter()
 
     def verify_between(
         previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None
     ) -> None:
+        nonlocal started
         if previous is not None:
+            logger.info("pass %s: %.1f ms", previous.name, 1e3 * (time.perf_counter() - started))
+            if progress is not None:
+                progress.advance()
             try:
                 verify(mod, f"the IR after {previous.name}")
             except SpikecError as e:
@@ -278,12 +306,11 @@ def run_pipeline(module: ModuleOp, spec: str, callback: PassCallback | None = No
                 ) from e
         if callback is not None:
             callback(previous, mod, following)
+        if following is not None and progress is not None:
+            progress.describe(following.name)
+        started = time.perf_counter()
 
-    try:
-        pipeline = PassPipeline.parse_spec(passes, spec, verify_between)
-    except Exception as e:  # xDSL reports bad specs with ValueError and its own errors
-        names = ", ".join(sorted(passes))
-        raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None
+    pipeline = _parse_pipeline(spec, passes, verify_between)
     try:
         pipeline.apply(make_context(), module)
     except PassFailedException as e:
@@ -348,10 +375,14 @@ def load_model(
 ) -> tuple[ModuleOp, WeightStore, Path]:
     """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
     its weights and the folder its weight paths are relative to."""
+    start = time.perf_counter()
     if model == "-" or model.endswith(".mlir"):
         module, base = read_ir(model)
-        return module, WeightStore.for_module(module, base), base
-    from compiler.frontend.onnx_import import import_onnx
+        weights = WeightStore.for_module(module, base)
+    else:
+        from compiler.frontend.onnx_import import import_onnx
 
-    result = import_onnx(model, inline_weights=inline_weights, explain=explain)
-    return result.module, result.weights, Path.cwd()
+        result = import_onnx(model, inline_weights=inline_weights, explain=explain)
+        module, weights, base = result.module, result.weights, Path.cwd()
+    logger.info("import %s: %.3f s", model, time.perf_counter() - start)
+    return module, weights, base

@@ -7,6 +7,7 @@ name. An `ActivityRecorder` collects the firing rate of every op that produces s
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -22,6 +23,7 @@ from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
 from compiler.interpreters.spike import SpikeFunctions
+from compiler.progress import Bar, bar, logger
 from compiler.weights import WeightStore
 from runtime.encoded import EncodedSpikes
 
@@ -149,18 +151,37 @@ class ActivityRecorder(Interpreter.Listener):
                 )
 
 
+@dataclass
+class _Steps(Interpreter.Listener):
+    """Advances a bar by one for each op of @main (not of the functions it calls)."""
+
+    main: func.FuncOp
+    progress: Bar
+
+    def did_interpret_op(self, op: Operation, results: PythonValues) -> None:
+        if op.parent_op() is self.main:
+            self.progress.advance()
+            self.progress.describe(op.name)
+
+
 def evaluate(
     module: ModuleOp,
     weights: WeightStore,
     inputs: Mapping[str, np.ndarray],
     listeners: tuple[Interpreter.Listener, ...] = (),
 ) -> dict[str, np.ndarray]:
-    """Outputs of `@main` by name, computed by the reference interpreter."""
+    """Outputs of `@main` by name, computed by the reference interpreter (its wall time logged
+    with -v, its ops a progress bar)."""
     args = check_inputs(module, inputs)
-    interpreter = Interpreter(module, listeners=listeners)
-    interpreter.register_implementations(FuncFunctions())
-    interpreter.register_implementations(SpikeFunctions(weights))
-    results = interpreter.call_op("main", tuple(args))
+    main = main_function(module)
+    start = time.perf_counter()
+    with bar(len(main.body.ops), "reference interpreter", "op") as progress:
+        steps = (_Steps(main, progress),) if progress.shown else ()
+        interpreter = Interpreter(module, listeners=(*listeners, *steps))
+        interpreter.register_implementations(FuncFunctions())
+        interpreter.register_implementations(SpikeFunctions(weights))
+        results = interpreter.call_op("main", tuple(args))
+    logger.info("reference interpreter: %.3f s", time.perf_counter() - start)
     return {
         name: r.to_dense() if isinstance(r, EncodedSpikes) else np.asarray(r, dtype=np.float32)
         for name, r in zip(output_names(module), results, strict=True)

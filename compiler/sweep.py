@@ -13,7 +13,7 @@ settings (`--set key=value`), each run on the same inputs (exact numerics), one 
 The CSV is the sweep's state: its header is the grid's keys then the figures; a row is written
 and flushed as soon as its point finishes, so a killed sweep keeps its finished rows and the same
 command resumes it (points whose settings are in the CSV are not run again). Rows are plain dicts
-keyed by column key; nothing here prints (progress goes through a callback).
+keyed by column key; nothing here prints (progress is a bar and log lines, compiler.progress).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ import numpy as np
 from compiler.comparison import Column, Comparison, top1_agreement
 from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
+from compiler.progress import Bar, bar, logger
 from runtime.errors import ProgramError
 
 FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
@@ -370,7 +371,6 @@ def sweep(
     reference: Mapping[str, np.ndarray] | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
-    progress: Callable[[str], None] | None = None,
 ) -> Sweep:
     """Run every point of `grid` not yet in the CSV `output` (created with its header if
     missing), appending each row as it finishes; `jobs` worker processes (default: the CPU
@@ -399,8 +399,8 @@ def sweep(
         labels,
         None if reference is None else dict(reference),
     )
-    if progress is not None and done:
-        progress(f"{output}: {len(done)} point(s) done already, {len(todo)} to run")
+    if done:
+        logger.info("%s: %d point(s) done already, %d to run", output, len(done), len(todo))
 
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     with ExitStack() as stack:
@@ -410,7 +410,9 @@ def sweep(
             if scheduler is not None and todo
             else None
         )
-        _run_points(job, todo, keys, header, output, existing, done, workers, client, progress)
+        with bar(len(wanted), "sweep", "point") as progress:
+            progress.advance(len(wanted) - len(todo))
+            _run_points(job, todo, keys, header, output, existing, done, workers, client, progress)
 
     rows = [done[p] for p in wanted]
     return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows))
@@ -426,7 +428,7 @@ def _run_points(
     done: dict[tuple[str, ...], dict[str, Any]],
     workers: int,
     client: Any,
-    progress: Callable[[str], None] | None,
+    progress: Bar,
 ) -> None:
     """Run `todo` (on `client`'s cluster, in `workers` processes or in-process), appending each
     row to the CSV (its header first if new) and to `done`."""
@@ -441,15 +443,18 @@ def _run_points(
             writer.writerow(["" if row.get(k) is None else row[k] for k in header])
             f.flush()
             done[tuple(str(row[k]) for k in keys)] = row
-            if progress is not None:
-                shown = ", ".join(f"{k}={row[k]}" for k in keys)
-                if row[STATUS] == OK:
-                    progress(
-                        f"{shown}: {row['latency_us']:.2f} us, "
-                        f"{row['energy_per_inference_uj']:.4g} uJ/inference"
-                    )
-                else:
-                    progress(f"{shown}: {row[STATUS]}")
+            shown = ", ".join(f"{k}={row[k]}" for k in keys)
+            if row[STATUS] == OK:
+                logger.info(
+                    "%s: %.2f us, %.4g uJ/inference",
+                    shown,
+                    row["latency_us"],
+                    row["energy_per_inference_uj"],
+                )
+            else:
+                logger.warning("%s: %s", shown, row[STATUS])
+            progress.describe(shown)
+            progress.advance()
 
         if client is not None:
             _run_on_dask(client, job, todo, record)

@@ -7,6 +7,7 @@ the frontend, the passes, a target and the runtime together.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,13 +18,17 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 
 from compiler import __version__
-from compiler.driver import PassCallback, load_model, run_pipeline
+from compiler.driver import PassCallback, load_model, pipeline_length, run_pipeline
 from compiler.errors import SpikecError
+from compiler.progress import Bar, bar, logger
 from compiler.weights import WeightStore
 from runtime.deviation import SpikeLog, accuracy, deviation
 from runtime.errors import ProgramError
-from runtime.interpreter import RunRecord, execute
+from runtime.hardware import Hardware
+from runtime.interpreter import Observer, RunRecord, execute
+from runtime.isa import Value
 from runtime.package import Package, load_package, write_package
+from runtime.program import Instruction, Program
 from runtime.report import Report, build_report
 from targets import load_target, target_names
 from targets.target import Target
@@ -76,15 +81,33 @@ def compile_model(
         hardware = target.hardware(config, settings)
     except ProgramError as e:
         raise SpikecError(str(e)) from None
+    spec = target.pipeline(chosen, hardware)
+    with bar(pipeline_length(spec) + 3, f"compile {Path(model).name}", "step") as progress:
+        return _compile(model, target, chosen, hardware, spec, output, callback, progress)
+
+
+def _compile(
+    model: str,
+    target: Target,
+    chosen: str,
+    hardware: Hardware,
+    spec: str,
+    output: Path,
+    callback: PassCallback | None,
+    progress: Bar,
+) -> Compiled:
+    """`compile_model`'s stages, each timed, logged (-v) and a step of the bar."""
     seconds: dict[str, float] = {}
+    progress.describe("import")
     start = time.perf_counter()
     module, _, base = load_model(model)
     timesteps = module_timesteps(module, model)
     seconds["import"] = time.perf_counter() - start
-    spec = target.pipeline(chosen, hardware)
+    progress.advance()
     start = time.perf_counter()
-    run_pipeline(module, spec, callback)
+    run_pipeline(module, spec, callback, progress)
     seconds["passes"] = time.perf_counter() - start
+    progress.describe("lowering")
     start = time.perf_counter()
     weights = WeightStore.for_module(module, base)  # with the weights the passes derived
     try:
@@ -93,6 +116,15 @@ def compile_model(
     except ProgramError as e:
         raise SpikecError(str(e), where=model) from None
     seconds["lowering"] = time.perf_counter() - start
+    logger.info(
+        "lowering for %s (%s): %.3f s, %d instructions",
+        target.name,
+        chosen,
+        seconds["lowering"],
+        len(lowered.program.instructions),
+    )
+    progress.advance()
+    progress.describe("write")
     manifest: dict[str, Any] = {
         "spikec": __version__,
         "source": str(model),
@@ -108,6 +140,8 @@ def compile_model(
     except ProgramError as e:
         raise SpikecError(str(e)) from None
     seconds["write"] = time.perf_counter() - start
+    logger.info("write %s: %.3f s", output, seconds["write"])
+    progress.advance()
     return Compiled(
         output,
         target.name,
@@ -237,22 +271,33 @@ def execute_package(
         raise SpikecError(str(e)) from None
 
     def once(numerics: str, log: SpikeLog | None) -> tuple[dict[str, np.ndarray], RunRecord]:
+        program = package.program
+        start = time.perf_counter()
         try:
-            results, record = execute(
-                package.program,
-                target.instruction_set,
-                hardware,
-                package.constants,
-                by_buffer,
-                timesteps=int(package.manifest["timesteps"]),
-                clock_entry=target.clock_for(package.program.variant),
-                leakage_entries=target.leakage_for(package.program.variant),
-                numerics=numerics,
-                seed=options.seed,
-                observe=log,
-            )
+            with bar(len(program.instructions), f"run ({numerics})", "instr") as progress:
+                results, record = execute(
+                    package.program,
+                    target.instruction_set,
+                    hardware,
+                    package.constants,
+                    by_buffer,
+                    timesteps=int(package.manifest["timesteps"]),
+                    clock_entry=target.clock_for(package.program.variant),
+                    leakage_entries=target.leakage_for(package.program.variant),
+                    numerics=numerics,
+                    seed=options.seed,
+                    observe=_observer(log, progress),
+                )
         except ProgramError as e:
             raise SpikecError(str(e), where=str(package.path)) from None
+        logger.info(
+            "run %s (%s numerics): %d instructions in %.3f s",
+            package.path,
+            numerics,
+            len(program.instructions),
+            time.perf_counter() - start,
+        )
+        _log_instructions(record, program)
         outputs = {name: results[buffer] for name, buffer in package.output_buffers().items()}
         return outputs, record
 
@@ -275,3 +320,37 @@ def execute_package(
     if target.report is not None:
         report.extra.update(target.report(report, record, hardware))
     return Run(outputs, record, report)
+
+
+def _observer(log: SpikeLog | None, progress: Bar) -> Observer | None:
+    """What sees each executed instruction: the spike log (hardware numerics) and the bar;
+    None when neither does (no call on the simulator's path)."""
+    if not progress.shown:
+        return log
+
+    def observe(instruction: Instruction, results: list[Value]) -> None:
+        if log is not None:
+            log(instruction, results)
+        progress.advance()
+
+    return observe
+
+
+def _log_instructions(record: RunRecord, program: Program) -> None:
+    """Every executed instruction, its unit, cycles and energy (-vv)."""
+    if not logger.isEnabledFor(logging.DEBUG):
+        return
+    for entry in record.records:
+        line = program.instructions[entry.index].line
+        energy = sum(item.picojoules for item in entry.cost.items)
+        logger.debug(
+            "#%d line %d %s on %s (%s): cycles %.0f..%.0f, %.4g pJ",
+            entry.index,
+            line,
+            entry.opcode,
+            entry.unit,
+            entry.layer,
+            entry.start,
+            entry.end,
+            energy,
+        )
