@@ -112,6 +112,17 @@ VERBOSITY_OPTIONS = (
 """Every command's (and the group's) -q/-v; progress bars show only when stderr is a terminal."""
 
 
+INPUT_OPTION = click.option(
+    "-i",
+    "--input",
+    "input_specs",
+    multiple=True,
+    required=True,
+    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
+)
+"""The model's inputs (`eval`, `run`, `compare`, `sweep`), read by `load_inputs`."""
+
+
 def _verbosity_options(command: F) -> F:
     for option in reversed(VERBOSITY_OPTIONS):
         command = option(command)
@@ -346,14 +357,7 @@ def _check_plot_dir(plot_dir: str | None) -> None:
 @cli.command("eval")
 @_verbosity_options
 @click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
-@click.option(
-    "-i",
-    "--input",
-    "input_specs",
-    multiple=True,
-    required=True,
-    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
-)
+@INPUT_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write outputs (.npy/.npz).")
 @click.option("--stats", is_flag=True, help="Print the firing rate of every spiking op.")
 @click.option(
@@ -525,14 +529,7 @@ def compile_command(
 @cli.command("run")
 @_verbosity_options
 @click.argument("program", type=click.Path())
-@click.option(
-    "-i",
-    "--input",
-    "input_specs",
-    multiple=True,
-    required=True,
-    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
-)
+@INPUT_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write outputs (.npy/.npz).")
 @click.option(
     "--report",
@@ -640,14 +637,7 @@ def _check_output_folder(path: str | None) -> None:
 @cli.command("compare")
 @_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option(
-    "-i",
-    "--input",
-    "input_specs",
-    multiple=True,
-    required=True,
-    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
-)
+@INPUT_OPTION
 @click.option(
     "--labels",
     type=click.Path(dir_okay=False),
@@ -766,14 +756,7 @@ def compare_command(
 @cli.command("sweep")
 @_verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option(
-    "-i",
-    "--input",
-    "input_specs",
-    multiple=True,
-    required=True,
-    help="X.npy, name=X.npy (repeatable) or inputs.npz.",
-)
+@INPUT_OPTION
 @click.option(
     "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."
 )

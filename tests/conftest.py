@@ -18,6 +18,7 @@ from compiler.frontend.raising.report import RaiseReport
 
 if TYPE_CHECKING:
     from compiler.toolchain import Run
+    from runtime.interpreter import InstructionRecord
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -131,3 +132,25 @@ def raised_copy(model: onnx.ModelProto, path: Path) -> tuple[onnx.ModelProto, Ra
     raised = onnx.ModelProto()
     raised.CopyFrom(model)
     return raised, raise_model(raised, OnnxTensors(raised, path), _infer_shapes(raised))
+
+
+def checked_reference(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The reference interpreter's outputs of the ONNX model at `path`, checked against
+    onnxruntime's (reals within 1e-5): the oracle a target's run is then held to exactly."""
+    import onnxruntime as ort
+
+    from compiler.driver import load_model
+    from compiler.reference import evaluate
+
+    module, weights, _ = load_model(str(path))
+    ours = evaluate(module, weights, feeds)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [o.name for o in session.get_outputs()]
+    for name, theirs in zip(names, session.run(names, feeds), strict=True):
+        np.testing.assert_allclose(ours[name], theirs, rtol=1e-5, atol=1e-6, err_msg=name)
+    return ours
+
+
+def entry_energy(record: InstructionRecord, entry: str) -> float:
+    """The picojoules an executed instruction spent on one hardware entry."""
+    return sum(item.picojoules for item in record.cost.items if item.entry == entry)

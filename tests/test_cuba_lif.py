@@ -18,7 +18,6 @@ from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import real_type
-from compiler.driver import load_model
 from compiler.errors import UnsupportedModelError
 from compiler.frontend.onnx_functions import FUNCTION_NAMES, cuba_lif_function
 from compiler.frontend.onnx_import import import_onnx
@@ -26,7 +25,7 @@ from compiler.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime import kernels
 from runtime.interpreter import InstructionRecord
-from tests.conftest import dyadic, model_from, run_sample_program
+from tests.conftest import checked_reference, dyadic, entry_energy, model_from, run_sample_program
 
 RNG = np.random.default_rng(2024)
 T = 6
@@ -229,21 +228,12 @@ def layer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(layer_model: Path) -> dict[str, np.ndarray]:
-    module, weights, _ = load_model(str(layer_model))
-    expected = evaluate(module, weights, {"x": _input()})
-    session = ort.InferenceSession(str(layer_model), providers=["CPUExecutionProvider"])
-    (theirs,) = session.run(["y"], {"x": _input()})
-    np.testing.assert_allclose(expected["y"], theirs, rtol=1e-5, atol=1e-6)
-    return expected
+    return checked_reference(layer_model, {"x": _input()})
 
 
 def _neuron_record(records: list[InstructionRecord], opcode: str) -> InstructionRecord:
     (record,) = [r for r in records if r.opcode == opcode]
     return record
-
-
-def _energy(record: InstructionRecord, entry: str) -> float:
-    return sum(item.picojoules for item in record.cost.items if item.entry == entry)
 
 
 UPDATES = T * B * N * D
@@ -296,17 +286,17 @@ def test_sparse_report_counts_the_membrane_updates_and_prices_them(
     hw = run.record.hardware
     price = hw.number
     # per update: 5 adds, 2 multiplies, 1 comparison; two state words read and written
-    assert _energy(record, "energy.compute.add16") == pytest.approx(
+    assert entry_energy(record, "energy.compute.add16") == pytest.approx(
         5 * UPDATES * price("energy.compute.add16")
     )
-    assert _energy(record, "energy.compute.mult16") == pytest.approx(
+    assert entry_energy(record, "energy.compute.mult16") == pytest.approx(
         2 * UPDATES * price("energy.compute.mult16")
     )
-    assert _energy(record, "energy.compute.compare16") == pytest.approx(
+    assert entry_energy(record, "energy.compute.compare16") == pytest.approx(
         UPDATES * price("energy.compute.compare16")
     )
     membrane = 4 * UPDATES * hw.integer("precision.membrane_bits")
-    assert _energy(record, "energy.memory.membrane_sram") == pytest.approx(
+    assert entry_energy(record, "energy.memory.membrane_sram") == pytest.approx(
         membrane * price("energy.memory.membrane_sram")
     )
     lanes = hw.integer("encoder.neuron_lanes")

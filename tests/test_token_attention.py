@@ -29,7 +29,7 @@ from compiler.weights import WeightStore
 from runtime import kernels
 from runtime.interpreter import InstructionRecord
 from targets.instructions import ADD16, ADD32, COMPARE16, LOGIC1, MULT8
-from tests.conftest import dyadic, model_from, run_sample_program
+from tests.conftest import checked_reference, dyadic, entry_energy, model_from, run_sample_program
 
 RNG = np.random.default_rng(2024)
 T = 4
@@ -328,12 +328,7 @@ def layer_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def reference(layer_model: Path) -> dict[str, np.ndarray]:
-    module, weights, _ = load_model(str(layer_model))
-    expected = evaluate(module, weights, {"x": _input()})
-    session = ort.InferenceSession(str(layer_model), providers=["CPUExecutionProvider"])
-    (theirs,) = session.run(["y"], {"x": _input()})
-    np.testing.assert_allclose(expected["y"], theirs, rtol=1e-5, atol=1e-6)
-    return expected
+    return checked_reference(layer_model, {"x": _input()})
 
 
 def test_the_layer_model_has_work_to_do() -> None:
@@ -398,10 +393,6 @@ def _records(records: list[InstructionRecord], opcode: str) -> list[InstructionR
     return [r for r in records if r.opcode == opcode]
 
 
-def _energy(record: InstructionRecord, entry: str) -> float:
-    return sum(item.picojoules for item in record.cost.items if item.entry == entry)
-
-
 @pytest.fixture(scope="module")
 def runs(layer_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[tuple[str, str], Any]:
     folder = tmp_path_factory.mktemp("token_programs")
@@ -447,11 +438,11 @@ def test_sparse_prices_the_spikes_it_visits(runs: dict[tuple[str, str], Any]) ->
         price = run.record.hardware.number
         visited_q = q.sum() if variant == "sparse" else positions
         visited_k = k.sum() if variant == "sparse" else positions
-        assert _energy(record, ADD16) == pytest.approx((visited_q + 2 * SUMS) * price(ADD16))
-        assert _energy(record, LOGIC1) == pytest.approx(visited_k * price(LOGIC1))
-        assert _energy(record, COMPARE16) == pytest.approx(SUMS * price(COMPARE16))
+        assert entry_energy(record, ADD16) == pytest.approx((visited_q + 2 * SUMS) * price(ADD16))
+        assert entry_energy(record, LOGIC1) == pytest.approx(visited_k * price(LOGIC1))
+        assert entry_energy(record, COMPARE16) == pytest.approx(SUMS * price(COMPARE16))
         membrane = 2 * SUMS * run.record.hardware.integer("precision.membrane_bits")
-        assert _energy(record, "energy.memory.membrane_sram") == pytest.approx(
+        assert entry_energy(record, "energy.memory.membrane_sram") == pytest.approx(
             membrane * price("energy.memory.membrane_sram")
         )
         metrics = record.cost.metrics
@@ -478,8 +469,8 @@ def test_stacked3d_splits_the_heads_over_head_units(runs: dict[tuple[str, str], 
     for h, record in enumerate(by_head):
         q_h, k_h = q[..., h * dh : (h + 1) * dh].sum(), k[..., h * dh : (h + 1) * dh].sum()
         assert record.cost.metrics.effective_acs == q_h
-        assert _energy(record, LOGIC1) == pytest.approx(k_h * price(LOGIC1))
-        assert _energy(record, ADD16) == pytest.approx((q_h + 2 * SUMS / H) * price(ADD16))
+        assert entry_energy(record, LOGIC1) == pytest.approx(k_h * price(LOGIC1))
+        assert entry_energy(record, ADD16) == pytest.approx((q_h + 2 * SUMS / H) * price(ADD16))
         assert record.cost.metrics.membrane_updates == SUMS / H
     # overlapping: the two heads' instructions run at the same time on their units
     assert by_head[0].start == by_head[1].start
@@ -503,11 +494,11 @@ def test_xpikeformer_digital_unit_and_ann_counterpart(runs: dict[tuple[str, str]
     _, run = runs["xpikeformer", "xpikeformer"]
     (record,) = _records(run.record.records, "DIG.TOKEN_ATTENTION")
     price = run.record.hardware.number
-    assert _energy(record, ADD16) == pytest.approx((elements + 2 * SUMS) * price(ADD16))
-    assert _energy(record, COMPARE16) == pytest.approx(SUMS * price(COMPARE16))
-    assert _energy(record, LOGIC1) == pytest.approx(elements * price(LOGIC1))
+    assert entry_energy(record, ADD16) == pytest.approx((elements + 2 * SUMS) * price(ADD16))
+    assert entry_energy(record, COMPARE16) == pytest.approx(SUMS * price(COMPARE16))
+    assert entry_energy(record, LOGIC1) == pytest.approx(elements * price(LOGIC1))
     _, ann = runs["xpikeformer", "digital-ann"]
     (record,) = _records(ann.record.records, "ANN.TOKEN_ATTENTION")
-    assert _energy(record, ADD32) == pytest.approx(elements / T * price(ADD32))
-    assert _energy(record, COMPARE16) == pytest.approx(SUMS / T * price(COMPARE16))
-    assert _energy(record, MULT8) == pytest.approx(elements / T * price(MULT8))
+    assert entry_energy(record, ADD32) == pytest.approx(elements / T * price(ADD32))
+    assert entry_energy(record, COMPARE16) == pytest.approx(SUMS / T * price(COMPARE16))
+    assert entry_energy(record, MULT8) == pytest.approx(elements / T * price(MULT8))
