@@ -1,0 +1,135 @@
+"""`spikec import` (ONNX -> spike IR) and `spikec opt` (IR -> passes -> IR)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from compiler.cli.common import (
+    emit_ir,
+    ir_dump_options,
+    ir_dumps,
+    verbosity_options,
+)
+from compiler.driver import (
+    SPLIT_MARKER,
+    absolute_weights,
+    load_model,
+    parse_ir,
+    print_ir,
+    read_ir,
+    read_text,
+    rebase_weights,
+    run_pipeline,
+    split_input,
+    write_text,
+)
+from compiler.errors import SpikecError
+from compiler.frontend.raising.report import RaiseReport
+
+
+@click.command("import")
+@verbosity_options
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
+@click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
+@click.option(
+    "--inline-weights", is_flag=True, help="Write weights into the IR (for small models and tests)."
+)
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="On stderr: what the raising passes recognised in a torch.onnx export (neurons, "
+    "repeated inputs, ...) and what they left as it was, with the reason.",
+)
+def import_command(
+    model: str, output: str | None, generic: bool, inline_weights: bool, explain: bool
+) -> None:
+    """Import an ONNX model into the `spike` dialect.
+
+    Weights stay in the model file: the IR names it in the module attribute `spike.weights`
+    (relative to the IR file) and refers to each tensor by its initializer name.
+
+    \b
+    Examples:
+      spikec import samples/sdt.onnx                    # IR on stdout
+      spikec import samples/sdt.onnx -o sdt.mlir
+      spikec import samples/sdt.onnx --generic | spikec opt - -p ''
+      spikec import samples/export/sj_sdt.dynamo.onnx --explain -o sdt.mlir
+    """
+    if model.endswith(".mlir"):
+        raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
+
+    def show(report: RaiseReport) -> None:
+        for line in report.lines():
+            click.echo(line, err=True)
+
+    module, _, base = load_model(model, inline_weights, show if explain else None)
+    emit_ir(module, base, output, generic)
+
+
+@click.command("opt")
+@verbosity_options
+@click.argument("input", default="-", type=click.Path(allow_dash=True, dir_okay=False))
+@click.option(
+    "-p", "--passes", "pipeline", default="", show_default=True, help="Pass pipeline, xDSL syntax."
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
+@click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
+@ir_dump_options
+@click.option(
+    "--split-input-file",
+    is_flag=True,
+    help="Treat each '// -----' section as a separate module; report every failing one.",
+)
+def opt_command(
+    input: str,
+    pipeline: str,
+    output: str | None,
+    generic: bool,
+    print_ir_after_all: bool,
+    print_ir_after: tuple[str, ...],
+    print_ir_before: tuple[str, ...],
+    ir_dump_dir: str | None,
+    split_input_file: bool,
+) -> None:
+    """Parse IR (a file, or '-' for stdin), run a pass pipeline and print the result.
+
+    \b
+    Examples:
+      spikec opt model.mlir -p ''                # parse, verify, print (a round trip)
+      spikec opt model.mlir -p 'cse,dce' -o clean.mlir
+      spikec import samples/moe.onnx | spikec opt - -p dce --print-ir-after-all
+      spikec opt m.mlir -p 'partition-heads{units=4},tier-map{tiers=2}' --ir-dump-dir dumps
+      spikec opt m.mlir -p 'fold-batchnorm,dce' --print-ir-before dce
+    """
+
+    callback = ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, generic)
+    callback.check(pipeline)
+    if not split_input_file:
+        module, base = read_ir(input)
+        run_pipeline(module, pipeline, callback)
+        emit_ir(module, base, output, generic)
+        return
+    text, name, base = read_text(input)
+    printed, failures = [], 0
+    for index, chunk in enumerate(split_input(text)):
+        try:
+            module = parse_ir(chunk, name)
+            absolute_weights(module, base)
+            run_pipeline(module, pipeline, callback)
+            rebase_weights(module, base, Path.cwd() if output is None else Path(output).parent)
+            printed.append(print_ir(module, generic=generic))
+            if output is None:  # print each section as it is done, as mlir-opt does
+                separator = f"{SPLIT_MARKER}\n" if index else ""
+                click.echo(separator + printed[-1], nl=False)
+                sys.stdout.flush()
+        except SpikecError as e:
+            click.echo(f"spikec: error: {e}", err=True)
+            failures += 1
+    if failures:
+        raise SpikecError(f"{failures} of the input's sections failed", where=name)
+    if output is not None:
+        write_text(output, f"{SPLIT_MARKER}\n".join(printed))
