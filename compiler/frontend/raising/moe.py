@@ -251,32 +251,13 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
             softmax=int(router.softmax),
         )
     ]
-    axis = graph.fresh("expert_axis")
-    graph.constants[axis] = np.asarray([0], dtype=np.int64)
-    rows = []
-    for expert in experts:
-        dispatched = graph.fresh(f"{source}.expert{expert.index}")
-        new_nodes.append(
-            helper.make_node(
-                "Dispatch",
-                [source, gates],
-                [dispatched],
-                name=f"{dispatched}.dispatch",
-                domain=DOMAIN,
-                expert=expert.index,
-            )
-        )
-        for node, position in expert.reads:
-            node.input[position] = dispatched
-        row = graph.fresh(f"{expert.output}.row")
-        new_nodes.append(helper.make_node("Unsqueeze", [expert.output, axis], [row]))
-        rows.append(row)
-    stacked = graph.fresh(f"{gates}.experts")
-    new_nodes.append(helper.make_node("Concat", rows, [stacked], axis=0))
-    new_nodes.append(
-        helper.make_node(
-            "Combine", [gates, stacked], [last.output[0]], name=f"{gates}.combine", domain=DOMAIN
-        )
+    new_nodes += dispatch_experts(
+        graph,
+        source,
+        gates,
+        [(e.output, e.reads) for e in experts],
+        last.output[0],
+        f"{gates}.combine",
     )
     removed = {id(router.scatter), id(last)}
     graph.nodes = [n for n in graph.nodes if id(n) not in removed] + new_nodes
@@ -291,3 +272,44 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
             sum(len(e.nodes) for e in experts),
         )
     )
+
+
+def dispatch_experts(
+    graph: Graph,
+    source: str,
+    gates: str,
+    experts: list[tuple[str, list[tuple[onnx.NodeProto, int]]]],
+    output: str,
+    combine_name: str,
+) -> list[onnx.NodeProto]:
+    """spikec's routing around experts that read `source` densely: each expert (its output, and
+    the (node, input position) where it reads `source`) is rewired to read its `Dispatch` of
+    `source` by `gates`; their outputs, stacked on a new first axis, are `Combine`d by the gates
+    into `output`. The new nodes (the caller removes the old sum)."""
+    axis = graph.fresh("expert_axis")
+    graph.constants[axis] = np.asarray([0], dtype=np.int64)
+    nodes: list[onnx.NodeProto] = []
+    rows = []
+    for index, (expert_output, reads) in enumerate(experts):
+        dispatched = graph.fresh(f"{source}.expert{index}")
+        nodes.append(
+            helper.make_node(
+                "Dispatch",
+                [source, gates],
+                [dispatched],
+                name=f"{dispatched}.dispatch",
+                domain=DOMAIN,
+                expert=index,
+            )
+        )
+        for node, position in reads:
+            node.input[position] = dispatched
+        row = graph.fresh(f"{expert_output}.row")
+        nodes.append(helper.make_node("Unsqueeze", [expert_output, axis], [row]))
+        rows.append(row)
+    stacked = graph.fresh(f"{gates}.experts")
+    nodes.append(helper.make_node("Concat", rows, [stacked], axis=0))
+    nodes.append(
+        helper.make_node("Combine", [gates, stacked], [output], name=combine_name, domain=DOMAIN)
+    )
+    return nodes

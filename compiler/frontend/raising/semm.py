@@ -36,13 +36,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import onnx
-from onnx import helper
 
 from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
-from compiler.frontend.raising.moe import MoEError, _router, _shared_input
+from compiler.frontend.raising.moe import MoEError, _router, _shared_input, dispatch_experts
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 
 GATE_NEURONS = {"LIF", "IF", "Leaky", "CubaLIF", "Bernoulli"}
@@ -434,35 +432,15 @@ def _raise_block(graph: Graph, mixture: Mixture, report: RaiseReport) -> None:
                 f"{label(reader)} reads the sum: a threshold could turn the difference into "
                 "different spikes"
             )
-    gates = mixture.gates
-    axis = graph.fresh("expert_axis")
-    graph.constants[axis] = np.asarray([0], dtype=np.int64)
-    new_nodes: list[onnx.NodeProto] = []
-    rows = []
-    for e, (_, reads) in enumerate(experts):
-        dispatched = graph.fresh(f"{source}.expert{e}")
-        new_nodes.append(
-            helper.make_node(
-                "Dispatch",
-                [source, gates],
-                [dispatched],
-                name=f"{dispatched}.dispatch",
-                domain=DOMAIN,
-                expert=e,
-            )
-        )
-        for node, position in reads:
-            node.input[position] = dispatched
-        row = graph.fresh(f"{mixture.outputs[e]}.row")
-        new_nodes.append(helper.make_node("Unsqueeze", [mixture.outputs[e], axis], [row]))
-        rows.append(row)
-    stacked = graph.fresh(f"{gates}.experts")
     output = mixture.last.output[0]
-    new_nodes.append(helper.make_node("Concat", rows, [stacked], axis=0))
-    combine = helper.make_node(
-        "Combine", [gates, stacked], [output], name=f"{output}.combine", domain=DOMAIN
+    new_nodes = dispatch_experts(
+        graph,
+        source,
+        mixture.gates,
+        [(mixture.outputs[e], reads) for e, (_, reads) in enumerate(experts)],
+        output,
+        f"{output}.combine",
     )
-    new_nodes.append(combine)
     graph.nodes = [n for n in graph.nodes if n is not mixture.last] + new_nodes
     graph.reindex()
     graph.sort()
