@@ -103,19 +103,25 @@ class Graph:
 
     def fresh(self, stem: str) -> str:
         """A value name not used in the model: `stem`, or `stem.N` if it is taken."""
-        taken = self._names()
         name, n = stem, 1
-        while name in taken:
+        while self._taken(name):
             n += 1
             name = f"{stem}.{n}"
         self._issued.add(name)
         return name
 
-    def _names(self) -> set[str]:
-        names = set(self._issued) | set(self.constants) | set(self.tensors.tensors)
-        names |= set(self.producer) | set(self.consumers) | self.outputs
-        names |= {vi.name for vi in self.graph.input}
-        return names
+    def _taken(self, name: str) -> bool:
+        """Looked up in each table (building their union on every call made raising a large
+        export quadratic)."""
+        return (
+            name in self._issued
+            or name in self.constants
+            or name in self.tensors
+            or name in self.producer
+            or name in self.consumers
+            or name in self.outputs
+            or any(vi.name == name for vi in self.graph.input)
+        )
 
     def replace_uses(self, old: str, new: str) -> None:
         """Every consumer (and graph output) of `old` reads `new` instead."""
