@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from xdsl.context import Context
@@ -31,7 +32,6 @@ from xdsl.utils.lexer import Span
 from compiler.dialects.spike import GlobalOp, Spike
 from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
-from compiler.frontend.raising.report import RaiseReport
 from compiler.progress import Bar, logger
 from compiler.weights import (
     DERIVED_ATTR,
@@ -40,6 +40,9 @@ from compiler.weights import (
     set_weight_paths,
     weight_paths,
 )
+
+if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
+    from compiler.frontend.raising.report import RaiseReport
 
 
 def make_context() -> Context:

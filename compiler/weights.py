@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx import external_data_helper, helper, numpy_helper
 from xdsl.dialects.builtin import (
     ArrayAttr,
     BytesAttr,
@@ -33,6 +32,9 @@ from xdsl.dialects.builtin import (
 from compiler.dialects.spike import GlobalOp
 from compiler.errors import SpikecError
 
+if TYPE_CHECKING:  # onnx is imported where an ONNX file is read: importing it costs over a second
+    import onnx
+
 WEIGHTS_ATTR = "spike.weights"
 """Module attribute: the weight file (or a list of them), relative to the IR file's folder."""
 
@@ -44,6 +46,8 @@ CLI writes such data beside the IR file rather than into it."""
 def external_data_file(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> Path:
     """The file holding an external-data initializer, refused if it lies outside the model's
     folder (a model must not make spikec read arbitrary files)."""
+    from onnx import external_data_helper
+
     info = external_data_helper.ExternalDataInfo(tensor)
     location = info.location
     root = model_dir.resolve()
@@ -64,6 +68,8 @@ def external_data_file(tensor: onnx.TensorProto, model_dir: Path, model_path: st
 
 
 def _memmap_external(tensor: onnx.TensorProto, model_dir: Path, model_path: str) -> np.ndarray:
+    from onnx import external_data_helper, helper
+
     path = external_data_file(tensor, model_dir, model_path)
     info = external_data_helper.ExternalDataInfo(tensor)
     dtype = np.dtype(helper.tensor_dtype_to_np_dtype(tensor.data_type)).newbyteorder("<")
@@ -98,6 +104,8 @@ class OnnxTensors:
         return name in self.tensors
 
     def array(self, name: str) -> np.ndarray:
+        from onnx import external_data_helper, numpy_helper
+
         tensor = self.tensors[name]
         if external_data_helper.uses_external_data(tensor):
             return _memmap_external(tensor, self.dir, str(self.path))

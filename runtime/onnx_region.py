@@ -13,10 +13,13 @@ import base64
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import onnx
-from onnx.reference import ReferenceEvaluator
+
+if TYPE_CHECKING:  # onnx is imported where a region is decoded: importing it costs over a second
+    import onnx
+    from onnx.reference import ReferenceEvaluator
 
 SPECIAL_OPS = frozenset(
     {"Exp", "Log", "Div", "Sqrt", "Reciprocal", "Pow", "Tanh", "Sigmoid", "Erf"}
@@ -38,6 +41,8 @@ def encode_body(function: onnx.FunctionProto) -> str:
 
 def decode_body(body: str) -> onnx.FunctionProto:
     """The region's function; ValueError when `body` is not one."""
+    import onnx
+
     try:
         data = base64.b64decode(body.encode("ascii"), validate=True)
         function = onnx.FunctionProto()
@@ -66,6 +71,8 @@ class Region:
 @functools.lru_cache(maxsize=64)
 def region(body: str) -> Region:
     """The decoded body and its evaluator (built once per body)."""
+    from onnx.reference import ReferenceEvaluator
+
     function = decode_body(body)
     return Region(function, ReferenceEvaluator(function))
 

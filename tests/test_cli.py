@@ -111,3 +111,24 @@ def test_help_has_examples(capsys: pytest.CaptureFixture[str]) -> None:
         assert code == 0 and "Examples:" in out and f"spikec {command}" in out
     code, out, _ = run_cli(["--version"], capsys)
     assert code == 0 and "spikec" in out
+
+
+def test_commands_that_read_no_onnx_do_not_import_it() -> None:
+    """onnx (with ml_dtypes) takes over a second to import: `spikec run`, `targets`, `opt` on
+    IR and `--version` must not pay it. Checked in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import compiler.cli, compiler.toolchain, compiler.reference\n"
+        "from compiler.toolchain import get_target\n"
+        "from targets import target_names\n"
+        "for name in target_names(): get_target(name).hardware()\n"
+        "print(sorted(m for m in sys.modules if m == 'onnx' or m.startswith('onnx.')))\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]", result.stdout

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -27,7 +28,9 @@ from compiler.driver import (
     write_text,
 )
 from compiler.errors import SpikecError
-from compiler.frontend.raising.report import RaiseReport
+
+if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
+    from compiler.frontend.raising.report import RaiseReport
 
 
 @click.command("import")
