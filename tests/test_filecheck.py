@@ -11,9 +11,13 @@ from pathlib import Path
 SUITE = Path(__file__).parent / "filecheck"
 
 
-def test_filecheck_suite() -> None:
+def test_filecheck_suite(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        SPIKEC_LIT_OUTPUT=str(tmp_path),
+    )
     lit = shutil.which("lit", path=env["PATH"])
     assert lit is not None, "lit is not installed (pip install -e '.[dev]')"
     result = subprocess.run(

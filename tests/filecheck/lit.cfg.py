@@ -11,6 +11,10 @@ config.name = "spikec"  # noqa: F821
 config.test_format = lit.formats.ShTest(execute_external=False)  # noqa: F821
 config.suffixes = [".mlir"]  # noqa: F821
 config.test_source_root = os.path.dirname(__file__)  # noqa: F821
+# each run's %t files in a folder of its own when given (pytest gives a temporary one), so two
+# runs at once (two pytest sessions, or pytest beside a manual `lit`) do not share files
+if os.environ.get("SPIKEC_LIT_OUTPUT"):
+    config.test_exec_root = os.environ["SPIKEC_LIT_OUTPUT"]  # noqa: F821
 config.environment["PATH"] = os.environ["PATH"]  # noqa: F821
 config.substitutions.append(  # noqa: F821
     ("%samples", os.path.join(os.path.dirname(__file__), "..", "..", "samples"))
