@@ -6,7 +6,8 @@ written once, atomically, from the finished table. Written with pyarrow, an opti
 (`pip install spikec[parquet]`): a columnar file format is not code to write ourselves.
 
 Columns: each grid key as a string (the setting as given), the figures as float64 (null for a
-failed point), `pareto` as a boolean and `status` as a string; the file's metadata records the
+failed point), `numerics` (in hardware numerics) as a string, `pareto` as a boolean and `status`
+as a string; the file's metadata records the
 model, the target and the grid's keys.
 """
 
@@ -18,7 +19,7 @@ from typing import Any
 
 from compiler.driver import write_atomically
 from compiler.errors import SpikecError
-from compiler.sweep import PARETO, STATUS, Sweep
+from compiler.sweep import NUMERICS, PARETO, STATUS, Sweep
 
 
 def check_pyarrow() -> None:
@@ -41,7 +42,7 @@ def write_parquet(result: Sweep, path: str, metadata: dict[str, Any]) -> None:
     fields = []
     for key in result.columns:
         values = [row[key] for row in result.rows]
-        if key in result.keys or key == STATUS:
+        if key in result.keys or key in (STATUS, NUMERICS):
             fields.append(pa.field(key, pa.string(), nullable=False))
             columns[key] = [str(v) for v in values]
         else:

@@ -73,13 +73,20 @@ def write_pareto_plot(
     keys: Sequence[str],
     title: str,
     folder: str,
+    trade_off: str = "latency_us",
 ) -> Path:
-    """`pareto.png` in `folder` (created): energy per inference (µJ) against latency (µs) of
-    the sweep's rows whose status is ok, the rows at the indices `front` (the Pareto-optimal
-    points) highlighted, labelled with their `keys`' values and joined by a step line; the file
-    written."""
+    """`pareto.png` in `folder` (created): energy per inference (µJ) against `trade_off` (latency
+    in µs, or the output relative error) of the sweep's rows whose status is ok, the rows at the
+    indices `front` (the Pareto-optimal points) highlighted, labelled with their `keys`' values
+    and joined by a step line; the file written."""
     directory = _prepare(folder)
-    return _save(_pareto(rows, front, keys, title), directory / PARETO_CHART)
+    return _save(_pareto(rows, front, keys, title, trade_off), directory / PARETO_CHART)
+
+
+TRADE_OFF_LABELS = {
+    "latency_us": "latency (µs)",
+    "output_relative_error": "output relative error ‖y - y_exact‖ / ‖y_exact‖",
+}
 
 
 def _prepare(folder: str) -> Path:
@@ -232,18 +239,22 @@ def _colours(count: int) -> list[Any]:
 
 
 def _pareto(
-    rows: Sequence[Mapping[str, Any]], front: Sequence[int], keys: Sequence[str], title: str
+    rows: Sequence[Mapping[str, Any]],
+    front: Sequence[int],
+    keys: Sequence[str],
+    title: str,
+    trade_off: str,
 ) -> Any:
     ok = [
         i
         for i, r in enumerate(rows)
         if r.get("status") == "ok"
-        and r.get("latency_us") is not None
+        and r.get(trade_off) is not None
         and r.get("energy_per_inference_uj") is not None
     ]
     figure, axes = _figure(8.0, 5.5)
     axes.set_title(title)
-    axes.set_xlabel("latency (µs)")
+    axes.set_xlabel(TRADE_OFF_LABELS[trade_off])
     axes.set_ylabel("energy per inference (µJ)")
     if not ok:
         axes.text(0.5, 0.5, "no point ran (all failed)", ha="center", va="center")
@@ -252,8 +263,8 @@ def _pareto(
     on_front = set(front) & set(ok)
     others = [i for i in ok if i not in on_front]
 
-    def latency(i: int) -> float:
-        return float(rows[i]["latency_us"])
+    def latency(i: int) -> float:  # or the trade-off in its place
+        return float(rows[i][trade_off])
 
     def energy(i: int) -> float:
         return float(rows[i]["energy_per_inference_uj"])

@@ -40,9 +40,17 @@ from compiler.progress import Bar, bar, logger
 from runtime.errors import ProgramError
 
 FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
+QUALITY = ("accuracy_pct", "top1_agreement_pct")
 STATUS = "status"
 OK = "ok"
 PARETO = "pareto"
+EXACT = "exact"
+NUMERICS = "numerics"
+"""The column of a sweep in hardware numerics: the mode and seed its rows ran with."""
+DEVIATION = ("spike_agreement_pct", "output_relative_error")
+"""A hardware-numerics sweep's figures of deviation from the exact run of the same point: the
+share of spikes equal to the exact run's (mean over the layers that fire), and
+‖y - y_exact‖ / ‖y_exact‖ (the largest over the outputs)."""
 
 
 def parse_grid(text: str) -> dict[str, list[str]]:
@@ -136,15 +144,21 @@ def load_grid_file(path: str) -> dict[str, list[str]]:
     return grid
 
 
-def check_grid(target_name: str, grid: Mapping[str, Sequence[str]], variant: str | None) -> str:
-    """Refuse unknown keys (and an unknown target or variant) before any point runs, with the
-    target's own `--set` validation; returns the variant. The values are checked per point (a
-    point whose value the target refuses is a failed row)."""
+def check_grid(
+    target_name: str,
+    grid: Mapping[str, Sequence[str]],
+    variant: str | None,
+    numerics: str = EXACT,
+) -> str:
+    """Refuse unknown keys (and an unknown target, variant or numerics mode of the variant)
+    before any point runs, with the target's own `--set` validation; returns the variant. The
+    values are checked per point (a point whose value the target refuses is a failed row)."""
     from compiler.toolchain import get_target
 
     target = get_target(target_name)
     try:
         chosen = target.check_variant(variant)
+        target.check_numerics(numerics, chosen)
         defaults = target.hardware().entries
         # each key at its default value: checks the key, not the grid's values
         target.hardware(
@@ -180,6 +194,8 @@ class Job:
     labels: np.ndarray | None
     reference: dict[str, np.ndarray] | None
     """The reference interpreter's outputs (top-1 agreement, without labels)."""
+    numerics: str = EXACT
+    seed: int = 0
 
 
 def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
@@ -190,6 +206,9 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
 
     row: dict[str, Any] = dict(zip(job.keys, point, strict=True))
     quality = quality_key(job.labels is not None)
+    deviation = job.numerics != EXACT
+    if deviation:
+        row[NUMERICS] = numerics_label(job.numerics, job.seed)
     try:
         with tempfile.TemporaryDirectory(prefix="spikec-sweep-") as folder:
             program = Path(folder) / "program"
@@ -201,11 +220,10 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
                 settings=settings_of(job.keys, point),
             )
             package, target = open_program(program)
-            run = execute_package(
-                package, target, job.inputs, job.sources, RunOptions(labels=job.labels)
-            )
+            options = RunOptions(job.numerics, job.seed, labels=job.labels)
+            run = execute_package(package, target, job.inputs, job.sources, options)
     except (SpikecError, ProgramError) as e:
-        row.update({k: None for k in (*FIGURES, quality)})
+        row.update({k: None for k in (*FIGURES, quality, *(DEVIATION if deviation else ()))})
         row[STATUS] = f"failed: {e}"
         return row
     t = run.report.totals
@@ -220,17 +238,29 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
         assert job.reference is not None
         fraction = top1_agreement(run.outputs, job.reference)
     row[quality] = None if fraction is None else 100 * fraction
+    if deviation:
+        measured = run.report.extra["numerics"]
+        row["spike_agreement_pct"] = 100 * measured["spike_agreement_mean"]
+        row["output_relative_error"] = max(
+            (o["relative_error"] for o in measured["outputs"].values()), default=0.0
+        )
     row[STATUS] = OK
     return row
 
 
 def quality_key(labels: bool) -> str:
-    return "accuracy_pct" if labels else "top1_agreement_pct"
+    return QUALITY[0] if labels else QUALITY[1]
 
 
-def csv_keys(keys: Sequence[str], labels: bool) -> list[str]:
-    """The CSV's header: the grid's keys, the figures, the quality, the status."""
-    return [*keys, *FIGURES, quality_key(labels), STATUS]
+def numerics_label(numerics: str, seed: int) -> str:
+    return f"{numerics} (seed {seed})"
+
+
+def csv_keys(keys: Sequence[str], labels: bool, numerics: str = EXACT) -> list[str]:
+    """The CSV's header: the grid's keys, the figures, the quality (under the numerics), in
+    hardware numerics the mode and the deviation figures, the status."""
+    deviation = [NUMERICS, *DEVIATION] if numerics != EXACT else []
+    return [*keys, *FIGURES, quality_key(labels), *deviation, STATUS]
 
 
 def _read_rows(path: Path, header: list[str]) -> list[dict[str, Any]]:
@@ -252,7 +282,7 @@ def _read_rows(path: Path, header: list[str]) -> list[dict[str, Any]]:
             f"({','.join(header)}); give another -o, or remove it to start over",
             where=str(path),
         )
-    numeric = {*FIGURES, header[-2]}
+    numeric = {*FIGURES, *QUALITY, *DEVIATION}
     rows: list[dict[str, Any]] = []
     for cells in reader:
         if len(cells) != len(header):
@@ -282,17 +312,18 @@ class Sweep:
     """Rows found in the CSV (not run again)."""
     pareto: list[int] = field(default_factory=list)
     """Indices (into rows) of the Pareto-optimal points."""
+    trade_off: str = "latency_us"
+    """What the Pareto front weighs against energy per inference: latency, or in hardware
+    numerics the output error."""
 
 
-def pareto(rows: Sequence[Mapping[str, Any]]) -> list[int]:
-    """The ok rows that no other ok row dominates on energy per inference and latency (lower or
-    equal in both, strictly lower in one)."""
+def pareto(rows: Sequence[Mapping[str, Any]], trade_off: str = "latency_us") -> list[int]:
+    """The ok rows that no other ok row dominates on energy per inference and `trade_off`
+    (lower or equal in both, strictly lower in one)."""
     ok = [
-        (i, r["energy_per_inference_uj"], r["latency_us"])
+        (i, r["energy_per_inference_uj"], r[trade_off])
         for i, r in enumerate(rows)
-        if r[STATUS] == OK
-        and r["energy_per_inference_uj"] is not None
-        and r["latency_us"] is not None
+        if r[STATUS] == OK and r["energy_per_inference_uj"] is not None and r[trade_off] is not None
     ]
     return [
         i
@@ -371,21 +402,33 @@ def sweep(
     reference: Mapping[str, np.ndarray] | None = None,
     jobs: int | None = None,
     scheduler: str | None = None,
+    numerics: str = EXACT,
+    seed: int = 0,
 ) -> Sweep:
     """Run every point of `grid` not yet in the CSV `output` (created with its header if
     missing), appending each row as it finishes; `jobs` worker processes (default: the CPU
     count; 1: in-process). `scheduler`: the points run on the Dask cluster at that address, or
     (`"local"`) on an embedded LocalCluster of `jobs` worker processes; nothing is written if it
     cannot be reached. `reference`: the reference interpreter's outputs (needed without
-    `labels`)."""
+    `labels`). `numerics`: each point runs in that hardware numerics mode, drawn from `seed`
+    (its accuracy or agreement is under that mode, and its deviation from the exact run is
+    measured); a CSV whose rows ran with another mode or seed is refused."""
     if not grid:
         raise SpikecError("--grid: the grid is empty")
-    chosen = check_grid(target, grid, variant)
+    chosen = check_grid(target, grid, variant, numerics)
     keys = list(grid)
-    header = csv_keys(keys, labels is not None)
+    header = csv_keys(keys, labels is not None, numerics)
     if labels is None and reference is None:
         raise SpikecError("a sweep without labels needs the reference outputs")
     existing = _read_rows(output, header) if output.exists() else []
+    label = numerics_label(numerics, seed)
+    for row in existing:
+        if numerics != EXACT and row[NUMERICS] != label:
+            raise SpikecError(
+                f"its rows ran with {row[NUMERICS]}, not {label}: give the same --numerics "
+                "and --seed to resume it, or another -o",
+                where=str(output),
+            )
     done = {tuple(str(r[k]) for k in keys): r for r in existing}
     wanted = points(grid)
     todo = [p for p in wanted if p not in done]
@@ -398,6 +441,8 @@ def sweep(
         dict(sources or {}),
         labels,
         None if reference is None else dict(reference),
+        numerics,
+        seed,
     )
     if done:
         logger.info("%s: %d point(s) done already, %d to run", output, len(done), len(todo))
@@ -415,7 +460,8 @@ def sweep(
             _run_points(job, todo, keys, header, output, existing, done, workers, client, progress)
 
     rows = [done[p] for p in wanted]
-    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows))
+    trade_off = "latency_us" if numerics == EXACT else "output_relative_error"
+    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows, trade_off), trade_off)
 
 
 def _run_points(
@@ -470,7 +516,8 @@ def _run_points(
 
 def render_table(result: Sweep) -> str:
     """The rows as a text table, the Pareto-optimal points marked, a note under it."""
-    quality = result.columns[-2]
+    quality = next(c for c in result.columns if c in QUALITY)
+    deviation = NUMERICS in result.columns
     columns = [
         *(Column(k, k, "s") for k in result.keys),
         Column("latency_us", "latency (µs)", ".2f"),
@@ -478,6 +525,14 @@ def render_table(result: Sweep) -> str:
         Column("energy_per_inference_uj", "energy/inf (µJ)", "#.4g"),
         Column("edp_js", "EDP (J·s)", ".3e"),
         Column(quality, "accuracy %" if quality == "accuracy_pct" else "top-1 agr. %", ".1f"),
+        *(
+            (
+                Column("spike_agreement_pct", "spike agr. %", ".2f"),
+                Column("output_relative_error", "output rel. err", ".4f"),
+            )
+            if deviation
+            else ()
+        ),
         Column(PARETO, "pareto", "s"),
         Column(STATUS, "status", "s"),
     ]
@@ -488,6 +543,13 @@ def render_table(result: Sweep) -> str:
         f"{len(rows)} points ({len(rows) - failed} ok, {failed} failed"
         + (f", {result.resumed} from the CSV" if result.resumed else "")
         + "); pareto *: no other point has both lower or equal energy per inference and "
-        "latency, one of them strictly lower",
+        + ("latency" if result.trade_off == "latency_us" else "output relative error")
+        + ", one of them strictly lower",
     ]
+    if deviation and rows:
+        notes.append(
+            f"numerics {rows[0][NUMERICS]}: accuracy/agreement under these numerics; spike agr.: "
+            "share of spikes equal to the exact run's; output rel. err: "
+            "‖y - y_exact‖ / ‖y_exact‖"
+        )
     return render_comparison(Comparison(columns, rows, "", notes))

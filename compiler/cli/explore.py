@@ -194,6 +194,16 @@ def compare_command(
     "the Pareto front highlighted (needs spikec[plot]).",
 )
 @click.option(
+    "--numerics",
+    default="exact",
+    show_default=True,
+    metavar="MODE",
+    help="Run every point in this hardware numerics mode of the design (e.g. analog): accuracy "
+    "or agreement under it, and its deviation from the exact run (spike agreement, output "
+    "relative error).",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the numerics' noise.")
+@click.option(
     "--parquet",
     "parquet_file",
     type=click.Path(dir_okay=False),
@@ -213,16 +223,20 @@ def sweep_command(
     jobs: int | None,
     scheduler: str | None,
     plot_dir: str | None,
+    numerics: str,
+    seed: int,
     parquet_file: str | None,
 ) -> None:
     """Compile and run a model at every point of a grid of hardware settings; one row a point.
 
     Each point (one value per key of --grid) is compiled for the target with those --set
-    settings and run on the inputs (exact numerics). Per point: latency, throughput, energy per
-    inference, EDP, accuracy (with --labels) or top-1 agreement with the reference interpreter,
-    and the status (ok, or failed: the message; the sweep goes on). Rows are appended to the CSV
-    as points finish: re-running the same command after an interruption runs only the points
-    not in it. The table at the end marks the Pareto-optimal points (energy vs latency).
+    settings and run on the inputs (exact numerics, or --numerics MODE). Per point: latency,
+    throughput, energy per inference, EDP, accuracy (with --labels) or top-1 agreement with the
+    reference interpreter, with --numerics the spike agreement and output error against the
+    exact run, and the status (ok, or failed: the message; the sweep goes on). Rows are
+    appended to the CSV as points finish: re-running the same command after an interruption
+    runs only the points not in it. The table at the end marks the Pareto-optimal points
+    (energy vs latency; with --numerics, energy vs output error).
     With --scheduler the points run on a Dask cluster (same rows, same CSV). --grid-file takes
     the grid from a TOML file instead; --plot DIR draws the points and their Pareto front;
     --parquet FILE writes the table as Parquet too. On a terminal a bar shows the points done;
@@ -238,6 +252,8 @@ def sweep_command(
           --grid 'vector.lanes=8,16,32' --scheduler tcp://10.0.0.5:8786
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid-file sweep.toml --plot out/sweep --parquet out/sweep.parquet
+      spikec sweep samples/xpikeformer.onnx -i samples/xpikeformer_input.npy -t xpikeformer \\
+          --grid 'adc.bits=4,6,8' --numerics analog --seed 1
     """
     from compiler.reference import evaluate
     from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
@@ -246,15 +262,15 @@ def sweep_command(
         raise SpikecError("give the grid with exactly one of --grid and --grid-file")
     if grid_file is not None:
         grid = load_grid_file(grid_file)
-        check_grid(target_name, {}, variant)  # the target and variant, outside the file
+        check_grid(target_name, {}, variant, numerics)  # the target, variant and mode
         try:
-            chosen = check_grid(target_name, grid, variant)
+            chosen = check_grid(target_name, grid, variant, numerics)
         except SpikecError as e:
             raise SpikecError(f"--grid-file: {e}", where=grid_file) from None
     else:
         assert grid_text is not None
         grid = parse_grid(grid_text)
-        chosen = check_grid(target_name, grid, variant)
+        chosen = check_grid(target_name, grid, variant, numerics)
     check_output_folder(output)
     check_plot_option(plot_dir)
     if parquet_file is not None:
@@ -279,16 +295,28 @@ def sweep_command(
         reference=reference,
         jobs=jobs,
         scheduler=scheduler,
+        numerics=numerics,
+        seed=seed,
     )
     if plot_dir is not None:
         from compiler.plots import write_pareto_plot
 
         design = target_name if chosen == target_name else f"{target_name}:{chosen}"
-        title = f"Sweep of {Path(model).name} on {design}: energy vs latency"
-        write_pareto_plot(result.rows, result.pareto, result.keys, title, plot_dir)
+        versus = "latency" if result.trade_off == "latency_us" else f"output error ({numerics})"
+        title = f"Sweep of {Path(model).name} on {design}: energy vs {versus}"
+        write_pareto_plot(
+            result.rows, result.pareto, result.keys, title, plot_dir, result.trade_off
+        )
     if parquet_file is not None:
         from compiler.parquet import write_parquet
 
-        about = {"model": model, "target": target_name, "variant": chosen, "grid": grid}
+        about = {
+            "model": model,
+            "target": target_name,
+            "variant": chosen,
+            "numerics": numerics,
+            "seed": seed,
+            "grid": grid,
+        }
         write_parquet(result, parquet_file, about)
     click.echo(render_table(result), nl=False)
