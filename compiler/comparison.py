@@ -3,7 +3,7 @@ run on the same inputs, in one table.
 
     plan_designs:  -t values, --variants, --numerics -> the designs (rows) to run
     find_baseline: --baseline -> the design the ratios are taken against
-    compare:       compile (into a temporary folder), run, and build the rows
+    compare:       compile (in memory, from one import), run, and build the rows
     render_table / render_csv / render_json: what `spikec compare` prints and writes
     (compiler/plots.py draws the charts of `--plot` from the reports the comparison keeps)
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +31,9 @@ from runtime.deviation import top1
 from runtime.errors import ProgramError
 from runtime.interpreter import RunRecord
 from runtime.isa import COMPONENTS
+from runtime.package import Package
 from runtime.report import Report
+from targets.target import Target
 
 MISSING = "—"
 """What the table shows where a design's report has no such figure."""
@@ -201,14 +202,14 @@ def compare(
     labels: np.ndarray | None = None,
     sources: Mapping[str, str] | None = None,
     seed: int = 0,
-    loaded: tuple[ModuleOp, WeightStore] | None = None,
+    loaded: tuple[ModuleOp, WeightStore, Path] | None = None,
 ) -> Comparison:
-    """Compile `model` for every design (in a temporary folder, removed after), run each on
+    """Compile `model` for every design (in memory, from one import of it), run each on
     `inputs` (by model input name) and build the rows. `loaded` is the model as `load_model`
-    returns it, if the caller has it already (for the reference interpreter)."""
+    returns it, if the caller has it already."""
     from compiler.driver import load_model
     from compiler.reference import evaluate
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.toolchain import RunOptions, build_package, execute_package
     from runtime.deviation import accuracy
 
     if not designs:
@@ -216,28 +217,23 @@ def compare(
     baseline = baseline or designs[0]
     if baseline not in designs:
         raise SpikecError(f"the baseline {baseline.name} is not among the compared designs")
-    if loaded is None:
-        module, weights, _ = load_model(model)
-    else:
-        module, weights = loaded
+    module, weights, base = load_model(model) if loaded is None else loaded
     reference = evaluate(module, weights, inputs)
 
     rows: list[dict[str, Any]] = []
     reports: dict[str, Report] = {}
     timeline: RunRecord | None = None
     batch = 0
-    with (
-        tempfile.TemporaryDirectory(prefix="spikec-compare-") as folder,
-        bar(len(designs), "compare", "design") as progress,
-    ):
-        programs: dict[tuple[str, str], Path] = {}
+    with bar(len(designs), "compare", "design") as progress:
+        programs: dict[tuple[str, str], tuple[Package, Target]] = {}
         for design in designs:
             progress.describe(design.name)
             key = (design.target, design.variant)
             if key not in programs:
-                programs[key] = Path(folder) / f"{design.target}-{design.variant}"
-                compile_model(model, design.target, programs[key], variant=design.variant)
-            package, target = open_program(programs[key])
+                programs[key] = build_package(
+                    model, design.target, variant=design.variant, imported=(module, base)
+                )
+            package, target = programs[key]
             options = RunOptions(design.numerics, seed, (), labels)
             run = execute_package(package, target, inputs, sources, options)
             row = _design_row(design, run.report)
@@ -258,13 +254,13 @@ def compare(
             )
             progress.advance()
 
-    base = next(r for r, d in zip(rows, designs, strict=True) if d == baseline)
+    against = next(r for r, d in zip(rows, designs, strict=True) if d == baseline)
     for row in rows:
-        row["latency_ratio"] = _ratio(row["latency_us"], base["latency_us"])
+        row["latency_ratio"] = _ratio(row["latency_us"], against["latency_us"])
         row["energy_ratio"] = _ratio(
-            row["energy_per_inference_uj"], base["energy_per_inference_uj"]
+            row["energy_per_inference_uj"], against["energy_per_inference_uj"]
         )
-        row["edp_ratio"] = _ratio(row["edp_js"], base["edp_js"])
+        row["edp_ratio"] = _ratio(row["edp_js"], against["edp_js"])
 
     shown = [c for c in COMPONENTS if any(r[f"{c}_pct"] for r in rows)]
     for row in rows:  # only the components some report has

@@ -27,7 +27,7 @@ from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.interpreter import Observer, RunRecord, execute
 from runtime.isa import Value
-from runtime.package import Package, load_package, write_package
+from runtime.package import Package, full_manifest, load_package, write_package
 from runtime.program import Instruction, Program
 from runtime.report import Report, build_report
 from targets import load_target, target_names
@@ -64,6 +64,11 @@ class Compiled:
     """Wall time of each stage (import, passes, lowering, writing)."""
 
 
+Imported = tuple[ModuleOp, Path]
+"""A model as `load_model` imports it: the module and the folder its weight paths are relative
+to (for compiling one model many times without importing it again)."""
+
+
 def compile_model(
     model: str,
     target_name: str,
@@ -75,32 +80,87 @@ def compile_model(
     callback: PassCallback | None = None,
 ) -> Compiled:
     """Compile `model` for a target into the program folder `output` (written atomically)."""
+    target, chosen, hardware, spec = _resolve(target_name, variant, config, settings)
+    with bar(pipeline_length(spec) + 3, f"compile {Path(model).name}", "step") as progress:
+        built = _build(model, None, target, chosen, hardware, spec, callback, progress)
+        progress.describe("write")
+        start = time.perf_counter()
+        try:
+            write_package(output, built.program, built.constants, hardware, built.manifest)
+        except ProgramError as e:
+            raise SpikecError(str(e)) from None
+        built.seconds["write"] = time.perf_counter() - start
+        logger.info("write %s: %.3f s", output, built.seconds["write"])
+        progress.advance()
+    return Compiled(
+        output,
+        target.name,
+        chosen,
+        spec,
+        len(built.program.instructions),
+        sum(a.nbytes for a in built.constants.values()),
+        built.seconds,
+    )
+
+
+def build_package(
+    model: str,
+    target_name: str,
+    *,
+    variant: str | None = None,
+    settings: tuple[str, ...] = (),
+    imported: Imported | None = None,
+) -> tuple[Package, Target]:
+    """Compile `model` in memory: the package `compile_model` would write and `open_program`
+    read back, without the folder. `imported`: the model imported already (a copy of it is
+    compiled), as a sweep compiles one model at many settings."""
+    target, chosen, hardware, spec = _resolve(target_name, variant, None, settings)
+    built = _build(model, imported, target, chosen, hardware, spec, None, Bar())
+    manifest = full_manifest(built.program, hardware, built.manifest)
+    where = Path(f"<{Path(model).name} for {target.name} ({chosen})>")
+    return Package(built.program, built.constants, hardware, manifest, where), target
+
+
+def _resolve(
+    target_name: str, variant: str | None, config: Path | None, settings: tuple[str, ...]
+) -> tuple[Target, str, Hardware, str]:
+    """The target, the variant chosen, its hardware description and its pass pipeline."""
     target = get_target(target_name)
     try:
         chosen = target.check_variant(variant)
         hardware = target.hardware(config, settings)
     except ProgramError as e:
         raise SpikecError(str(e)) from None
-    spec = target.pipeline(chosen, hardware)
-    with bar(pipeline_length(spec) + 3, f"compile {Path(model).name}", "step") as progress:
-        return _compile(model, target, chosen, hardware, spec, output, callback, progress)
+    return target, chosen, hardware, target.pipeline(chosen, hardware)
 
 
-def _compile(
+@dataclass
+class _Built:
+    program: Program
+    constants: Mapping[str, np.ndarray]
+    manifest: dict[str, Any]
+    seconds: dict[str, float]
+
+
+def _build(
     model: str,
+    imported: Imported | None,
     target: Target,
     chosen: str,
     hardware: Hardware,
     spec: str,
-    output: Path,
     callback: PassCallback | None,
     progress: Bar,
-) -> Compiled:
-    """`compile_model`'s stages, each timed, logged (-v) and a step of the bar."""
+) -> _Built:
+    """Import (or copy `imported`), run the passes and lower: each stage timed, logged (-v) and
+    a step of the bar."""
     seconds: dict[str, float] = {}
     progress.describe("import")
     start = time.perf_counter()
-    module, _, base = load_model(model)
+    if imported is None:
+        module, _, base = load_model(model)
+    else:
+        module, base = imported[0].clone(), imported[1]
     timesteps = module_timesteps(module, model)
     seconds["import"] = time.perf_counter() - start
     progress.advance()
@@ -124,7 +184,6 @@ def _compile(
         len(lowered.program.instructions),
     )
     progress.advance()
-    progress.describe("write")
     manifest: dict[str, Any] = {
         "spikec": __version__,
         "source": str(model),
@@ -134,23 +193,7 @@ def _compile(
         "outputs": lowered.outputs,
         **({"mapping": lowered.extra} if lowered.extra else {}),
     }
-    start = time.perf_counter()
-    try:
-        write_package(output, lowered.program, lowered.constants, hardware, manifest)
-    except ProgramError as e:
-        raise SpikecError(str(e)) from None
-    seconds["write"] = time.perf_counter() - start
-    logger.info("write %s: %.3f s", output, seconds["write"])
-    progress.advance()
-    return Compiled(
-        output,
-        target.name,
-        chosen,
-        spec,
-        len(lowered.program.instructions),
-        sum(a.nbytes for a in lowered.constants.values()),
-        seconds,
-    )
+    return _Built(lowered.program, lowered.constants, manifest, seconds)
 
 
 def check_program_inputs(

@@ -46,6 +46,20 @@ class Package:
         return {spec["name"]: spec["buffer"] for spec in self.manifest["outputs"]}
 
 
+def full_manifest(
+    program: Program, hardware: Hardware, manifest: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The manifest a program folder holds: the compiler's `manifest` with the format, the
+    program's target and variant, and the hardware description's name and hash."""
+    return {
+        "format": FORMAT,
+        **manifest,
+        "target": program.target,
+        "variant": program.variant,
+        "hardware": {"file": "hardware.toml", "name": hardware.name, "sha256": hardware.digest()},
+    }
+
+
 def write_package(
     path: Path,
     program: Program,
@@ -68,17 +82,7 @@ def write_package(
         with open(staging / "constants.npz", "wb") as f:
             np.savez(f, **{name: np.asarray(a) for name, a in constants.items()})  # type: ignore[arg-type]
         (staging / "hardware.toml").write_text(hardware.to_toml(), encoding="utf-8")
-        full = {
-            "format": FORMAT,
-            **manifest,
-            "target": program.target,
-            "variant": program.variant,
-            "hardware": {
-                "file": "hardware.toml",
-                "name": hardware.name,
-                "sha256": hardware.digest(),
-            },
-        }
+        full = full_manifest(program, hardware, manifest)
         (staging / "manifest.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=parent))

@@ -185,6 +185,8 @@ class ModelRun:
 
     module: ModuleOp
     weights: WeightStore
+    base: Path
+    """The folder the module's weight paths are relative to."""
     inputs: dict[str, np.ndarray]
     sources: dict[str, str]
     labels: np.ndarray | None
@@ -194,7 +196,7 @@ def load_model_run(model: str, input_specs: tuple[str, ...], labels: str | None)
     from compiler.dialects.spike.types import shape_of
     from compiler.reference import InputError, check_inputs, input_names, main_function
 
-    module, weights, _ = load_model(model)
+    module, weights, base = load_model(model)
     names = input_names(module)
     inputs, sources = load_inputs(input_specs, names)
     try:
@@ -203,7 +205,7 @@ def load_model_run(model: str, input_specs: tuple[str, ...], labels: str | None)
         raise SpikecError(str(e), where=sources.get(e.name or "", model)) from None
     arguments = main_function(module).function_type.inputs.data
     ranks = {n: len(shape_of(t)) for n, t in zip(names, arguments, strict=True)}
-    return ModelRun(module, weights, inputs, sources, load_labels(labels, inputs, ranks))
+    return ModelRun(module, weights, base, inputs, sources, load_labels(labels, inputs, ranks))
 
 
 def check_plot_option(plot_dir: str | None) -> None:

@@ -86,7 +86,7 @@ def compare_command(
     Per design: latency, throughput, energy per inference, EDP, area (where the target's report
     gives one), the energy's share per component, accuracy (with --labels; the reference
     interpreter's too) or top-1 agreement with the reference interpreter, and latency, energy
-    and EDP ratios against the baseline. Programs are compiled into a temporary folder.
+    and EDP ratios against the baseline. Programs are compiled in memory (nothing is written).
     --plot DIR draws energy per inference by component, energy per layer and the baseline's
     instruction timeline as PNG files.
 
@@ -126,7 +126,7 @@ def compare_command(
         labels=expected,
         sources=sources,
         seed=seed,
-        loaded=(module, weights),
+        loaded=(module, weights, run.base),
     )
     if json_file is not None:
         write_text(json_file, render_json(comparison))
