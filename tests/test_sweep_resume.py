@@ -127,3 +127,12 @@ def test_parquet_needs_pyarrow(
     assert code == 2 and out == ""
     assert "install spikec[parquet]" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.csv").exists() and not (tmp_path / "s.parquet").exists()
+
+
+def test_parquet_into_a_folder_exits_2_before_any_point(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    pytest.importorskip("pyarrow")
+    code, out, err = run_cli([*SWEEP, "-o", tmp_path / "s.csv", "--parquet", tmp_path], capsys)
+    assert code == 2 and out == "" and "is a directory" in err and str(tmp_path) in err
+    assert not (tmp_path / "s.csv").exists()
