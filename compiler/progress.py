@@ -7,7 +7,8 @@ line calls `configure` with its -q/-v count:
     default    a bar for work that lasts over BAR_DELAY_S, when stderr is a terminal; warnings
                (a sweep point that failed)
     -v   (1)   also the wall time of each stage (import, each pass, lowering, the simulator, the
-               reference interpreter) and each design or sweep point as it finishes
+               reference interpreter; a sweep point's stages only with -vv) and each design or
+               sweep point as it finishes
     -vv  (2)   also every instruction the simulator executed, with its unit and cycles
 
 Bars never show when stderr is not a terminal (a pipe, a file, CI), and only the outermost
@@ -125,3 +126,17 @@ def bar(total: int, description: str, unit: str) -> Iterator[Bar]:
             yield Bar(drawn)
     finally:
         _state.open_bars -= 1
+
+
+@contextmanager
+def stages_at_debug() -> Iterator[None]:
+    """Within: the stage lines that -v shows (import, passes, lowering, the simulator's run) show
+    only with -vv. A sweep logs each point's result at -v, not the stages of hundreds of points."""
+    verbose = logger.level == logging.INFO
+    if verbose:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        if verbose:
+            logger.setLevel(logging.INFO)

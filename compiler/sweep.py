@@ -35,7 +35,7 @@ import numpy as np
 from compiler.comparison import Column, Comparison, top1_agreement
 from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
-from compiler.progress import Bar, bar, logger
+from compiler.progress import Bar, bar, logger, stages_at_debug
 from runtime.errors import ProgramError
 
 if TYPE_CHECKING:
@@ -230,15 +230,16 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
     if deviation:
         row[NUMERICS] = numerics_label(job.numerics, job.seed)
     try:
-        package, target = build_package(
-            job.model,
-            job.target,
-            variant=job.variant,
-            settings=settings_of(job.keys, point),
-            imported=imported_model(job.model),
-        )
-        options = RunOptions(job.numerics, job.seed, labels=job.labels)
-        run = execute_package(package, target, job.inputs, job.sources, options)
+        with stages_at_debug():
+            package, target = build_package(
+                job.model,
+                job.target,
+                variant=job.variant,
+                settings=settings_of(job.keys, point),
+                imported=imported_model(job.model),
+            )
+            options = RunOptions(job.numerics, job.seed, labels=job.labels)
+            run = execute_package(package, target, job.inputs, job.sources, options)
     except (SpikecError, ProgramError) as e:
         row.update({k: None for k in (*FIGURES, quality, *(DEVIATION if deviation else ()))})
         row[STATUS] = f"failed: {e}"

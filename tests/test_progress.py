@@ -92,6 +92,12 @@ def test_verbose_logs_stages_passes_and_points(
     assert code == 0
     assert "spikec: vector.lanes=8: " in err and "uJ/inference" in err
     assert "spikec: reference interpreter: " in err
+    # a point's stages only with -vv: one line a point, not a dozen
+    assert "spikec: pass " not in err and "spikec: lowering " not in err
+    code, _, err = run_cli(
+        [*SWEEP, "--grid", "vector.lanes=8,16", "-o", tmp_path / "s2.csv", "-vv"], capsys
+    )
+    assert code == 0 and err.count("spikec: lowering for sparse (sparse): ") == 2
 
 
 def test_very_verbose_logs_every_instruction(
