@@ -28,7 +28,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -37,9 +37,6 @@ from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger, stages_at_debug
 from runtime.errors import ProgramError
-
-if TYPE_CHECKING:
-    from compiler.toolchain import Imported
 
 FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
 QUALITY = ("accuracy_pct", "top1_agreement_pct")
@@ -200,28 +197,10 @@ class Job:
     seed: int = 0
 
 
-_imported: dict[tuple[str, int, int], Imported] = {}
-"""The model each worker process imported, by path, modification time and size: a point
-compiles a copy of it instead of importing the model again."""
-
-
-def imported_model(model: str) -> Imported:
-    """`model` imported once per process (again if the file changed)."""
-    from compiler.driver import load_model
-
-    stat = os.stat(model)
-    key = (os.path.abspath(model), stat.st_mtime_ns, stat.st_size)
-    if key not in _imported:
-        module, _, base = load_model(model)
-        _imported.clear()
-        _imported[key] = (module, base)
-    return _imported[key]
-
-
 def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
     """Compile the model with the point's settings (in memory, from the model imported once per
     process) and run it; the row. A SpikecError (or ProgramError) makes a failed row."""
-    from compiler.toolchain import RunOptions, build_package, execute_package
+    from compiler.toolchain import RunOptions, build_package, execute_package, import_once
     from runtime.deviation import accuracy
 
     row: dict[str, Any] = dict(zip(job.keys, point, strict=True))
@@ -236,7 +215,7 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
                 job.target,
                 variant=job.variant,
                 settings=settings_of(job.keys, point),
-                imported=imported_model(job.model),
+                imported=import_once(job.model),
             )
             options = RunOptions(job.numerics, job.seed, labels=job.labels)
             run = execute_package(package, target, job.inputs, job.sources, options)

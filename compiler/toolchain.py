@@ -8,6 +8,7 @@ the frontend, the passes, a target and the runtime together.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -67,6 +68,31 @@ class Compiled:
 Imported = tuple[ModuleOp, Path]
 """A model as `load_model` imports it: the module and the folder its weight paths are relative
 to (for compiling one model many times without importing it again)."""
+
+
+_imports: dict[tuple[str, int, int], Imported] = {}
+"""The model this process imported last, by path, modification time and size."""
+
+
+def _import_key(model: str) -> tuple[str, int, int]:
+    stat = os.stat(model)
+    return (os.path.abspath(model), stat.st_mtime_ns, stat.st_size)
+
+
+def import_once(model: str) -> Imported:
+    """`model` imported once per process (again if the file changed): sweep points and compared
+    designs, in-process or in worker processes, compile copies of it."""
+    key = _import_key(model)
+    if key not in _imports:
+        module, _, base = load_model(model)
+        remember_import(model, (module, base))
+    return _imports[key]
+
+
+def remember_import(model: str, imported: Imported) -> None:
+    """Seed `import_once` with a model the caller imported already (forked workers inherit it)."""
+    _imports.clear()
+    _imports[_import_key(model)] = imported
 
 
 def compile_model(

@@ -257,6 +257,7 @@ def sweep_command(
     """
     from compiler.reference import evaluate
     from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
+    from compiler.toolchain import remember_import
 
     if (grid_text is None) == (grid_file is None):
         raise SpikecError("give the grid with exactly one of --grid and --grid-file")
@@ -282,6 +283,7 @@ def sweep_command(
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     sources = run.sources
     reference = evaluate(module, weights, inputs) if expected is None else None
+    remember_import(model, (module, run.base))  # the points compile copies of it
 
     result = sweep(
         model,
