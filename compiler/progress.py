@@ -32,6 +32,8 @@ logger.addHandler(logging.NullHandler())  # a library user's program decides wha
 
 BAR_DELAY_S = 0.5
 """A bar appears only once its work has lasted this long (no flicker on small models)."""
+BAR_REDRAW_S = 0.1
+"""A bar is redrawn at most this often."""
 
 QUIET, NORMAL, VERBOSE, DEBUG = -1, 0, 1, 2
 """The verbosity levels: -q, nothing, -v, -vv."""
@@ -120,6 +122,8 @@ def bar(total: int, description: str, unit: str) -> Iterator[Bar]:
             unit=unit,
             file=sys.stderr,
             delay=BAR_DELAY_S,
+            mininterval=BAR_REDRAW_S,
+            miniters=1,
             leave=False,
             dynamic_ncols=True,
         ) as drawn:

@@ -18,9 +18,11 @@ SWEEP: list[str | Path] = ["sweep", MOE, "-i", MOE_INPUT, "-t", "sparse", "--job
 
 @pytest.fixture
 def terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    """stderr taken for a terminal, bars drawn at once."""
+    """stderr taken for a terminal, bars drawn at once and at every step (whatever the speed of
+    the machine)."""
     monkeypatch.setattr(compiler.progress, "stderr_is_terminal", lambda: True)
     monkeypatch.setattr(compiler.progress, "BAR_DELAY_S", 0)
+    monkeypatch.setattr(compiler.progress, "BAR_REDRAW_S", 0)
 
 
 def _compile(capsys: pytest.CaptureFixture[str], tmp_path: Path, *flags: str) -> str:
