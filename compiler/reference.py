@@ -15,7 +15,6 @@ import numpy as np
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr, ModuleOp, StringAttr
 from xdsl.interpreter import Interpreter, PythonValues
-from xdsl.interpreters.func import FuncFunctions
 from xdsl.ir import Operation
 
 from compiler.dialects.spike import SDSAOp, StochasticAttentionOp, TokenAttentionOp
@@ -172,6 +171,10 @@ def evaluate(
 ) -> dict[str, np.ndarray]:
     """Outputs of `@main` by name, computed by the reference interpreter (its wall time logged
     with -v, its ops a progress bar)."""
+    # xdsl.interpreters loads every dialect's interpreter (riscv, affine, pdl, ...): 0.3-0.7 s
+    # that the commands which never evaluate (compile, run, targets) should not pay
+    from xdsl.interpreters.func import FuncFunctions
+
     args = check_inputs(module, inputs)
     main = main_function(module)
     start = time.perf_counter()
