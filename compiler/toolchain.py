@@ -1,8 +1,12 @@
 """Compiling a model for a target and running the compiled program: the only module that sees
 the frontend, the passes, a target and the runtime together.
 
-    compile_model: model (ONNX or IR) -> target pipeline -> lowering -> program folder
-    run_program:   program folder + inputs -> outputs and the run's account
+    compile_model:  model (ONNX or IR) -> target pipeline -> lowering -> program folder
+    build_package:  the same in memory (the package the folder would hold), from a model
+                    imported once per process (import_once): what compare and sweep run
+    run_program:    program folder + inputs -> outputs and the run's account
+    execute_package: an opened (or built) package + inputs -> the run, in exact or hardware
+                    numerics
 """
 
 from __future__ import annotations
