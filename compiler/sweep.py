@@ -22,13 +22,14 @@ import csv
 import io
 import itertools
 import os
+import statistics
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +38,9 @@ from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger, stages_at_debug
 from runtime.errors import ProgramError
+
+if TYPE_CHECKING:
+    from compiler.toolchain import Run
 
 FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
 QUALITY = ("accuracy_pct", "top1_agreement_pct")
@@ -47,6 +51,9 @@ EXACT = "exact"
 NUMERICS = "numerics"
 """The column of a sweep in hardware numerics: the mode and seed its rows ran with."""
 DEVIATION = ("spike_agreement_pct", "output_relative_error")
+STD = "_std"
+"""Suffix of the columns of a sweep over several seeds that give the sample standard deviation
+(over the seeds) of the quality and the deviation figures; the figures themselves are means."""
 """A hardware-numerics sweep's figures of deviation from the exact run of the same point: the
 share of spikes equal to the exact run's (mean over the layers that fire), and
 ‖y - y_exact‖ / ‖y_exact‖ (the largest over the outputs)."""
@@ -195,19 +202,20 @@ class Job:
     """The reference interpreter's outputs (top-1 agreement, without labels)."""
     numerics: str = EXACT
     seed: int = 0
+    seeds: int = 1
+    """How many seeds (seed, seed + 1, ...) each point runs with, in hardware numerics."""
 
 
 def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
     """Compile the model with the point's settings (in memory, from the model imported once per
     process) and run it; the row. A SpikecError (or ProgramError) makes a failed row."""
     from compiler.toolchain import RunOptions, build_package, execute_package, import_once
-    from runtime.deviation import accuracy
 
     row: dict[str, Any] = dict(zip(job.keys, point, strict=True))
     quality = quality_key(job.labels is not None)
     deviation = job.numerics != EXACT
     if deviation:
-        row[NUMERICS] = numerics_label(job.numerics, job.seed)
+        row[NUMERICS] = numerics_label(job.numerics, job.seed, job.seeds)
     try:
         with stages_at_debug():
             package, target = build_package(
@@ -217,47 +225,85 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
                 settings=settings_of(job.keys, point),
                 imported=import_once(job.model),
             )
-            options = RunOptions(job.numerics, job.seed, labels=job.labels)
-            run = execute_package(package, target, job.inputs, job.sources, options)
+            runs = [
+                execute_package(
+                    package,
+                    target,
+                    job.inputs,
+                    job.sources,
+                    RunOptions(job.numerics, seed, labels=job.labels),
+                )
+                for seed in range(job.seed, job.seed + job.seeds)
+            ]
     except (SpikecError, ProgramError) as e:
-        row.update({k: None for k in (*FIGURES, quality, *(DEVIATION if deviation else ()))})
+        spread = _spread_keys(quality, deviation, job.seeds)
+        row.update({k: None for k in (*FIGURES, quality, *spread)})
         row[STATUS] = f"failed: {e}"
         return row
+    measured = [_figures(run, job, quality) for run in runs]
+    for key in measured[0]:
+        values = [v for m in measured if (v := m[key]) is not None]
+        complete = len(values) == len(measured)  # a quality is None when it is undefined
+        row[key] = statistics.fmean(values) if complete else None
+        if job.seeds > 1 and (key == quality or key in DEVIATION):
+            row[key + STD] = statistics.stdev(values) if complete else None
+    row[STATUS] = OK
+    return row
+
+
+def _figures(run: Run, job: Job, quality: str) -> dict[str, float | None]:
+    """One run's figures: its cost, its quality and, in hardware numerics, its deviation."""
+    from runtime.deviation import accuracy
+
     t = run.report.totals
     per_inference_j = t["energy_per_inference_pj"] * 1e-12
-    row["latency_us"] = t["latency_s"] * 1e6
-    row["inferences_per_s"] = t["inferences_per_s"]
-    row["energy_per_inference_uj"] = per_inference_j * 1e6
-    row["edp_js"] = per_inference_j * t["latency_s"]
+    figures: dict[str, float | None] = {
+        "latency_us": t["latency_s"] * 1e6,
+        "inferences_per_s": t["inferences_per_s"],
+        "energy_per_inference_uj": per_inference_j * 1e6,
+        "edp_js": per_inference_j * t["latency_s"],
+    }
     if job.labels is not None:
         fraction: float | None = accuracy(run.outputs, job.labels)
     else:
         assert job.reference is not None
         fraction = top1_agreement(run.outputs, job.reference)
-    row[quality] = None if fraction is None else 100 * fraction
-    if deviation:
+    figures[quality] = None if fraction is None else 100 * fraction
+    if job.numerics != EXACT:
         measured = run.report.extra["numerics"]
-        row["spike_agreement_pct"] = 100 * measured["spike_agreement_mean"]
-        row["output_relative_error"] = max(
+        figures["spike_agreement_pct"] = 100 * measured["spike_agreement_mean"]
+        figures["output_relative_error"] = max(
             (o["relative_error"] for o in measured["outputs"].values()), default=0.0
         )
-    row[STATUS] = OK
-    return row
+    return figures
+
+
+def _spread_keys(quality: str, deviation: bool, seeds: int) -> list[str]:
+    """The deviation figures and, over several seeds, the standard-deviation columns."""
+    if not deviation:
+        return []
+    spread = [quality + STD, *(k + STD for k in DEVIATION)] if seeds > 1 else []
+    return [*DEVIATION, *spread]
 
 
 def quality_key(labels: bool) -> str:
     return QUALITY[0] if labels else QUALITY[1]
 
 
-def numerics_label(numerics: str, seed: int) -> str:
-    return f"{numerics} (seed {seed})"
+def numerics_label(numerics: str, seed: int, seeds: int = 1) -> str:
+    if seeds == 1:
+        return f"{numerics} (seed {seed})"
+    return f"{numerics} (seeds {seed}-{seed + seeds - 1})"
 
 
-def csv_keys(keys: Sequence[str], labels: bool, numerics: str = EXACT) -> list[str]:
+def csv_keys(keys: Sequence[str], labels: bool, numerics: str = EXACT, seeds: int = 1) -> list[str]:
     """The CSV's header: the grid's keys, the figures, the quality (under the numerics), in
-    hardware numerics the mode and the deviation figures, the status."""
-    deviation = [NUMERICS, *DEVIATION] if numerics != EXACT else []
-    return [*keys, *FIGURES, quality_key(labels), *deviation, STATUS]
+    hardware numerics the mode and the deviation figures (over several seeds, means, then the
+    standard deviations), the status."""
+    quality = quality_key(labels)
+    deviation = numerics != EXACT
+    spread = _spread_keys(quality, deviation, seeds)
+    return [*keys, *FIGURES, quality, *([NUMERICS] if deviation else []), *spread, STATUS]
 
 
 def _read_rows(path: Path, header: list[str]) -> list[dict[str, Any]]:
@@ -280,6 +326,7 @@ def _read_rows(path: Path, header: list[str]) -> list[dict[str, Any]]:
             where=str(path),
         )
     numeric = {*FIGURES, *QUALITY, *DEVIATION}
+    numeric |= {k + STD for k in (*QUALITY, *DEVIATION)}
     rows: list[dict[str, Any]] = []
     for cells in reader:
         if len(cells) != len(header):
@@ -401,6 +448,7 @@ def sweep(
     scheduler: str | None = None,
     numerics: str = EXACT,
     seed: int = 0,
+    seeds: int = 1,
 ) -> Sweep:
     """Run every point of `grid` not yet in the CSV `output` (created with its header if
     missing), appending each row as it finishes; `jobs` worker processes (default: the CPU
@@ -409,21 +457,29 @@ def sweep(
     cannot be reached. `reference`: the reference interpreter's outputs (needed without
     `labels`). `numerics`: each point runs in that hardware numerics mode, drawn from `seed`
     (its accuracy or agreement is under that mode, and its deviation from the exact run is
-    measured); a CSV whose rows ran with another mode or seed is refused."""
+    measured); with `seeds` > 1, each point runs with seeds seed .. seed + seeds - 1 and its
+    figures are the means, with the standard deviations of the quality and the deviation. A CSV
+    whose rows ran with another mode or seeds is refused."""
     if not grid:
         raise SpikecError("--grid: the grid is empty")
     chosen = check_grid(target, grid, variant, numerics)
+    if seeds < 1:
+        raise SpikecError(f"--seeds: {seeds} is not a number of seeds (1 or more)")
+    if seeds > 1 and numerics == EXACT:
+        raise SpikecError(
+            "--seeds needs --numerics MODE: exact numerics draw no noise (e.g. --numerics analog)"
+        )
     keys = list(grid)
-    header = csv_keys(keys, labels is not None, numerics)
+    header = csv_keys(keys, labels is not None, numerics, seeds)
     if labels is None and reference is None:
         raise SpikecError("a sweep without labels needs the reference outputs")
     existing = _read_rows(output, header) if output.exists() else []
-    label = numerics_label(numerics, seed)
+    label = numerics_label(numerics, seed, seeds)
     for row in existing:
         if numerics != EXACT and row[NUMERICS] != label:
             raise SpikecError(
-                f"its rows ran with {row[NUMERICS]}, not {label}: give the same --numerics "
-                "and --seed to resume it, or another -o",
+                f"its rows ran with {row[NUMERICS]}, not {label}: give the same --numerics, "
+                "--seed and --seeds to resume it, or another -o",
                 where=str(output),
             )
     done = {tuple(str(r[k]) for k in keys): r for r in existing}
@@ -440,6 +496,7 @@ def sweep(
         None if reference is None else dict(reference),
         numerics,
         seed,
+        seeds,
     )
     if done:
         logger.info("%s: %d point(s) done already, %d to run", output, len(done), len(todo))
@@ -515,6 +572,7 @@ def render_table(result: Sweep) -> str:
     """The rows as a text table, the Pareto-optimal points marked, a note under it."""
     quality = next(c for c in result.columns if c in QUALITY)
     deviation = NUMERICS in result.columns
+    spread = quality + STD in result.columns
     columns = [
         *(Column(k, k, "s") for k in result.keys),
         Column("latency_us", "latency (µs)", ".2f"),
@@ -522,10 +580,13 @@ def render_table(result: Sweep) -> str:
         Column("energy_per_inference_uj", "energy/inf (µJ)", "#.4g"),
         Column("edp_js", "EDP (J·s)", ".3e"),
         Column(quality, "accuracy %" if quality == "accuracy_pct" else "top-1 agr. %", ".1f"),
+        *((Column(quality + STD, "±", ".1f"),) if spread else ()),
         *(
             (
                 Column("spike_agreement_pct", "spike agr. %", ".2f"),
+                *((Column("spike_agreement_pct" + STD, "±", ".2f"),) if spread else ()),
                 Column("output_relative_error", "output rel. err", ".4f"),
+                *((Column("output_relative_error" + STD, "±", ".4f"),) if spread else ()),
             )
             if deviation
             else ()
@@ -545,7 +606,13 @@ def render_table(result: Sweep) -> str:
     ]
     if deviation and rows:
         notes.append(
-            f"numerics {rows[0][NUMERICS]}: accuracy/agreement under these numerics; spike agr.: "
+            f"numerics {rows[0][NUMERICS]}: accuracy/agreement under these numerics"
+            + (
+                "; each figure the mean over the seeds, ± their standard deviation"
+                if spread
+                else ""
+            )
+            + "; spike agr.: "
             "share of spikes equal to the exact run's; output rel. err: "
             "‖y - y_exact‖ / ‖y_exact‖"
         )

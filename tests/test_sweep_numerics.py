@@ -133,3 +133,38 @@ def test_pareto_against_the_output_error() -> None:
     rows = [row(1.0, 5.0, 0.6), row(2.0, 1.0, 0.2), row(2.5, 9.0, 0.1), row(3.0, 0.5, 0.3)]
     assert pareto(rows) == [0, 1, 3]  # energy vs latency
     assert pareto(rows, "output_relative_error") == [0, 1, 2]
+
+
+def test_several_seeds_give_means_and_deviations_of_single_seed_rows(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    import statistics
+
+    def rows(csv_file: Path, *extra: str) -> dict[str, str]:
+        code, _, err = run_cli(
+            [*SWEEP, "--grid", "adc.bits=4", "--numerics", "analog", "-o", csv_file, *extra],
+            capsys,
+        )
+        assert code == 0, err
+        with open(csv_file, newline="") as f:
+            (row,) = csv.DictReader(f)
+        return row
+
+    single = [rows(tmp_path / f"seed{s}.csv", "--seed", str(s)) for s in (1, 2, 3)]
+    several = rows(tmp_path / "seeds.csv", "--seed", "1", "--seeds", "3")
+    assert several["numerics"] == "analog (seeds 1-3)"
+    for key in ("latency_us", "energy_per_inference_uj", "top1_agreement_pct",
+                "spike_agreement_pct", "output_relative_error"):  # fmt: skip
+        values = [float(r[key]) for r in single]
+        assert float(several[key]) == statistics.fmean(values), key
+        if key not in ("latency_us", "energy_per_inference_uj"):
+            assert float(several[key + "_std"]) == statistics.stdev(values), key
+    assert len({r["output_relative_error"] for r in single}) == 3  # the seeds differ
+
+
+def test_seeds_need_a_hardware_numerics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = run_cli(
+        [*SWEEP, "--grid", "adc.bits=4", "--seeds", "3", "-o", tmp_path / "s.csv"], capsys
+    )
+    assert code == 2 and out == "" and "--seeds needs --numerics MODE" in err
+    assert not (tmp_path / "s.csv").exists()

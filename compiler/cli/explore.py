@@ -204,6 +204,14 @@ def compare_command(
 )
 @click.option("--seed", default=0, show_default=True, help="Seed of the numerics' noise.")
 @click.option(
+    "--seeds",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --numerics: run each point with this many seeds (--seed, --seed + 1, ...); its "
+    "figures are the means, with the standard deviations of accuracy/agreement and deviation.",
+)
+@click.option(
     "--parquet",
     "parquet_file",
     type=click.Path(dir_okay=False),
@@ -225,6 +233,7 @@ def sweep_command(
     plot_dir: str | None,
     numerics: str,
     seed: int,
+    seeds: int,
     parquet_file: str | None,
 ) -> None:
     """Compile and run a model at every point of a grid of hardware settings; one row a point.
@@ -253,7 +262,7 @@ def sweep_command(
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid-file sweep.toml --plot out/sweep --parquet out/sweep.parquet
       spikec sweep samples/xpikeformer.onnx -i samples/xpikeformer_input.npy -t xpikeformer \\
-          --grid 'adc.bits=4,6,8' --numerics analog --seed 1
+          --grid 'adc.bits=4,6,8' --numerics analog --seed 1 --seeds 5
     """
     from compiler.reference import evaluate
     from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
@@ -299,6 +308,7 @@ def sweep_command(
         scheduler=scheduler,
         numerics=numerics,
         seed=seed,
+        seeds=seeds,
     )
     if plot_dir is not None:
         from compiler.plots import write_pareto_plot
@@ -318,6 +328,7 @@ def sweep_command(
             "variant": chosen,
             "numerics": numerics,
             "seed": seed,
+            "seeds": seeds,
             "grid": grid,
         }
         write_parquet(result, parquet_file, about)
