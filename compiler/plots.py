@@ -295,6 +295,19 @@ def _pareto(
                 xytext=(6, 6),
                 fontsize="x-small",
             )
+    spread = trade_off + "_std"  # a sweep over several seeds: the trade-off's deviation
+    if any(rows[i].get(spread) is not None for i in ok):
+        axes.errorbar(
+            [latency(i) for i in ok],
+            [energy(i) for i in ok],
+            xerr=[float(rows[i].get(spread) or 0.0) for i in ok],
+            fmt="none",
+            ecolor="tab:gray",
+            elinewidth=1,
+            capsize=3,
+            alpha=0.7,
+            label="± one standard deviation over the seeds",
+        )
     every_x = [latency(i) for i in ok]
     every_y = [energy(i) for i in ok]
     if min(every_x) > 0 and max(every_x) / min(every_x) > 30:

@@ -168,3 +168,22 @@ def test_seeds_need_a_hardware_numerics(capsys: pytest.CaptureFixture[str], tmp_
     )
     assert code == 2 and out == "" and "--seeds needs --numerics MODE" in err
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_pareto_plot_of_the_output_error_with_error_bars(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.image
+
+    from compiler.plots import write_pareto_plot
+
+    rows = [
+        {"bits": str(b), "energy_per_inference_uj": e, "output_relative_error": x,
+         "output_relative_error_std": d, "latency_us": 1.0, "status": "ok"}
+        for b, e, x, d in ((3, 1.84, 0.58, 0.08), (4, 1.85, 0.43, 0.02), (8, 2.03, 0.32, 0.05))
+    ]  # fmt: skip
+    front = pareto(rows, "output_relative_error")
+    assert front == [0, 1, 2]
+    path = write_pareto_plot(rows, front, ["bits"], "adc", str(tmp_path), "output_relative_error")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    image = matplotlib.image.imread(path)
+    assert image.shape[1] >= 400 and image.std() > 0.01
