@@ -154,3 +154,13 @@ def checked_reference(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.
 def entry_energy(record: InstructionRecord, entry: str) -> float:
     """The picojoules an executed instruction spent on one hardware entry."""
     return sum(item.picojoules for item in record.cost.items if item.entry == entry)
+
+
+def run_onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
+    """The first output of a one-input model (input `x`) run by onnxruntime; the model's IR
+    version set to 10, which onnxruntime reads."""
+    import onnxruntime as ort
+
+    model.ir_version = 10
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(None, {"x": x})[0])

@@ -19,6 +19,7 @@ from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
 from tests.conftest import SAMPLES, model_from
 from tests.conftest import raised_copy as _raise
+from tests.conftest import run_onnxruntime as _run
 
 T, B, N, D, E = 4, 3, 5, 8, 4
 
@@ -107,12 +108,6 @@ def _moe(p: MoE) -> onnx.ModelProto:
     else:
         nodes[-1].output[0] = "y"
     return model_from(nodes, [("x", [T, B, N, D])], [("y", [T, B, N, D])], inits)
-
-
-def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    model.ir_version = 10
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run(None, {"x": x})[0])
 
 
 def _input() -> np.ndarray:

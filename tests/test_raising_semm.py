@@ -22,6 +22,7 @@ from compiler.reference import evaluate
 from compiler.weights import OnnxTensors
 from tests.conftest import SAMPLES, model_from
 from tests.conftest import raised_copy as _raise
+from tests.conftest import run_onnxruntime as _run
 
 T, B, N, D = 4, 3, 5, 8
 
@@ -131,12 +132,6 @@ def _semm(p: SEMM) -> onnx.ModelProto:
         for node in nodes:
             node.input[:] = ["x" if name == "s" else name for name in node.input]
     return model_from(nodes, [("x", [T, B, N, D])], [("y", [T, B, N, D])], inits)
-
-
-def _run(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
-    model.ir_version = 10
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run(None, {"x": x})[0])
 
 
 def _input() -> np.ndarray:
