@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 # The main job on the bundled samples: check the reference interpreter against onnxruntime,
 # compile each sample for every target and variant, run them all, print the account of one run
 # in full, the analog numerics' deviation on one, 3D against 2D on the MoE sample, a
-# comparison of all, and `spikec compare` on the MoE sample.
+# comparison of all, a sweep of the ADC resolution in analog numerics, and `spikec compare` on
+# the MoE sample.
 DESIGNS := stacked3d:3d stacked3d:2d xpikeformer:xpikeformer xpikeformer:digital-snn \
 	xpikeformer:digital-ann sparse:sparse sparse:dense
 SAMPLES := spikformer sdt xpikeformer moe
@@ -58,6 +59,11 @@ demo: $(STAMP)
 		$(BIN)/spikec run out/$$m.$$t-$$v --input samples/$${m}_input.npy \
 			| grep -m1 "latency" | sed 's/^ *//; s/ (dynamic.*//' || exit 1; \
 	done; done
+	@echo "== spikec sweep samples/xpikeformer.onnx -t xpikeformer --grid 'adc.bits=3,4,6,8' --numerics analog --seeds 3 (ADC resolution: energy vs fidelity)"
+	@rm -f out/adc.csv
+	@$(BIN)/spikec sweep samples/xpikeformer.onnx --input samples/xpikeformer_input.npy \
+		-t xpikeformer --grid 'adc.bits=3,4,6,8' --numerics analog --seeds 3 -o out/adc.csv \
+		--plot out/adc | sed 's/^/   /'
 	@echo "== spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots (every design, one table, charts)"
 	@$(BIN)/spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots
 
