@@ -172,6 +172,23 @@ def top1_agreement(
     return None
 
 
+def deviation_figures(report: Report) -> dict[str, float]:
+    """What a run in hardware numerics lost against the exact run of the same program: the share
+    of spikes equal to the exact run's (%, mean over the layers that fire) and the output
+    relative error ‖y - y_exact‖ / ‖y_exact‖ (the largest over the outputs)."""
+    measured = report.extra["numerics"]
+    return {
+        "spike_agreement_pct": 100 * measured["spike_agreement_mean"],
+        "output_relative_error": max(
+            (o["relative_error"] for o in measured["outputs"].values()), default=0.0
+        ),
+    }
+
+
+EXACT_DEVIATION = {"spike_agreement_pct": 100.0, "output_relative_error": 0.0}
+"""An exact run's deviation from itself."""
+
+
 def _design_row(design: Design, report: Report) -> dict[str, Any]:
     t = report.totals
     per_inference_j = t["energy_per_inference_pj"] * 1e-12
@@ -220,6 +237,7 @@ def compare(
     module, weights, base = load_model(model) if loaded is None else loaded
     reference = evaluate(module, weights, inputs)
 
+    hardware_numerics = any(d.numerics != "exact" for d in designs)
     rows: list[dict[str, Any]] = []
     reports: dict[str, Report] = {}
     timeline: RunRecord | None = None
@@ -245,6 +263,9 @@ def compare(
                 row["accuracy_pct"] = _scaled(_accuracy(run.report, design.numerics))
             else:
                 row["top1_agreement_pct"] = _scaled(top1_agreement(run.outputs, reference))
+            if hardware_numerics:
+                exact = design.numerics == "exact"
+                row.update(EXACT_DEVIATION if exact else deviation_figures(run.report))
             rows.append(row)
             logger.info(
                 "%s: %.2f us, %.4g uJ/inference",
@@ -285,6 +306,14 @@ def compare(
         Column("area_mm2", "area (mm²)", ".3f"),
         *(Column(f"{c}_pct", f"{c} %", ".1f") for c in shown),
         Column(quality, "accuracy %" if labels is not None else "top-1 agr. %", ".1f"),
+        *(
+            (
+                Column("spike_agreement_pct", "spike agr. %", ".2f"),
+                Column("output_relative_error", "output rel. err", ".4f"),
+            )
+            if hardware_numerics
+            else ()
+        ),
         Column("latency_ratio", "latency ×", ".3f"),
         Column("energy_ratio", "energy ×", ".3f"),
         Column("edp_ratio", "EDP ×", ".3f"),
@@ -299,6 +328,11 @@ def compare(
             "interpreter's class"
         ),
     ]
+    if hardware_numerics:
+        notes.append(
+            "spike agr. / output rel. err: against the exact run of the same program (spikes "
+            "equal to its, %; ‖y - y_exact‖ / ‖y_exact‖); 100 / 0 in exact numerics"
+        )
     return Comparison(columns, rows, baseline.name, notes, reports, timeline)
 
 

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compiler.comparison import Column, Comparison, top1_agreement
+from compiler.comparison import Column, Comparison, deviation_figures, top1_agreement
 from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger, stages_at_debug
@@ -270,11 +270,7 @@ def _figures(run: Run, job: Job, quality: str) -> dict[str, float | None]:
         fraction = top1_agreement(run.outputs, job.reference)
     figures[quality] = None if fraction is None else 100 * fraction
     if job.numerics != EXACT:
-        measured = run.report.extra["numerics"]
-        figures["spike_agreement_pct"] = 100 * measured["spike_agreement_mean"]
-        figures["output_relative_error"] = max(
-            (o["relative_error"] for o in measured["outputs"].values()), default=0.0
-        )
+        figures.update(deviation_figures(run.report))
     return figures
 
 

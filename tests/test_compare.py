@@ -117,6 +117,7 @@ def test_moe_table_equals_separate_runs(capsys: pytest.CaptureFixture[str], tmp_
     for column in ("compute %", "sram %", "dram %", "vertical %", "noc %", "leakage %"):
         assert column in header  # components some report has
     assert "top-1 agr. %" in header and "accuracy %" not in header
+    assert "spike agr. %" in header and "output rel. err" in header  # a design in analog
     for design, line in zip(expected, lines[1:], strict=False):
         assert line.startswith(design.name + " ")
         assert (MISSING in line) == (design.target != "stacked3d")  # area: stacked3d only
@@ -140,10 +141,13 @@ def test_moe_table_equals_separate_runs(capsys: pytest.CaptureFixture[str], tmp_
             assert row["area_mm2"] is None
         if design.numerics == "exact":
             assert row["top1_agreement_pct"] == 100.0  # exact numerics: the reference's classes
+            assert (row["spike_agreement_pct"], row["output_relative_error"]) == (100.0, 0.0)
         else:
-            outputs = report["extra"]["numerics"]["outputs"]
-            (figures,) = outputs.values()
+            measured = report["extra"]["numerics"]
+            (figures,) = measured["outputs"].values()
             assert row["top1_agreement_pct"] == pytest.approx(100 * figures["top1_agreement"])
+            assert row["spike_agreement_pct"] == 100 * measured["spike_agreement_mean"] < 100
+            assert row["output_relative_error"] == figures["relative_error"] > 0
         # ratios against the baseline, the first design
         assert row["latency_ratio"] == pytest.approx(row["latency_us"] / base["latency_us"])
         assert row["energy_ratio"] == pytest.approx(
@@ -207,6 +211,7 @@ def test_export_accuracy_and_baseline(capsys: pytest.CaptureFixture[str], tmp_pa
     _same_rows(rows, csv_rows)
     assert [r["design"] for r in rows] == ["sparse:sparse", "sparse:dense", REFERENCE]
     assert "accuracy %" in table.splitlines()[0]
+    assert "spike agr." not in table and "spike_agreement_pct" not in rows[0]  # exact only
     code, out, err = run_cli(["eval", EXPORT, "-i", DIGITS_X, "--labels", DIGITS_Y], capsys)
     assert code == 0, err
     reference = rows[2]
