@@ -38,6 +38,7 @@ from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger, stages_at_debug
 from runtime.errors import ProgramError
+from runtime.hardware import recording_reads
 
 if TYPE_CHECKING:
     from compiler.toolchain import Run
@@ -51,6 +52,9 @@ EXACT = "exact"
 NUMERICS = "numerics"
 """The column of a sweep in hardware numerics: the mode and seed its rows ran with."""
 DEVIATION = ("spike_agreement_pct", "output_relative_error")
+READ = "_read"
+"""Not a column: the grid keys a point's compile and run read (a key no point reads changes
+nothing, and the sweep says so)."""
 STD = "_std"
 """Suffix of the columns of a sweep over several seeds that give the sample standard deviation
 (over the seeds) of the quality and the deviation figures; the figures themselves are means."""
@@ -217,7 +221,7 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
     if deviation:
         row[NUMERICS] = numerics_label(job.numerics, job.seed, job.seeds)
     try:
-        with stages_at_debug():
+        with stages_at_debug(), recording_reads() as reads:
             package, target = build_package(
                 job.model,
                 job.target,
@@ -240,6 +244,7 @@ def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
         row.update({k: None for k in (*FIGURES, quality, *spread)})
         row[STATUS] = f"failed: {e}"
         return row
+    row[READ] = [key for key in job.keys if key in reads]
     measured = [_figures(run, job, quality) for run in runs]
     for key in measured[0]:
         values = [v for m in measured if (v := m[key]) is not None]
@@ -355,6 +360,8 @@ class Sweep:
     trade_off: str = "latency_us"
     """What the Pareto front weighs against energy per inference: latency, or in hardware
     numerics the output error."""
+    unread: list[str] = field(default_factory=list)
+    """Grid keys that no point run here read: their values cannot change a figure."""
 
 
 def pareto(rows: Sequence[Mapping[str, Any]], trade_off: str = "latency_us") -> list[int]:
@@ -511,7 +518,28 @@ def sweep(
 
     rows = [done[p] for p in wanted]
     trade_off = "latency_us" if numerics == EXACT else "output_relative_error"
-    return Sweep(keys, header, rows, len(wanted) - len(todo), pareto(rows, trade_off), trade_off)
+    unread = _unread(keys, rows, f"{target} ({chosen})")
+    for row in rows:
+        row.pop(READ, None)
+    return Sweep(
+        keys, header, rows, len(wanted) - len(todo), pareto(rows, trade_off), trade_off, unread
+    )
+
+
+def _unread(keys: Sequence[str], rows: Sequence[Mapping[str, Any]], target: str) -> list[str]:
+    """The grid keys that none of the points run now (ok ones) read, each warned about."""
+    ran = [row[READ] for row in rows if row[STATUS] == OK and READ in row]
+    if not ran:
+        return []
+    unread = [key for key in keys if not any(key in read for read in ran)]
+    for key in unread:
+        logger.warning(
+            "%s: no point's compile or run read it, so its values change no figure (no cost "
+            "of %s uses it for this model)",
+            key,
+            target,
+        )
+    return unread
 
 
 def _run_points(
@@ -600,6 +628,11 @@ def render_table(result: Sweep) -> str:
         + ("latency" if result.trade_off == "latency_us" else "output relative error")
         + ", one of them strictly lower",
     ]
+    if result.unread:
+        notes.append(
+            f"{', '.join(result.unread)}: read by no point's compile or run; its values change "
+            "no figure"
+        )
     if deviation and rows:
         notes.append(
             f"numerics {rows[0][NUMERICS]}: accuracy/agreement under these numerics"

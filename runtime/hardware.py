@@ -20,7 +20,9 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -126,6 +128,27 @@ def parse_value(text: str) -> Value:
         return text
 
 
+_reads: ContextVar[set[str] | None] = ContextVar("hardware_reads", default=None)
+
+
+@contextmanager
+def recording_reads() -> Iterator[set[str]]:
+    """The keys of the entries read (of any description) within: the parameters a compile and
+    run depended on. A parameter nothing reads cannot change a figure: a sweep says so."""
+    reads: set[str] = set()
+    token = _reads.set(reads)
+    try:
+        yield reads
+    finally:
+        _reads.reset(token)
+
+
+def _note_read(key: str) -> None:
+    reads = _reads.get()
+    if reads is not None:
+        reads.add(key)
+
+
 @dataclass(frozen=True)
 class Hardware:
     name: str
@@ -165,14 +188,17 @@ class Hardware:
         return cls(str(name), entries)
 
     def __getitem__(self, key: str) -> Value:
+        _note_read(key)
         return self.entries[key].value
 
     def number(self, key: str) -> float:
+        _note_read(key)
         value = self.entries[key].value
         assert isinstance(value, int | float) and not isinstance(value, bool), key
         return float(value)
 
     def integer(self, key: str) -> int:
+        _note_read(key)
         value = self.entries[key].value
         assert isinstance(value, int) and not isinstance(value, bool), key
         return value

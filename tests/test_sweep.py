@@ -378,3 +378,40 @@ def test_pareto_plot_of_a_front_and_of_no_ok_point(tmp_path: Path) -> None:
     failed = [row(5, None, None, "failed: x")]
     path = write_pareto_plot(failed, [], ["lanes"], "none", str(tmp_path / "b"))
     assert path.read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_a_key_no_point_reads_is_reported(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """vertical.pitch is described (the bond's pitch) but no stacked3d cost reads it: sweeping
+    it changes nothing, which the sweep says rather than print identical rows silently."""
+    csv_file = tmp_path / "s.csv"
+    code, table, err = run_cli(
+        ["sweep", MOE, "-i", MOE_INPUT, "-t", "stacked3d", "--jobs", "1", "-o", csv_file,
+         "--grid", "mapping.mode=memory-on-logic,logic-on-logic;vertical.pitch=1,9"],
+        capsys,
+    )  # fmt: skip
+    assert code == 0, err
+    assert err.startswith("spikec: warning: vertical.pitch: no point's compile or run read it")
+    assert "mapping.mode" not in err  # read: it changes the mapping
+    assert "vertical.pitch: read by no point's compile or run" in table
+    with open(csv_file, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert "_read" not in rows[0]
+    by_pitch = {
+        (r["mapping.mode"], r["vertical.pitch"]): r["energy_per_inference_uj"] for r in rows
+    }
+    assert by_pitch["logic-on-logic", "1"] == by_pitch["logic-on-logic", "9"]
+
+
+def test_recording_reads_sees_every_accessor() -> None:
+    from compiler.toolchain import get_target
+    from runtime.hardware import recording_reads
+
+    hardware = get_target("stacked3d").hardware()
+    hardware.number("clock.frequency_3d")  # outside: not recorded anywhere
+    with recording_reads() as reads:
+        hardware.number("clock.frequency_3d")
+        hardware.integer("mapping.neuron_tier")
+        _ = hardware["mapping.mode"]
+    assert reads == {"clock.frequency_3d", "mapping.neuron_tier", "mapping.mode"}
