@@ -1,9 +1,8 @@
 """`spikec sweep`: one model compiled for one target at every point of a grid of hardware
 settings (`--set key=value`), each run on the same inputs (exact numerics), one row per point.
 
-    parse_grid:  'key=v1,v2;key2=a,b' -> the values of each key
-    load_grid_file: the same from a TOML file's [grid] table (`--grid-file`)
-    check_grid:  the keys checked by the target's own `--set` validation
+    check_grid:  the grid's keys (read by compiler.grid) checked by the target's own `--set`
+                 validation
     sweep:       run the points not yet in the CSV (in parallel worker processes, on a Dask
                  cluster, or in-process), appending each row to the CSV as it finishes; the rows
                  of all points
@@ -23,7 +22,6 @@ import io
 import itertools
 import os
 import statistics
-import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
@@ -61,97 +59,6 @@ STD = "_std"
 """A hardware-numerics sweep's figures of deviation from the exact run of the same point: the
 share of spikes equal to the exact run's (mean over the layers that fire), and
 ‖y - y_exact‖ / ‖y_exact‖ (the largest over the outputs)."""
-
-
-def parse_grid(text: str) -> dict[str, list[str]]:
-    """`key=v1,v2;key2=a,b` -> {key: [v1, v2], key2: [a, b]} (keys in order)."""
-    grid: dict[str, list[str]] = {}
-    for part in text.split(";"):
-        part = part.strip()
-        if not part:
-            continue
-        key, equals, values = part.partition("=")
-        key = key.strip()
-        items = [v.strip() for v in values.split(",")]
-        if not equals or not key or not all(items):
-            raise SpikecError(
-                f"--grid: '{part}' is not key=value[,value...] (e.g. 'slu.lanes=32,64;"
-                "clock.frequency=200,400')"
-            )
-        if key in grid:
-            raise SpikecError(f"--grid: the key {key} is given twice")
-        if len(set(items)) != len(items):
-            raise SpikecError(f"--grid: {key} has a value given twice")
-        grid[key] = items
-    if not grid:
-        raise SpikecError("--grid: the grid is empty (e.g. 'slu.lanes=32,64;clock.frequency=200')")
-    return grid
-
-
-def _toml_value(value: Any) -> str | None:
-    """A grid value as `--grid` would spell it (None: not a scalar)."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value).strip()
-    return None
-
-
-def _flatten(table: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    """`vector.lanes = [...]` (a dotted key, i.e. a sub-table) and `"vector.lanes" = [...]`
-    both give the key vector.lanes."""
-    for key, value in table.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
-def load_grid_file(path: str) -> dict[str, list[str]]:
-    """A TOML file's `[grid]` table (each key a parameter, each value a non-empty list of
-    values) -> {key: [values]}, as `parse_grid` gives for the same grid; a SpikecError naming
-    the file for bad TOML, a missing or empty [grid], another top-level key or a bad value."""
-    try:
-        with open(path, "rb") as f:
-            document = tomllib.load(f)
-    except OSError as e:
-        raise SpikecError(f"--grid-file: cannot read it: {e.strerror}", where=path) from None
-    except tomllib.TOMLDecodeError as e:
-        raise SpikecError(f"--grid-file: not valid TOML: {e}", where=path) from None
-    example = '(e.g. [grid] "vector.lanes" = [8, 16, 32])'
-    others = [k for k in document if k != "grid"]
-    if others:
-        raise SpikecError(
-            f"--grid-file: unknown top-level key(s) {', '.join(others)}: only a [grid] table "
-            f"is read {example}",
-            where=path,
-        )
-    table = document.get("grid")
-    if not isinstance(table, dict):
-        raise SpikecError(f"--grid-file: no [grid] table {example}", where=path)
-    grid: dict[str, list[str]] = {}
-    for key, values in _flatten(table):
-        if key in grid:
-            raise SpikecError(f"--grid-file: the key {key} is given twice", where=path)
-        if not isinstance(values, list):
-            raise SpikecError(
-                f"--grid-file: {key} is {values!r}, not a list of values (e.g. {key} = [8, 16])",
-                where=path,
-            )
-        if not values:
-            raise SpikecError(f"--grid-file: {key} has an empty list of values", where=path)
-        items = [_toml_value(v) for v in values]
-        if not all(items):
-            raise SpikecError(
-                f"--grid-file: {key}: each value must be a number, a string or a boolean",
-                where=path,
-            )
-        if len(set(items)) != len(items):
-            raise SpikecError(f"--grid-file: {key} has a value given twice", where=path)
-        grid[key] = [v for v in items if v]
-    if not grid:
-        raise SpikecError(f"--grid-file: the [grid] table is empty {example}", where=path)
-    return grid
 
 
 def check_grid(

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from compiler.errors import SpikecError
-from compiler.sweep import pareto, parse_grid
+from compiler.grid import parse_grid
+from compiler.sweep import pareto
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -152,7 +152,8 @@ def compare_command(
     "grid_text",
     metavar="'KEY=V1,V2;KEY2=A,B'",
     help="Hardware parameters and their values; every combination is one point (a tuple of "
-    "--set settings). This or --grid-file.",
+    "--set settings). A value may be a range: A:B:STEP (A, A+STEP, ... up to B) or A:B:*F "
+    "(A, A*F, ... up to B), e.g. 'vector.lanes=8:64:*2'. This or --grid-file.",
 )
 @click.option(
     "--grid-file",
@@ -255,6 +256,8 @@ def sweep_command(
     Examples:
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
           --grid 'vector.lanes=8,16,32;clock.frequency=100,200,400'
+      spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
+          --grid 'vector.lanes=8:128:*2;clock.frequency=100:400:50'
       spikec sweep samples/sdt.onnx -i samples/sdt_input.npy -t sparse --variant dense \\
           --grid 'slu.lanes=32,64' -o sdt-dense.csv --jobs 2
       spikec sweep samples/moe.onnx -i samples/moe_input.npy -t sparse \\
@@ -264,8 +267,9 @@ def sweep_command(
       spikec sweep samples/xpikeformer.onnx -i samples/xpikeformer_input.npy -t xpikeformer \\
           --grid 'adc.bits=4,6,8' --numerics analog --seed 1 --seeds 5
     """
+    from compiler.grid import load_grid_file, parse_grid
     from compiler.reference import evaluate
-    from compiler.sweep import check_grid, load_grid_file, parse_grid, render_table, sweep
+    from compiler.sweep import check_grid, render_table, sweep
     from compiler.toolchain import remember_import
 
     if (grid_text is None) == (grid_file is None):
