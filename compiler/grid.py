@@ -24,21 +24,16 @@ _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 _RANGE = re.compile(rf"^({_NUMBER}):({_NUMBER}):(\*?)({_NUMBER})$")
 
 
-def _decimals(text: str) -> int:
-    mantissa = text.lower().split("e")[0]
-    return len(mantissa.split(".")[1]) if "." in mantissa else 0
-
-
 def expand_range(text: str, key: str) -> list[str] | None:
     """The values of a range `a:b:step` (linear, b included when reached) or `a:b:*f`
-    (geometric, f > 1); None if `text` is not a range. Integers stay integers; a linear range of
-    decimals is rounded to its inputs' decimals (0.1 steps do not drift)."""
+    (geometric, f > 1); None if `text` is not a range. Integers stay integers; other values are
+    rounded to 12 significant digits (0.1 steps do not drift)."""
     match = _RANGE.match(text.strip())
     if match is None:
         return None
     first_text, last_text, geometric, step_text = match.groups()
     written = (first_text, last_text, step_text)
-    integral = all(_decimals(t) == 0 and "e" not in t.lower() for t in written)
+    integral = not any("." in t or "e" in t.lower() for t in written)
     first, last, step = float(first_text), float(last_text), float(step_text)
     example = f"(e.g. {key}=8:64:*2 or {key}=100:400:100)"
     if geometric:
@@ -60,12 +55,12 @@ def expand_range(text: str, key: str) -> list[str] | None:
         raise SpikecError(f"--grid: {key}={text} gives {count} values (at most {MAX_RANGE})")
     if integral:
         return [str(round(v)) for v in values]
-    places = max(_decimals(first_text), _decimals(step_text), _decimals(last_text))
-    return [_shortest(float(f"{v:.12g}") if geometric else round(v, places)) for v in values]
+    return [_shortest(v) for v in values]
 
 
 def _shortest(value: float) -> str:
-    text = repr(value)
+    """`value` to 12 significant digits (0.1 + 0.2 gives 0.3, not 0.30000000000000004)."""
+    text = repr(float(f"{value:.12g}"))
     return text[:-2] if text.endswith(".0") else text
 
 
