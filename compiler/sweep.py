@@ -1,12 +1,13 @@
 """`spikec sweep`: one model compiled for one target at every point of a grid of hardware
-settings (`--set key=value`), each run on the same inputs (exact numerics), one row per point.
+settings (`--set key=value`), each run on the same inputs (exact numerics, or a hardware
+numerics mode over one or more seeds), one row per point.
 
     check_grid:  the grid's keys (read by compiler.grid) checked by the target's own `--set`
                  validation
     sweep:       run the points not yet in the CSV (in parallel worker processes, on a Dask
                  cluster, or in-process), appending each row to the CSV as it finishes; the rows
                  of all points
-    pareto:      the points no other point beats on both energy and latency
+    pareto:      the points no other point beats on both energy and latency (or output error)
     render_table: what `spikec sweep` prints
 
 The CSV is the sweep's state: its header is the grid's keys then the figures; a row is written
@@ -50,15 +51,15 @@ EXACT = "exact"
 NUMERICS = "numerics"
 """The column of a sweep in hardware numerics: the mode and seed its rows ran with."""
 DEVIATION = ("spike_agreement_pct", "output_relative_error")
-READ = "_read"
-"""Not a column: the grid keys a point's compile and run read (a key no point reads changes
-nothing, and the sweep says so)."""
-STD = "_std"
-"""Suffix of the columns of a sweep over several seeds that give the sample standard deviation
-(over the seeds) of the quality and the deviation figures; the figures themselves are means."""
 """A hardware-numerics sweep's figures of deviation from the exact run of the same point: the
 share of spikes equal to the exact run's (mean over the layers that fire), and
 ‖y - y_exact‖ / ‖y_exact‖ (the largest over the outputs)."""
+STD = "_std"
+"""Suffix of the columns of a sweep over several seeds that give the sample standard deviation
+(over the seeds) of the quality and the deviation figures; the figures themselves are means."""
+READ = "_read"
+"""Not a column: the grid keys a point's compile and run read (a key no point reads changes
+nothing, and the sweep says so)."""
 
 
 def check_grid(
