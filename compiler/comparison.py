@@ -189,19 +189,27 @@ EXACT_DEVIATION = {"spike_agreement_pct": 100.0, "output_relative_error": 0.0}
 """An exact run's deviation from itself."""
 
 
-def _design_row(design: Design, report: Report) -> dict[str, Any]:
+def cost_figures(report: Report) -> dict[str, float]:
+    """A run's latency (µs), throughput, energy per inference (µJ) and EDP (J·s, energy per
+    inference × latency): the figures a comparison row and a sweep row share."""
     t = report.totals
     per_inference_j = t["energy_per_inference_pj"] * 1e-12
-    total = t["energy_pj"]
+    return {
+        "latency_us": t["latency_s"] * 1e6,
+        "inferences_per_s": t["inferences_per_s"],
+        "energy_per_inference_uj": per_inference_j * 1e6,
+        "edp_js": per_inference_j * t["latency_s"],
+    }
+
+
+def _design_row(design: Design, report: Report) -> dict[str, Any]:
+    total = report.totals["energy_pj"]
     row: dict[str, Any] = {
         "design": design.name,
         "target": design.target,
         "variant": design.variant,
         "numerics": design.numerics,
-        "latency_us": t["latency_s"] * 1e6,
-        "inferences_per_s": t["inferences_per_s"],
-        "energy_per_inference_uj": per_inference_j * 1e6,
-        "edp_js": per_inference_j * t["latency_s"],
+        **cost_figures(report),
         "area_mm2": _area_mm2(report),
     }
     for component in COMPONENTS:

@@ -32,7 +32,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compiler.comparison import Column, Comparison, deviation_figures, top1_agreement
+from compiler.comparison import (
+    Column,
+    Comparison,
+    cost_figures,
+    deviation_figures,
+    top1_agreement,
+)
 from compiler.comparison import render_table as render_comparison
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger, stages_at_debug
@@ -168,14 +174,7 @@ def _figures(run: Run, job: Job, quality: str) -> dict[str, float | None]:
     """One run's figures: its cost, its quality and, in hardware numerics, its deviation."""
     from runtime.deviation import accuracy
 
-    t = run.report.totals
-    per_inference_j = t["energy_per_inference_pj"] * 1e-12
-    figures: dict[str, float | None] = {
-        "latency_us": t["latency_s"] * 1e6,
-        "inferences_per_s": t["inferences_per_s"],
-        "energy_per_inference_uj": per_inference_j * 1e6,
-        "edp_js": per_inference_j * t["latency_s"],
-    }
+    figures: dict[str, float | None] = dict(cost_figures(run.report))
     if job.labels is not None:
         fraction: float | None = accuracy(run.outputs, job.labels)
     else:

@@ -21,19 +21,6 @@ if TYPE_CHECKING:  # onnx is imported where a region is decoded: importing it co
     import onnx
     from onnx.reference import ReferenceEvaluator
 
-SPECIAL_OPS = frozenset(
-    {"Exp", "Log", "Div", "Sqrt", "Reciprocal", "Pow", "Tanh", "Sigmoid", "Erf"}
-)
-"""Body ops a vector unit prices as special functions."""
-MULT_OPS = frozenset({"Mul"})
-ADD_OPS = frozenset({"Add", "Sub", "Neg", "Sum", "Abs"})
-COMPARE_OPS = frozenset(
-    {"Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Max", "Min", "Clip"}
-)
-LOGIC_OPS = frozenset({"Cast", "Not", "And", "Or", "Xor", "Where", "Sign"})
-"""Everything else (Slice, Squeeze, Unsqueeze, Concat, Gather, Split, Scatter, Constant, ...)
-moves data only."""
-
 
 def encode_body(function: onnx.FunctionProto) -> str:
     return base64.b64encode(function.SerializeToString()).decode("ascii")
@@ -106,35 +93,9 @@ def region_outputs(body: str, inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
     return run_region(body, inputs).outputs
 
 
-@dataclass
-class RegionWork:
-    adds: float = 0.0
-    mults: float = 0.0
-    compares: float = 0.0
-    logic: float = 0.0
-    specials: float = 0.0
-
-
 @functools.lru_cache(maxsize=64)
-def _node_counts(body: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[str, int], ...]:
+def node_elements(body: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[str, int], ...]:
+    """Each body node's op type and output elements on inputs of these shapes (they depend on
+    the shapes only: the body runs once on zeros per shape). What a target prices a region by."""
     zeros = [np.zeros(s, dtype=np.float32) for s in shapes]
     return tuple(run_region(body, zeros).node_elements)
-
-
-def region_work(body: str, shapes: Sequence[Sequence[int]]) -> RegionWork:
-    """The element operations of the body's nodes on inputs of these shapes (every node's
-    output elements, by kind; data movement is free). Sizes depend on the shapes only (the body
-    runs once on zeros per shape)."""
-    work = RegionWork()
-    for op_type, n in _node_counts(body, tuple(tuple(int(d) for d in s) for s in shapes)):
-        if op_type in SPECIAL_OPS:
-            work.specials += n
-        elif op_type in MULT_OPS:
-            work.mults += n
-        elif op_type in ADD_OPS:
-            work.adds += n
-        elif op_type in COMPARE_OPS:
-            work.compares += n
-        elif op_type in LOGIC_OPS:
-            work.logic += n
-    return work

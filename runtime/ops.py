@@ -47,15 +47,22 @@ def _b(attrs: Attrs, key: str, default: bool = False) -> bool:
     return bool(attrs.get(key, default))
 
 
+def _lif_args(a: Attrs) -> tuple[float, float, float, bool, bool]:
+    """The LIF parameters every neuron-carrying op has, in the kernels' order (`LIF_ATTRS`)."""
+    return (
+        _f(a, "tau"),
+        _f(a, "v_threshold"),
+        _f(a, "v_reset"),
+        _b(a, "decay_input"),
+        a["reset"] == "soft",
+    )
+
+
 def _lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
     return [
         kernels.lif(
             args[0],
-            _f(a, "tau"),
-            _f(a, "v_threshold"),
-            _f(a, "v_reset"),
-            _b(a, "decay_input"),
-            a["reset"] == "soft",
+            *_lif_args(a),
         )
     ]
 
@@ -288,11 +295,7 @@ SEMANTICS: dict[str, Entry] = {
                 args[0],
                 args[1],
                 args[2],
-                _f(a, "tau"),
-                _f(a, "v_threshold"),
-                _f(a, "v_reset"),
-                _b(a, "decay_input"),
-                a["reset"] == "soft",
+                *_lif_args(a),
             )
         ],
         (3, 3),
@@ -305,11 +308,7 @@ SEMANTICS: dict[str, Entry] = {
                 args[0],
                 args[1],
                 _i(a, "heads"),
-                _f(a, "tau"),
-                _f(a, "v_threshold"),
-                _f(a, "v_reset"),
-                _b(a, "decay_input"),
-                a["reset"] == "soft",
+                *_lif_args(a),
             )
         ],
         (2, 2),

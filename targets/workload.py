@@ -14,7 +14,7 @@ import numpy as np
 
 from runtime.encoded import EncodedSpikes
 from runtime.isa import Value
-from runtime.onnx_region import region_work
+from runtime.onnx_region import node_elements
 from runtime.program import AttrValue, BufferType
 
 
@@ -228,6 +228,37 @@ def routing_work(
 
 ROUTING_OPS = ("route_topk", "dispatch", "combine")
 
+REGION_SPECIAL_OPS = frozenset(
+    {"Exp", "Log", "Div", "Sqrt", "Reciprocal", "Pow", "Tanh", "Sigmoid", "Erf"}
+)
+"""Generic-region body ops a vector unit prices as special functions."""
+REGION_MULT_OPS = frozenset({"Mul"})
+REGION_ADD_OPS = frozenset({"Add", "Sub", "Neg", "Sum", "Abs"})
+REGION_COMPARE_OPS = frozenset(
+    {"Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Max", "Min", "Clip"}
+)
+REGION_LOGIC_OPS = frozenset({"Cast", "Not", "And", "Or", "Xor", "Where", "Sign"})
+"""Everything else (Slice, Squeeze, Unsqueeze, Concat, Gather, Split, Scatter, Constant, ...)
+moves data only."""
+
+
+def region_work(body: str, shapes: Sequence[Sequence[int]]) -> VectorWork:
+    """The element operations of a generic region's body nodes on inputs of these shapes (every
+    node's output elements, by kind; data movement is free)."""
+    work = VectorWork()
+    for op_type, n in node_elements(body, tuple(tuple(int(d) for d in s) for s in shapes)):
+        if op_type in REGION_SPECIAL_OPS:
+            work.specials += n
+        elif op_type in REGION_MULT_OPS:
+            work.mults += n
+        elif op_type in REGION_ADD_OPS:
+            work.adds += n
+        elif op_type in REGION_COMPARE_OPS:
+            work.compares += n
+        elif op_type in REGION_LOGIC_OPS:
+            work.logic += n
+    return work
+
 
 def vector_work(
     op: str,
@@ -313,10 +344,7 @@ def vector_work(
     if op == "bernoulli":
         return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
     if op == "onnx_region":  # every body node's output elements, at every step
-        w = region_work(str(attrs["body"]), ins)
-        return VectorWork(
-            adds=w.adds, mults=w.mults, compares=w.compares, logic=w.logic, specials=w.specials
-        )
+        return region_work(str(attrs["body"]), ins)
     if op == "reshape":
         return VectorWork(moves=False)
     # transpose, concat, split, copy, encode, decode: data movement only

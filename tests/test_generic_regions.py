@@ -16,7 +16,8 @@ from compiler.dialects import spike
 from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
 from compiler.toolchain import compile_model
-from runtime.onnx_region import decode_body, region_work, run_region
+from runtime.onnx_region import decode_body, run_region
+from targets.workload import region_work
 from tests.conftest import run_cli, run_sample_program
 from tests.test_raising import BASE, _input, _neuron, _run
 

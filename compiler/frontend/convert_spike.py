@@ -90,6 +90,8 @@ _LIF_SPEC: dict[str, object] = {
 
 @dataclass
 class _LIFParams:
+    """The LIF keyword arguments of `spike.lif`, `spike.sdsa` and `spike.token_attention`."""
+
     tau: float
     v_threshold: float
     v_reset: float
@@ -115,11 +117,7 @@ def lif(imp: Importer, node: onnx.NodeProto) -> None:
     x = imp.operand(imp.time_major(node, 0, "the input"))
     op = spike.LIFOp(
         x,
-        tau=p.tau,
-        v_threshold=p.v_threshold,
-        v_reset=p.v_reset,
-        decay_input=p.decay_input,
-        reset=p.reset,
+        **vars(p),
     )
     _emit(imp, node, op)
 
@@ -226,11 +224,7 @@ def sdsa(imp: Importer, node: onnx.NodeProto) -> None:
         k,
         v,
         heads=_int(attrs, "heads"),
-        tau=p.tau,
-        v_threshold=p.v_threshold,
-        v_reset=p.v_reset,
-        decay_input=p.decay_input,
-        reset=p.reset,
+        **vars(p),
     )
     _emit(imp, node, op)
 
@@ -254,11 +248,7 @@ def token_attention(imp: Importer, node: onnx.NodeProto) -> None:
         q,
         k,
         heads=heads,
-        tau=p.tau,
-        v_threshold=p.v_threshold,
-        v_reset=p.v_reset,
-        decay_input=p.decay_input,
-        reset=p.reset,
+        **vars(p),
     )
     _emit(imp, node, op)
 

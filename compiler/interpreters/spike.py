@@ -53,6 +53,18 @@ def _soft(op: Any) -> bool:
     return op.reset.data == ResetMode.SOFT
 
 
+def _lif_args(op: Any) -> tuple[float, float, float, bool, bool]:
+    """The LIF properties of `spike.lif`, `spike.sdsa` and `spike.token_attention` (declared by
+    `lif_properties`), in the kernels' order."""
+    return (
+        _float(op.tau),
+        _float(op.v_threshold),
+        _float(op.v_reset),
+        _bool(op.decay_input),
+        _soft(op),
+    )
+
+
 Impl = Callable[[Any, Interpreter, Any, PythonValues], PythonValues]
 
 
@@ -110,11 +122,7 @@ class SpikeFunctions(InterpreterFunctions):
         return (
             kernels.lif(
                 args[0],
-                _float(op.tau),
-                _float(op.v_threshold),
-                _float(op.v_reset),
-                _bool(op.decay_input),
-                _soft(op),
+                *_lif_args(op),
             ),
         )
 
@@ -287,11 +295,7 @@ class SpikeFunctions(InterpreterFunctions):
                 q,
                 k,
                 v,
-                _float(op.tau),
-                _float(op.v_threshold),
-                _float(op.v_reset),
-                _bool(op.decay_input),
-                _soft(op),
+                *_lif_args(op),
             ),
         )
 
@@ -306,11 +310,7 @@ class SpikeFunctions(InterpreterFunctions):
                 q,
                 k,
                 op.num_heads,
-                _float(op.tau),
-                _float(op.v_threshold),
-                _float(op.v_reset),
-                _bool(op.decay_input),
-                _soft(op),
+                *_lif_args(op),
             ),
         )
 

@@ -318,19 +318,8 @@ def _sma_cost(e: Execution) -> Cost:
         result = c.cost(cycles.sum())
         result.energy("compute", LOGIC1, 2 * positions)
         result.energy("compute", ADD16, positions)
-    result.energy("compute", ADD16, 2 * channels * c.steps)
-    result.energy("compute", COMPARE16, channels * c.steps)
-    result.energy("sram", MEMBRANE_SRAM, 2 * channels * c.steps * c.membrane_bits)
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_in(1) + c.bits_in(2) + c.bits_out())
-    spikes = spikes_per_step(e.outputs[0], c.steps)
-    result.metrics = Metrics(
-        dense_synops=float(t * b * n * d),
-        effective_acs=float(matches.sum()),
-        membrane_updates=float(channels * c.steps),
-        spikes=int(spikes.sum()),
-        neurons=size_of(e.outputs[0]),
-    )
-    return result
+    spike_bits = c.bits_in(0) + c.bits_in(1) + c.bits_in(2) + c.bits_out()
+    return _sma_lif(result, c, e, channels, spike_bits, float(t * b * n * d), float(matches.sum()))
 
 
 def _sma_token_cost(e: Execution) -> Cost:
@@ -353,15 +342,32 @@ def _sma_token_cost(e: Execution) -> Cost:
     result = c.cost(cycles.sum())
     result.energy("compute", ADD16, adds)
     result.energy("compute", LOGIC1, gates)
-    result.energy("compute", ADD16, 2 * sums * c.steps)
-    result.energy("compute", COMPARE16, sums * c.steps)
-    result.energy("sram", MEMBRANE_SRAM, 2 * sums * c.steps * c.membrane_bits)
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_in(1) + c.bits_out())
+    spike_bits = c.bits_in(0) + c.bits_in(1) + c.bits_out()
+    return _sma_lif(result, c, e, sums, spike_bits, float(t * b * n * d), float(q_spikes.sum()))
+
+
+def _sma_lif(
+    result: Cost,
+    c: Context,
+    e: Execution,
+    neurons: int,
+    spike_bits: np.ndarray,
+    dense_synops: float,
+    acs: float,
+) -> Cost:
+    """The mask-add module's LIF on its sums, as SDSA and token attention both use it: every
+    step, each of `neurons` membranes is updated (two adds and a comparison) and read and
+    written in the membrane SRAM; then the instruction's `spike_bits` moved in the spike SRAM,
+    and its workload metrics."""
+    result.energy("compute", ADD16, 2 * neurons * c.steps)
+    result.energy("compute", COMPARE16, neurons * c.steps)
+    result.energy("sram", MEMBRANE_SRAM, 2 * neurons * c.steps * c.membrane_bits)
+    result.energy("sram", SPIKE_SRAM, spike_bits)
     spikes = spikes_per_step(e.outputs[0], c.steps)
     result.metrics = Metrics(
-        dense_synops=float(t * b * n * d),
-        effective_acs=float(q_spikes.sum()),
-        membrane_updates=float(sums * c.steps),
+        dense_synops=dense_synops,
+        effective_acs=acs,
+        membrane_updates=float(neurons * c.steps),
         spikes=int(spikes.sum()),
         neurons=size_of(e.outputs[0]),
     )

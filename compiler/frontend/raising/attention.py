@@ -48,6 +48,7 @@ from compiler.frontend.raising.attention_layout import (
     H,
     Miss,
     N,
+    Operand,
     T,
     dims_equal,
     float_attribute,
@@ -288,23 +289,7 @@ class Attention(AttentionLayout):
         else:
             perm = [0, 1, axis, *[a for a in range(2, rank) if a != axis]]
             heads = 1
-        dims = [k.shape[p] for p in perm]
-        if not all(isinstance(d, int) for d in dims[2:]):
-            raise Miss("the sizes of the tokens and channels are not known")
-        params = _lif_params(neuron)
-
-        out: list[onnx.NodeProto] = []
-        names = [self.tokens(x, perm, out) for x in (q, k, v)]
-        y = self.graph.fresh(f"{gate.output[0]}.sdsa")
-        node = helper.make_node("SDSA", names, [y], name=y, domain=DOMAIN, heads=heads)
-        node.attribute.extend(helper.make_attribute(k, v) for k, v in params.items())
-        out.append(node)
-        replace = self.restore(y, gate.output[0], self.shape(gate.output[0]), perm, out)
-        channels = int(np.prod([int(d) for d in dims[3:]]))
-        details = f"heads={heads}, N={dims[2]}, D={channels}, " + ", ".join(
-            f"{key}={value:g}" for key, value in params.items()
-        )
-        self.commit(node, out, replace, details, pattern)
+        self.commit_gated_call("SDSA", [q, k, v], neuron, gate, perm, heads, pattern)
 
     def summed_axis(self, reduce: onnx.NodeProto) -> int:
         """The one axis `reduce` sums over, keeping it (as given: may be negative)."""
@@ -378,15 +363,30 @@ class Attention(AttentionLayout):
             perm, heads = token_major_perm(q.roles), q.dim(H)
         else:
             perm, heads = [0, 1, 5 - axis, axis], 1  # one head: the other axis is the tokens
-        dims = [q.shape[p] for p in perm]
+        self.commit_gated_call("TokenAttention", [q, k], neuron, gate, perm, heads, pattern)
+
+    def commit_gated_call(
+        self,
+        op: str,
+        operands: list[Operand],
+        neuron: onnx.NodeProto,
+        gate: onnx.NodeProto,
+        perm: list[int],
+        heads: int,
+        pattern: list[onnx.NodeProto],
+    ) -> None:
+        """Replace `pattern` by one `spike` call `op` (SDSA, TokenAttention) on `operands`
+        brought to `[T, B, N, D]` by `perm`, carrying `neuron`'s LIF parameters, its result put
+        back into the layout `gate`'s output had."""
+        dims = [operands[0].shape[p] for p in perm]
         if not all(isinstance(d, int) for d in dims[2:]):
             raise Miss("the sizes of the tokens and channels are not known")
         params = _lif_params(neuron)
-
         out: list[onnx.NodeProto] = []
-        names = [self.tokens(x, perm, out) for x in (q, k)]
-        y = self.graph.fresh(f"{gate.output[0]}.token_attention")
-        node = helper.make_node("TokenAttention", names, [y], name=y, domain=DOMAIN, heads=heads)
+        names = [self.tokens(x, perm, out) for x in operands]
+        stem = "sdsa" if op == "SDSA" else "token_attention"
+        y = self.graph.fresh(f"{gate.output[0]}.{stem}")
+        node = helper.make_node(op, names, [y], name=y, domain=DOMAIN, heads=heads)
         node.attribute.extend(helper.make_attribute(a, b) for a, b in params.items())
         out.append(node)
         replace = self.restore(y, gate.output[0], self.shape(gate.output[0]), perm, out)
