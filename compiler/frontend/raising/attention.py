@@ -53,7 +53,6 @@ from compiler.frontend.raising.attention_layout import (
     dims_equal,
     float_attribute,
     int_attribute,
-    ints_attribute,
     same_shape,
     show_roles,
     token_major_perm,
@@ -295,10 +294,7 @@ class Attention(AttentionLayout):
         """The one axis `reduce` sums over, keeping it (as given: may be negative)."""
         if int_attribute(reduce, "keepdims", 1) != 1:
             raise Miss(f"{label(reduce)} drops the summed axis (keepdims = 0)")
-        if len(reduce.input) > 1 and reduce.input[1]:
-            axes = self.graph.ints(reduce.input[1])
-        else:
-            axes = ints_attribute(reduce, "axes")
+        axes = self.graph.axes(reduce)
         if axes is None or len(axes) != 1:
             raise Miss(f"{label(reduce)} does not sum over exactly one axis")
         return axes[0]

@@ -93,6 +93,14 @@ class Graph:
             return None
         return [int(v) for v in array.reshape(-1)]
 
+    def axes(self, node: onnx.NodeProto) -> list[int] | None:
+        """The `axes` of a Reduce*, Squeeze or Unsqueeze: its second input (a constant, from
+        opset 13/18) or its `axes` attribute (earlier opsets); None if neither is known."""
+        if len(node.input) > 1 and node.input[1]:
+            return self.ints(node.input[1])
+        found = attributes(node).get("axes")
+        return [int(a) for a in found] if isinstance(found, list) else None
+
     def uses(self, name: str) -> list[onnx.NodeProto]:
         return self.consumers.get(name, [])
 

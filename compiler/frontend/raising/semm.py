@@ -86,21 +86,11 @@ def _int(node: onnx.NodeProto, name: str, default: int) -> int:
     return value if isinstance(value, int) else default
 
 
-def _reduce_axes(graph: Graph, node: onnx.NodeProto) -> list[int] | None:
-    if len(node.input) > 1 and node.input[1]:
-        return graph.ints(node.input[1])
-    axes = attributes(node).get("axes")
-    return [int(a) for a in axes] if isinstance(axes, list) else None
-
-
 def _unsqueeze_axis(graph: Graph, node: onnx.NodeProto, rank: int) -> int | None:
     """The axis a one-axis Unsqueeze inserts, in its output's rank `rank`."""
     if not is_standard(node) or node.op_type != "Unsqueeze":
         return None
-    axes = graph.ints(node.input[1]) if len(node.input) > 1 else None
-    if axes is None:
-        found = attributes(node).get("axes")
-        axes = [int(a) for a in found] if isinstance(found, list) else None
+    axes = graph.axes(node)
     return _axis(axes[0], rank) if axes is not None and len(axes) == 1 else None
 
 
@@ -136,7 +126,7 @@ def _stacked(graph: Graph, reduce: onnx.NodeProto) -> Mixture | None:
     if mul is None or mul.op_type != "Mul" or not is_standard(mul):
         return None
     rank = _rank(graph, mul.output[0])
-    axes = _reduce_axes(graph, reduce)
+    axes = graph.axes(reduce)
     if rank is None or axes is None or len(axes) != 1:
         return None
     axis = _axis(axes[0], rank)
@@ -183,7 +173,7 @@ def _check_stacked(graph: Graph, mixture: Mixture) -> None:
             raise SEMMError(f"expert {e}'s stacked output is also used elsewhere")
     rank = _rank(graph, mul.output[0])
     assert rank is not None
-    axis = _axis((_reduce_axes(graph, reduce) or [0])[0], rank)
+    axis = _axis((graph.axes(reduce) or [0])[0], rank)
     experts = len(mixture.outputs)
     if axis < rank - 1 and experts <= IN_ORDER_EXPERTS:
         mixture.in_order = True
