@@ -19,6 +19,7 @@ import numpy as np
 from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
+from runtime.memory import levels
 from runtime.program import AttrValue, BufferType, Instruction, Program
 
 Value = np.ndarray | EncodedSpikes
@@ -60,6 +61,13 @@ class EnergyItem:
     picojoules: float
     per_step: np.ndarray | None = None
     """The energy of each timestep (sums to `picojoules`); None: spread evenly."""
+    level: str | None = None
+    """The memory level accessed (`memory.<level>.*` entries), for the memory report."""
+    bits: float = 0.0
+    """Bits moved in or out of `level`."""
+    purpose: str = ""
+    """Why bits moved between levels: `fill` (a first load), `refetch` (a load again of what
+    was loaded before), `spill` (a value that did not fit, written out or read back)."""
 
 
 @dataclass
@@ -83,6 +91,26 @@ class Cost:
                 self.items.append(EnergyItem(component, entry, total, per_step))
         elif count:
             self.items.append(EnergyItem(component, entry, float(count) * unit))
+
+    def access(
+        self, level: str, bits: float | np.ndarray, write: bool = False, purpose: str = ""
+    ) -> None:
+        """Read (or write) `bits` of memory level `level`: as many accesses of its word as the
+        bits fill, at its `read_energy` (`write_energy`) per access (`runtime.memory`)."""
+        found = levels(self.hardware).get(level)
+        if found is None:
+            raise KeyError(f"memory.{level}")
+        before = len(self.items)
+        words = bits / found.word_bits
+        self.energy(found.component, found.write_entry if write else found.read_entry, words)
+        total = float(np.sum(bits))
+        if len(self.items) > before:
+            item = self.items[-1]
+            item.level, item.bits, item.purpose = level, total, purpose
+        elif total:
+            self.items.append(
+                EnergyItem(found.component, found.read_entry, 0.0, None, level, total, purpose)
+            )
 
 
 @dataclass

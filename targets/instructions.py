@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from runtime.hardware import Hardware
 from runtime.isa import AttrSpec, Cost, CostFunction, Execution, Opcode, Semantics, Value
+from runtime.memory import dram
 from runtime.ops import SEMANTICS, run_op
 from runtime.program import AttrValue
 
@@ -58,14 +59,14 @@ def transfer_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     return Opcode(name, (1, 1), 1, _keep, cost, {}, doc)
 
 
-def dram_cost(e: Execution, bits: float, memory: str) -> Cost:
-    """`bits` between DRAM and the on-chip memory whose per-bit entry is `memory`: the first
-    word after `dram.latency_cycles`, then `dram.bytes_per_cycle`."""
+def dram_cost(e: Execution, bits: float, level: str, store: bool = False) -> Cost:
+    """`bits` from DRAM into on-chip memory level `level` (or, `store`, back out): the first
+    word after the DRAM's `latency_cycles`, then its `bits_per_cycle`; a DRAM read and a write
+    of the level (or a read of the level and a DRAM write)."""
     hw: Hardware = e.hardware
-    cycles = hw.integer("dram.latency_cycles") + math.ceil(
-        bits / 8 / hw.integer("dram.bytes_per_cycle")
-    )
+    off_chip = dram(hw)
+    cycles = off_chip.latency_cycles + math.ceil(bits / off_chip.bits_per_cycle)
     cost = Cost(float(cycles), e.timesteps, hw)
-    cost.energy("dram", "energy.memory.dram", bits)
-    cost.energy("sram", memory, bits)
+    cost.access(off_chip.name, bits, write=store, purpose="store" if store else "fill")
+    cost.access(level, bits, write=not store)
     return cost

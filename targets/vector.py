@@ -58,7 +58,7 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
         result.energy("compute", prices.logic, work.logic * f)
         result.energy("compute", prices.special, work.specials * f)
         result.energy("compute", prices.random, work.randoms * f)
-        result.energy("sram", prices.memory, bits * f)
+        result.access(prices.memory, bits * f)
         if op in SPIKING_OPS:
             spikes = spikes_per_step(e.outputs[0], e.timesteps)
             result.metrics = Metrics(

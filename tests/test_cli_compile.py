@@ -141,7 +141,7 @@ def _refused(args: list[str | Path], capsys: pytest.CaptureFixture[str], *needle
         (["-t", "sparse", "--variant", "fast"], ["no variant 'fast'", "sparse, dense"]),
         (["-t", "sparse", "--set", "slu.lanez=2"], ["unknown hardware parameter", "slu.lanes"]),
         (["-t", "sparse", "--set", "slu.lanes=wide"], ["slu.lanes is a int"]),
-        (["-t", "sparse", "--set", "energy.memory.dram=-3"], ["cannot be negative"]),
+        (["-t", "sparse", "--set", "memory.dram.read_energy=-3"], ["cannot be negative"]),
         (["-t", "sparse", "--set", "tile.rows=0"], ["tile.rows must be at least 1"]),
         (["-t", "sparse", "--config", "missing.toml"], ["missing.toml", "no such hardware"]),
     ],

@@ -296,8 +296,10 @@ def test_sparse_report_counts_the_membrane_updates_and_prices_them(
         UPDATES * price("energy.compute.compare16")
     )
     membrane = 4 * UPDATES * hw.integer("precision.membrane_bits")
-    assert entry_energy(record, "energy.memory.membrane_sram") == pytest.approx(
-        membrane * price("energy.memory.membrane_sram")
+    assert entry_energy(record, "memory.membrane_sram.read_energy") == pytest.approx(
+        membrane
+        * price("memory.membrane_sram.read_energy")
+        / hw.integer("memory.membrane_sram.word_bits")
     )
     lanes = hw.integer("encoder.neuron_lanes")
     assert record.cost.cycles >= T * math.ceil(UPDATES / T / lanes)
@@ -324,6 +326,8 @@ def test_cuba_lif_costs_more_than_lif_on_every_neuron_unit(tmp_path: Path) -> No
         assert "energy.compute.mult16" in cuba and "energy.compute.mult16" not in lif
         assert cuba["energy.compute.add16"] == pytest.approx(2.5 * lif["energy.compute.add16"])
         assert cuba["energy.compute.compare16"] == pytest.approx(lif["energy.compute.compare16"])
-        state = "energy.memory.membrane_sram" if target == "sparse" else "energy.memory.local"
+        state = (
+            "memory.membrane_sram.read_energy" if target == "sparse" else "memory.local.read_energy"
+        )
         assert cuba[state] == pytest.approx(2 * lif[state])
         assert sum(cuba.values()) > sum(lif.values())

@@ -221,25 +221,26 @@ def test_all_zero_input_costs_only_fixed_terms() -> None:
     assert cycles == rows * -(-d_out // lanes)  # one pass per row: bias in, sums out
     # No weight is read and no synaptic add is done: only the bias adds, the sums written out
     # and the (empty) address lists' row pointers.
-    assert "energy.memory.weight_sram" not in entries
+    assert "memory.weight_sram.read_energy" not in entries
     assert entries["energy.compute.add16"] == pytest.approx(
         rows * d_out * hw.number("energy.compute.add16")
     )
-    assert entries["energy.memory.activation_buffer"] == pytest.approx(
+    assert entries["memory.activation_buffer.read_energy"] == pytest.approx(
         rows
         * d_out
         * hw.integer("precision.activation_bits")
-        * hw.number("energy.memory.activation_buffer")
+        * hw.number("memory.activation_buffer.read_energy")
+        / hw.integer("memory.activation_buffer.word_bits")
     )
     assert set(entries) == {
         "energy.compute.add16",
-        "energy.memory.activation_buffer",
-        "energy.memory.spike_sram",
+        "memory.activation_buffer.read_energy",
+        "memory.spike_sram.read_energy",
     }
     report = build_report(record)
     leakage = report.totals["leakage_pj"]
     assert leakage == pytest.approx(
-        (hw.number("leakage.logic") + hw.number("leakage.sram"))
+        sum(hw.number(entry) for entry in SPARSE.leakage_entries)
         * 1e-3
         * record.latency_seconds
         * 1e12

@@ -442,8 +442,10 @@ def test_sparse_prices_the_spikes_it_visits(runs: dict[tuple[str, str], Any]) ->
         assert entry_energy(record, LOGIC1) == pytest.approx(visited_k * price(LOGIC1))
         assert entry_energy(record, COMPARE16) == pytest.approx(SUMS * price(COMPARE16))
         membrane = 2 * SUMS * run.record.hardware.integer("precision.membrane_bits")
-        assert entry_energy(record, "energy.memory.membrane_sram") == pytest.approx(
-            membrane * price("energy.memory.membrane_sram")
+        assert entry_energy(record, "memory.membrane_sram.read_energy") == pytest.approx(
+            membrane
+            * price("memory.membrane_sram.read_energy")
+            / run.record.hardware.integer("memory.membrane_sram.word_bits")
         )
         metrics = record.cost.metrics
         assert metrics.effective_acs == q.sum() and metrics.dense_synops == positions

@@ -41,7 +41,14 @@ TARGET = Target(
     hardware_file=Path(__file__).with_name("hardware.toml"),
     instruction_set=INSTRUCTION_SET,
     clock_entry="clock.frequency",
-    leakage_entries=("leakage.logic", "leakage.sram"),
+    leakage_entries=(
+        "leakage.logic",
+        "memory.weight_sram.leakage",
+        "memory.spike_sram.leakage",
+        "memory.membrane_sram.leakage",
+        "memory.activation_buffer.leakage",
+        "memory.psum_buffer.leakage",
+    ),
     pipeline=pipeline,
     lower=lower,
 )

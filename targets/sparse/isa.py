@@ -53,11 +53,11 @@ from targets.workload import (
     window_coverage,
 )
 
-SPIKE_SRAM = "energy.memory.spike_sram"
-MEMBRANE_SRAM = "energy.memory.membrane_sram"
-ACTIVATION_BUFFER = "energy.memory.activation_buffer"
-PSUM_BUFFER = "energy.memory.psum_buffer"
-WEIGHT_SRAM = "energy.memory.weight_sram"
+SPIKE_SRAM = "spike_sram"
+MEMBRANE_SRAM = "membrane_sram"
+ACTIVATION_BUFFER = "activation_buffer"
+PSUM_BUFFER = "psum_buffer"
+WEIGHT_SRAM = "weight_sram"
 
 
 class Context:
@@ -137,9 +137,9 @@ def _neuron_cost(kind: str) -> CostFunction:
         if work.mults:
             result.energy("compute", MULT16, work.mults * updates)
         result.energy("compute", COMPARE16, work.compares * updates)
-        result.energy("sram", ACTIVATION_BUFFER, updates * c.activation_bits)
-        result.energy("sram", MEMBRANE_SRAM, 2 * work.state_words * updates * c.membrane_bits)
-        result.energy("sram", SPIKE_SRAM, c.bits_out())
+        result.access(ACTIVATION_BUFFER, updates * c.activation_bits)
+        result.access(MEMBRANE_SRAM, 2 * work.state_words * updates * c.membrane_bits)
+        result.access(SPIKE_SRAM, c.bits_out())
         result.metrics = Metrics(
             membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates
         )
@@ -154,7 +154,7 @@ def _pack_cost(e: Execution) -> Cost:
     spikes = spikes_per_step(e.inputs[0], c.steps)
     positions = size_of(e.inputs[0]) / c.steps
     result = c.cost(_encoder_cycles(c, positions, spikes, True))
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    result.access(SPIKE_SRAM, c.bits_in(0) + c.bits_out())
     return result
 
 
@@ -176,9 +176,9 @@ def _slu_cost(e: Execution) -> Cost:
     result.energy("compute", ADD16, visited * d_out)
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, rows * d_out)
-    result.energy("sram", WEIGHT_SRAM, visited * d_out * c.weight_bits)
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0))
-    result.energy("sram", ACTIVATION_BUFFER, rows * d_out * c.activation_bits)
+    result.access(WEIGHT_SRAM, visited * d_out * c.weight_bits)
+    result.access(SPIKE_SRAM, c.bits_in(0))
+    result.access(ACTIVATION_BUFFER, rows * d_out * c.activation_bits)
     result.metrics = Metrics(dense_synops=rows * d_in * d_out, effective_acs=spikes.sum() * d_out)
     return result
 
@@ -207,12 +207,12 @@ def _mac_cost(
     result.energy("compute", MULT8, macs)
     result.energy("compute", ADD32, macs)
     reuse = math.ceil(out_channels / columns)
-    result.energy("sram", ACTIVATION_BUFFER, size_of(e.inputs[0]) * c.activation_bits * reuse)
-    result.energy("sram", WEIGHT_SRAM, weights * c.weight_bits)
+    result.access(ACTIVATION_BUFFER, size_of(e.inputs[0]) * c.activation_bits * reuse)
+    result.access(WEIGHT_SRAM, weights * c.weight_bits)
     spills = math.ceil(reduction / rows) - 1
     if spills:
-        result.energy("sram", PSUM_BUFFER, 2 * spills * outputs * c.membrane_bits)
-    result.energy("sram", ACTIVATION_BUFFER, outputs * c.activation_bits)
+        result.access(PSUM_BUFFER, 2 * spills * outputs * c.membrane_bits)
+    result.access(ACTIVATION_BUFFER, outputs * c.activation_bits)
     result.metrics = Metrics(dense_synops=macs, effective_macs=effective)
     return result
 
@@ -250,12 +250,12 @@ def _conv_cost(e: Execution) -> Cost:
     rows, columns = _array(c)
     result = c.cost(math.ceil(visited.sum() / (rows * columns)))
     result.energy("compute", ADD16, visited)
-    result.energy("sram", WEIGHT_SRAM, size_of(w) * c.weight_bits)
-    result.energy("sram", PSUM_BUFFER, 2 * visited * c.membrane_bits)
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0) * math.ceil(per_group / columns))
+    result.access(WEIGHT_SRAM, size_of(w) * c.weight_bits)
+    result.access(PSUM_BUFFER, 2 * visited * c.membrane_bits)
+    result.access(SPIKE_SRAM, c.bits_in(0) * math.ceil(per_group / columns))
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, size_of(out))
-    result.energy("sram", ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
     result.metrics = Metrics(dense_synops=float(every.sum()), effective_acs=float(effective.sum()))
     return result
 
@@ -289,7 +289,7 @@ def _smp_cost(e: Execution) -> Cost:
         ors = np.full(c.steps, size_of(x) / c.steps / (h * wd) * float(coverage.sum()))
     result = c.cost(math.ceil(ors.sum() / c.hw.integer("smp.lanes")))
     result.energy("compute", LOGIC1, ors)
-    result.energy("sram", SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    result.access(SPIKE_SRAM, c.bits_in(0) + c.bits_out())
     return result
 
 
@@ -361,8 +361,8 @@ def _sma_lif(
     and its workload metrics."""
     result.energy("compute", ADD16, 2 * neurons * c.steps)
     result.energy("compute", COMPARE16, neurons * c.steps)
-    result.energy("sram", MEMBRANE_SRAM, 2 * neurons * c.steps * c.membrane_bits)
-    result.energy("sram", SPIKE_SRAM, spike_bits)
+    result.access(MEMBRANE_SRAM, 2 * neurons * c.steps * c.membrane_bits)
+    result.access(SPIKE_SRAM, spike_bits)
     spikes = spikes_per_step(e.outputs[0], c.steps)
     result.metrics = Metrics(
         dense_synops=dense_synops,
@@ -396,8 +396,8 @@ def _residual_cost(e: Execution) -> Cost:
     result = c.cost(np.ceil(np.maximum(adds, streamed) / c.hw.integer("residual.lanes")).sum())
     result.energy("compute", ADD16, adds)
     for index in range(len(e.inputs)):
-        result.energy("sram", c.spike_memory(index), c.bits_in(index))
-    result.energy("sram", ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+        result.access(c.spike_memory(index), c.bits_in(index))
+    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
     return result
 
 
@@ -419,7 +419,7 @@ def _dma_cost(what: str) -> CostFunction:
             bits, memory = size_of(value) * c.hw.integer("precision.input_bits"), ACTIVATION_BUFFER
         else:
             bits, memory = stored_bits(value, c.kind(0), c.activation_bits), c.spike_memory(0)
-        return dram_cost(e, bits, memory)
+        return dram_cost(e, bits, memory, store=what == "output")
 
     return cost
 

@@ -53,7 +53,12 @@ TARGET = Target(
     instruction_set=INSTRUCTION_SET,
     clock_entry="clock.frequency_3d",
     clock_by_variant={"2d": "clock.frequency_2d"},
-    leakage_entries=("leakage.logic", "leakage.sram"),
+    leakage_entries=(
+        "leakage.logic",
+        "memory.weight_buffer.leakage",
+        "memory.activation_buffer.leakage",
+        "memory.local.leakage",
+    ),
     pipeline=pipeline,
     lower=lower,
     numerics={

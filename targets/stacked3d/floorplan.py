@@ -48,8 +48,8 @@ def unit_areas(hw: Hardware) -> dict[str, float]:
     areas["router"] = hw.number("area.router")
     areas["vector"] = hw.number("area.vector")
     per_kb = hw.number("area.sram_per_kb")
-    areas["weight buffer"] = hw.number("buffer.weight_kb") * per_kb
-    areas["activation buffer"] = hw.number("buffer.activation_kb") * per_kb
+    areas["weight buffer"] = hw.number("memory.weight_buffer.capacity") * per_kb
+    areas["activation buffer"] = hw.number("memory.activation_buffer.capacity") * per_kb
     return areas
 
 

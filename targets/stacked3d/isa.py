@@ -34,6 +34,7 @@ from runtime.isa import (
     Semantics,
 )
 from runtime.isa import Value as RuntimeValue
+from runtime.memory import levels
 from runtime.ops import SEMANTICS, dense, run_op
 from runtime.program import AttrValue
 from targets.instructions import (
@@ -64,8 +65,9 @@ from targets.workload import (
     window_coverage,
 )
 
-BUFFER = "energy.memory.buffer"
-LOCAL = "energy.memory.local"
+WEIGHT_BUFFER = "weight_buffer"
+ACTIVATION_BUFFER = "activation_buffer"
+LOCAL = "local"
 VERTICAL = "energy.link.vertical"
 PLANAR = "energy.link.planar_per_mm"
 
@@ -93,46 +95,64 @@ def plans(hw: Hardware) -> tuple[Floorplan, Floorplan]:
 
 @dataclass
 class Moves:
-    """The transfers of one instruction, in the compiled design and as 2D would do them."""
+    """The transfers of one instruction, in the compiled design and as 2D would do them.
+
+    An access to a buffer on the unit's own tier (every access, in 2D) crosses the planar wire
+    of the floorplan and shares the planar bus (`buffer.bits_per_cycle`). In 3D an access to the
+    banks on the other tier goes up the vertical links instead: no planar wire, the vertical
+    link's latency, and the bandwidth of the links (`vertical.bits_per_cycle`) bounded by the
+    level's own (banks x ports x word)."""
 
     e: Execution
-    bits: float = 0.0
+    planar_bits: float = 0.0
+    vertical_cycles: float = 0.0
+    """Cycles the vertical transfers take at their bandwidth."""
+    all_bits: float = 0.0
     wire_cycles: float = 0.0
     wire_cycles_2d: float = 0.0
     vertical_bits: float = 0.0
     noc_2d_pj: float = 0.0
     counters: dict[str, float] = field(default_factory=dict)
 
-    def move(self, bits: float, buffer_tier: int, cost: Cost) -> None:
+    def move(self, bits: float, buffer_tier: int, cost: Cost, level: str) -> None:
         hw = self.e.hardware
         tier = integer(self.e.instruction.attrs, "tier", 0)
         plan3, plan2 = plans(hw)
         plan = plan2 if self.e.variant == "2d" else plan3
         per_mm = hw.number("floorplan.cycles_per_mm")
-        self.bits += bits
-        cost.energy("sram", BUFFER, bits)
-        cost.energy("noc", PLANAR, bits * plan.distance_mm)
+        buffer = levels(hw)[level]
+        self.all_bits += bits
+        cost.access(level, bits)
         self.noc_2d_pj += bits * plan2.distance_mm * hw.number(PLANAR)
-        self.wire_cycles = max(self.wire_cycles, plan.distance_mm * per_mm)
-        self.wire_cycles_2d = max(self.wire_cycles_2d, plan2.distance_mm * per_mm)
-        if buffer_tier != tier and bits:
-            cost.energy("vertical", VERTICAL, bits)
-            self.vertical_bits += bits
-            self.wire_cycles = max(
-                self.wire_cycles,
-                plan.distance_mm * per_mm + hw.integer("vertical.latency_cycles"),
-            )
+        self.wire_cycles_2d = max(
+            self.wire_cycles_2d, plan2.distance_mm * per_mm + buffer.latency_cycles
+        )
+        if buffer_tier != tier and self.e.variant != "2d":
+            if bits:
+                cost.energy("vertical", VERTICAL, bits)
+                self.vertical_bits += bits
+                bandwidth = min(hw.integer("vertical.bits_per_cycle"), buffer.bits_per_cycle)
+                self.vertical_cycles += bits / bandwidth
+                self.wire_cycles = max(
+                    self.wire_cycles, hw.integer("vertical.latency_cycles") + buffer.latency_cycles
+                )
+            return
+        self.planar_bits += bits
+        cost.energy("noc", PLANAR, bits * plan.distance_mm)
+        self.wire_cycles = max(self.wire_cycles, plan.distance_mm * per_mm + buffer.latency_cycles)
 
     def finish(self, cost: Cost, compute_cycles: float) -> Cost:
         """Cycles: compute and streaming overlap; the wires add their latency once."""
-        streaming = self.bits / self.e.hardware.integer("buffer.bits_per_cycle")
+        bus = self.e.hardware.integer("buffer.bits_per_cycle")
+        streaming = max(self.planar_bits / bus, self.vertical_cycles)
         body = max(compute_cycles, streaming)
+        body_2d = max(compute_cycles, self.all_bits / bus)
         cost.cycles = float(math.ceil(body + self.wire_cycles))
         cost.metrics.counters.update(
             {
                 "vertical_bits": self.vertical_bits,
                 "noc_2d_pj": self.noc_2d_pj,
-                "cycles_2d": float(math.ceil(body + self.wire_cycles_2d)),
+                "cycles_2d": float(math.ceil(body_2d + self.wire_cycles_2d)),
                 **self.counters,
             }
         )
@@ -155,10 +175,11 @@ def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
             bits = size_of(value) * e.hardware.integer("precision.weight_bits")
         else:
             bits = stored_bits(value, e.input_types[index].kind, _activation_bits(e))
-        m.move(bits, tiers[index], cost)
+        m.move(bits, tiers[index], cost, WEIGHT_BUFFER if index in weights else ACTIVATION_BUFFER)
     out_tier = integer(attrs, "output_tier", 0)
     for index, value in enumerate(e.outputs):
-        m.move(stored_bits(value, e.output_types[index].kind, _activation_bits(e)), out_tier, cost)
+        bits = stored_bits(value, e.output_types[index].kind, _activation_bits(e))
+        m.move(bits, out_tier, cost, ACTIVATION_BUFFER)
     return m
 
 
@@ -188,7 +209,7 @@ def _array_cost(rows_entry: str, columns_entry: str, expert: bool) -> CostFuncti
         else:
             result.energy("compute", MULT8, nonzero * d_out)
             result.energy("compute", ADD32, nonzero * d_out)
-        result.energy("sram", LOCAL, 2 * nonzero * d_out * _activation_bits(e))
+        result.access(LOCAL, 2 * nonzero * d_out * _activation_bits(e))
         if len(e.inputs) == 3:
             result.energy("compute", ADD16, active * d_out)
         m = _moves(e, result, weights=(1,))
@@ -231,7 +252,7 @@ def _conv_cost(e: Execution) -> Cost:
     else:
         result.energy("compute", MULT8, effective)
         result.energy("compute", ADD32, effective)
-    result.energy("sram", LOCAL, 2 * effective * _activation_bits(e))
+    result.access(LOCAL, 2 * effective * _activation_bits(e))
     m = _moves(e, result, weights=(1,))
     result.metrics = Metrics(
         dense_synops=every,
@@ -287,7 +308,7 @@ def _attention_cost(e: Execution) -> Cost:
     accumulates = float(v.sum()) * nq
     result.energy("compute", LOGIC1, ands)
     result.energy("compute", ADD16, matches + accumulates)
-    result.energy("sram", LOCAL, 2 * (matches + accumulates) * _activation_bits(e))
+    result.access(LOCAL, 2 * (matches + accumulates) * _activation_bits(e))
     m = _moves(e, result)
     cells = hw.integer("attention.rows") * hw.integer("attention.columns")
     pairs = q.size // q.shape[-1] * nk * q.shape[-1]
@@ -322,7 +343,7 @@ def _token_attention_cost(e: Execution) -> Cost:
     result.energy("compute", ADD16, accumulates + 2 * updates)
     result.energy("compute", COMPARE16, updates)
     result.energy("compute", LOGIC1, ands)
-    result.energy("sram", LOCAL, 2 * (accumulates + updates) * _activation_bits(e))
+    result.access(LOCAL, 2 * (accumulates + updates) * _activation_bits(e))
     m = _moves(e, result)
     rows = hw.integer("attention.rows")
     cells = rows * hw.integer("attention.columns")
@@ -345,7 +366,7 @@ def _neuron_cost(e: Execution) -> Cost:
     result = Cost(0.0, e.timesteps, hw)
     result.energy("compute", ADD16, 2 * updates)
     result.energy("compute", COMPARE16, updates)
-    result.energy("sram", LOCAL, 2 * updates * _activation_bits(e))
+    result.access(LOCAL, 2 * updates * _activation_bits(e))
     return _neuron_finish(e, result, updates)
 
 
@@ -360,7 +381,7 @@ def _cuba_lif_cost(e: Execution) -> Cost:
     result.energy("compute", ADD16, work.adds * updates)
     result.energy("compute", MULT16, work.mults * updates)
     result.energy("compute", COMPARE16, work.compares * updates)
-    result.energy("sram", LOCAL, 2 * work.state_words * updates * _activation_bits(e))
+    result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
     return _neuron_finish(e, result, updates)
 
 
@@ -398,7 +419,7 @@ def _router_cost(op: str) -> CostFunction:
     return cost
 
 
-PRICES = VectorPrices("vector", "precision.accumulation_bits", BUFFER)
+PRICES = VectorPrices("vector", "precision.accumulation_bits", ACTIVATION_BUFFER)
 
 
 def _vector(op: str) -> CostFunction:
@@ -411,7 +432,7 @@ def _vector(op: str) -> CostFunction:
         if result.cycles == 0 and not result.items:  # a reshape renames its data
             return result
         compute = result.cycles
-        result.items = [i for i in result.items if i.entry != BUFFER]
+        result.items = [i for i in result.items if i.level != ACTIVATION_BUFFER]
         m = _moves(e, result)
         return m.finish(result, compute)
 
@@ -427,7 +448,7 @@ def _io_cost(what: str) -> CostFunction:
             bits = size_of(value) * hw.integer("precision.input_bits")
         else:
             bits = stored_bits(value, e.input_types[0].kind, _activation_bits(e))
-        result = dram_cost(e, bits, BUFFER)
+        result = dram_cost(e, bits, ACTIVATION_BUFFER, store=what != "input")
         result.metrics = Metrics(counters={"cycles_2d": result.cycles})  # no wires to DRAM
         return result
 

@@ -12,6 +12,9 @@ from runtime.interpreter import CLOCK_UNITS, RunRecord
 from runtime.report import Report
 from targets.stacked3d.floorplan import floorplan, unit_areas
 
+LEAKAGE_2D = ("leakage.logic", "memory.weight_buffer.leakage", "memory.activation_buffer.leakage")
+"""The same chip's static power in 2D (the same buffers and logic on one die)."""
+
 
 def _tier_of(unit: str) -> int | None:
     head = unit.split(".", 1)[0]
@@ -87,7 +90,7 @@ def report(rep: Report, record: RunRecord, hw: Hardware) -> dict[str, Any]:
     if record.variant == "3d":
         cycles_2d = _replay_2d(record)
         seconds_2d = cycles_2d / _clock_hz(hw, "clock.frequency_2d")
-        leakage_2d = sum(hw.number(e) for e in ("leakage.logic", "leakage.sram")) * 1e-3
+        leakage_2d = sum(hw.number(e) for e in LEAKAGE_2D) * 1e-3
         comparison = {
             component: {"3d": value, "2d": value}
             for component, value in rep.per_component.items()

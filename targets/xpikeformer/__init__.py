@@ -33,7 +33,7 @@ TARGET = Target(
     hardware_file=Path(__file__).with_name("hardware.toml"),
     instruction_set=INSTRUCTION_SET,
     clock_entry="clock.frequency",
-    leakage_entries=("leakage.aimc_periphery", "leakage.digital", "leakage.sram"),
+    leakage_entries=("leakage.aimc_periphery", "leakage.digital", "memory.sram.leakage"),
     pipeline=pipeline,
     lower=lower,
     numerics={
@@ -44,7 +44,7 @@ TARGET = Target(
     numerics_variants={"analog": ("xpikeformer",)},
     compile_time=("crossbar.rows", "crossbar.columns", "crossbar.count", "pcm.devices_per_weight"),
     leakage_by_variant={
-        "digital-snn": ("leakage.digital", "leakage.sram", "leakage.weight_sram"),
-        "digital-ann": ("leakage.digital", "leakage.sram", "leakage.weight_sram"),
+        "digital-snn": ("leakage.digital", "memory.sram.leakage", "memory.weight_sram.leakage"),
+        "digital-ann": ("leakage.digital", "memory.sram.leakage", "memory.weight_sram.leakage"),
     },
 )

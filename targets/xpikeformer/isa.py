@@ -70,8 +70,8 @@ ADC = "energy.adc.conversion_8bit"
 DAC = "energy.dac.conversion_8bit"
 AND_COUNT = "energy.ssa.and_count"
 RNG_DRAW = "energy.ssa.rng_draw"
-SRAM = "energy.memory.sram"
-WEIGHT_SRAM = "energy.memory.weight_sram"
+SRAM = "sram"
+WEIGHT_SRAM = "weight_sram"
 
 PLAN_ATTRS = {
     "row_blocks": AttrSpec(int),
@@ -205,8 +205,8 @@ def _crossbar_cost(
     result.energy("compute", ADD16, per_step(extra_partials * d_out))
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, vectors_per_step * steps * d_out)  # the bias
-    result.energy("sram", SRAM, _bits(e, 0))
-    result.energy("sram", SRAM, _out_bits(e))
+    result.access(SRAM, _bits(e, 0))
+    result.access(SRAM, _out_bits(e))
     effective = float(np.count_nonzero(dense(e.inputs[0]))) * d_out
     result.metrics = Metrics(
         dense_synops=macs,
@@ -309,7 +309,7 @@ def _attention_cost(digital: bool) -> CostFunction:
             result.energy("compute", LOGIC1, ands)
             result.energy("compute", RANDOM16, draws)
             result.energy("compute", COMPARE16, draws)
-            result.energy("sram", SRAM, ands)  # a K or V bit read per AND
+            result.access(SRAM, ands)  # a K or V bit read per AND
         else:
             tiles, lanes = hw.integer("ssa.tiles"), hw.integer("ssa.and_lanes")
             rngs = hw.integer("ssa.rngs")
@@ -318,8 +318,8 @@ def _attention_cost(digital: bool) -> CostFunction:
             result.energy("compute", AND_COUNT, ands)
             result.energy("compute", RNG_DRAW, draws)
         for index in range(3):
-            result.energy("sram", SRAM, _bits(e, index))
-        result.energy("sram", SRAM, _out_bits(e))
+            result.access(SRAM, _bits(e, index))
+        result.access(SRAM, _out_bits(e))
         out = e.outputs[0]
         result.metrics = Metrics(
             dense_synops=float(2 * c["pairs"].sum()),
@@ -351,20 +351,20 @@ def _pe_linear_cost(e: Execution) -> Cost:
         result = Cost(math.ceil(macs / (lanes * hw.integer("pe.mac_rows"))), e.timesteps, hw)
         result.energy("compute", MULT8, macs)
         result.energy("compute", ADD32, macs)
-        result.energy("sram", WEIGHT_SRAM, size_of(e.inputs[1]) * weight_bits)
+        result.access(WEIGHT_SRAM, size_of(e.inputs[1]) * weight_bits)
         effective = float(np.count_nonzero(dense(x))) * d_out
         result.metrics = Metrics(dense_synops=macs, effective_macs=effective)
     else:
         spikes = spikes_per_step(x, e.timesteps)
         result = Cost((spikes.sum() + rows) * math.ceil(d_out / lanes), e.timesteps, hw)
         result.energy("compute", ADD16, spikes * d_out)
-        result.energy("sram", WEIGHT_SRAM, spikes * d_out * weight_bits)
+        result.access(WEIGHT_SRAM, spikes * d_out * weight_bits)
         result.metrics = Metrics(
             dense_synops=rows * d_in * d_out, effective_acs=spikes.sum() * d_out
         )
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, rows * d_out)
-    result.energy("sram", SRAM, _bits(e, 0) + _out_bits(e))
+    result.access(SRAM, _bits(e, 0) + _out_bits(e))
     return result
 
 
@@ -387,14 +387,14 @@ def _pe_conv_cost(e: Execution) -> Cost:
         result = Cost(math.ceil(every / (lanes * mac_rows)), e.timesteps, hw)
         result.energy("compute", MULT8, every)
         result.energy("compute", ADD32, every)
-        result.energy("sram", WEIGHT_SRAM, size_of(w) * weight_bits)
+        result.access(WEIGHT_SRAM, size_of(w) * weight_bits)
         result.metrics = Metrics(dense_synops=every, effective_macs=float(effective.sum()))
     else:
         result = Cost(math.ceil(effective.sum() / lanes), e.timesteps, hw)
         result.energy("compute", ADD16, effective)
-        result.energy("sram", WEIGHT_SRAM, effective * weight_bits)
+        result.access(WEIGHT_SRAM, effective * weight_bits)
         result.metrics = Metrics(dense_synops=every, effective_acs=float(effective.sum()))
-    result.energy("sram", SRAM, _bits(e, 0) + _out_bits(e))
+    result.access(SRAM, _bits(e, 0) + _out_bits(e))
     return result
 
 
@@ -419,9 +419,9 @@ def _ann_mac_cost(macs: float, weights: int, e: Execution) -> Cost:
                   e.timesteps, hw)  # fmt: skip
     result.energy("compute", MULT8, macs)
     result.energy("compute", ADD32, macs)
-    result.energy("sram", WEIGHT_SRAM, weights * hw.integer("precision.weight_bits"))
+    result.access(WEIGHT_SRAM, weights * hw.integer("precision.weight_bits"))
     f, bits = _one_pass(e), hw.integer("ann.activation_bits")
-    result.energy("sram", SRAM, (size_of(e.inputs[0]) + size_of(e.outputs[0])) * bits * f)
+    result.access(SRAM, (size_of(e.inputs[0]) + size_of(e.outputs[0])) * bits * f)
     result.metrics = Metrics(dense_synops=macs, effective_macs=macs)
     return result
 
@@ -458,7 +458,7 @@ def _ann_attention_cost(e: Execution) -> Cost:
     result.energy("compute", SPECIAL16, 2 * scores)
     bits = hw.integer("ann.activation_bits")
     moved = (sum(size_of(v) for v in e.inputs[:3]) + size_of(e.outputs[0])) * f + 2 * scores
-    result.energy("sram", SRAM, moved * bits)
+    result.access(SRAM, moved * bits)
     result.metrics = Metrics(dense_synops=macs, effective_macs=macs)
     return result
 
@@ -478,7 +478,7 @@ def _ann_token_attention_cost(e: Execution) -> Cost:
     result.energy("compute", COMPARE16, sums)
     result.energy("compute", MULT8, mults)
     moved = (size_of(q) + size_of(k) + size_of(e.outputs[0])) * f + 2 * sums
-    result.energy("sram", SRAM, moved * hw.integer("ann.activation_bits"))
+    result.access(SRAM, moved * hw.integer("ann.activation_bits"))
     result.metrics = Metrics(dense_synops=adds + mults)
     return result
 
@@ -489,7 +489,7 @@ def _ann_activation_cost(e: Execution) -> Cost:
     values = size_of(e.inputs[0]) * _one_pass(e)
     result = Cost(math.ceil(values / hw.integer("digital.lanes")), e.timesteps, hw)
     result.energy("compute", COMPARE16, values)
-    result.energy("sram", SRAM, 2 * values * hw.integer("ann.activation_bits"))
+    result.access(SRAM, 2 * values * hw.integer("ann.activation_bits"))
     return result
 
 
@@ -507,7 +507,7 @@ def _io_cost(what: str) -> CostFunction:
             bits = stored_bits(
                 value, e.input_types[0].kind, hw.integer("precision.activation_bits")
             )
-        return dram_cost(e, bits, SRAM)
+        return dram_cost(e, bits, SRAM, store=what != "input")
 
     return cost
 
