@@ -59,7 +59,7 @@ def main() -> None:
                         "latency_us": report.totals["latency_s"] * 1e6,
                         "energy_uj_per_inference": report.totals["energy_pj"] / 1e6 / args.batch,
                         "components_uj_per_inference": per,
-                        "memory": report.extra.get("memory"),
+                        "memory": report.memory,
                     }
                     figures.append(row)
                     parts = ", ".join(f"{k} {v:.4g}" for k, v in per.items() if v)
@@ -69,17 +69,24 @@ def main() -> None:
                         f"  ({parts})",
                         flush=True,
                     )
-                    memory = report.extra.get("memory")
-                    if memory:
-                        for level in memory.get("levels", []):
-                            print(
-                                f"{'':44}{level['level']:18} {level['bytes'] / 1e6:10.3f} MB "
-                                f"{level['energy_pj'] / 1e6:10.2f} uJ  peak "
-                                f"{level['peak_bytes'] / 1e3:9.1f}/"
-                                f"{level['capacity_bytes'] / 1e3:9.1f} kB"
-                                f"  spilled {level['spilled_bytes'] / 1e3:.1f} kB"
-                                f"  refetched {level['refetched_bytes'] / 1e3:.1f} kB"
-                            )
+                    for level in report.memory.get("levels", []):
+                        peak = level["peak_bytes"]
+                        occupancy = (
+                            f"peak {peak / 1024:9.1f} of {level['capacity_bytes'] / 1024:8.1f} KiB"
+                            if peak is not None
+                            else " " * 30
+                        )
+                        print(
+                            f"{'':44}{level['level']:18} "
+                            f"{(level['bytes_read'] + level['bytes_written']) / 2**20:10.3f} MiB "
+                            f"{level['energy_pj'] / 1e6 / args.batch:10.2f} uJ  {occupancy}"
+                            f"  spilled {(level['spilled_bytes'] or 0) / 1024:.1f} KiB"
+                            f"  refetched {level['refetch_bytes'] / 2**20:.2f} MiB"
+                        )
+                    bounds: dict[str, int] = {}
+                    for layer in report.memory.get("layers", []):
+                        bounds[layer["bound"]] = bounds.get(layer["bound"], 0) + 1
+                    print(f"{'':44}layer bounds: {bounds}")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1) + "\n")
 

@@ -32,6 +32,7 @@ from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.interpreter import Observer, RunRecord, execute
 from runtime.isa import Value
+from runtime.memory_report import add_weight_plan
 from runtime.package import Package, full_manifest, load_package, write_package
 from runtime.program import Instruction, Program
 from runtime.report import Report, build_report
@@ -222,6 +223,7 @@ def _build(
         "inputs": lowered.inputs,
         "outputs": lowered.outputs,
         **({"mapping": lowered.extra} if lowered.extra else {}),
+        **({"weight_plan": lowered.weight_plan} if lowered.weight_plan else {}),
     }
     return _Built(lowered.program, lowered.constants, manifest, seconds)
 
@@ -360,6 +362,12 @@ def execute_package(
                     numerics=numerics,
                     seed=options.seed,
                     observe=_observer(log, progress),
+                    activations=target.activations(
+                        hardware,
+                        package.program.variant,
+                        int(package.manifest["timesteps"]),
+                        package.manifest.get("weight_plan"),
+                    ),
                 )
         except ProgramError as e:
             raise SpikecError(str(e), where=str(package.path)) from None
@@ -390,6 +398,7 @@ def execute_package(
         )
     report = build_report(record)
     report.extra.update(extra)
+    add_weight_plan(report.memory, package.manifest.get("weight_plan"), record.batch)
     if target.report is not None:
         report.extra.update(target.report(report, record, hardware))
     return Run(outputs, record, report)

@@ -18,7 +18,8 @@ from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
-from runtime.program import Buffer, Instruction, Program
+from runtime.memory import ActivationMemory, Activations
+from runtime.program import Buffer, BufferType, Instruction, Program
 
 CLOCK_UNITS = {"MHz": 1e6, "GHz": 1e9}
 
@@ -34,6 +35,8 @@ class InstructionRecord:
     start: float
     end: float
     cost: Cost
+    transfer: bool = False
+    """A move between memory levels (`Opcode.transfer`)."""
 
 
 @dataclass
@@ -51,6 +54,9 @@ class RunRecord:
     hardware: Hardware
     program: Program | None = None
     """What ran (for reports that replay the timeline)."""
+    memory: dict[str, dict[str, float]] | None = None
+    """Per on-chip activation level: capacity, peak occupancy and spilled bits per inference
+    (`runtime.memory.ActivationMemory.summary`)."""
 
     @property
     def latency_seconds(self) -> float:
@@ -118,11 +124,14 @@ def execute(
     numerics: str = "exact",
     seed: int = 0,
     observe: Observer | None = None,
+    activations: Activations | None = None,
 ) -> tuple[dict[str, np.ndarray], RunRecord]:
     """Run the program on inputs keyed by buffer name; returns the outputs (dense float32) by
     buffer name and the run record. `numerics` selects the semantics of instructions that have
     hardware numerics (e.g. analog crossbars), drawn from `seed`; `observe` sees every
-    instruction's results as they are computed."""
+    instruction's results as they are computed. `activations` (the home level of each buffer
+    kind, and the bits a value holds) places the activations in the on-chip levels, with their
+    spills (`runtime.memory.ActivationMemory`)."""
     values: dict[str, Value] = {}
     batch: int | None = None
     for buffer in program.inputs:
@@ -143,9 +152,22 @@ def execute(
         values[buffer.name] = constant
     outputs = {b.name for b in program.outputs}
     last_use = _last_uses(program)
+    memory = None
+    if activations is not None:
+        memory = ActivationMemory(
+            hardware, activations.homes, activations.footprint, batch, activations.reserved
+        )
+    readers = _readers(program, isa)
+    data_last_use = {name: uses[-1] for name, uses in readers.items()}
+    following = _following(program, isa)
     unit_free: dict[str, float] = {}
     ready: dict[str, float] = {}
     records: list[InstructionRecord] = []
+
+    def peek(name: str) -> tuple[Value, BufferType] | None:
+        value = values.get(name)
+        return None if value is None else (value, program.buffers[name].type)
+
     for index, ins in enumerate(program.instructions):
         opcode = isa.opcodes[ins.opcode]
         args = [values[name] for name in ins.inputs]
@@ -161,6 +183,7 @@ def execute(
             batch,
             numerics,
             seed,
+            peek,
         )
         results = [
             _as_declared(program.buffers[name], result, batch, ins.line)
@@ -174,12 +197,20 @@ def execute(
         for name, result in zip(ins.outputs, results, strict=True):
             values[name] = result
         cost = opcode.cost(context)
+        if memory is not None:
+            _account(
+                memory, program, index, results, cost, data_last_use, readers, following[index]
+            )
         start = max([unit_free.get(ins.unit, 0.0), *(ready.get(n, 0.0) for n in ins.inputs)])
         end = start + cost.cycles
         unit_free[ins.unit] = end
         for name in ins.outputs:
             ready[name] = end
-        records.append(InstructionRecord(index, ins.opcode, ins.unit, ins.layer, start, end, cost))
+        records.append(
+            InstructionRecord(
+                index, ins.opcode, ins.unit, ins.layer, start, end, cost, opcode.transfer
+            )
+        )
         for name in ins.inputs:
             if last_use.get(name) == index and name not in outputs and not name.startswith("@"):
                 values.pop(name, None)
@@ -208,5 +239,64 @@ def execute(
         timesteps,
         hardware,
         program,
+        memory.summary() if memory is not None else None,
     )
     return results_out, record
+
+
+def _following(program: Program, isa: InstructionSet) -> list[int]:
+    """Per instruction, the next one that is not a transfer (the one its unit feeds)."""
+    found = [-1] * len(program.instructions)
+    upcoming = -1
+    for index in range(len(program.instructions) - 1, -1, -1):
+        found[index] = upcoming
+        if not isa.opcodes[program.instructions[index].opcode].transfer:
+            upcoming = index
+    return found
+
+
+def _readers(program: Program, isa: InstructionSet) -> dict[str, list[int]]:
+    """The instructions reading each buffer's data (a transfer reads only its first input: the
+    others only order it)."""
+    found: dict[str, list[int]] = {}
+    for index, ins in enumerate(program.instructions):
+        read = ins.inputs[:1] if isa.opcodes[ins.opcode].transfer else ins.inputs
+        for name in dict.fromkeys(read):
+            found.setdefault(name, []).append(index)
+    return found
+
+
+def _account(
+    memory: ActivationMemory,
+    program: Program,
+    index: int,
+    results: list[Value],
+    cost: Cost,
+    last_use: dict[str, int],
+    readers: dict[str, list[int]],
+    following: int,
+) -> None:
+    """Where the instruction's operands and results sit (see `ActivationMemory`); a real
+    result read only by the `following` instruction is streamed into it."""
+    ins = program.instructions[index]
+    read = [name for name in dict.fromkeys(ins.inputs) if index in readers.get(name, ())]
+    for name in read:
+        memory.read(name, cost)
+    renamed = (
+        cost.cycles == 0
+        and not cost.items
+        and len(ins.inputs) == 1
+        and len(ins.outputs) == 1
+        and last_use.get(ins.inputs[0]) == index
+    )
+    if renamed:
+        memory.rename(ins.inputs[0], ins.outputs[0])
+    elif not (ins.inputs and ins.inputs[0].startswith("@")):  # a weight load: the plan's
+        for name, result in zip(ins.outputs, results, strict=True):
+            buffer = program.buffers[name]
+            streamed = buffer.type.kind == "f32" and readers.get(name) == [following]
+            if buffer.role != "output" and not streamed:
+                memory.write(name, result, buffer.type, cost)
+    for name in read:
+        if last_use.get(name) == index:
+            memory.release(name)

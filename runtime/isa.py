@@ -131,6 +131,10 @@ class Execution:
     """`exact` (the reference semantics) or a target's hardware numerics mode."""
     seed: int = 0
     """Seed of the hardware numerics' random draws (noise)."""
+    peek: Callable[[str], tuple[Value, BufferType] | None] | None = None
+    """A live value of the program by buffer name, with its declared type (None: not live):
+    what a cost may look at without waiting for it (a weight load sizing its tiles by the
+    input its consumer will read)."""
     notes: dict[str, Any] = field(default_factory=dict)
     """What the semantics computed on the way that the cost needs too (so it is computed
     once), e.g. the intermediate counts of an attention."""
@@ -151,6 +155,8 @@ class Opcode:
     cost: CostFunction
     attrs: dict[str, AttrSpec] = field(default_factory=dict)
     doc: str = ""
+    transfer: bool = False
+    """A move between memory levels (DRAM loads and stores), not a unit's computation."""
 
 
 @dataclass

@@ -6,24 +6,33 @@ level delivers banks x ports words a cycle) or `bits_per_cycle` (DRAM), `latency
 `read_energy` and `write_energy` (pJ per access of a word; an SRAM's follow from its capacity by
 the `sram` rule, `runtime.technology`) and `leakage` (mW).
 
-A program says where each activation lives (`.buffer %x : f32[...] in act_sram`). While it runs,
-`Occupancy` places every value produced into its level, inference by inference, at the size it
-really has (a batch item's share; the address lists of encoded spikes at their real length). A
-value takes what is free when it is written and keeps it until its last read; what does not
-fit spills to DRAM (written there, and read back by each reader). No value is ever evicted to make
-room for another, so a larger level never spills more: each value's on-chip share can only grow
-with the capacity, and so can the free space after it.
+A target names the home level of an activation of each buffer kind. While a program runs,
+`ActivationMemory` places every value produced into its level, inference by inference, at the
+size it really has. A value takes what is free when it is written and keeps it until its last
+read; what does not fit spills to DRAM (written there, and read back by each reader). No value is
+ever evicted to make room for another, so a larger level never spills more: by induction over
+the run, the free space with a larger capacity is never less (placing a value of b bits leaves
+max(free - b, 0), which grows with free), so each value's on-chip share is never less either.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
+from runtime.program import BufferType
+
+if TYPE_CHECKING:
+    from runtime.isa import Cost
+
+Value = np.ndarray | EncodedSpikes
 
 KINDS = ("sram", "regs", "dram")
 
@@ -104,72 +113,118 @@ def dram(hw: Hardware) -> Level:
 
 @dataclass
 class Placement:
-    """Where one value sits: its home level, and per batch item its bits and how many of them
-    are on chip (the rest spilled to DRAM)."""
+    """Where one value sits: its home level, its bits per inference and how many of them are on
+    chip (the rest spilled to DRAM)."""
 
     level: str
-    bits: np.ndarray
-    on_chip: np.ndarray
+    bits: float
+    on_chip: float
 
     @property
-    def spilled(self) -> np.ndarray:
+    def spilled(self) -> float:
         return self.bits - self.on_chip
-
-    @property
-    def on_chip_share(self) -> float:
-        """The share of the value's bits on chip (1 for an empty value)."""
-        total = float(self.bits.sum())
-        return float(self.on_chip.sum()) / total if total else 1.0
 
 
 @dataclass
 class LevelUse:
     capacity_bits: float
-    used: np.ndarray
-    peak: np.ndarray
+    used: float = 0.0
+    peak: float = 0.0
     spilled_bits: float = 0.0
+    """Bits per inference that did not fit when written."""
+
+
+Footprint = Callable[[Value, BufferType], float]
+"""The bits a value of a declared type holds (the whole batch)."""
+
+
+@dataclass(frozen=True)
+class Activations:
+    """What a target tells the interpreter to place a program's activations."""
+
+    homes: Mapping[str, str]
+    """Home level by buffer kind (`f32`, `spk`, `addr`)."""
+    footprint: Footprint
+    reserved: Mapping[str, float] = field(default_factory=dict)
+    """Bits of a level the weights take for the whole run."""
 
 
 @dataclass
-class Occupancy:
-    """The activations held in each on-chip level, batch item by batch item (the design runs
-    one inference after another: each has the level to itself)."""
+class ActivationMemory:
+    """The activations held in each on-chip level while a program runs.
 
+    The design runs one inference after another, each with the levels to itself, so occupancy
+    is per inference: a value's share of the batch (the address lists of encoded spikes at
+    their real length, averaged over the batch). A value takes what is free of its home level
+    when it is written and keeps it until its last reader has run; what does not fit is written
+    to DRAM by its producer and read back from DRAM by each reader (both charged to that
+    instruction, with the DRAM's cycles). A real value read only by the next instruction is
+    streamed between the two units (pipelined) and takes no space; weights are the weight
+    plan's (`targets.memory`); a rename (an instruction that costs nothing) keeps its input's
+    space."""
+
+    hw: Hardware
+    homes: Mapping[str, str]
+    """Home level of an activation by buffer kind (`f32`, `spk`, `addr`)."""
+    footprint: Footprint
     batch: int
+    reserved: Mapping[str, float] = field(default_factory=dict)
+    """Bits of a level taken for the whole run by something else (the resident weights and the
+    weight staging of a level that holds weights too)."""
     use: dict[str, LevelUse] = field(default_factory=dict)
     placed: dict[str, Placement] = field(default_factory=dict)
 
-    @classmethod
-    def of(cls, hw: Hardware, batch: int) -> Occupancy:
-        use = {
-            name: LevelUse(level.capacity_bits, np.zeros(batch), np.zeros(batch))
-            for name, level in levels(hw).items()
-            if level.on_chip
-        }
-        return cls(batch, use)
+    def __post_init__(self) -> None:
+        for level in dict.fromkeys(self.homes.values()):
+            found = levels(self.hw).get(level)
+            if found is None or not found.on_chip:
+                raise ProgramError(f"{self.hw.name}: no on-chip memory level '{level}'")
+            room = max(found.capacity_bits - self.reserved.get(level, 0.0), 0.0)
+            self.use[level] = LevelUse(room)
 
-    def place(self, buffer: str, level: str, bits: np.ndarray) -> Placement:
-        """Place a value just written: it takes what is free of its level."""
+    def read(self, name: str, cost: Cost) -> None:
+        """An instruction reads `name`: its spilled part comes back from DRAM."""
+        placement = self.placed.get(name)
+        if placement is not None and placement.spilled > 0:
+            self._dram(cost, placement.spilled * self.batch, write=False)
+
+    def write(self, name: str, value: Value, declared: BufferType, cost: Cost) -> None:
+        """An instruction wrote `name`: it takes what is free of its home level."""
+        level = self.homes[declared.kind]
         use = self.use[level]
-        on_chip = np.minimum(bits, np.maximum(use.capacity_bits - use.used, 0.0))
+        bits = self.footprint(value, declared) / self.batch
+        on_chip = min(bits, max(use.capacity_bits - use.used, 0.0))
         use.used += on_chip
-        np.maximum(use.peak, use.used, out=use.peak)
-        use.spilled_bits += float((bits - on_chip).sum())
-        placement = self.placed[buffer] = Placement(level, bits, on_chip)
-        return placement
+        use.peak = max(use.peak, use.used)
+        placement = self.placed[name] = Placement(level, bits, on_chip)
+        if placement.spilled > 0:
+            use.spilled_bits += placement.spilled
+            self._dram(cost, placement.spilled * self.batch, write=True)
 
-    def release(self, buffer: str) -> None:
+    def rename(self, old: str, new: str) -> None:
+        """`new` holds `old`'s data in place (its last reader was the renaming)."""
+        placement = self.placed.pop(old, None)
+        if placement is not None:
+            self.placed[new] = placement
+
+    def release(self, name: str) -> None:
         """The value's last reader has run: its space is free again."""
-        placement = self.placed.pop(buffer, None)
+        placement = self.placed.pop(name, None)
         if placement is not None:
             self.use[placement.level].used -= placement.on_chip
 
+    def _dram(self, cost: Cost, bits: float, write: bool) -> None:
+        off_chip = dram(self.hw)
+        cost.access(off_chip.name, bits, write=write, purpose="spill")
+        cost.cycles += off_chip.latency_cycles + math.ceil(bits / off_chip.bits_per_cycle)
+
     def summary(self) -> dict[str, dict[str, float]]:
-        """Per level: capacity, the peak occupancy of any inference, and the bits spilled."""
+        """Per level: the capacity left to activations, their peak occupancy, and the bits
+        spilled (per inference)."""
         return {
             name: {
                 "capacity_bits": use.capacity_bits,
-                "peak_bits": float(use.peak.max()) if use.peak.size else 0.0,
+                "peak_bits": use.peak,
                 "spilled_bits": use.spilled_bits,
             }
             for name, use in self.use.items()

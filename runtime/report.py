@@ -18,6 +18,7 @@ import numpy as np
 
 from runtime.interpreter import RunRecord
 from runtime.isa import COMPONENTS
+from runtime.memory_report import memory_section, render_memory
 
 
 @dataclass
@@ -46,6 +47,8 @@ class Report:
     per_entry: dict[str, float]
     workload: dict[str, float]
     ledger: list[LedgerRow] = field(default_factory=list)
+    memory: dict[str, Any] = field(default_factory=dict)
+    """Per memory level and per layer's bound (`runtime.memory_report`)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Sections a target adds (e.g. crossbar use)."""
 
@@ -160,6 +163,7 @@ def build_report(run: RunRecord) -> Report:
         dict(sorted(per_entry.items())),
         dict(work),
         ledger,
+        memory_section(run),
     )
 
 
@@ -215,6 +219,8 @@ def render_table(report: Report) -> str:
         f"{w.get('effective_acs', 0):.4g}), membrane updates {w.get('membrane_updates', 0):.4g}, "
         f"activation sparsity {100 * w.get('activation_sparsity', 0):.1f} %\n"
     )
+    if report.memory:
+        out.write(render_memory(report.memory))
     for name, section in report.extra.items():
         render = _SECTIONS.get(name)
         out.write(render(section) if render else _plain_section(name, section))
@@ -342,6 +348,14 @@ def render_csv(report: Report) -> str:
         writer.writerow(["hardware_entry", entry, "energy_pj", pj])
     for metric, value in report.workload.items():
         writer.writerow(["workload", "", metric, value])
+    for level in report.memory.get("levels", []):
+        for metric, value in level.items():
+            if metric not in ("level", "kind", "weights") and value is not None:
+                writer.writerow(["memory", level["level"], metric, value])
+    for bound in report.memory.get("layers", []):
+        for metric, value in bound.items():
+            if metric != "layer" and value is not None:
+                writer.writerow(["layer_bound", bound["layer"], metric, value])
     for item in report.ledger:
         key = "|".join(
             str(v)

@@ -56,7 +56,7 @@ def _keep(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> l
 def transfer_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     """A move of one buffer into another (e.g. from DRAM): the value stays, the cost is the
     target's."""
-    return Opcode(name, (1, 1), 1, _keep, cost, {}, doc)
+    return Opcode(name, (1, 1), 1, _keep, cost, {}, doc, transfer=True)
 
 
 def dram_cost(e: Execution, bits: float, level: str, store: bool = False) -> Cost:

@@ -76,6 +76,48 @@ def attr_value(attr: Attribute) -> AttrValue | None:
     return None
 
 
+def schedule(ops: list[Operation]) -> list[Operation]:
+    """The order instructions are emitted in: the block's, except that an op that is the only
+    reader of a value is emitted as soon as that value and its other operands are ready (right
+    after the producer, as the designs' units feed each other, e.g. a layer's currents into its
+    neurons), so no value is held longer than the model's order needs. Every op still follows
+    its operands' producers, so the semantics are the block's."""
+    inside = set(ops)
+    done: set[Operation] = set()
+    order: list[Operation] = []
+
+    def ready(op: Operation) -> bool:
+        return all(
+            not isinstance(owner := operand.owner, Operation)
+            or owner not in inside
+            or owner in done
+            or isinstance(owner, spike.WeightOp | spike.ConstantOp)
+            for operand in op.operands
+        )
+
+    def emit(op: Operation) -> None:
+        pending = [op]
+        while pending:
+            current = pending.pop()
+            if current in done:
+                continue
+            done.add(current)
+            order.append(current)
+            followers = []
+            for result in current.results:
+                users = {use.operation for use in result.uses}
+                if len(users) == 1:
+                    (user,) = users
+                    if user in inside and user not in done and ready(user):
+                        followers.append(user)
+            pending.extend(reversed(followers))
+
+    for op in ops:
+        if op not in done:
+            emit(op)
+    return order
+
+
 @dataclass
 class Lowering(ABC):
     """Walks `@main` and lowers each op with `lower_op`, which a target overrides. A target can
@@ -224,7 +266,7 @@ class Lowering(ABC):
                 spec["repeated"] = True  # the model repeats it over time: [B, ...] is accepted
             inputs.append(spec)
         returned: list[SSAValue] = []
-        for op in block.ops:
+        for op in schedule(list(block.ops)):
             if isinstance(op, spike.WeightOp | spike.ConstantOp) or op in self.fused:
                 continue
             if isinstance(op, func.ReturnOp):

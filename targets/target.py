@@ -20,9 +20,11 @@ from compiler.weights import WeightStore
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.interpreter import RunRecord
-from runtime.isa import InstructionSet
-from runtime.program import Program
+from runtime.isa import InstructionSet, Value
+from runtime.memory import Activations, Footprint
+from runtime.program import BufferType, Program
 from runtime.report import Report
+from targets.workload import stored_bits
 
 Lower = Callable[[ModuleOp, WeightStore, str, Hardware], "Lowered"]
 
@@ -36,6 +38,8 @@ class Lowered:
     outputs: list[dict[str, Any]]
     extra: dict[str, Any] = field(default_factory=dict)
     """Facts of the mapping for the manifest and the report (e.g. crossbar use)."""
+    weight_plan: dict[str, Any] = field(default_factory=dict)
+    """Where the weights live (`targets.memory.WeightPlan.summary`), for the manifest."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,14 @@ class Target:
     """Clock entries of variants with a clock of their own (default: `clock_entry`)."""
     report: Callable[[Report, RunRecord, Hardware], dict[str, Any]] | None = None
     """Sections the target adds to a run's report (e.g. per-tier energy)."""
+    activation_levels: dict[str, str] = field(default_factory=dict)
+    """The on-chip level holding an activation of each buffer kind (`f32`, `spk`, `addr`);
+    empty: activations take no modelled space."""
+    activation_bits: str = "precision.activation_bits"
+    """The entry giving a real activation's width."""
+    footprint: Callable[[Hardware, str, int], Footprint] | None = None
+    """(hardware, variant, timesteps) -> the bits a value holds, where `stored_bits` at
+    `activation_bits` is not what the design stores."""
     compile_time: tuple[str, ...] = ()
     """Parameters (or tables, `units.`) that shape the compiled program: `spikec run --set`
     cannot change them."""
@@ -71,6 +83,28 @@ class Target:
                     f"--set {setting}: {key} shapes the compiled program (its mapping or "
                     "pipeline); give it to `spikec compile --set` instead"
                 )
+
+    def activations(
+        self, hardware: Hardware, variant: str, timesteps: int, weight_plan: dict[str, Any] | None
+    ) -> Activations | None:
+        """What the interpreter needs to place activations in the design's levels: their home
+        levels, their footprint (the target's own, or `stored_bits` at `activation_bits`), and
+        what the weight plan keeps of a level they share."""
+        if not self.activation_levels:
+            return None
+        if self.footprint is not None:
+            footprint = self.footprint(hardware, variant, timesteps)
+        else:
+            width = hardware.integer(self.activation_bits)
+
+            def footprint(value: Value, declared: BufferType) -> float:
+                return stored_bits(value, declared.kind, width)
+
+        reserved: dict[str, float] = {}
+        if weight_plan and weight_plan.get("level") in self.activation_levels.values():
+            held = float(weight_plan["resident_bytes"]) + float(weight_plan["staging_bytes"])
+            reserved[str(weight_plan["level"])] = 8 * held
+        return Activations(self.activation_levels, footprint, reserved)
 
     def leakage_for(self, variant: str) -> tuple[str, ...]:
         return self.leakage_by_variant.get(variant, self.leakage_entries)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from runtime.hardware import Hardware
 from targets.sparse.isa import INSTRUCTION_SET
-from targets.sparse.lowering import lower
+from targets.sparse.lowering import ACTIVATION_LEVELS, lower
 from targets.target import Target
 
 ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "token_attention", "add")
@@ -49,6 +49,8 @@ TARGET = Target(
         "memory.activation_buffer.leakage",
         "memory.psum_buffer.leakage",
     ),
+    activation_levels=ACTIVATION_LEVELS,
     pipeline=pipeline,
     lower=lower,
+    compile_time=("memory.double_buffer", "memory.weight_sram.capacity"),
 )

@@ -37,6 +37,7 @@ from targets.instructions import (
     reference_opcode,
     transfer_opcode,
 )
+from targets.memory import weight_load_opcode
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     CUBA_LIF_UPDATE,
@@ -406,16 +407,14 @@ VECTOR = VectorPrices("vector", "precision.activation_bits", ACTIVATION_BUFFER)
 
 
 def _dma_cost(what: str) -> CostFunction:
-    """A DRAM transfer: weights into the weight SRAM, the model's input into the activation
-    buffer, or an output back to DRAM."""
+    """A DRAM transfer: the model's input into the activation buffer, or an output back to
+    DRAM (weights: `targets.memory`)."""
 
     def cost(e: Execution) -> Cost:
         c = Context(e)
         value = e.inputs[0]
         bits: float
-        if what == "weights":
-            bits, memory = size_of(value) * c.weight_bits, WEIGHT_SRAM
-        elif what == "input":
+        if what == "input":
             bits, memory = size_of(value) * c.hw.integer("precision.input_bits"), ACTIVATION_BUFFER
         else:
             bits, memory = stored_bits(value, c.kind(0), c.activation_bits), c.spike_memory(0)
@@ -453,7 +452,9 @@ def _build() -> InstructionSet:
             "QKFormer's token attention (channel sums, LIF, K mask)",
         ),
         reference_opcode("RES.ADD", "add", _residual_cost, "residual add"),
-        transfer_opcode("DMA.LOAD_WEIGHTS", _dma_cost("weights"), "weights from DRAM"),
+        weight_load_opcode(
+            "DMA.LOAD_WEIGHTS", WEIGHT_SRAM, "precision.weight_bits", "precision.activation_bits"
+        ),
         transfer_opcode("DMA.LOAD_INPUT", _dma_cost("input"), "a model input from DRAM"),
         transfer_opcode("DMA.STORE_OUTPUT", _dma_cost("output"), "a model output to DRAM"),
     ]

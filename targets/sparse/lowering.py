@@ -5,7 +5,8 @@ to the SPS tile engine (MACs on reals, accumulates on spikes), max pools of spik
 maxpool unit, SDSA and token attention to the spike mask-add module and adds to the residual
 adder; every other op runs on the fallback vector unit. The maxpool and mask-add units write
 addresses themselves, so a `spike.encode` of their result is fused into them. Weights and the
-model's input come from DRAM and the outputs go back to it.
+model's input come from DRAM and the outputs go back to it; the weights are planned
+(`targets.memory`): resident in the weight SRAM for the run, or streamed through it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from compiler.dialects.spike.types import is_spike
 from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
+from targets.memory import plan_weights
 from targets.target import Lowered
 
 NEURONS: dict[type[Operation], str] = {
@@ -88,5 +90,20 @@ class SparseLowering(Lowering):
             self.emit("vec", f"VEC.{name.upper()}", operands, list(op.results), attrs)
 
 
+ACTIVATION_LEVELS = {"f32": "activation_buffer", "spk": "spike_sram", "addr": "spike_sram"}
+"""Where an activation of each buffer kind is held."""
+
+
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:
-    return SparseLowering(module, weights, "sparse", variant).run()
+    lowered = SparseLowering(module, weights, "sparse", variant).run()
+    plan = plan_weights(
+        lowered.program,
+        lowered.constants,
+        hardware,
+        "weight_sram",
+        hardware.integer("precision.weight_bits"),
+        "DMA.LOAD_WEIGHTS",
+        ACTIVATION_LEVELS,
+    )
+    lowered.weight_plan = plan.summary()
+    return lowered

@@ -9,7 +9,7 @@ from pathlib import Path
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from targets.stacked3d.isa import INSTRUCTION_SET
-from targets.stacked3d.lowering import lower
+from targets.stacked3d.lowering import ACTIVATION_LEVELS, lower
 from targets.stacked3d.report import report
 from targets.target import Target
 
@@ -59,6 +59,8 @@ TARGET = Target(
         "memory.activation_buffer.leakage",
         "memory.local.leakage",
     ),
+    activation_levels=ACTIVATION_LEVELS,
+    activation_bits="precision.accumulation_bits",
     pipeline=pipeline,
     lower=lower,
     numerics={
@@ -67,5 +69,11 @@ TARGET = Target(
         "(p = pruning.keep); pruned heads output zeros and skip their attention",
     },
     report=report,
-    compile_time=("units.", "tiers.", "mapping."),
+    compile_time=(
+        "units.",
+        "tiers.",
+        "mapping.",
+        "memory.double_buffer",
+        "memory.weight_buffer.capacity",
+    ),
 )

@@ -49,6 +49,7 @@ from targets.instructions import (
     reference_opcode,
     transfer_opcode,
 )
+from targets.memory import weight_load_opcode
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
@@ -490,6 +491,9 @@ def _build() -> InstructionSet:
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),
         _opcode("RTR.COMBINE", "combine", _router_cost("combine"), "the aligned merge"),
         transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
+        weight_load_opcode(
+            "IO.LOAD_WEIGHTS", WEIGHT_BUFFER, "precision.weight_bits", "precision.accumulation_bits"
+        ),
         transfer_opcode("IO.STORE_OUTPUT", _io_cost("output"), "to DRAM"),
     ]
     for op, attention_cost in ATTENTION_OPS.items():

@@ -7,7 +7,8 @@ expert; each head's attention on its head unit; neurons on the neuron unit; rout
 and merge on the router; the rest on the vector unit. Every instruction records its unit's tier
 and where its operands and result are buffered: in memory-on-logic the global buffers are on
 the top tier; in logic-on-logic each value stays beside its producer and each weight beside its
-reader; in 2D everything is on one tier.
+reader; in 2D everything is on one tier. Weights come from DRAM into the weight buffer, resident
+for the run or streamed through it (`targets.memory`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from compiler.dialects.spike.types import PlacementAttr
 from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
+from targets.memory import plan_weights
 from targets.target import Lowered
 
 NEURONS = {
@@ -55,6 +57,11 @@ class StackedLowering(Lowering):
 
     def store_output(self, buffer: str, output: str) -> None:
         self.emit_raw("io", "IO.STORE_OUTPUT", [buffer], [output], layer="(output)")
+
+    def fetch_constant(self, buffer: str) -> str:
+        loaded = self.new_buffer(buffer[1:], self.type_of(buffer))
+        self.emit_raw("io", "IO.LOAD_WEIGHTS", [buffer], [loaded], layer="(weights)")
+        return loaded
 
     def _held(self, value: SSAValue, reader: int) -> int:
         """The tier of the buffer holding `value`."""
@@ -106,5 +113,24 @@ class StackedLowering(Lowering):
         self.emit(f"t{tier}.{unit}", opcode, operands, results, attrs)
 
 
+ACTIVATION_LEVELS = {
+    "f32": "activation_buffer",
+    "spk": "activation_buffer",
+    "addr": "activation_buffer",
+}
+"""Where an activation of each buffer kind is held."""
+
+
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:
-    return StackedLowering(module, weights, variant, hardware).run()
+    lowered = StackedLowering(module, weights, variant, hardware).run()
+    plan = plan_weights(
+        lowered.program,
+        lowered.constants,
+        hardware,
+        "weight_buffer",
+        hardware.integer("precision.weight_bits"),
+        "IO.LOAD_WEIGHTS",
+        ACTIVATION_LEVELS,
+    )
+    lowered.weight_plan = plan.summary()
+    return lowered

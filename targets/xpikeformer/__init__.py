@@ -8,8 +8,8 @@ from pathlib import Path
 
 from runtime.hardware import Hardware
 from targets.target import Target
-from targets.xpikeformer.isa import INSTRUCTION_SET
-from targets.xpikeformer.lowering import lower
+from targets.xpikeformer.isa import INSTRUCTION_SET, footprint
+from targets.xpikeformer.lowering import ACTIVATION_LEVELS, lower
 
 
 def pipeline(variant: str, hardware: Hardware) -> str:
@@ -34,6 +34,8 @@ TARGET = Target(
     instruction_set=INSTRUCTION_SET,
     clock_entry="clock.frequency",
     leakage_entries=("leakage.aimc_periphery", "leakage.digital", "memory.sram.leakage"),
+    activation_levels=ACTIVATION_LEVELS,
+    footprint=footprint,
     pipeline=pipeline,
     lower=lower,
     numerics={
@@ -42,7 +44,15 @@ TARGET = Target(
         "without global compensation), DAC and ADC quantisation; seeded",
     },
     numerics_variants={"analog": ("xpikeformer",)},
-    compile_time=("crossbar.rows", "crossbar.columns", "crossbar.count", "pcm.devices_per_weight"),
+    compile_time=(
+        "crossbar.rows",
+        "crossbar.columns",
+        "crossbar.count",
+        "pcm.devices_per_weight",
+        "memory.double_buffer",
+        "memory.weight_sram.capacity",
+        "memory.sram.capacity",
+    ),
     leakage_by_variant={
         "digital-snn": ("leakage.digital", "memory.sram.leakage", "memory.weight_sram.leakage"),
         "digital-ann": ("leakage.digital", "memory.sram.leakage", "memory.weight_sram.leakage"),

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from runtime import kernels
+from runtime.hardware import Hardware
 from runtime.isa import (
     AttrSpec,
     Cost,
@@ -35,8 +36,9 @@ from runtime.isa import (
     Opcode,
 )
 from runtime.isa import Value as RuntimeValue
+from runtime.memory import Footprint
 from runtime.ops import SEMANTICS, dense, run_op, stochastic_stages
-from runtime.program import AttrValue
+from runtime.program import AttrValue, BufferType
 from targets.instructions import (
     ADD8,
     ADD16,
@@ -50,6 +52,7 @@ from targets.instructions import (
     reference_opcode,
     transfer_opcode,
 )
+from targets.memory import weight_load_opcode
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     integer,
@@ -413,6 +416,22 @@ def _one_pass(e: Execution, value: RuntimeValue | None = None) -> float:
     return 1.0 / e.timesteps if time_major else 1.0
 
 
+def footprint(hardware: Hardware, variant: str, timesteps: int) -> Footprint:
+    """The SNN's values at their stored width; the ANN baseline's at its 8-bit activations and
+    one pass (a time-major value holds one of its T timesteps)."""
+    if variant != "digital-ann":
+        width = hardware.integer("precision.activation_bits")
+        return lambda value, declared: stored_bits(value, declared.kind, width)
+    width = hardware.integer("ann.activation_bits")
+
+    def ann(value: RuntimeValue, declared: BufferType) -> float:
+        shape = shape_of(value)
+        passes = timesteps if len(shape) >= 2 and shape[0] == timesteps else 1
+        return float(np.prod(shape)) * width / passes
+
+    return ann
+
+
 def _ann_mac_cost(macs: float, weights: int, e: Execution) -> Cost:
     hw = e.hardware
     result = Cost(math.ceil(macs / (hw.integer("ann.rows") * hw.integer("ann.columns"))),
@@ -589,6 +608,12 @@ def _build() -> InstructionSet:
         ),
         reference_opcode("PE.CONV_MAC", "conv2d", _pe_conv_cost, "convolution of reals (MACs)"),
         transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
+        weight_load_opcode(
+            "IO.LOAD_WEIGHTS", WEIGHT_SRAM, "precision.weight_bits", "precision.activation_bits"
+        ),
+        weight_load_opcode(
+            "IO.LOAD_CONSTANTS", SRAM, "precision.weight_bits", "precision.activation_bits"
+        ),
         transfer_opcode("IO.STORE_OUTPUT", _io_cost("output"), "output to DRAM"),
     ]
     for op in SEMANTICS:

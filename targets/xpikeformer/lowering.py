@@ -5,8 +5,9 @@ places its weights, and the plan travels as instruction attributes); stochastic 
 the SSA engine; everything else (neurons, SDSA, QKFormer's token attention, layer norms, ...)
 onto the digital unit. `digital-snn`: linear layers and convolutions onto processing elements
 (accumulate per spike, MACs on reals), stochastic attention onto counters. `digital-ann`: every
-op as its ANN counterpart. The model's input comes from DRAM and its outputs go back; weights
-are on chip (crossbars or SRAM) before the run.
+op as its ANN counterpart. The model's input comes from DRAM and its outputs go back. Weights
+on crossbars are programmed before the run; every other constant (all the weights of the
+digital baselines) comes from DRAM, resident for the run or streamed (`targets.memory`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from compiler.dialects.spike.types import is_spike
 from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
+from targets.memory import plan_weights
 from targets.target import Lowered
 from targets.workload import integer
 from targets.xpikeformer.mapping import CrossbarMap
@@ -33,6 +35,8 @@ class XpikeformerLowering(Lowering):
     ) -> None:
         super().__init__(module, weights, "xpikeformer", variant)
         self.crossbars = CrossbarMap(hardware) if variant == "xpikeformer" else None
+        self._in_place = False
+        """The constants being named are not loaded (see `fetch_constant`)."""
 
     def load_input(self, buffer: str) -> str:
         loaded = self.new_buffer(buffer[1:] + ".onchip", self.type_of(buffer))
@@ -42,6 +46,28 @@ class XpikeformerLowering(Lowering):
     def store_output(self, buffer: str, output: str) -> None:
         self.emit_raw("io", "IO.STORE_OUTPUT", [buffer], [output], layer="(output)")
 
+    def fetch_constant(self, buffer: str) -> str:
+        """Weights on crossbars are programmed before the run, and the random numbers of
+        stochastic attention are drawn by the attention's own generators: both are read in
+        place. Every other constant comes from DRAM: into the weight SRAM (digital baselines)
+        or the SRAM."""
+        if self._in_place:
+            return buffer
+        loaded = self.new_buffer(buffer[1:], self.type_of(buffer))
+        self.emit_raw("io", self.load_opcode, [buffer], [loaded], layer="(weights)")
+        return loaded
+
+    @property
+    def load_opcode(self) -> str:
+        return "IO.LOAD_CONSTANTS" if self.crossbars is not None else "IO.LOAD_WEIGHTS"
+
+    def _named_in_place(self, values: list[SSAValue]) -> None:
+        self._in_place = True
+        for value in values:
+            if isinstance(value.owner, spike.WeightOp | spike.ConstantOp):
+                self.name(value)
+        self._in_place = False
+
     def lower_op(self, op: Operation) -> None:
         name = op.name.removeprefix("spike.")
         operands: list[SSAValue] = list(op.operands)
@@ -49,6 +75,8 @@ class XpikeformerLowering(Lowering):
         attrs = self.attrs(op)
         layer = results[0].name_hint if results else name
         spikes_in = bool(operands) and is_spike(operands[0])
+        if isinstance(op, spike.StochasticAttentionOp):
+            self._named_in_place(operands[3:])  # its random numbers: drawn on chip (or none)
         if self.variant == "digital-ann":
             unit = "mac" if name in ANN_MAC_OPS else "dig"
             self.emit(unit, f"ANN.{name.upper()}", operands, results, attrs)
@@ -67,6 +95,7 @@ class XpikeformerLowering(Lowering):
                 group = integer(attrs, "group")
                 plan = self.crossbars.place(layer or name, cg * kh * kw, c_out // group, group)
                 opcode = "AIMC.CONV"
+            self._named_in_place(operands[1:2])  # the weight, on its crossbars
             self.emit("aimc", opcode, operands, results, {**attrs, **plan.attrs()})
         elif isinstance(op, spike.LinearOp):
             self.emit("pe", "PE.ACC" if spikes_in else "PE.MAC", operands, results, attrs)
@@ -86,4 +115,18 @@ def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardwa
     if lowering.crossbars is not None:
         lowering.crossbars.check()
         lowered.extra = lowering.crossbars.summary()
+    plan = plan_weights(
+        lowered.program,
+        lowered.constants,
+        hardware,
+        "sram" if lowering.crossbars is not None else "weight_sram",
+        hardware.integer("precision.weight_bits"),
+        lowering.load_opcode,
+        ACTIVATION_LEVELS,
+    )
+    lowered.weight_plan = plan.summary()
     return lowered
+
+
+ACTIVATION_LEVELS = {"f32": "sram", "spk": "sram", "addr": "sram"}
+"""Where an activation of each buffer kind is held."""
