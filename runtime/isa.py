@@ -92,6 +92,12 @@ class Cost:
         elif count:
             self.items.append(EnergyItem(component, entry, float(count) * unit))
 
+    def modify(self, level: str, bits: float | np.ndarray) -> None:
+        """Read `bits` of level `level` and write them back (a membrane or partial-sum
+        update)."""
+        self.access(level, bits)
+        self.access(level, bits, write=True)
+
     def access(
         self, level: str, bits: float | np.ndarray, write: bool = False, purpose: str = ""
     ) -> None:

@@ -183,7 +183,7 @@ def weight_load_cost(
             result.access(level, bits, write=True)
             moved = bits
         else:
-            fetches, spilled, rereads = _tiling(e, bits, activation_bits_entry)
+            fetches, spilled, rereads, x_bits = _tiling(e, bits, activation_bits_entry)
             batch = e.batch
             result.access(off_chip.name, bits * batch, purpose="fill")
             if fetches > 1:
@@ -198,7 +198,11 @@ def weight_load_cost(
                 result.access(home, spilled * rereads * batch, write=True)
                 moved += spilled * (1 + rereads) * batch
             result.metrics.counters.update(
-                {"weight_fetches": float(fetches), "input_rereads": float(rereads)}
+                {
+                    "weight_fetches": float(fetches),
+                    "input_rereads": float(rereads),
+                    "input_bits": x_bits,
+                }
             )
         result.cycles = float(off_chip.latency_cycles + math.ceil(moved / off_chip.bits_per_cycle))
         return result
@@ -206,27 +210,29 @@ def weight_load_cost(
     return cost
 
 
-def _tiling(e: Execution, weight_bits: float, activation_bits_entry: str) -> tuple[int, float, int]:
-    """(weight fetches per inference, input bits spilled, times they are read back) of the
-    cheaper loop order for this inference's real input."""
+def _tiling(
+    e: Execution, weight_bits: float, activation_bits_entry: str
+) -> tuple[int, float, int, float]:
+    """(weight fetches per inference, input bits spilled, times they are read back, the
+    input's bits) of the cheaper loop order for this inference's real input."""
     attrs = e.instruction.attrs
     name = attrs.get("tile_input")
     found = e.peek(name) if isinstance(name, str) and e.peek is not None else None
     if found is None:
-        return 1, 0.0, 0
+        return 1, 0.0, 0, 0.0
     value, declared = found
     hw = e.hardware
     x_bits = stored_bits(value, declared.kind, hw.integer(activation_bits_entry)) / e.batch
     room = levels(hw)[str(attrs["tile_input_level"])].capacity_bits
     if x_bits <= room:
-        return 1, 0.0, 0
+        return 1, 0.0, 0, x_bits
     weight_tiles = math.ceil(weight_bits / max(1, integer(attrs, "tile_bits", 1)))
     input_tiles = math.ceil(x_bits / room)
     refetch_traffic = weight_bits * (input_tiles - 1)
     spill_traffic = x_bits * (1 + weight_tiles)
     if refetch_traffic <= spill_traffic:
-        return input_tiles, 0.0, 0
-    return 1, x_bits, weight_tiles
+        return input_tiles, 0.0, 0, x_bits
+    return 1, x_bits, weight_tiles, x_bits
 
 
 def weight_load_opcode(

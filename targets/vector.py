@@ -43,9 +43,9 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
         if not work.moves:
             return result
         bits_per_value = hw.integer(prices.activation_bits)
-        bits = moved_bits(e.inputs, e.input_types, bits_per_value) + moved_bits(
-            e.outputs, e.output_types, bits_per_value
-        )
+        read = moved_bits(e.inputs, e.input_types, bits_per_value)
+        written = moved_bits(e.outputs, e.output_types, bits_per_value)
+        bits = read + written
         f = prices.passes
         compute = float(math.ceil(work.simple_ops * f / hw.integer(f"{prices.unit}.lanes")))
         compute += work.specials * f * hw.integer(f"{prices.unit}.special_cycles")
@@ -58,7 +58,8 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
         result.energy("compute", prices.logic, work.logic * f)
         result.energy("compute", prices.special, work.specials * f)
         result.energy("compute", prices.random, work.randoms * f)
-        result.access(prices.memory, bits * f)
+        result.access(prices.memory, read * f)
+        result.access(prices.memory, written * f, write=True)
         if op in SPIKING_OPS:
             spikes = spikes_per_step(e.outputs[0], e.timesteps)
             result.metrics = Metrics(

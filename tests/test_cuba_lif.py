@@ -296,7 +296,9 @@ def test_sparse_report_counts_the_membrane_updates_and_prices_them(
         UPDATES * price("energy.compute.compare16")
     )
     membrane = 4 * UPDATES * hw.integer("precision.membrane_bits")
-    assert entry_energy(record, "memory.membrane_sram.read_energy") == pytest.approx(
+    assert entry_energy(record, "memory.membrane_sram.read_energy") + entry_energy(
+        record, "memory.membrane_sram.write_energy"
+    ) == pytest.approx(
         membrane
         * price("memory.membrane_sram.read_energy")
         / hw.integer("memory.membrane_sram.word_bits")
@@ -330,4 +332,6 @@ def test_cuba_lif_costs_more_than_lif_on_every_neuron_unit(tmp_path: Path) -> No
             "memory.membrane_sram.read_energy" if target == "sparse" else "memory.local.read_energy"
         )
         assert cuba[state] == pytest.approx(2 * lif[state])
+        written = state.replace("read_energy", "write_energy")
+        assert cuba.get(written, 0.0) == pytest.approx(2 * lif.get(written, 0.0))
         assert sum(cuba.values()) > sum(lif.values())

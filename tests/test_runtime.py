@@ -225,16 +225,16 @@ def test_all_zero_input_costs_only_fixed_terms() -> None:
     assert entries["energy.compute.add16"] == pytest.approx(
         rows * d_out * hw.number("energy.compute.add16")
     )
-    assert entries["memory.activation_buffer.read_energy"] == pytest.approx(
+    assert entries["memory.activation_buffer.write_energy"] == pytest.approx(
         rows
         * d_out
         * hw.integer("precision.activation_bits")
-        * hw.number("memory.activation_buffer.read_energy")
+        * hw.number("memory.activation_buffer.write_energy")
         / hw.integer("memory.activation_buffer.word_bits")
     )
     assert set(entries) == {
         "energy.compute.add16",
-        "memory.activation_buffer.read_energy",
+        "memory.activation_buffer.write_energy",
         "memory.spike_sram.read_energy",
     }
     report = build_report(record)

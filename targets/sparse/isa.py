@@ -139,8 +139,8 @@ def _neuron_cost(kind: str) -> CostFunction:
             result.energy("compute", MULT16, work.mults * updates)
         result.energy("compute", COMPARE16, work.compares * updates)
         result.access(ACTIVATION_BUFFER, updates * c.activation_bits)
-        result.access(MEMBRANE_SRAM, 2 * work.state_words * updates * c.membrane_bits)
-        result.access(SPIKE_SRAM, c.bits_out())
+        result.modify(MEMBRANE_SRAM, work.state_words * updates * c.membrane_bits)
+        result.access(SPIKE_SRAM, c.bits_out(), write=True)
         result.metrics = Metrics(
             membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates
         )
@@ -155,7 +155,8 @@ def _pack_cost(e: Execution) -> Cost:
     spikes = spikes_per_step(e.inputs[0], c.steps)
     positions = size_of(e.inputs[0]) / c.steps
     result = c.cost(_encoder_cycles(c, positions, spikes, True))
-    result.access(SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    result.access(SPIKE_SRAM, c.bits_in(0))
+    result.access(SPIKE_SRAM, c.bits_out(), write=True)
     return result
 
 
@@ -179,7 +180,7 @@ def _slu_cost(e: Execution) -> Cost:
         result.energy("compute", ADD16, rows * d_out)
     result.access(WEIGHT_SRAM, visited * d_out * c.weight_bits)
     result.access(SPIKE_SRAM, c.bits_in(0))
-    result.access(ACTIVATION_BUFFER, rows * d_out * c.activation_bits)
+    result.access(ACTIVATION_BUFFER, rows * d_out * c.activation_bits, write=True)
     result.metrics = Metrics(dense_synops=rows * d_in * d_out, effective_acs=spikes.sum() * d_out)
     return result
 
@@ -212,8 +213,8 @@ def _mac_cost(
     result.access(WEIGHT_SRAM, weights * c.weight_bits)
     spills = math.ceil(reduction / rows) - 1
     if spills:
-        result.access(PSUM_BUFFER, 2 * spills * outputs * c.membrane_bits)
-    result.access(ACTIVATION_BUFFER, outputs * c.activation_bits)
+        result.modify(PSUM_BUFFER, spills * outputs * c.membrane_bits)
+    result.access(ACTIVATION_BUFFER, outputs * c.activation_bits, write=True)
     result.metrics = Metrics(dense_synops=macs, effective_macs=effective)
     return result
 
@@ -252,11 +253,11 @@ def _conv_cost(e: Execution) -> Cost:
     result = c.cost(math.ceil(visited.sum() / (rows * columns)))
     result.energy("compute", ADD16, visited)
     result.access(WEIGHT_SRAM, size_of(w) * c.weight_bits)
-    result.access(PSUM_BUFFER, 2 * visited * c.membrane_bits)
+    result.modify(PSUM_BUFFER, visited * c.membrane_bits)
     result.access(SPIKE_SRAM, c.bits_in(0) * math.ceil(per_group / columns))
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, size_of(out))
-    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits, write=True)
     result.metrics = Metrics(dense_synops=float(every.sum()), effective_acs=float(effective.sum()))
     return result
 
@@ -290,7 +291,8 @@ def _smp_cost(e: Execution) -> Cost:
         ors = np.full(c.steps, size_of(x) / c.steps / (h * wd) * float(coverage.sum()))
     result = c.cost(math.ceil(ors.sum() / c.hw.integer("smp.lanes")))
     result.energy("compute", LOGIC1, ors)
-    result.access(SPIKE_SRAM, c.bits_in(0) + c.bits_out())
+    result.access(SPIKE_SRAM, c.bits_in(0))
+    result.access(SPIKE_SRAM, c.bits_out(), write=True)
     return result
 
 
@@ -319,7 +321,7 @@ def _sma_cost(e: Execution) -> Cost:
         result = c.cost(cycles.sum())
         result.energy("compute", LOGIC1, 2 * positions)
         result.energy("compute", ADD16, positions)
-    spike_bits = c.bits_in(0) + c.bits_in(1) + c.bits_in(2) + c.bits_out()
+    spike_bits = c.bits_in(0) + c.bits_in(1) + c.bits_in(2)
     return _sma_lif(result, c, e, channels, spike_bits, float(t * b * n * d), float(matches.sum()))
 
 
@@ -343,7 +345,7 @@ def _sma_token_cost(e: Execution) -> Cost:
     result = c.cost(cycles.sum())
     result.energy("compute", ADD16, adds)
     result.energy("compute", LOGIC1, gates)
-    spike_bits = c.bits_in(0) + c.bits_in(1) + c.bits_out()
+    spike_bits = c.bits_in(0) + c.bits_in(1)
     return _sma_lif(result, c, e, sums, spike_bits, float(t * b * n * d), float(q_spikes.sum()))
 
 
@@ -358,12 +360,13 @@ def _sma_lif(
 ) -> Cost:
     """The mask-add module's LIF on its sums, as SDSA and token attention both use it: every
     step, each of `neurons` membranes is updated (two adds and a comparison) and read and
-    written in the membrane SRAM; then the instruction's `spike_bits` moved in the spike SRAM,
-    and its workload metrics."""
+    written in the membrane SRAM; then the instruction's `spike_bits` read from the spike SRAM,
+    its result written there, and its workload metrics."""
     result.energy("compute", ADD16, 2 * neurons * c.steps)
     result.energy("compute", COMPARE16, neurons * c.steps)
-    result.access(MEMBRANE_SRAM, 2 * neurons * c.steps * c.membrane_bits)
+    result.modify(MEMBRANE_SRAM, neurons * c.steps * c.membrane_bits)
     result.access(SPIKE_SRAM, spike_bits)
+    result.access(SPIKE_SRAM, c.bits_out(), write=True)
     spikes = spikes_per_step(e.outputs[0], c.steps)
     result.metrics = Metrics(
         dense_synops=dense_synops,
@@ -398,7 +401,7 @@ def _residual_cost(e: Execution) -> Cost:
     result.energy("compute", ADD16, adds)
     for index in range(len(e.inputs)):
         result.access(c.spike_memory(index), c.bits_in(index))
-    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits)
+    result.access(ACTIVATION_BUFFER, size_of(out) * c.activation_bits, write=True)
     return result
 
 
