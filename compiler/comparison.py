@@ -29,10 +29,12 @@ from compiler.progress import bar, logger
 from compiler.weights import WeightStore
 from runtime.deviation import top1
 from runtime.errors import ProgramError
+from runtime.hardware import TECHNOLOGY_NODE, TECHNOLOGY_VDD
 from runtime.interpreter import RunRecord
 from runtime.isa import COMPONENTS
 from runtime.package import Package
 from runtime.report import Report
+from runtime.technology import RULE_TEXT
 from targets.target import Target
 
 MISSING = "—"
@@ -228,13 +230,16 @@ def compare(
     sources: Mapping[str, str] | None = None,
     seed: int = 0,
     loaded: tuple[ModuleOp, WeightStore, Path] | None = None,
+    node: tuple[float, float] | str | None = "baseline",
 ) -> Comparison:
     """Compile `model` for every design (in memory, from one import of it), run each on
     `inputs` (by model input name) and build the rows. `loaded` is the model as `load_model`
-    returns it, if the caller has it already."""
+    returns it, if the caller has it already. `node`: the process node and supply (nm, V) every
+    design is priced at (`runtime.technology`'s C·V² rule), `"baseline"` for the baseline's,
+    None for each design's own."""
     from compiler.driver import load_model
     from compiler.reference import evaluate
-    from compiler.toolchain import RunOptions, build_package, execute_package
+    from compiler.toolchain import RunOptions, build_package, execute_package, get_target
     from runtime.deviation import accuracy
 
     if not designs:
@@ -244,6 +249,14 @@ def compare(
         raise SpikecError(f"the baseline {baseline.name} is not among the compared designs")
     module, weights, base = load_model(model) if loaded is None else loaded
     reference = evaluate(module, weights, inputs)
+    if node == "baseline":
+        hardware = get_target(baseline.target).hardware()
+        node = (hardware.number(TECHNOLOGY_NODE), hardware.number(TECHNOLOGY_VDD))
+    common = (
+        (f"{TECHNOLOGY_NODE}={node[0]:g}", f"{TECHNOLOGY_VDD}={node[1]:g}")
+        if isinstance(node, tuple)
+        else ()
+    )
 
     hardware_numerics = any(d.numerics != "exact" for d in designs)
     rows: list[dict[str, Any]] = []
@@ -257,12 +270,17 @@ def compare(
             key = (design.target, design.variant)
             if key not in programs:
                 programs[key] = build_package(
-                    model, design.target, variant=design.variant, imported=(module, base)
+                    model,
+                    design.target,
+                    variant=design.variant,
+                    settings=common,
+                    imported=(module, base),
                 )
             package, target = programs[key]
             options = RunOptions(design.numerics, seed, (), labels)
             run = execute_package(package, target, inputs, sources, options)
             row = _design_row(design, run.report)
+            row["node_nm"] = run.record.hardware.number(TECHNOLOGY_NODE)
             batch = run.report.batch
             reports[design.name] = run.report
             if design == baseline:
@@ -312,6 +330,7 @@ def compare(
         Column("energy_per_inference_uj", "energy/inf (µJ)", "#.4g"),
         Column("edp_js", "EDP (J·s)", ".3e"),
         Column("area_mm2", "area (mm²)", ".3f"),
+        Column("node_nm", "node (nm)", "g"),
         *(Column(f"{c}_pct", f"{c} %", ".1f") for c in shown),
         Column(quality, "accuracy %" if labels is not None else "top-1 agr. %", ".1f"),
         *(
@@ -336,6 +355,14 @@ def compare(
             "interpreter's class"
         ),
     ]
+    notes.append(
+        (
+            f"technology: every design priced at {node[0]:g} nm, {node[1]:g} V"
+            if isinstance(node, tuple)
+            else "technology: each design at its own node (the node column)"
+        )
+        + f"; {RULE_TEXT}"
+    )
     if hardware_numerics:
         notes.append(
             "spike agr. / output rel. err: against the exact run of the same program (spikes "

@@ -4,6 +4,7 @@ display).
     energy_breakdown.png: per design, a stacked bar of energy per inference by component
     layer_energy.png:     per design, a line of (dynamic) energy per inference over the layers
     timeline.png:         the baseline's instructions on a time axis, one row per unit
+    memory_levels.png:    per design, a stacked bar of energy per inference by memory level
 
 and of `spikec sweep --plot DIR`:
 
@@ -26,7 +27,7 @@ from runtime.isa import COMPONENTS
 if TYPE_CHECKING:
     from compiler.comparison import Comparison
 
-CHARTS = ("energy_breakdown.png", "layer_energy.png", "timeline.png")
+CHARTS = ("energy_breakdown.png", "layer_energy.png", "timeline.png", "memory_levels.png")
 PARETO_CHART = "pareto.png"
 
 _MAX_LAYER_LABELS = 40
@@ -61,7 +62,7 @@ def _unit(largest_pj: float) -> tuple[str, float]:
 def write_plots(comparison: Comparison, folder: str) -> list[Path]:
     """Draw the charts into `folder` (created); the files written."""
     directory = _prepare(folder)
-    draws = (_energy_breakdown, _layer_energy, _timeline)
+    draws = (_energy_breakdown, _layer_energy, _timeline, _memory_levels)
     return [
         _save(draw(comparison), directory / name) for name, draw in zip(CHARTS, draws, strict=True)
     ]
@@ -147,6 +148,48 @@ def _energy_breakdown(comparison: Comparison) -> Any:
     axes.set_ylabel(f"energy per inference ({unit})")
     axes.set_title(f"Energy per inference by component (baseline {comparison.baseline})")
     axes.legend(title="component", fontsize="small")
+    axes.grid(axis="y", alpha=0.3)
+    return figure
+
+
+def _memory_levels(comparison: Comparison) -> Any:
+    """Per design, a stacked bar of energy per inference by memory level, and the DRAM bytes
+    per inference by purpose above it."""
+    reports = comparison.reports
+    designs = list(reports)
+    per_level: dict[str, dict[str, float]] = {
+        d: {row["level"]: row["energy_pj"] / r.batch for row in r.memory.get("levels", [])}
+        for d, r in reports.items()
+    }
+    names = list(dict.fromkeys(name for levels in per_level.values() for name in levels))
+    largest = max((sum(v.values()) for v in per_level.values()), default=0.0)
+    unit, scale = _unit(largest)
+    figure, axes = _figure(max(6.0, 1.0 + 0.9 * len(designs)), 5.0)
+    positions = list(range(len(designs)))
+    bottom = [0.0] * len(designs)
+    for name in names:
+        heights = [per_level[d].get(name, 0.0) / scale for d in designs]
+        axes.bar(positions, heights, bottom=bottom, label=name, width=0.7)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    for position, design, top in zip(positions, designs, bottom, strict=True):
+        dram = next(
+            (row for row in reports[design].memory.get("levels", []) if row["kind"] == "dram"),
+            None,
+        )
+        if dram is not None:
+            moved = (dram["bytes_read"] + dram["bytes_written"]) / reports[design].batch
+            axes.annotate(
+                f"DRAM {moved / 2**20:.3g} MiB",
+                (position, top),
+                ha="center",
+                va="bottom",
+                fontsize="x-small",
+            )
+    axes.set_xticks(positions, designs, rotation=30, ha="right")
+    axes.set_xlabel("design")
+    axes.set_ylabel(f"memory energy per inference ({unit})")
+    axes.set_title("Energy per inference by memory level (DRAM bytes per inference above)")
+    axes.legend(title="level", fontsize="small")
     axes.grid(axis="y", alpha=0.3)
     return figure
 

@@ -53,12 +53,27 @@ def _separate_run(
     design: Design,
     inputs: Path,
     *extra: object,
+    node: tuple[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The JSON report of `spikec compile` then `spikec run` of one design."""
+    """The JSON report of `spikec compile` then `spikec run` of one design (priced at `node`,
+    nm and V, if given)."""
     program = tmp_path / f"{model.stem}.{design.target}-{design.variant}"
     if not program.exists():
+        at = []
+        if node is not None:
+            at = ["--set", f"technology.node_nm={node[0]}", "--set", f"technology.vdd={node[1]}"]
         code, _, err = run_cli(
-            ["compile", model, "-t", design.target, "--variant", design.variant, "-o", program],
+            [
+                "compile",
+                model,
+                "-t",
+                design.target,
+                "--variant",
+                design.variant,
+                "-o",
+                program,
+                *at,
+            ],
             capsys,
         )
         assert code == 0, err
@@ -124,7 +139,8 @@ def test_moe_table_equals_separate_runs(capsys: pytest.CaptureFixture[str], tmp_
 
     base = rows[0]
     for design, row in zip(expected, rows, strict=True):
-        report = _separate_run(capsys, tmp_path, MOE, design, MOE_INPUT)
+        # every design priced at the baseline's (stacked3d's) 28 nm, 0.9 V
+        report = _separate_run(capsys, tmp_path, MOE, design, MOE_INPUT, node=("28", "0.9"))
         totals = report["totals"]
         assert row["latency_us"] == pytest.approx(totals["latency_s"] * 1e6, rel=1e-12)
         assert row["inferences_per_s"] == pytest.approx(totals["inferences_per_s"], rel=1e-12)
@@ -269,3 +285,24 @@ def test_missing_input(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
         ["compare", MOE, "-i", MOE_INPUT, "--csv", tmp_path / "no" / "rows.csv"], capsys
     )
     assert code == 2 and "the output folder does not exist" in err, err
+
+
+def test_designs_are_priced_at_one_node_unless_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["-t", "xpikeformer:digital-ann", "-t", "sparse:dense"]
+    table, rows, _ = _compare(capsys, tmp_path, MOE, "--input", MOE_INPUT, *args)
+    assert [r["node_nm"] for r in rows] == [14.0, 14.0]  # the baseline's node
+    assert "every design priced at 14 nm, 0.8 V" in table and "(n/n0)(V/V0)^2" in table
+    (tmp_path / "own").mkdir()
+    (tmp_path / "45").mkdir()
+    _, own, _ = _compare(capsys, tmp_path / "own", MOE, "--input", MOE_INPUT, *args, "--own-node")
+    assert [r["node_nm"] for r in own] == [14.0, 45.0]
+    # the ANN baseline's energies are given at 45 nm: priced at 14 nm they cost less
+    assert rows[0]["energy_per_inference_uj"] == pytest.approx(own[0]["energy_per_inference_uj"])
+    assert rows[1]["energy_per_inference_uj"] < own[1]["energy_per_inference_uj"]
+    _, at_45, _ = _compare(
+        capsys, tmp_path / "45", MOE, "--input", MOE_INPUT, *args, "--node", "45", "--vdd", "0.9"
+    )
+    assert [r["node_nm"] for r in at_45] == [45.0, 45.0]
+    assert at_45[1]["energy_per_inference_uj"] == pytest.approx(own[1]["energy_per_inference_uj"])

@@ -66,7 +66,24 @@ from compiler.errors import SpikecError
     "plot_dir",
     metavar="DIR",
     help="Write PNG charts into DIR (created): energy_breakdown.png, layer_energy.png, "
-    "timeline.png (needs spikec[plot]).",
+    "timeline.png, memory_levels.png (needs spikec[plot]).",
+)
+@click.option(
+    "--node",
+    "node_nm",
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="Price every design at this process node (nm; default: the baseline's), by C*V^2 from "
+    "the node each energy is given at.",
+)
+@click.option(
+    "--vdd",
+    type=click.FloatRange(min=0.0, min_open=True),
+    help="The supply (V) of --node (default: the baseline's).",
+)
+@click.option(
+    "--own-node",
+    is_flag=True,
+    help="Price each design at its own node instead of a common one.",
 )
 def compare_command(
     model: str,
@@ -80,13 +97,18 @@ def compare_command(
     json_file: str | None,
     csv_file: str | None,
     plot_dir: str | None,
+    node_nm: float | None,
+    vdd: float | None,
+    own_node: bool,
 ) -> None:
     """Compile a model for several designs, run each on the same inputs, print one table.
 
     Per design: latency, throughput, energy per inference, EDP, area (where the target's report
     gives one), the energy's share per component, accuracy (with --labels; the reference
     interpreter's too) or top-1 agreement with the reference interpreter, and latency, energy
-    and EDP ratios against the baseline. Programs are compiled in memory (nothing is written).
+    and EDP ratios against the baseline. Every design is priced at one process node (the
+    baseline's, or --node/--vdd; energies scale by C*V^2 from the node they are given at;
+    --own-node keeps each design's). Programs are compiled in memory (nothing is written).
     --plot DIR draws energy per inference by component, energy per layer and the baseline's
     instruction timeline as PNG files.
 
@@ -118,6 +140,18 @@ def compare_command(
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     sources = run.sources
 
+    if own_node and (node_nm is not None or vdd is not None):
+        raise SpikecError("--own-node prices each design at its own node: drop --node/--vdd")
+    node: tuple[float, float] | str | None = None if own_node else "baseline"
+    if node_nm is not None or vdd is not None:
+        from compiler.toolchain import get_target
+        from runtime.hardware import TECHNOLOGY_NODE, TECHNOLOGY_VDD
+
+        hardware = get_target(base.target).hardware()
+        node = (
+            node_nm if node_nm is not None else hardware.number(TECHNOLOGY_NODE),
+            vdd if vdd is not None else hardware.number(TECHNOLOGY_VDD),
+        )
     comparison = compare(
         model,
         inputs,
@@ -127,6 +161,7 @@ def compare_command(
         sources=sources,
         seed=seed,
         loaded=(module, weights, run.base),
+        node=node,
     )
     if json_file is not None:
         write_text(json_file, render_json(comparison))
