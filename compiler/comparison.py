@@ -231,12 +231,14 @@ def compare(
     seed: int = 0,
     loaded: tuple[ModuleOp, WeightStore, Path] | None = None,
     node: tuple[float, float] | str | None = "baseline",
+    settings: Sequence[str] = (),
 ) -> Comparison:
     """Compile `model` for every design (in memory, from one import of it), run each on
     `inputs` (by model input name) and build the rows. `loaded` is the model as `load_model`
     returns it, if the caller has it already. `node`: the process node and supply (nm, V) every
     design is priced at (`runtime.technology`'s C·V² rule), `"baseline"` for the baseline's,
-    None for each design's own."""
+    None for each design's own. `settings` (`key=value`) apply to every design whose hardware
+    description has the key; a key none has is refused."""
     from compiler.driver import load_model
     from compiler.reference import evaluate
     from compiler.toolchain import RunOptions, build_package, execute_package, get_target
@@ -257,6 +259,14 @@ def compare(
         if isinstance(node, tuple)
         else ()
     )
+    described = {d.target: set(get_target(d.target).hardware().entries) for d in designs}
+    for setting in settings:
+        name = setting.split("=", 1)[0].strip()
+        if "=" not in setting or not any(name in keys for keys in described.values()):
+            raise SpikecError(
+                f"--set {setting}: no compared design has a hardware parameter '{name}' "
+                f"(expected key=value; see `spikec targets NAME`)"
+            )
 
     hardware_numerics = any(d.numerics != "exact" for d in designs)
     rows: list[dict[str, Any]] = []
@@ -273,7 +283,10 @@ def compare(
                     model,
                     design.target,
                     variant=design.variant,
-                    settings=common,
+                    settings=(
+                        *common,
+                        *(x for x in settings if x.split("=", 1)[0].strip() in described[key[0]]),
+                    ),
                     imported=(module, base),
                 )
             package, target = programs[key]

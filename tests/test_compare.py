@@ -306,3 +306,23 @@ def test_designs_are_priced_at_one_node_unless_asked(
     )
     assert [r["node_nm"] for r in at_45] == [45.0, 45.0]
     assert at_45[1]["energy_per_inference_uj"] == pytest.approx(own[1]["energy_per_inference_uj"])
+
+
+def test_settings_apply_to_the_designs_that_have_them(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    args = ["--input", MOE_INPUT, "-t", "stacked3d:3d", "-t", "sparse:dense"]
+    _, rows, _ = _compare(capsys, tmp_path, MOE, *args, "--numerics", "pruned")
+    (tmp_path / "half").mkdir()
+    _, half, _ = _compare(
+        capsys, tmp_path / "half", MOE, *args, "--numerics", "pruned", "--set", "pruning.keep=0.5"
+    )
+    names = [r["design"] for r in rows]
+    assert names == ["stacked3d:3d", "stacked3d:3d [pruned]", "sparse:dense"]
+    assert half[0] == rows[0] and half[2] == rows[2]  # exact, and a design without the key
+    assert half[1]["spike_agreement_pct"] < rows[1]["spike_agreement_pct"] == 100.0
+    code, _, err = run_cli(
+        ["compare", MOE, "--input", MOE_INPUT, "-t", "sparse", "--set", "pruning.keep=0.5"],
+        capsys,
+    )
+    assert code == 2 and "no compared design has a hardware parameter 'pruning.keep'" in err

@@ -81,6 +81,14 @@ from compiler.errors import SpikecError
     help="The supply (V) of --node (default: the baseline's).",
 )
 @click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a hardware parameter of every design that has it, e.g. --set "
+    "pruning.keep=0.5 with --numerics pruned (repeatable).",
+)
+@click.option(
     "--own-node",
     is_flag=True,
     help="Price each design at its own node instead of a common one.",
@@ -99,6 +107,7 @@ def compare_command(
     plot_dir: str | None,
     node_nm: float | None,
     vdd: float | None,
+    settings: tuple[str, ...],
     own_node: bool,
 ) -> None:
     """Compile a model for several designs, run each on the same inputs, print one table.
@@ -162,6 +171,7 @@ def compare_command(
         seed=seed,
         loaded=(module, weights, run.base),
         node=node,
+        settings=settings,
     )
     if json_file is not None:
         write_text(json_file, render_json(comparison))
