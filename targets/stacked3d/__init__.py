@@ -66,7 +66,8 @@ TARGET = Target(
     numerics={
         "exact": "the reference semantics (every head computed)",
         "pruned": "dynamic head pruning: keep the ceil(p H) heads with the most Q spikes "
-        "(p = pruning.keep); pruned heads output zeros and skip their attention",
+        "(p = pruning.keep); pruned heads output zeros and skip their attention and their K and V "
+        "projections",
     },
     report=report,
     compile_time=(

@@ -11,7 +11,11 @@ counts what its transfers would cost in 2D (`noc_2d_pj`, `cycles_2d`), so a 3D r
 3D wins or loses per component.
 
 `--numerics pruned` applies dynamic head pruning (`pruning.keep` = p): a head whose Q holds fewer
-spikes than the top ceil(p H) heads' outputs zeros and skips its attention.
+spikes than the top ceil(p H) heads' outputs zeros and skips its attention, and the K and V
+projections feeding the heads (their linear layers and neurons, given the whole Q as operand
+`prune_by` by the lowering) compute only the kept heads' output channels: they read only those
+columns of the weights, do only their arithmetic, write only them (the pruned heads' channels
+read zero) and take the cycles of the narrower layer.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.isa import (
     AttrSpec,
@@ -79,6 +84,10 @@ PLACEMENT = {
 }
 """Where the instruction's unit sits and where its operands and result are buffered."""
 HEAD_ATTRS = {"head": AttrSpec(int, False), "head_count": AttrSpec(int, False)}
+PRUNE_ATTRS = {"prune_by": AttrSpec(int, False), "head_count": AttrSpec(int, False)}
+"""A K or V projection (or its neurons) under dynamic head pruning: `prune_by` is the index of
+the operand holding the whole Q (the last), `head_count` the number of heads its output
+channels are split into, in order."""
 
 _PLANS: dict[int, tuple[Hardware, Floorplan, Floorplan]] = {}
 
@@ -164,13 +173,25 @@ def _activation_bits(e: Execution) -> int:
     return e.hardware.integer("precision.accumulation_bits")
 
 
-def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
-    """Read every input (weights at `precision.weight_bits`) and write every output."""
+def _moves(
+    e: Execution,
+    cost: Cost,
+    weights: Sequence[int] = (),
+    inputs: Sequence[RuntimeValue] | None = None,
+    outputs: Sequence[RuntimeValue] | None = None,
+) -> Moves:
+    """Read every input (weights at `precision.weight_bits`) and write every output; `inputs`
+    and `outputs` replace the values when only part of them moves (a pruned projection's kept
+    channels). The whole Q a pruned projection is ranked by (`prune_by`) is not read: the
+    ranking needs only its spike count per head."""
     m = Moves(e)
     attrs = e.instruction.attrs
     listed = attrs.get("input_tiers", [0] * len(e.inputs))
     tiers = [int(t) for t in listed] if isinstance(listed, list) else [0] * len(e.inputs)  # type: ignore[arg-type]
-    for index, value in enumerate(e.inputs):
+    skipped = integer(attrs, "prune_by") if "prune_by" in attrs else -1
+    for index, value in enumerate(e.inputs if inputs is None else inputs):
+        if index == skipped:
+            continue
         bits: float
         if index in weights:
             bits = size_of(value) * e.hardware.integer("precision.weight_bits")
@@ -178,10 +199,99 @@ def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
             bits = stored_bits(value, e.input_types[index].kind, _activation_bits(e))
         m.move(bits, tiers[index], cost, WEIGHT_BUFFER if index in weights else ACTIVATION_BUFFER)
     out_tier = integer(attrs, "output_tier", 0)
-    for index, value in enumerate(e.outputs):
+    for index, value in enumerate(e.outputs if outputs is None else outputs):
         bits = stored_bits(value, e.output_types[index].kind, _activation_bits(e))
         m.move(bits, out_tier, cost, ACTIVATION_BUFFER)
     return m
+
+
+# -- dynamic head pruning --------------------------------------------------------------------
+
+KEPT = "kept_channels"
+"""`Execution.notes` key: the kept-channel mask of a pruned projection (semantics to cost)."""
+
+
+def _kept_heads(q: np.ndarray, heads: int, keep: float) -> np.ndarray:
+    """The heads dynamic head pruning keeps: the ceil(keep x heads) whose channels of Q (its last
+    axis cut into `heads` equal blocks, in order) hold the most spikes over every position,
+    timestep and sample of the run (a tie keeps the lower head)."""
+    counts = q.reshape(*q.shape[:-1], heads, -1).sum(axis=(*range(q.ndim - 1), q.ndim))
+    return np.argsort(-counts, kind="stable")[: math.ceil(keep * heads)]
+
+
+def _kept_channels(e: Execution, channels: int) -> np.ndarray | None:
+    """The output channels a K or V projection (or its neurons) computes under dynamic head
+    pruning: a mask over its `channels`, true in the blocks of the heads `_kept_heads` keeps by
+    the whole Q operand `prune_by` (the ranking the heads' attention uses, so the same heads).
+    None when every channel is computed: outside `pruned` numerics, without `prune_by`, or
+    with every head kept."""
+    attrs = e.instruction.attrs
+    if e.numerics != "pruned" or "prune_by" not in attrs:
+        return None
+    if KEPT in e.notes:
+        found: np.ndarray | None = e.notes[KEPT]
+        return found
+    heads = integer(attrs, "head_count")
+    if channels % heads:
+        raise ProgramError(
+            f"{e.instruction.opcode}: {channels} output channels do not split into "
+            f"head_count={heads} heads"
+        )
+    q = dense(e.inputs[integer(attrs, "prune_by")])
+    kept = _kept_heads(q, heads, e.hardware.number("pruning.keep"))
+    mask = None
+    if len(kept) < heads:
+        chosen = np.zeros(heads, dtype=bool)
+        chosen[kept] = True
+        mask = np.repeat(chosen, channels // heads)
+    e.notes[KEPT] = mask
+    return mask
+
+
+def _projection_semantics(op: str, most: int) -> Semantics:
+    """`spike.<op>` (a linear layer or a neuron layer, at most `most` operands of its own),
+    which a K or V projection may follow with the whole Q (`prune_by`): pruned, the channels
+    of the pruned heads are not computed (zero)."""
+
+    def semantics(
+        args: Sequence[RuntimeValue], attrs: dict[str, AttrValue], e: Execution
+    ) -> list[RuntimeValue]:
+        operands = list(args)
+        if "prune_by" in attrs:
+            if integer(attrs, "prune_by") != len(args) - 1 or "head_count" not in attrs:
+                raise ProgramError(
+                    f"{e.instruction.opcode}: prune_by must be the index of the last operand "
+                    "(the whole Q), with head_count"
+                )
+            operands.pop()
+        if len(operands) > most:
+            raise ProgramError(
+                f"{e.instruction.opcode}: {len(operands)} operands, at most {most} without prune_by"
+            )
+        own = {k: v for k, v in attrs.items() if k not in PRUNE_ATTRS}
+        (result,) = run_op(op, operands, own)
+        values = dense(result)
+        kept = _kept_channels(e, values.shape[-1])
+        if kept is not None:
+            result = np.where(kept, values, np.zeros((), values.dtype))
+        return [result]
+
+    return semantics
+
+
+def _prunable_opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
+    """An opcode computing `spike.<op>` that, as a K or V projection, takes the whole Q last
+    (`prune_by`, `head_count`) to skip the pruned heads' channels."""
+    _, (low, high), outputs, attrs = SEMANTICS[op]
+    return Opcode(
+        name,
+        (low, high + 1),
+        outputs,
+        _projection_semantics(op, high),
+        cost,
+        {**attrs, **PLACEMENT, **PRUNE_ATTRS},
+        f"{doc} (a K or V projection: the whole Q last, to skip pruned heads)",
+    )
 
 
 # -- the systolic array and the expert cores -----------------------------------------------
@@ -190,35 +300,53 @@ def _moves(e: Execution, cost: Cost, weights: Sequence[int] = ()) -> Moves:
 def _array_cost(rows_entry: str, columns_entry: str, expert: bool) -> CostFunction:
     """Weight-stationary: each weight tile is loaded once and every (token, timestep) row of
     the input streams through it; a row with no non-zero input (no spike, or a token not routed
-    to this expert) is skipped. Spikes gate accumulates; real inputs are multiplied."""
+    to this expert) is skipped. Spikes gate accumulates; real inputs are multiplied. A pruned K
+    or V projection computes only the kept heads' output columns (`_kept_channels`): their
+    weight columns (and biases) are read and packed into the tiles, their outputs written."""
 
     def cost(e: Execution) -> Cost:
         hw = e.hardware
+        attrs = e.instruction.attrs
         x = dense(e.inputs[0])
         d_in = x.shape[-1]
+        transposed = bool(attrs.get("transpose_weight"))
         w_shape = shape_of(e.inputs[1])
-        d_out = w_shape[0] if e.instruction.attrs.get("transpose_weight") else w_shape[1]
+        d_out = w_shape[0] if transposed else w_shape[1]
+        biased = len(e.inputs) - ("prune_by" in attrs) == 3
+        kept = _kept_channels(e, d_out)
+        width = d_out if kept is None else int(np.count_nonzero(kept))
         matrix = x.reshape(-1, d_in)
         nonzero = int(np.count_nonzero(matrix))
         active = int(np.count_nonzero(matrix.any(axis=1)))
         rows, columns = hw.integer(rows_entry), hw.integer(columns_entry)
-        tiles = math.ceil(d_in / rows) * math.ceil(d_out / columns)
+        tiles = math.ceil(d_in / rows) * math.ceil(width / columns)
         result = Cost(0.0, e.timesteps, hw)
         spikes = e.input_types[0].kind != "f32"
         if spikes:
-            result.energy("compute", ADD16, nonzero * d_out)
+            result.energy("compute", ADD16, nonzero * width)
         else:
-            result.energy("compute", MULT8, nonzero * d_out)
-            result.energy("compute", ADD32, nonzero * d_out)
-        result.access(LOCAL, 2 * nonzero * d_out * _activation_bits(e))
-        if len(e.inputs) == 3:
-            result.energy("compute", ADD16, active * d_out)
-        m = _moves(e, result, weights=(1,))
+            result.energy("compute", MULT8, nonzero * width)
+            result.energy("compute", ADD32, nonzero * width)
+        result.access(LOCAL, 2 * nonzero * width * _activation_bits(e))
+        if biased:
+            result.energy("compute", ADD16, active * width)
+        inputs: list[RuntimeValue] | None = None
+        outputs: list[RuntimeValue] | None = None
+        if kept is not None:
+            weight = dense(e.inputs[1])
+            inputs = list(e.inputs)
+            inputs[1] = weight[kept] if transposed else weight[:, kept]
+            if biased:
+                inputs[2] = dense(e.inputs[2])[kept]
+            outputs = [dense(e.outputs[0])[..., kept]]
+        m = _moves(e, result, weights=(1,), inputs=inputs, outputs=outputs)
         if expert:
             m.counters["tokens"] = float(active)
-        effective = float(nonzero * d_out)
+        if kept is not None:
+            m.counters["pruned_channels"] = float(d_out - width)
+        effective = float(nonzero * width)
         result.metrics = Metrics(
-            dense_synops=float(matrix.size * d_out),
+            dense_synops=float(matrix.size * width),
             effective_acs=effective if spikes else 0.0,
             effective_macs=0.0 if spikes else effective,
         )
@@ -272,12 +400,10 @@ def _kept(e: Execution) -> bool:
     operands = 2 if e.instruction.opcode == "ATT.TOKEN_ATTENTION" else 3  # the whole Q follows
     if e.numerics != "pruned" or "head" not in attrs or len(e.inputs) <= operands:
         return True
-    heads = integer(attrs, "head_count")
-    q = dense(e.inputs[-1])
-    counts = q.reshape(*q.shape[:-1], heads, -1).sum(axis=(*range(q.ndim - 1), q.ndim))
-    keep = math.ceil(e.hardware.number("pruning.keep") * heads)
-    order = np.argsort(-counts, kind="stable")[:keep]
-    return integer(attrs, "head") in order
+    kept = _kept_heads(
+        dense(e.inputs[-1]), integer(attrs, "head_count"), e.hardware.number("pruning.keep")
+    )
+    return integer(attrs, "head") in kept
 
 
 def _attention_semantics(op: str) -> Semantics:
@@ -361,14 +487,28 @@ def _token_attention_cost(e: Execution) -> Cost:
 # -- neurons, routing, the rest -------------------------------------------------------------
 
 
+def _neuron_work(e: Execution) -> tuple[int, list[RuntimeValue] | None, list[RuntimeValue] | None]:
+    """A neuron layer's membrane updates; when it belongs to a pruned K or V projection, only
+    the kept heads' channels, and those channels of its input and output (what moves)."""
+    x = e.inputs[0]
+    updates = size_of(x)
+    channels = shape_of(x)[-1]
+    kept = _kept_channels(e, channels)
+    if kept is None:
+        return updates, None, None
+    inputs = [dense(x)[..., kept], *e.inputs[1:]]
+    outputs: list[RuntimeValue] = [dense(e.outputs[0])[..., kept]]
+    return updates // channels * int(np.count_nonzero(kept)), inputs, outputs
+
+
 def _neuron_cost(e: Execution) -> Cost:
     hw = e.hardware
-    updates = size_of(e.inputs[0])
+    updates, inputs, outputs = _neuron_work(e)
     result = Cost(0.0, e.timesteps, hw)
     result.energy("compute", ADD16, 2 * updates)
     result.energy("compute", COMPARE16, updates)
     result.access(LOCAL, 2 * updates * _activation_bits(e))
-    return _neuron_finish(e, result, updates)
+    return _neuron_finish(e, result, updates, inputs, outputs)
 
 
 def _cuba_lif_cost(e: Execution) -> Cost:
@@ -376,21 +516,29 @@ def _cuba_lif_cost(e: Execution) -> Cost:
     but each update does `CUBA_LIF_UPDATE`'s arithmetic and reads and writes two state words
     (membrane and synaptic current) in the unit's local memory."""
     hw = e.hardware
-    updates = size_of(e.inputs[0])
+    updates, inputs, outputs = _neuron_work(e)
     work = CUBA_LIF_UPDATE
     result = Cost(0.0, e.timesteps, hw)
     result.energy("compute", ADD16, work.adds * updates)
     result.energy("compute", MULT16, work.mults * updates)
     result.energy("compute", COMPARE16, work.compares * updates)
     result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
-    return _neuron_finish(e, result, updates)
+    return _neuron_finish(e, result, updates, inputs, outputs)
 
 
-def _neuron_finish(e: Execution, result: Cost, updates: int) -> Cost:
+def _neuron_finish(
+    e: Execution,
+    result: Cost,
+    updates: int,
+    inputs: list[RuntimeValue] | None = None,
+    outputs: list[RuntimeValue] | None = None,
+) -> Cost:
     """The transfers, workload metrics and cycles (`neuron.lanes` updates a cycle) of a layer
-    of neurons."""
-    m = _moves(e, result)
-    spikes = spikes_per_step(e.outputs[0], e.timesteps)
+    of neurons (`inputs`, `outputs`: the kept channels of a pruned one)."""
+    m = _moves(e, result, inputs=inputs, outputs=outputs)
+    if outputs is not None:
+        m.counters["pruned_channels"] = float(shape_of(e.outputs[0])[-1] - shape_of(outputs[0])[-1])
+    spikes = spikes_per_step(e.outputs[0] if outputs is None else outputs[0], e.timesteps)
     result.metrics = Metrics(membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates)
     return m.finish(result, math.ceil(updates / e.hardware.integer("neuron.lanes")))
 
@@ -470,23 +618,25 @@ ATTENTION_OPS: dict[str, CostFunction] = {
 
 def _build() -> InstructionSet:
     opcodes = [
-        _opcode(
+        _prunable_opcode(
             "SYS.LINEAR",
             "linear",
             _array_cost("systolic.rows", "systolic.columns", False),
             "a spiking-MLP layer on the systolic array",
         ),
-        _opcode(
+        _prunable_opcode(
             "EXP.LINEAR",
             "linear",
             _array_cost("expert.rows", "expert.columns", True),
             "an expert's layer on its expert core (routed tokens only)",
         ),
         _opcode("SYS.CONV", "conv2d", _conv_cost, "a convolution on the systolic array"),
-        _opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
-        _opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
-        _opcode("NEU.LEAKY", "leaky", _neuron_cost, "snnTorch Leaky neurons"),
-        _opcode("NEU.CUBA_LIF", "cuba_lif", _cuba_lif_cost, "Norse current-based LIF neurons"),
+        _prunable_opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
+        _prunable_opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
+        _prunable_opcode("NEU.LEAKY", "leaky", _neuron_cost, "snnTorch Leaky neurons"),
+        _prunable_opcode(
+            "NEU.CUBA_LIF", "cuba_lif", _cuba_lif_cost, "Norse current-based LIF neurons"
+        ),
         _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),
         _opcode("RTR.COMBINE", "combine", _router_cost("combine"), "the aligned merge"),
