@@ -115,7 +115,15 @@ class Cost:
             item.level, item.bits, item.purpose = level, total, purpose
         elif total:
             self.items.append(
-                EnergyItem(found.component, found.read_entry, 0.0, None, level, total, purpose)
+                EnergyItem(
+                    found.component,
+                    found.write_entry if write else found.read_entry,
+                    0.0,
+                    None,
+                    level,
+                    total,
+                    purpose,
+                )
             )
 
 

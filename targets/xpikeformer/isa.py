@@ -440,7 +440,8 @@ def _ann_mac_cost(macs: float, weights: int, e: Execution) -> Cost:
     result.energy("compute", ADD32, macs)
     result.access(WEIGHT_SRAM, weights * hw.integer("precision.weight_bits"))
     f, bits = _one_pass(e), hw.integer("ann.activation_bits")
-    result.access(SRAM, (size_of(e.inputs[0]) + size_of(e.outputs[0])) * bits * f)
+    result.access(SRAM, size_of(e.inputs[0]) * bits * f)
+    result.access(SRAM, size_of(e.outputs[0]) * bits * f, write=True)
     result.metrics = Metrics(dense_synops=macs, effective_macs=macs)
     return result
 
@@ -476,8 +477,10 @@ def _ann_attention_cost(e: Execution) -> Cost:
     result.energy("compute", ADD32, macs + scores)
     result.energy("compute", SPECIAL16, 2 * scores)
     bits = hw.integer("ann.activation_bits")
-    moved = (sum(size_of(v) for v in e.inputs[:3]) + size_of(e.outputs[0])) * f + 2 * scores
-    result.access(SRAM, moved * bits)
+    # the scores are written once and read back once
+    read = sum(size_of(v) for v in e.inputs[:3]) * f + scores
+    result.access(SRAM, read * bits)
+    result.access(SRAM, (size_of(e.outputs[0]) * f + scores) * bits, write=True)
     result.metrics = Metrics(dense_synops=macs, effective_macs=macs)
     return result
 
@@ -496,8 +499,9 @@ def _ann_token_attention_cost(e: Execution) -> Cost:
     result.energy("compute", ADD32, adds)
     result.energy("compute", COMPARE16, sums)
     result.energy("compute", MULT8, mults)
-    moved = (size_of(q) + size_of(k) + size_of(e.outputs[0])) * f + 2 * sums
-    result.access(SRAM, moved * hw.integer("ann.activation_bits"))
+    bits = hw.integer("ann.activation_bits")
+    result.access(SRAM, ((size_of(q) + size_of(k)) * f + sums) * bits)
+    result.access(SRAM, (size_of(e.outputs[0]) * f + sums) * bits, write=True)
     result.metrics = Metrics(dense_synops=adds + mults)
     return result
 
@@ -508,7 +512,8 @@ def _ann_activation_cost(e: Execution) -> Cost:
     values = size_of(e.inputs[0]) * _one_pass(e)
     result = Cost(math.ceil(values / hw.integer("digital.lanes")), e.timesteps, hw)
     result.energy("compute", COMPARE16, values)
-    result.access(SRAM, 2 * values * hw.integer("ann.activation_bits"))
+    result.access(SRAM, values * hw.integer("ann.activation_bits"))
+    result.access(SRAM, values * hw.integer("ann.activation_bits"), write=True)
     return result
 
 
@@ -516,11 +521,16 @@ def _ann_activation_cost(e: Execution) -> Cost:
 
 
 def _io_cost(what: str) -> CostFunction:
+    """The model's input from DRAM or its output back; the ANN baseline moves one pass of its
+    8-bit activations where the SNN moves T timesteps."""
+
     def cost(e: Execution) -> Cost:
         hw = e.hardware
         value = e.inputs[0]
         bits: float
-        if what == "input":
+        if e.variant == "digital-ann":
+            bits = size_of(value) * hw.integer("ann.activation_bits") * _one_pass(e)
+        elif what == "input":
             bits = size_of(value) * hw.integer("precision.input_bits")
         else:
             bits = stored_bits(
