@@ -138,8 +138,8 @@ def test_a_common_node_reprices_every_scaled_entry() -> None:
     assert at_45.number("energy.compute.mult8") == pytest.approx(0.2)
     # the crossbar's own figures are given at HERMES's 14 nm, 0.8 V: scaled up to 45 nm
     factor = node_factor(14, 0.8, 45, 0.9)
-    assert at_45.number("energy.aimc.row_analog") == pytest.approx(
-        hw.number("energy.aimc.row_analog") * factor
+    assert at_45.number("energy.aimc.row_analog_per_weight") == pytest.approx(
+        hw.number("energy.aimc.row_analog_per_weight") * factor
     )
 
 

@@ -67,8 +67,8 @@ from targets.workload import (
 )
 from targets.xpikeformer.analog import AnalogParameters, analog_matmul
 
-ROW_BINARY = "energy.aimc.row_binary"
-ROW_ANALOG = "energy.aimc.row_analog"
+ROW_BINARY = "energy.aimc.row_binary_per_weight"
+ROW_ANALOG = "energy.aimc.row_analog_per_weight"
 ADC = "energy.adc.conversion_8bit"
 DAC = "energy.dac.conversion_8bit"
 AND_COUNT = "energy.ssa.and_count"
@@ -183,13 +183,15 @@ def _crossbar_cost(
     real = e.input_types[0].kind == "f32"
     active = (nonzero > 0).sum(axis=1).astype(np.float64)  # [steps, row_blocks]: MVMs
     per_step_active = active.sum(axis=1)
-    rows_driven = nonzero.sum(axis=(1, 2)).astype(np.float64) * column_blocks
+    inputs_driven = nonzero.sum(axis=(1, 2)).astype(np.float64)  # one row of each block
+    rows_driven = inputs_driven * column_blocks  # a row driver (DAC) per crossbar
+    weights_crossed = inputs_driven * d_out  # a driven row's energy is per weight on it
     conversions = per_step_active * d_out  # one ADC conversion per weight column read
     vectors = (nonzero.sum(axis=2) > 0).sum(axis=1).astype(np.float64)
-    per_vector = max(
-        hw.integer("crossbar.integration_cycles"),
-        hw.integer("adc.sharing") * hw.integer("adc.conversion_cycles"),
-    )
+    integration = hw.integer("crossbar.integration_cycles")
+    if real:  # the input's pulse-width modulation: one of 2^bits lengths
+        integration = max(integration, 2 ** hw.integer("dac.bits"))
+    per_vector = max(integration, hw.integer("adc.sharing") * hw.integer("adc.conversion_cycles"))
     result = Cost(float(vectors.sum() * per_vector), steps, hw)
     extra_partials = np.clip(per_step_active - vectors, 0, None)  # digital partial sums
 
@@ -201,10 +203,10 @@ def _crossbar_cost(
     result.energy("adc_dac", ADC, per_step(conversions * adc_scale))
     if real:
         dac_scale = 2.0 ** (hw.integer("dac.bits") - 8)  # levels, and the pulse's length
-        result.energy("compute", ROW_ANALOG, per_step(rows_driven * dac_scale))
+        result.energy("compute", ROW_ANALOG, per_step(weights_crossed * dac_scale))
         result.energy("adc_dac", DAC, per_step(rows_driven * dac_scale))
     else:
-        result.energy("compute", ROW_BINARY, per_step(rows_driven))
+        result.energy("compute", ROW_BINARY, per_step(weights_crossed))
     result.energy("compute", ADD16, per_step(extra_partials * d_out))
     if len(e.inputs) == 3:
         result.energy("compute", ADD16, vectors_per_step * steps * d_out)  # the bias
