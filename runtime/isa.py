@@ -109,7 +109,7 @@ class Cost:
         before = len(self.items)
         words = bits / found.word_bits
         self.energy(found.component, found.write_entry if write else found.read_entry, words)
-        total = float(np.sum(bits))
+        total = float(bits.sum()) if isinstance(bits, np.ndarray) else float(bits)
         if len(self.items) > before:
             item = self.items[-1]
             item.level, item.bits, item.purpose = level, total, purpose

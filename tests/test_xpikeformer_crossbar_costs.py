@@ -14,6 +14,7 @@ import pytest
 from compiler.toolchain import compile_model
 from runtime.hardware import Hardware
 from runtime.interpreter import InstructionRecord
+from targets.xpikeformer.isa import _channels_per_tile
 from tests.conftest import SAMPLES, entry_energy, run_sample_program
 
 ROW_ANALOG = "energy.aimc.row_analog_per_weight"
@@ -95,3 +96,41 @@ def test_row_energy_is_the_weights_crossed_times_the_entry(default: Path) -> Non
 def _mapping(path: Path) -> dict[str, dict[str, Any]]:
     manifest = json.loads((path / "manifest.json").read_text())
     return {layer["layer"]: layer for layer in manifest["mapping"]["layers"]}
+
+
+# -- the digital SNN baseline: a weight row fetched once for a tile of tokens ------------------
+
+
+def test_a_weight_row_is_read_once_per_tile_of_tokens() -> None:
+    """Hand-counted: tokens [101, 110, 001, 000] in tiles of 2 need channels {0,1,2} then {2}:
+    4 row reads (5 without reuse, one per spike; 3 in one tile of 3 and a padded one)."""
+    spikes = np.array([[[1, 0, 1], [1, 1, 0], [0, 0, 1], [0, 0, 0]]], np.float32)
+    assert _channels_per_tile(spikes, 1).tolist() == [5.0]
+    assert _channels_per_tile(spikes, 2).tolist() == [4.0]
+    assert _channels_per_tile(spikes, 3).tolist() == [3.0]
+
+
+def test_partial_sums_for_more_tokens_read_fewer_weights(tmp_path: Path) -> None:
+    """The digital SNN baseline with room for one token's partial sums reads a weight row per
+    input spike; with the default 1024 (16 tokens of 64 lanes) fewer, and never more. The adds,
+    the cycles and the outputs do not change."""
+    path = tmp_path / "snn"
+    compile_model(str(SAMPLES / "xpikeformer.onnx"), "xpikeformer", path, variant="digital-snn")
+    x = np.load(X)
+    one = run_sample_program(path, x, settings=("pe.accumulators=64",))
+    many = run_sample_program(path, x)
+    np.testing.assert_array_equal(one.outputs["logits"], many.outputs["logits"])
+    pairs = list(zip(one.record.records, many.record.records, strict=True))
+    linear = [(a, b) for a, b in pairs if a.opcode == "PE.ACC"]
+    assert linear
+    fewer = 0
+    for alone, tiled in linear:
+        bits_alone = sum(i.bits for i in alone.cost.items if i.level == "weight_sram")
+        bits_tiled = sum(i.bits for i in tiled.cost.items if i.level == "weight_sram")
+        assert bits_tiled <= bits_alone
+        fewer += bits_tiled < bits_alone
+        assert alone.end - alone.start == tiled.end - tiled.start
+        assert entry_energy(alone, "energy.compute.add16") == entry_energy(
+            tiled, "energy.compute.add16"
+        )
+    assert fewer > 0

@@ -340,9 +340,24 @@ def _attention_cost(digital: bool) -> CostFunction:
 # -- the digital SNN baseline's processing elements ----------------------------------------
 
 
+def _channels_per_tile(spikes: np.ndarray, tile: int) -> np.ndarray:
+    """Weight rows read per timestep when `tile` consecutive rows of `spikes` (`[T, R, C]`)
+    share the accumulators: each input channel that spikes anywhere in a tile is read once
+    for the whole tile (`[T]`)."""
+    steps, rows, channels = spikes.shape
+    padded = -(-rows // tile) * tile
+    if padded != rows:
+        padding = np.zeros((steps, padded - rows, channels), spikes.dtype)
+        spikes = np.concatenate([spikes, padding], axis=1)
+    active = spikes.reshape(steps, padded // tile, tile, channels).any(axis=2)
+    return active.sum(axis=(1, 2)).astype(np.float64)
+
+
 def _pe_linear_cost(e: Execution) -> Cost:
-    """Per input spike a weight row from SRAM into `pe.lanes` accumulators; real inputs are
-    multiplied (every input, weight-stationary)."""
+    """Per input spike a weight row's `pe.lanes` columns from SRAM into the accumulators; the
+    `pe.accumulators` hold the partial sums of a tile of tokens, so a weight row is read once
+    for every token of the tile that spiked on its channel (output-stationary over the tile);
+    real inputs are multiplied (every input, weight-stationary)."""
     hw = e.hardware
     x = e.inputs[0]
     d_in = shape_of(x)[-1]
@@ -363,7 +378,9 @@ def _pe_linear_cost(e: Execution) -> Cost:
         spikes = spikes_per_step(x, e.timesteps)
         result = Cost((spikes.sum() + rows) * math.ceil(d_out / lanes), e.timesteps, hw)
         result.energy("compute", ADD16, spikes * d_out)
-        result.access(WEIGHT_SRAM, spikes * d_out * weight_bits)
+        tile = max(1, hw.integer("pe.accumulators") // min(lanes, d_out))
+        rows_read = _channels_per_tile(dense(x).reshape(e.timesteps, -1, d_in), tile)
+        result.access(WEIGHT_SRAM, rows_read * d_out * weight_bits)
         result.metrics = Metrics(
             dense_synops=rows * d_in * d_out, effective_acs=spikes.sum() * d_out
         )
@@ -397,7 +414,11 @@ def _pe_conv_cost(e: Execution) -> Cost:
     else:
         result = Cost(math.ceil(effective.sum() / lanes), e.timesteps, hw)
         result.energy("compute", ADD16, effective)
-        result.access(WEIGHT_SRAM, effective * weight_bits)
+        tile = max(1, hw.integer("pe.accumulators") // min(lanes, per_group))
+        positions = np.moveaxis(dense(x).reshape(e.timesteps, -1, c_in, h * wd), 2, 3)
+        kernels_read = _channels_per_tile(positions.reshape(e.timesteps, -1, c_in), tile)
+        reads = np.minimum(kernels_read * kh * kw * per_group, effective)  # no more than no reuse
+        result.access(WEIGHT_SRAM, reads * weight_bits)
         result.metrics = Metrics(dense_synops=every, effective_acs=float(effective.sum()))
     result.access(SRAM, _bits(e, 0) + _out_bits(e))
     return result
