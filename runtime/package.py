@@ -24,6 +24,7 @@ import numpy as np
 from runtime.asm import parse_program, print_program
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
+from runtime.npz import read_npz
 from runtime.program import Program
 
 FORMAT = "spikec-program/1"
@@ -119,8 +120,5 @@ def load_package(path: Path) -> Package:
         )
     sasm = path / "program.sasm"
     program = parse_program(sasm.read_text(encoding="utf-8"), str(sasm))
-    try:
-        constants = np.load(path / "constants.npz", allow_pickle=False)
-    except (ValueError, OSError) as e:
-        raise ProgramError(f"{path / 'constants.npz'}: not readable ({e})") from None
-    return Package(program, dict(constants.items()), hardware, manifest, path)
+    constants = read_npz(path / "constants.npz")
+    return Package(program, constants, hardware, manifest, path)

@@ -184,6 +184,17 @@ def _copy(program: Path, tmp_path: Path) -> Path:
     return copy
 
 
+def _flip_last_data_byte(path: Path) -> None:
+    """Corrupt the last array's last byte: the archive stays well-formed, its CRC does not."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        last = max(archive.infolist(), key=lambda info: info.header_offset)
+    data = bytearray(path.read_bytes())
+    data[last.header_offset + 30 + len(last.filename) + last.file_size - 1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
 @pytest.mark.parametrize(
     ("edit", "needles"),
     [
@@ -218,6 +229,11 @@ def _copy(program: Path, tmp_path: Path) -> Path:
             ["program.sasm:", "ENC.LIF takes 1 inputs, got 2"],
         ),
         (lambda p: (p / "constants.npz").unlink(), ["not a complete spikec program"]),
+        (lambda p: _flip_last_data_byte(p / "constants.npz"), ["constants.npz", "bad CRC"]),
+        (
+            lambda p: (p / "constants.npz").write_bytes((p / "constants.npz").read_bytes()[:99]),
+            ["constants.npz: not readable", "not a zip file"],
+        ),
         (lambda p: (p / "manifest.json").write_text("{"), ["manifest.json", "not valid JSON"]),
     ],
 )
