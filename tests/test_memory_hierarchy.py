@@ -348,3 +348,71 @@ def test_the_memory_report_sums_to_the_ledger(model: Path, tmp_path: Path, targe
         "compute",
         "none",
     }
+
+
+# -- a convolution's tiling, golden -------------------------------------------------------
+
+C0, C1, C2, HW = 2, 32, 64, 16
+CONV2_BITS = C2 * C1 * 9 * 8
+"""The second convolution's weights at 8 bits: 18 KiB, 147,456 bits."""
+CONV2_INPUT_BITS = T * C1 * HW * HW
+"""Its spike input, one bit a position per inference: 32,768 bits (4 KiB)."""
+
+
+def _conv_model() -> onnx.ModelProto:
+    """x -> conv (3x3) -> LIF -> conv (3x3) on the spikes (the layer tiled) -> mean."""
+    rng = np.random.default_rng(11)
+    inits = {
+        "fold": np.array([-1, C0, HW, HW], np.int64),
+        "conv1.w": dyadic(rng.normal(size=(C1, C0, 3, 3)) * 0.5),
+        "unfold1": np.array([T, -1, C1, HW, HW], np.int64),
+        "fold2": np.array([-1, C1, HW, HW], np.int64),
+        "conv2.w": dyadic(rng.normal(size=(C2, C1, 3, 3)) * 0.25),
+        "unfold2": np.array([T, -1, C2, HW, HW], np.int64),
+    }
+    nodes = [
+        helper.make_node("Reshape", ["x", "fold"], ["xf"], name="fold"),
+        helper.make_node("Conv", ["xf", "conv1.w"], ["c1"], name="conv1", pads=[1, 1, 1, 1]),
+        helper.make_node("Reshape", ["c1", "unfold1"], ["u1"], name="unfold1"),
+        helper.make_node("LIF", ["u1"], ["s1"], name="lif1", domain="spike", v_threshold=0.5),
+        helper.make_node("Reshape", ["s1", "fold2"], ["sf"], name="fold2"),
+        helper.make_node("Conv", ["sf", "conv2.w"], ["c2"], name="conv2", pads=[1, 1, 1, 1]),
+        helper.make_node("Reshape", ["c2", "unfold2"], ["u2"], name="unfold2"),
+        helper.make_node("ReduceMean", ["u2"], ["y"], name="mean", axes=[0, 3, 4], keepdims=0),
+    ]
+    return model_from(nodes, [("x", [T, "B", C0, HW, HW])], [("y", ["B", C2])], inits)
+
+
+@pytest.mark.parametrize("target", sorted(DESIGNS))
+@pytest.mark.parametrize(
+    ("input_kb", "fetches", "spill_reads"),
+    [
+        # 2 input tiles: fetching the weights twice (147,456 bits more) beats spilling the
+        # input and reading it back per weight tile (32,768 x (1 + 9) bits)
+        (2, 2, 0),
+        # 4 input tiles: three more fetches (442,368 bits) cost more than the spill (327,680):
+        # the input is written once and read once per weight tile
+        (1, 1, 9),
+    ],
+)
+def test_a_convolution_below_its_working_set_matches_the_hand_tiling(
+    tmp_path: Path, target: str, input_kb: int, fetches: int, spill_reads: int
+) -> None:
+    """Weight level 8 kB: half resident (conv1's 576 B), half staging in two 2 KiB tiles, so
+    conv2's 147,456 bits are 9 weight tiles; its 32,768-bit input against a 2 kB or 1 kB
+    input level is 2 or 4 input tiles."""
+    path = tmp_path / "convs.onnx"
+    onnx.save(_conv_model(), path)
+    variant, weight_level, input_level = DESIGNS[target]
+    settings = (f"memory.{weight_level}.capacity=8", f"memory.{input_level}.capacity={input_kb}")
+    compile_model(str(path), target, tmp_path / "program", variant=variant, settings=settings)
+    x = dyadic(np.random.default_rng(12).normal(size=(T, 1, C0, HW, HW)), bits=6)
+    run = run_sample_program(tmp_path / "program", x)
+    (out,) = run.outputs.values()
+    np.testing.assert_array_equal(out, next(iter(checked_reference(path, {"x": x}).values())))
+    load = _load_of(run, "c2")
+    assert load.cost.metrics.counters["input_bits"] == CONV2_INPUT_BITS
+    assert _bits(load, "fill") == CONV2_BITS
+    assert _bits(load, "refetch") == CONV2_BITS * (fetches - 1)
+    assert _bits(load, "spill", write=True) == (CONV2_INPUT_BITS if spill_reads else 0)
+    assert _bits(load, "spill", write=False) == CONV2_INPUT_BITS * spill_reads
