@@ -11,6 +11,8 @@ consumers compute on the bitmap, so most runs never pay for listing every addres
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -46,11 +48,11 @@ class EncodedSpikes:
 
     @property
     def rows(self) -> int:
-        return int(np.prod(self.shape[: -self.address_axes], dtype=np.int64))
+        return int(math.prod(self.shape[: -self.address_axes]))
 
     @property
     def positions(self) -> int:
-        return int(np.prod(self.shape[-self.address_axes :], dtype=np.int64))
+        return int(math.prod(self.shape[-self.address_axes :]))
 
     @property
     def spikes(self) -> int:

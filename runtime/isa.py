@@ -106,24 +106,23 @@ class Cost:
         found = levels(self.hardware).get(level)
         if found is None:
             raise KeyError(f"memory.{level}")
-        before = len(self.items)
-        words = bits / found.word_bits
-        self.energy(found.component, found.write_entry if write else found.read_entry, words)
-        total = float(bits.sum()) if isinstance(bits, np.ndarray) else float(bits)
-        if len(self.items) > before:
-            item = self.items[-1]
-            item.level, item.bits, item.purpose = level, total, purpose
-        elif total:
+        entry = found.write_entry if write else found.read_entry
+        if isinstance(bits, np.ndarray) and bits.ndim:
+            before = len(self.items)
+            self.energy(found.component, entry, bits / found.word_bits)
+            total = float(bits.sum())
+            if len(self.items) > before:
+                item = self.items[-1]
+                item.level, item.bits, item.purpose = level, total, purpose
+                return
+            unit = 0.0
+        else:
+            unit = self.hardware.number(entry)
+            total = float(bits)
+        if total:
+            words = total / found.word_bits
             self.items.append(
-                EnergyItem(
-                    found.component,
-                    found.write_entry if write else found.read_entry,
-                    0.0,
-                    None,
-                    level,
-                    total,
-                    purpose,
-                )
+                EnergyItem(found.component, entry, words * unit, None, level, total, purpose)
             )
 
 

@@ -46,31 +46,28 @@ class Level:
     word_bits: int
     bits_per_cycle: float
     latency_cycles: float
+    prefix: str = field(init=False)
+    """`memory.<name>`: the prefix of its entries (fields, not properties: the cost functions
+    look them up at every access)."""
+    read_entry: str = field(init=False)
+    write_entry: str = field(init=False)
+    leakage_entry: str = field(init=False)
+    component: str = field(init=False)
+    """The report's energy component of its accesses."""
+    on_chip: bool = field(init=False)
 
-    @property
-    def prefix(self) -> str:
-        return f"memory.{self.name}"
-
-    @property
-    def read_entry(self) -> str:
-        return f"{self.prefix}.read_energy"
-
-    @property
-    def write_entry(self) -> str:
-        return f"{self.prefix}.write_energy"
-
-    @property
-    def leakage_entry(self) -> str:
-        return f"{self.prefix}.leakage"
-
-    @property
-    def component(self) -> str:
-        """The report's energy component of its accesses."""
-        return "dram" if self.kind == "dram" else "sram"
-
-    @property
-    def on_chip(self) -> bool:
-        return self.kind != "dram"
+    def __post_init__(self) -> None:
+        prefix = f"memory.{self.name}"
+        derived = {
+            "prefix": prefix,
+            "read_entry": f"{prefix}.read_energy",
+            "write_entry": f"{prefix}.write_energy",
+            "leakage_entry": f"{prefix}.leakage",
+            "component": "dram" if self.kind == "dram" else "sram",
+            "on_chip": self.kind != "dram",
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
 
 def _level(hw: Hardware, name: str) -> Level:
@@ -105,10 +102,14 @@ def levels(hw: Hardware) -> dict[str, Level]:
 
 def dram(hw: Hardware) -> Level:
     """The design's DRAM (the level every spill goes to)."""
-    found = [level for level in levels(hw).values() if level.kind == "dram"]
-    if len(found) != 1:
-        raise ProgramError(f"{hw.name}: a description needs exactly one level of kind dram")
-    return found[0]
+    cached = hw.derived.get("memory.dram")
+    if cached is None:
+        found = [level for level in levels(hw).values() if level.kind == "dram"]
+        if len(found) != 1:
+            raise ProgramError(f"{hw.name}: a description needs exactly one level of kind dram")
+        cached = hw.derived["memory.dram"] = found[0]
+    assert isinstance(cached, Level)
+    return cached
 
 
 @dataclass

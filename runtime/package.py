@@ -24,7 +24,7 @@ import numpy as np
 from runtime.asm import parse_program, print_program
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
-from runtime.npz import read_npz
+from runtime.npz import read_npz, write_npz
 from runtime.program import Program
 
 FORMAT = "spikec-program/1"
@@ -80,8 +80,7 @@ def write_package(
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=parent))
     try:
         (staging / "program.sasm").write_text(print_program(program), encoding="utf-8")
-        with open(staging / "constants.npz", "wb") as f:
-            np.savez(f, **{name: np.asarray(a) for name, a in constants.items()})  # type: ignore[arg-type]
+        write_npz(staging / "constants.npz", constants)
         (staging / "hardware.toml").write_text(hardware.to_toml(), encoding="utf-8")
         full = full_manifest(program, hardware, manifest)
         (staging / "manifest.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")

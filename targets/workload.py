@@ -23,7 +23,9 @@ def shape_of(value: Value) -> tuple[int, ...]:
 
 
 def size_of(value: Value) -> int:
-    return math.prod(shape_of(value))
+    if isinstance(value, np.ndarray):
+        return value.size
+    return math.prod(value.shape)
 
 
 def address_bits(positions: int) -> int:

@@ -186,12 +186,14 @@ def _copy(program: Path, tmp_path: Path) -> Path:
 
 def _flip_last_data_byte(path: Path) -> None:
     """Corrupt the last array's last byte: the archive stays well-formed, its CRC does not."""
+    import struct
     import zipfile
 
     with zipfile.ZipFile(path) as archive:
         last = max(archive.infolist(), key=lambda info: info.header_offset)
     data = bytearray(path.read_bytes())
-    data[last.header_offset + 30 + len(last.filename) + last.file_size - 1] ^= 0xFF
+    name, extra = struct.unpack("<HH", data[last.header_offset + 26 : last.header_offset + 30])
+    data[last.header_offset + 30 + name + extra + last.file_size - 1] ^= 0xFF
     path.write_bytes(bytes(data))
 
 

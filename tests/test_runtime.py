@@ -304,3 +304,33 @@ def test_missing_or_misshapen_constant_is_reported() -> None:
         run({"@w": w})
     with pytest.raises(ProgramError, match=r"constant @b: declared f32\[32\]"):
         run({"@w": w, "@b": np.zeros(31, np.float32)})
+
+
+def test_constants_archive_is_aligned_read_only_and_standard(tmp_path: Path) -> None:
+    """Each array starts on a 64-byte boundary (a misaligned one is copied by numpy at every
+    product), is mapped read-only, reads back equal with `np.load`, and the same constants
+    give the same bytes; an `np.savez` archive (misaligned) still reads, equal."""
+    from runtime.npz import read_npz, write_npz
+
+    arrays = {
+        "@w.0": np.arange(7, dtype=np.float32),
+        "@conv": np.ones((3, 5, 2), np.float32),
+        "@empty": np.zeros((0, 4), np.float32),
+        "@fortran": np.asfortranarray(np.arange(12, dtype=np.float32).reshape(3, 4)),
+    }
+    write_npz(tmp_path / "a.npz", arrays)
+    write_npz(tmp_path / "b.npz", arrays)
+    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
+    with np.load(tmp_path / "a.npz") as standard:
+        assert sorted(standard.files) == sorted(arrays)
+        for name, array in arrays.items():
+            np.testing.assert_array_equal(standard[name], array)
+    for name, array in read_npz(tmp_path / "a.npz").items():
+        np.testing.assert_array_equal(array, arrays[name])
+        assert array.dtype == arrays[name].dtype and not array.flags.writeable
+        if array.size:
+            assert array.ctypes.data % 64 == 0, name
+    np.savez(tmp_path / "c.npz", **arrays)  # type: ignore[arg-type]
+    for name, array in read_npz(tmp_path / "c.npz").items():
+        np.testing.assert_array_equal(array, arrays[name])
+        assert array.flags.aligned and not array.flags.writeable

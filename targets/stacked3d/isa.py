@@ -124,20 +124,28 @@ class Moves:
     noc_2d_pj: float = 0.0
     counters: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # What every move of the instruction needs, looked up once.
+        hw = self.e.hardware
+        self._tier = integer(self.e.instruction.attrs, "tier", 0)
+        plan3, self._plan2 = plans(hw)
+        self._three_d = self.e.variant != "2d"
+        self._distance = (plan3 if self._three_d else self._plan2).distance_mm
+        self._per_mm = hw.number("floorplan.cycles_per_mm")
+        self._planar_pj = hw.number(PLANAR)
+        self._levels = levels(hw)
+
     def move(self, bits: float, buffer_tier: int, cost: Cost, level: str) -> None:
         hw = self.e.hardware
-        tier = integer(self.e.instruction.attrs, "tier", 0)
-        plan3, plan2 = plans(hw)
-        plan = plan2 if self.e.variant == "2d" else plan3
-        per_mm = hw.number("floorplan.cycles_per_mm")
-        buffer = levels(hw)[level]
+        buffer = self._levels[level]
         self.all_bits += bits
         cost.access(level, bits)
-        self.noc_2d_pj += bits * plan2.distance_mm * hw.number(PLANAR)
+        distance_2d = self._plan2.distance_mm
+        self.noc_2d_pj += bits * distance_2d * self._planar_pj
         self.wire_cycles_2d = max(
-            self.wire_cycles_2d, plan2.distance_mm * per_mm + buffer.latency_cycles
+            self.wire_cycles_2d, distance_2d * self._per_mm + buffer.latency_cycles
         )
-        if buffer_tier != tier and self.e.variant != "2d":
+        if buffer_tier != self._tier and self._three_d:
             if bits:
                 cost.energy("vertical", VERTICAL, bits)
                 self.vertical_bits += bits
@@ -148,8 +156,10 @@ class Moves:
                 )
             return
         self.planar_bits += bits
-        cost.energy("noc", PLANAR, bits * plan.distance_mm)
-        self.wire_cycles = max(self.wire_cycles, plan.distance_mm * per_mm + buffer.latency_cycles)
+        cost.energy("noc", PLANAR, bits * self._distance)
+        self.wire_cycles = max(
+            self.wire_cycles, self._distance * self._per_mm + buffer.latency_cycles
+        )
 
     def finish(self, cost: Cost, compute_cycles: float) -> Cost:
         """Cycles: compute and streaming overlap; the wires add their latency once."""
