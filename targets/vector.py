@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from runtime.isa import Cost, CostFunction, Execution, Metrics
+from runtime.onnx_region import UNRAISED
 from targets.instructions import ADD16, COMPARE16, LOGIC1, MULT16, RANDOM16, SPECIAL16
 from targets.workload import MEMBRANE_OPS, moved_bits, size_of, spikes_per_step, vector_work
 
@@ -68,7 +69,9 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
                 spikes=int(spikes.sum()),
                 neurons=size_of(e.outputs[0]),
             )
-        elif op == "onnx_region":  # a generic region (an unraised neuron): its outputs' neurons
+        elif op == "onnx_region" and str(e.instruction.attrs.get("name", "")).startswith(
+            UNRAISED
+        ):  # a neuron spikec recognised but could not raise: its outputs' neurons
             fired = sum(int(spikes_per_step(v, e.timesteps).sum()) for v in e.outputs)
             result.metrics = Metrics(
                 dense_synops=work.adds * f,

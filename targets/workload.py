@@ -14,7 +14,7 @@ import numpy as np
 
 from runtime.encoded import EncodedSpikes
 from runtime.isa import Value
-from runtime.onnx_region import node_elements
+from runtime.onnx_region import node_work
 from runtime.program import AttrValue, BufferType
 
 
@@ -231,25 +231,68 @@ def routing_work(
 ROUTING_OPS = ("route_topk", "dispatch", "combine")
 
 REGION_SPECIAL_OPS = frozenset(
-    {"Exp", "Log", "Div", "Sqrt", "Reciprocal", "Pow", "Tanh", "Sigmoid", "Erf"}
-)
-"""Generic-region body ops a vector unit prices as special functions."""
-REGION_MULT_OPS = frozenset({"Mul"})
-REGION_ADD_OPS = frozenset({"Add", "Sub", "Neg", "Sum", "Abs"})
+    {
+        "Exp", "Log", "Div", "Sqrt", "Reciprocal", "Pow", "Tanh", "Sigmoid", "Erf", "Gelu",
+        "Softplus", "Softsign", "HardSigmoid", "HardSwish", "Mish", "Elu", "Selu", "Celu",
+        "Sin", "Cos", "Tan", "Asin", "Acos", "Atan", "Sinh", "Cosh", "Asinh", "Acosh", "Atanh",
+        "Mod", "Round", "Floor", "Ceil",
+    }
+)  # fmt: skip
+"""Generic-region body ops a vector unit prices as special functions, one an output element."""
+REGION_MULT_OPS = frozenset({"Mul", "PRelu", "LeakyRelu", "ThresholdedRelu"})
+REGION_ADD_OPS = frozenset({"Add", "Sub", "Neg", "Sum", "Abs", "Mean", "CumSum"})
 REGION_COMPARE_OPS = frozenset(
-    {"Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Max", "Min", "Clip"}
+    {
+        "Greater", "GreaterOrEqual", "Less", "LessOrEqual", "Equal", "Max", "Min", "Clip",
+        "Relu", "IsNaN", "IsInf", "Shrink",
+    }
+)  # fmt: skip
+REGION_LOGIC_OPS = frozenset({"Cast", "Not", "And", "Or", "Xor", "Where", "Sign", "BitShift"})
+REGION_PRODUCT_OPS = frozenset(
+    {"MatMul", "MatMulInteger", "Gemm", "Conv", "ConvTranspose", "Einsum"}
 )
-REGION_LOGIC_OPS = frozenset({"Cast", "Not", "And", "Or", "Xor", "Where", "Sign"})
-"""Everything else (Slice, Squeeze, Unsqueeze, Concat, Gather, Split, Scatter, Constant, ...)
-moves data only."""
+"""A multiply and an add per multiply-accumulate."""
+REGION_REDUCE_OPS = frozenset(
+    {
+        "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
+        "ReduceL2", "ReduceSumSquare", "ReduceLogSum", "ReduceLogSumExp", "ArgMax", "ArgMin",
+        "TopK", "GlobalAveragePool", "GlobalMaxPool", "AveragePool", "MaxPool", "LpPool",
+    }
+)  # fmt: skip
+"""An add (or compare) per input element."""
+REGION_NORMALISE_OPS = frozenset(
+    {
+        "Softmax", "LogSoftmax", "LayerNormalization", "GroupNormalization",
+        "InstanceNormalization", "BatchNormalization", "LpNormalization",
+        "MeanVarianceNormalization",
+    }
+)  # fmt: skip
+"""Per input element: two adds and a multiply, and for a softmax an exponential (a
+normalisation's one square root a group is left out)."""
+"""Everything else (Slice, Squeeze, Unsqueeze, Concat, Gather, Split, Scatter, Constant, Shape,
+...) moves data only."""
 
 
 def region_work(body: str, shapes: Sequence[Sequence[int]]) -> VectorWork:
-    """The element operations of a generic region's body nodes on inputs of these shapes (every
-    node's output elements, by kind; data movement is free)."""
+    """The element operations of a generic region's body nodes on inputs of these shapes (by
+    node kind, from each node's element counts; data movement is free)."""
     work = VectorWork()
-    for op_type, n in node_elements(body, tuple(tuple(int(d) for d in s) for s in shapes)):
-        if op_type in REGION_SPECIAL_OPS:
+    for node in node_work(body, tuple(tuple(int(d) for d in s) for s in shapes)):
+        op_type, n = node.op_type, node.outputs
+        if op_type in REGION_PRODUCT_OPS:
+            work.mults += node.macs
+            work.adds += node.macs
+        elif op_type in REGION_REDUCE_OPS:
+            if op_type in ("ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "TopK", "MaxPool"):
+                work.compares += node.inputs
+            else:
+                work.adds += node.inputs
+        elif op_type in REGION_NORMALISE_OPS:
+            work.adds += 2 * node.inputs
+            work.mults += node.inputs
+            if "Softmax" in op_type:
+                work.specials += node.inputs
+        elif op_type in REGION_SPECIAL_OPS:
             work.specials += n
         elif op_type in REGION_MULT_OPS:
             work.mults += n

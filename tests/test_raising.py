@@ -545,11 +545,11 @@ def test_near_miss_is_left_generic(name: str, variant: Neuron, reason: str, tmp_
     assert not [n for n in raised.graph.node if n.domain == DOMAIN]
     if not variant.repeated:  # the raised graph computes what the export computes
         assert np.array_equal(_run(raised, feeds)["y"], _run(model, feeds)["y"])
-    with pytest.raises(UnsupportedModelError) as info:
-        import_onnx(path)
-    message = str(info.value)
-    assert "(not raised)" in message
-    assert re.search(reason, message)
+    # the near miss still imports, its nodes as generic ops, and evaluates as onnxruntime does
+    result = import_onnx(path)
+    assert [left.reason for left in result.raising.left] == [left.reason for left in report.left]
+    got = evaluate(result.module, result.weights, feeds)["y"]
+    assert np.array_equal(got, _run(model, feeds)["y"])
 
 
 def test_not_threaded_with_metadata_timesteps(tmp_path: Path) -> None:

@@ -14,7 +14,6 @@ import pytest
 from onnx import helper
 
 from compiler.dialects import spike
-from compiler.errors import UnsupportedModelError
 from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
 from tests.conftest import SAMPLES, model_from
@@ -164,8 +163,12 @@ def test_moe_near_miss_is_left(variant: MoE, reason: str, tmp_path: Path) -> Non
     assert reason in left.reason, left.reason
     assert "ScatterElements" in {n.op_type for n in raised.graph.node}
     assert np.array_equal(_run(raised, _input()), _run(model, _input()))
-    with pytest.raises(UnsupportedModelError, match=r"\(not raised\).*mixture of experts"):
-        import_onnx(path)
+    # the near miss still imports, its nodes as generic ops, and evaluates as onnxruntime does
+    # (reals within 1e-5: the generic ops sum in their own order)
+    result = import_onnx(path)
+    assert any(reason in item.reason for item in result.raising.left), result.raising.lines()
+    ours = evaluate(result.module, result.weights, {"x": _input()})
+    assert np.allclose(next(iter(ours.values())), _run(model, _input()), rtol=1e-5, atol=1e-5)
 
 
 def test_committed_topk_moe_export(tmp_path: Path) -> None:

@@ -45,7 +45,8 @@ if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
     "--explain",
     is_flag=True,
     help="On stderr: what the raising passes recognised in a torch.onnx export (neurons, "
-    "repeated inputs, ...) and what they left as it was, with the reason.",
+    "repeated inputs, ...) and what they left as it was, with the reason; then each node "
+    "imported as a generic op, and why it has no dedicated op.",
 )
 def import_command(
     model: str, output: str | None, generic: bool, inline_weights: bool, explain: bool
@@ -70,6 +71,11 @@ def import_command(
             click.echo(line, err=True)
 
     module, _, base = load_model(model, inline_weights, show if explain else None)
+    if explain:
+        from compiler.frontend.convert_generic import generic_op_lines
+
+        for line in generic_op_lines(module):
+            click.echo(line, err=True)
     emit_ir(module, base, output, generic)
 
 

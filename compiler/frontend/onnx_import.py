@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import onnx
@@ -37,6 +38,7 @@ from xdsl.utils.exceptions import VerifyException
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
+from compiler.frontend.convert_generic import convert_generic
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
@@ -113,6 +115,24 @@ def attr_float(node: onnx.NodeProto, name: str, default: float) -> float:
     return float(value)
 
 
+K = TypeVar("K")
+
+
+def _drop_new(table: dict[K, Any], kept: set[K]) -> None:
+    for key in set(table) - kept:
+        del table[key]
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    last_op: Operation | None
+    values: set[str]
+    globals: set[str]
+    materialised: set[tuple[int, str]]
+    transposed: set[str]
+    stochastic_streams: int
+
+
 @dataclass
 class Importer:
     """State of one import: the ONNX graph, the IR being built and the value table."""
@@ -144,9 +164,41 @@ class Importer:
     problems: list[str] = field(default_factory=list)
     failed: set[str] = field(default_factory=set)
     """ONNX values whose producer could not be imported."""
+    elem_types: dict[str, int] = field(default_factory=dict)
+    """ONNX element types of the graph's values, as shape inference gives them."""
+    batch_symbol: str | None = None
+    """The name ONNX gives a dynamic batch dimension (the inputs' dimension 1)."""
+    generic: int = 0
+    """Generic ops made so far (they are named `Generic0`, `Generic1`, ...)."""
     _materialised: dict[tuple[int, str], SSAValue] = field(default_factory=dict)
 
     # -- building ------------------------------------------------------------------------------
+
+    def checkpoint(self) -> Checkpoint:
+        """What `rollback` undoes to: a converter that fails may have built half its ops."""
+        assert self.builder is not None
+        block = self.builder.insertion_point.block
+        return Checkpoint(
+            block.last_op,
+            set(self.values),
+            set(self.globals),
+            set(self._materialised),
+            set(self.transposed),
+            self.stochastic_streams,
+        )
+
+    def rollback(self, mark: Checkpoint) -> None:
+        assert self.builder is not None
+        block = self.builder.insertion_point.block
+        while block.last_op is not None and block.last_op is not mark.last_op:
+            op = block.last_op
+            op.detach()
+            op.erase(safe_erase=False)
+        _drop_new(self.values, mark.values)
+        _drop_new(self.globals, mark.globals)
+        _drop_new(self._materialised, mark.materialised)
+        _drop_new(self.transposed, mark.transposed)
+        self.stochastic_streams = mark.stochastic_streams
 
     def insert(self, op: Operation) -> Operation:
         assert self.builder is not None
@@ -346,7 +398,8 @@ def _metadata_timesteps(model: onnx.ModelProto, path: Path) -> int | None:
     return None
 
 
-def _converter(node: onnx.NodeProto) -> Converter:
+def _converter(node: onnx.NodeProto) -> Converter | None:
+    """The node's dedicated converter; None for a standard operator that has none."""
     from compiler.frontend.convert_spike import SPIKE_CONVERTERS
     from compiler.frontend.convert_standard import STANDARD_CONVERTERS
 
@@ -363,6 +416,8 @@ def _converter(node: onnx.NodeProto) -> Converter:
 
         return onnx_region  # checks that the model defines the function
     if node.op_type not in table:
+        if table is STANDARD_CONVERTERS:
+            return None  # imported as a generic op
         raise NodeError(f"operator not supported by spikec ({supported})")
     return table[node.op_type]
 
@@ -401,6 +456,9 @@ def import_onnx(
                 where=str(path),
             )
         importer.timesteps, importer.batch = t, batch
+        batch_dim = _tensor_type(vi)[1][1]
+        if isinstance(batch_dim, str):
+            importer.batch_symbol = batch_dim
         arg_types.append(real_type(shape))
 
     for node in graph.node:
@@ -411,7 +469,7 @@ def import_onnx(
     for out in graph.output:
         importer.consumers[out.name] += 1
 
-    importer.declared = _infer_shapes(model)
+    importer.declared, importer.elem_types = _infer_value_info(model)
     block = Block(arg_types=arg_types)
     for arg, vi in zip(block.args, graph_inputs, strict=True):
         arg.name_hint = name_hint(vi.name)
@@ -500,8 +558,7 @@ def convert_nodes(
             failed.update(node.output)
             continue
         try:
-            _converter(node)(importer, node)
-            _check_declared_shapes(importer, node)
+            _convert(importer, node)
         except AlreadyReported:
             failed.update(node.output)
         except (NodeError, VerifyException) as e:
@@ -509,18 +566,81 @@ def convert_nodes(
             failed.update(node.output)
 
 
+TYPE_AGNOSTIC = frozenset(
+    {
+        "Identity",
+        "Cast",
+        "Reshape",
+        "Flatten",
+        "Squeeze",
+        "Unsqueeze",
+        "Transpose",
+        "Concat",
+        "Split",
+    }
+)
+"""Operators whose dedicated ops are right whatever the element type they move (an int64 or
+bool activation is carried as float32, exactly); others run on such inputs as generic ops, in
+their own integer or boolean arithmetic."""
+
+
+def _convert(importer: Importer, node: onnx.NodeProto) -> None:
+    """Convert one node into its dedicated op, or, when it has none or that refuses this node,
+    into a generic op that runs it as it is (standard operators only)."""
+
+    def generic(reason: str) -> None:
+        convert_generic(importer, node, f"{node_label(node)}: {reason}")
+
+    converter = _converter(node)
+    if converter is None:
+        generic(f"no dedicated spike op for {node.op_type}")
+        return
+    if node.op_type not in TYPE_AGNOSTIC and node.domain in ("", "ai.onnx"):
+        for name in node.input:
+            elem = importer.elem_types.get(name, onnx.TensorProto.FLOAT)
+            if name and elem != onnx.TensorProto.FLOAT and not importer.value(name).is_const:
+                kind = helper.tensor_dtype_to_np_dtype(elem)
+                generic(f"input '{name}' is {kind}, not float32")
+                return
+    mark = importer.checkpoint()
+    try:
+        converter(importer, node)
+        _check_declared_shapes(importer, node)
+    except (NodeError, VerifyException) as e:
+        if node.domain not in ("", "ai.onnx"):
+            raise
+        importer.rollback(mark)
+        try:
+            generic(str(e))
+        except NodeError as failure:
+            raise NodeError(f"{e}; as a generic op: {failure}") from None
+
+
 def _infer_shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
     """ONNX's own shape inference on the weight-less skeleton, as a cross-check of spikec's."""
+    return _infer_value_info(model)[0]
+
+
+def _infer_value_info(
+    model: onnx.ModelProto,
+) -> tuple[dict[str, list[int | str]], dict[str, int]]:
+    """ONNX shape inference's shapes and element types of the graph's values."""
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception:  # an inference failure is not the user's problem: spikec infers its own
-        return {}
+        return {}, {}
     graph = inferred.graph
-    return {
-        vi.name: _tensor_type(vi)[1]
-        for vi in [*graph.value_info, *graph.output]
-        if vi.type.tensor_type.HasField("shape")
-    }
+    shapes: dict[str, list[int | str]] = {}
+    elems: dict[str, int] = {}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        elem, dims = _tensor_type(vi)
+        if elem:
+            elems[vi.name] = elem
+        if vi.type.tensor_type.HasField("shape"):
+            shapes[vi.name] = dims
+    for tensor in graph.initializer:
+        elems[tensor.name] = tensor.data_type
+    return shapes, elems
 
 
 def _check_declared_shapes(importer: Importer, node: onnx.NodeProto) -> None:
@@ -549,7 +669,10 @@ def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
     if v.layout is Layout.FOLDED:
         raise NodeError("is time-folded [T*B, ...]; reshape it to [T, B, ...] before the output")
     assert v.ssa is not None
-    _, declared = _tensor_type(out)
+    elem, declared = _tensor_type(out)
+    if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.UNDEFINED):
+        name = helper.tensor_dtype_to_np_dtype(elem)
+        raise NodeError(f"has element type {name}; spikec outputs are float32")
     actual = v.onnx_shape()
     if declared and (
         len(declared) != len(actual)

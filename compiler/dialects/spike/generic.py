@@ -32,25 +32,26 @@ __all__ = ["OnnxRegionOp", "encode_body"]
 
 @irdl_op_definition
 class OnnxRegionOp(IRDLOperation):
-    """An ONNX function run as it is (`onnx.reference`, float32) on time-major tensors: a pattern
-    spikec recognised but could not raise, e.g. a neuron of no known model."""
+    """An ONNX function run as it is (`onnx.reference`) on float32 tensors: a generic op (one
+    ONNX node with no dedicated `spike` op, `Generic<k>`) or a pattern spikec recognised but
+    could not raise, e.g. a neuron of no known model (`Unraised<k>`)."""
 
     name = "spike.onnx_region"
 
     inputs = var_operand_def(ACTIVATION)
-    """The function's inputs, in order: time-major `[T, B, ...]`."""
+    """The function's inputs, in order (time-major `[T, B, ...]`, or without a time axis)."""
 
     outputs = var_result_def(TensorType)
-    """The function's outputs, in order: time-major f32 tensors."""
+    """The function's outputs, in order: f32 tensors."""
 
     region_name = prop_def(StringAttr, prop_name="name")
-    """The ONNX function's name (`Unraised0`, ...), unique in the model it came from."""
+    """The ONNX function's name (`Generic0`, `Unraised0`, ...), unique in its model."""
 
     body = prop_def(StringAttr)
     """The ONNX `FunctionProto`, serialized and base64-encoded."""
 
     reason = prop_def(StringAttr)
-    """Why it was not raised (what `spikec import --explain` says)."""
+    """Why it has no dedicated op (what `spikec import --explain` says)."""
 
     traits = traits_def(Pure())
 

@@ -21,8 +21,9 @@ from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.raising.graph import Graph
 from compiler.frontend.raising.neurons import Fire, Model, Neuron
 from compiler.frontend.raising.rolling import restacking, sliced_source
+from runtime.onnx_region import UNRAISED
 
-PREFIX = "Unraised"
+PREFIX = UNRAISED
 """Generic regions are the `spike` functions `Unraised0`, `Unraised1`, ..."""
 
 
