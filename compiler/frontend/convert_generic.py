@@ -30,7 +30,7 @@ from xdsl.dialects.builtin import ModuleOp
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC
 from compiler.frontend.onnx_functions import DOMAIN
-from compiler.frontend.values import Layout, NodeError, Value
+from compiler.frontend.values import Layout, NodeError, Value, batch_multiple
 from runtime.onnx_region import ADAPTER, encode_body
 
 if TYPE_CHECKING:
@@ -198,25 +198,29 @@ class GenericBuilder:
                 "shapes (only the batch may be dynamic)"
             )
         t, b = imp.timesteps, imp.batch
+        symbol = imp.batch_symbol if b == DYNAMIC else None
         dims: list[int] = []
+        folded = False
         for i, d in enumerate(declared):
-            if (isinstance(d, int) and d > 0) or d == 0:
-                dims.append(int(d))
-            elif d == imp.batch_symbol and b == DYNAMIC:
+            k = None if symbol is None else batch_multiple(d, symbol)
+            if isinstance(d, int) and d >= 0:
+                dims.append(d)
+            elif k == 1:
                 dims.append(DYNAMIC)
-            elif joint is Layout.FOLDED and i == 0 and b == DYNAMIC:
-                dims.append(DYNAMIC)  # T * batch, which shape inference cannot multiply
+            elif k == t and i == 0:
+                dims.append(DYNAMIC)
+                folded = True  # T * batch: time folded into the batch
             else:
+                what = "depends on the batch" if k is not None else "depends on the data"
                 raise NodeError(
-                    f"output '{name}' has a data-dependent shape {declared} (axis {i} is "
-                    f"'{d}'); spikec needs static shapes (only the batch may be dynamic)"
+                    f"output '{name}' has a shape that {what} ({declared}, axis {i}); spikec "
+                    "needs static shapes, where only the batch, or time and batch folded into "
+                    "the leading axis, may be dynamic"
                 )
         if joint is Layout.TIME and len(dims) >= 2 and dims[0] == t and dims[1] == b:
             return Layout.TIME, dims
-        if joint is Layout.FOLDED and dims:
-            folded = (b == DYNAMIC and dims[0] == DYNAMIC) or (b != DYNAMIC and dims[0] == t * b)
-            if folded:
-                return Layout.FOLDED, [t, b, *dims[1:]]
+        if dims and (folded or (joint is Layout.FOLDED and b != DYNAMIC and dims[0] == t * b)):
+            return Layout.FOLDED, [t, b, *dims[1:]]
         return Layout.STATIC, dims
 
     def _evaluate(self, outputs: list[str]) -> None:

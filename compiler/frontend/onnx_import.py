@@ -187,6 +187,16 @@ class Importer:
             self.stochastic_streams,
         )
 
+    def verify_since(self, mark: Checkpoint) -> None:
+        """Verify the ops built since `mark`, so that a converter's op that does not verify
+        (a LayerNormalization over the dynamic batch, ...) is rolled back, not imported."""
+        assert self.builder is not None
+        block = self.builder.insertion_point.block
+        op = block.first_op if mark.last_op is None else mark.last_op.next_op
+        while op is not None:
+            op.verify()
+            op = op.next_op
+
     def rollback(self, mark: Checkpoint) -> None:
         assert self.builder is not None
         block = self.builder.insertion_point.block
@@ -606,6 +616,7 @@ def _convert(importer: Importer, node: onnx.NodeProto) -> None:
     try:
         converter(importer, node)
         _check_declared_shapes(importer, node)
+        importer.verify_since(mark)
     except (NodeError, VerifyException) as e:
         if node.domain not in ("", "ai.onnx"):
             raise
@@ -621,10 +632,71 @@ def _infer_shapes(model: onnx.ModelProto) -> dict[str, list[int | str]]:
     return _infer_value_info(model)[0]
 
 
+PROBE_BATCHES = (1009, 1013)
+"""Under a dynamic batch, ONNX shape inference runs once at each of these batch sizes: a dimension
+that is 1009 in one and 1013 in the other is the batch, k * 1009 against k * 1013 is k batches
+(a time-folded axis), equal ones are static. ONNX's symbolic inference loses the batch through
+many ops (Tile, Expand, a Reshape to a computed shape); concrete sizes do not."""
+
+
 def _infer_value_info(
     model: onnx.ModelProto,
 ) -> tuple[dict[str, list[int | str]], dict[str, int]]:
-    """ONNX shape inference's shapes and element types of the graph's values."""
+    """ONNX shape inference's shapes and element types of the graph's values. With a dynamic
+    batch its dimensions are the batch symbol, `k*<symbol>` for k batches, static sizes, or
+    other symbols (data-dependent)."""
+    symbol = _batch_symbol(model)
+    if symbol is None:
+        return _infer_once(model)
+    (first, elems), (second, _) = (_infer_once(_with_batch(model, b)) for b in PROBE_BATCHES)
+    low, high = PROBE_BATCHES
+    shapes: dict[str, list[int | str]] = {}
+    for name, dims in first.items():
+        other = second.get(name)
+        if other is None or len(other) != len(dims):
+            continue
+        merged: list[int | str] = []
+        for a, b in zip(dims, other, strict=True):
+            if a == b:
+                merged.append(f"{a}?" if a == symbol else a)  # an unknown named like the batch
+            elif isinstance(a, int) and isinstance(b, int) and a % low == 0 and a * high == b * low:
+                k = a // low
+                merged.append(symbol if k == 1 else f"{k}*{symbol}")
+            else:
+                merged.append(f"{a}|{b}")  # depends on the data, or on the batch otherwise
+        shapes[name] = merged
+    return shapes, elems
+
+
+def _batch_symbol(model: onnx.ModelProto) -> str | None:
+    """The symbol of the graph inputs' batch axis (dimension 1), if it is dynamic."""
+    initializers = {t.name for t in model.graph.initializer}
+    for vi in model.graph.input:
+        if vi.name in initializers:
+            continue
+        _, dims = _tensor_type(vi)
+        if len(dims) >= 2 and isinstance(dims[1], str):
+            return dims[1]
+    return None
+
+
+def _with_batch(model: onnx.ModelProto, batch: int) -> onnx.ModelProto:
+    """`model` with its inputs' dynamic batch axis set to `batch` (its outputs' shapes dropped,
+    since they may name the batch)."""
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    initializers = {t.name for t in probe.graph.initializer}
+    for vi in probe.graph.input:
+        dims = vi.type.tensor_type.shape.dim
+        if vi.name not in initializers and len(dims) >= 2 and not dims[1].HasField("dim_value"):
+            dims[1].dim_value = batch
+    del probe.graph.value_info[:]
+    for vi in probe.graph.output:
+        vi.type.tensor_type.ClearField("shape")
+    return probe
+
+
+def _infer_once(model: onnx.ModelProto) -> tuple[dict[str, list[int | str]], dict[str, int]]:
     try:
         inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False, data_prop=True)
     except Exception:  # an inference failure is not the user's problem: spikec infers its own

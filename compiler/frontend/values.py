@@ -82,3 +82,13 @@ class Value:
         if ir_axis < leading:
             what = "time" if self.layout is not Layout.STATIC and ir_axis == 0 else "batch"
             raise NodeError(f"cannot act on the {what} axis")
+
+
+def batch_multiple(dim: int | str, symbol: str) -> int | None:
+    """k where `dim` is k times the batch `symbol` (as the importer writes ONNX shape
+    inference's dimensions under a dynamic batch)."""
+    if dim == symbol:
+        return 1
+    if isinstance(dim, str) and dim.endswith(f"*{symbol}") and dim.split("*", 1)[0].isdigit():
+        return int(dim.split("*", 1)[0])
+    return None
