@@ -78,10 +78,22 @@ def test_unknown_spike_function(tmp_path: Path, capsys: pytest.CaptureFixture[st
     _fails_cleanly(["import", path], capsys, "node 'izh' (spike.Izhikevich)", "LIF")
 
 
+def test_spike_op_on_untimed_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An input [B, ...] imports (given a time axis of one step, read at step 0), but a spike
+    op on it has no time axis to run over: the error names the node."""
+    nodes = [helper.make_node("LIF", ["x"], ["y"], name="lif", domain="spike")]
+    path = tmp_path / "notime.onnx"
+    onnx.save(model_from(nodes, [("x", ["B", 3, 8, 8])], [("y", None)]), path)
+    out = tmp_path / "out.mlir"
+    _fails_cleanly(
+        ["import", path, "-o", out], capsys, str(path), "node 'lif' (spike.LIF)", "no time axis"
+    )
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("shape", "fragment"),
     [
-        (["B", 3, 8, 8], "dimension 0 is 'B'"),
         ([8], "without a time axis"),
         ([4, "B", "H", 8], "dimension 2 is 'H'; only the batch"),
     ],

@@ -188,7 +188,35 @@ def dynamic_batch() -> onnx.ModelProto:
     return _model(nodes, [_w("w1", D, D), _i("k", [5])], x=[T, "N", D], y=[T, "N", 5])
 
 
+def untimed_ann() -> onnx.ModelProto:
+    """An ANN on `[N, D]`: no time axis at all (it is given one of T = 1)."""
+    nodes = [
+        h.make_node("MatMul", ["x", "w1"], ["a"]),
+        h.make_node("Relu", ["a"], ["r"]),
+        h.make_node("MatMul", ["r", "w2"], ["l"]),
+        h.make_node("Softmax", ["l"], ["y"], axis=-1),
+    ]
+    return _model(nodes, [_w("w1", D, 6), _w("w2", 6, 3)], x=["N", D], y=["N", 3])
+
+
+def untimed_repeat() -> onnx.ModelProto:
+    """An image `[N, 2, 3]` repeated over T by an Expand to a shape computed at run time (which
+    the repeated-input raising does not take) and averaged over time: imported with T = 1."""
+    nodes = [
+        h.make_node("Unsqueeze", ["x", "zero"], ["u"]),
+        h.make_node("Shape", ["x"], ["xs"]),
+        h.make_node("Concat", ["t", "xs"], ["target"], axis=0),
+        h.make_node("Expand", ["u", "target"], ["e"]),
+        h.make_node("CumSum", ["e", "zero_axis"], ["c"]),
+        h.make_node("ReduceMean", ["c"], ["y"], axes=[0], keepdims=0),
+    ]
+    inits = [_i("zero", [0]), _i("t", [T]), nh.from_array(np.asarray(0, np.int64), "zero_axis")]
+    return _model(nodes, inits, x=["N", 2, 3], y=["N", 2, 3])
+
+
 MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
+    "untimed_ann": untimed_ann,
+    "untimed_repeat": untimed_repeat,
     "activations": activations,
     "indices": indices,
     "folded": folded,
@@ -292,6 +320,18 @@ def test_folded_generic_ops_keep_time_major_ir(saved: dict[str, tuple[Path, np.n
         [T, B, 3, 4, 4],
         [T, B, 3, 6, 6],
     ]
+
+
+def test_untimed_inputs_are_given_a_time_axis(
+    saved: dict[str, tuple[Path, np.ndarray]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = import_onnx(saved["untimed_ann"][0])
+    (main,) = [op for op in result.module.walk() if isinstance(op, func.FuncOp)]
+    assert str(main.function_type.inputs.data[0]) == f"tensor<1x?x{D}xf32>"
+    assert result.raising.untimed_inputs == ["x"]
+    code, _, err = run_cli(["import", saved["untimed_repeat"][0], "--explain"], capsys)
+    assert code == 0, err
+    assert "input 'x' has no time axis: given one of T = 1" in err
 
 
 def test_dynamic_batch_stays_dynamic(saved: dict[str, tuple[Path, np.ndarray]]) -> None:

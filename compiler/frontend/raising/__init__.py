@@ -34,7 +34,7 @@ from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 from compiler.frontend.raising.rolling import roll
 from compiler.frontend.raising.semm import raise_semm
-from compiler.frontend.raising.time_input import raise_repeated_inputs
+from compiler.frontend.raising.time_input import add_time_axes, raise_repeated_inputs
 from compiler.weights import OnnxTensors
 
 __all__ = ["Left", "RaiseReport", "Raised", "raise_model"]
@@ -91,5 +91,10 @@ def raise_model(
     graph.shapes = _infer_shapes(model)  # of the time-major graph the passes made
     raise_moe(graph, report)
     raise_semm(graph, report)
+    untimed = add_time_axes(graph, report.timesteps or 1)
+    if untimed:
+        report.timesteps = report.timesteps or 1
+        report.untimed_inputs = untimed
+        report.repeated_inputs = sorted({*report.repeated_inputs, *untimed})
     _store(graph, model, report)
     return report

@@ -35,6 +35,8 @@ class RaiseReport:
     """Nodes evaluated at import time (shape subgraphs, Identity, constant arithmetic)."""
     repeated_inputs: list[str] = field(default_factory=list)
     """Graph inputs that the model repeats over time (now taken time-major)."""
+    untimed_inputs: list[str] = field(default_factory=list)
+    """Inputs without a time axis, given one (`time_input.add_time_axes`); also repeated."""
     timesteps: int | None = None
 
     def count(self, kind: str) -> int:
@@ -46,7 +48,13 @@ class RaiseReport:
         if self.loops:
             out.insert(0, f"unrolled {self.loops} time loops")
         for name in self.repeated_inputs:
-            out.append(f"input '{name}' is repeated over T = {self.timesteps} inside the model")
+            if name in self.untimed_inputs:
+                out.append(
+                    f"input '{name}' has no time axis: given one of T = {self.timesteps} "
+                    "(the same values at every step), which the model reads at step 0"
+                )
+            else:
+                out.append(f"input '{name}' is repeated over T = {self.timesteps} inside the model")
         kinds: dict[str, int] = {}
         for r in self.raised:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1

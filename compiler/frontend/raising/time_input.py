@@ -104,3 +104,36 @@ def raise_repeated_inputs(graph: Graph) -> dict[str, int]:
         repeated[vi.name] = timesteps
     graph.remove_dead()
     return repeated
+
+
+def add_time_axes(graph: Graph, timesteps: int) -> list[str]:
+    """Give every input without a time axis (its leading dimension is not static: `[B, ...]`)
+    one of `timesteps` steps, which the model reads at step 0: `spikec eval/run` repeat a
+    `[B, ...]` array given for it, as for a repeated input, so every step holds the same
+    values. Returns the inputs changed. (A model that creates its time axis in a way
+    `raise_repeated_inputs` does not recognise, or an ANN, still imports: exactly, with its
+    time-dependent work in generic ops.)"""
+    changed: list[str] = []
+    for vi in graph.graph.input:
+        if graph.is_constant(vi.name) or graph.is_output(vi.name):
+            continue
+        if not vi.type.tensor_type.HasField("shape"):
+            continue
+        dims = vi.type.tensor_type.shape.dim
+        if len(dims) < 1 or dims[0].HasField("dim_value"):
+            continue
+        step = graph.fresh(f"{vi.name}__step")
+        index = graph.fresh(f"{vi.name}__step0")
+        graph.constants[index] = np.asarray(0, dtype=np.int64)
+        graph.replace_uses(vi.name, step)
+        gather = onnx.helper.make_node(
+            "Gather", [vi.name, index], [step], name=f"{vi.name}__step0_of_time", axis=0
+        )
+        graph.insert_after(None, [gather])
+        old = list(dims)
+        vi.type.tensor_type.shape.ClearField("dim")
+        vi.type.tensor_type.shape.dim.add().dim_value = timesteps
+        for d in old:
+            vi.type.tensor_type.shape.dim.add().CopyFrom(d)
+        changed.append(vi.name)
+    return changed
