@@ -140,6 +140,9 @@ class Comparison:
     """Each design's report, by `design` name, in the rows' order (for the charts)."""
     timeline: RunRecord | None = None
     """The baseline's run: each instruction's unit and start and end cycle."""
+    coverage: dict[str, Any] | None = None
+    """The model's coverage (`compiler.coverage`): shares of nodes and synaptic operations in
+    dedicated `spike` ops rather than generic ops."""
 
 
 def _area_mm2(report: Report) -> float | None:
@@ -381,7 +384,10 @@ def compare(
             "spike agr. / output rel. err: against the exact run of the same program (spikes "
             "equal to its, %; ‖y - y_exact‖ / ‖y_exact‖); 100 / 0 in exact numerics"
         )
-    return Comparison(columns, rows, baseline.name, notes, reports, timeline)
+    from compiler.coverage import coverage
+
+    figures = coverage(module).as_dict()
+    return Comparison(columns, rows, baseline.name, notes, reports, timeline, figures)
 
 
 def _scaled(fraction: float | None) -> float | None:
@@ -442,4 +448,6 @@ def render_json(comparison: Comparison) -> str:
         "columns": {c.key: c.header for c in comparison.columns},
         "rows": [{k: row.get(k) for k in keys} for row in comparison.rows],
     }
+    if comparison.coverage is not None:
+        document["coverage"] = comparison.coverage
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

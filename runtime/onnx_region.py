@@ -105,7 +105,7 @@ class NodeWork:
     """Multiply-accumulates of a product (MatMul, Gemm, Conv, Einsum); 0 otherwise."""
 
 
-def _macs(node: onnx.NodeProto, ins: list[np.ndarray], outs: list[np.ndarray]) -> int:
+def product_macs(node: onnx.NodeProto, ins: list[np.ndarray], outs: list[np.ndarray]) -> int:
     """A product's multiply-accumulates: output elements times the reduced extent."""
     if not outs or not ins:
         return 0
@@ -169,7 +169,7 @@ def run_region(body: str, inputs: Sequence[np.ndarray]) -> RegionRun:
                 node.op_type,
                 sum(int(o.size) for o in outs),
                 sum(int(i.size) for i in ins),
-                _macs(node, ins, outs),
+                product_macs(node, ins, outs),
             )
         )
     if len(_OBSERVED) > 4096:

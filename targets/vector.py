@@ -79,6 +79,8 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
                 spikes=fired,
                 neurons=sum(size_of(v) for v in e.outputs),
             )
+        elif op == "onnx_region":  # a generic op: the products of its nodes, on real values
+            result.metrics = Metrics(dense_synops=work.macs * f, effective_macs=work.macs * f)
         elif op in ("ssa", "sdsa"):
             result.metrics = Metrics(dense_synops=work.adds * f)
         elif op == "token_attention":  # its LIF: one membrane update per channel sum

@@ -141,6 +141,9 @@ class VectorWork:
     """Divisions and square roots."""
     randoms: float = 0.0
     """Random numbers drawn."""
+    macs: float = 0.0
+    """Of the adds and mults, the multiply-accumulates of products (a generic op's MatMul,
+    Gemm, Conv or Einsum): its synaptic operations."""
     moves: bool = True
     """Whether the op reads and writes its data (a reshape only renames it)."""
 
@@ -282,6 +285,7 @@ def region_work(body: str, shapes: Sequence[Sequence[int]]) -> VectorWork:
         if op_type in REGION_PRODUCT_OPS:
             work.mults += node.macs
             work.adds += node.macs
+            work.macs += node.macs
         elif op_type in REGION_REDUCE_OPS:
             if op_type in ("ReduceMax", "ReduceMin", "ArgMax", "ArgMin", "TopK", "MaxPool"):
                 work.compares += node.inputs

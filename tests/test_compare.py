@@ -40,7 +40,10 @@ def _compare(
     )
     assert code == 0, err
     assert err == ""  # progress goes to stderr only when it is a terminal
-    rows = json.loads(json_file.read_text())["rows"]
+    document = json.loads(json_file.read_text())
+    rows = document["rows"]
+    share = document["coverage"]["dedicated_synop_share"]
+    assert share is None or 0.0 <= share <= 1.0
     with open(csv_file, newline="") as f:
         csv_rows = list(csv.DictReader(f))
     return out, rows, csv_rows

@@ -17,6 +17,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 from xdsl.dialects import func
 
+from compiler.coverage import coverage
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
@@ -214,7 +215,14 @@ def untimed_repeat() -> onnx.ModelProto:
     return _model(nodes, inits, x=["N", 2, 3], y=["N", 2, 3])
 
 
+def batched_matmul() -> onnx.ModelProto:
+    """A MatMul by a 3-D weight (one matrix a timestep), which no dedicated op takes."""
+    nodes = [h.make_node("MatMul", ["x", "w"], ["m"]), h.make_node("Softmax", ["m"], ["y"])]
+    return _model(nodes, [_w("w", T, D, D)])
+
+
 MODELS: dict[str, Callable[[], onnx.ModelProto]] = {
+    "batched_matmul": batched_matmul,
     "untimed_ann": untimed_ann,
     "untimed_repeat": untimed_repeat,
     "activations": activations,
@@ -291,7 +299,8 @@ def test_explain_lists_each_generic_op_and_why(
     assert code == 0, err
     lines = err.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("generic ops: "))
-    listed = lines[header + 1 :]
+    listed = [line for line in lines[header + 1 :] if line.startswith("  Generic")]
+    assert lines[-1].startswith("coverage: ") and "in dedicated spike ops" in lines[-1]
     assert lines[header] == f"generic ops: {len(listed)}, each one ONNX node run as it is " + (
         "(onnx.reference)"
     )
@@ -332,6 +341,22 @@ def test_untimed_inputs_are_given_a_time_axis(
     code, _, err = run_cli(["import", saved["untimed_repeat"][0], "--explain"], capsys)
     assert code == 0, err
     assert "input 'x' has no time axis: given one of T = 1" in err
+
+
+def test_coverage_counts_nodes_and_synaptic_operations(
+    saved: dict[str, tuple[Path, np.ndarray]],
+) -> None:
+    ann = coverage(import_onnx(saved["untimed_ann"][0]).module)
+    # the MatMuls are dedicated, Relu and Softmax generic (the step-0 read is not the export's)
+    assert (ann.export_nodes, ann.dedicated_nodes, ann.generic_nodes) == (4, 2, 2)
+    assert (ann.dedicated_synops, ann.generic_synops) == (D * 6 + 6 * 3, 0)
+    assert ann.node_share == 0.5 and ann.synop_share == 1.0
+    batched = coverage(import_onnx(saved["batched_matmul"][0]).module)
+    assert batched.generic_synops == T * B * D * D  # per sample: B is static here
+    assert batched.dedicated_synops == 0 and batched.synop_share == 0.0
+    # an Expand to a shape computed at run time cannot run on zeros: shapes are inferred
+    repeat = coverage(import_onnx(saved["untimed_repeat"][0]).module)
+    assert repeat.generic_synops == 0 and repeat.generic_nodes == 6
 
 
 def test_dynamic_batch_stays_dynamic(saved: dict[str, tuple[Path, np.ndarray]]) -> None:

@@ -72,9 +72,10 @@ def import_command(
 
     module, _, base = load_model(model, inline_weights, show if explain else None)
     if explain:
+        from compiler.coverage import coverage
         from compiler.frontend.convert_generic import generic_op_lines
 
-        for line in generic_op_lines(module):
+        for line in [*generic_op_lines(module), *coverage(module).lines()]:
             click.echo(line, err=True)
     emit_ir(module, base, output, generic)
 

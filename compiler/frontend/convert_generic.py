@@ -80,7 +80,9 @@ def node_inputs(node: onnx.NodeProto) -> list[str]:
 def _constant_node(name: str, array: np.ndarray, elem: int | None) -> onnx.NodeProto:
     if elem is not None and elem != onnx.TensorProto.UNDEFINED:
         array = array.astype(helper.tensor_dtype_to_np_dtype(elem))
-    return helper.make_node("Constant", [], [name], value=numpy_helper.from_array(array, name))
+    return helper.make_node(
+        "Constant", [], [name], value=numpy_helper.from_array(array, name), name=ADAPTER
+    )
 
 
 def _ints(name: str, values: list[int]) -> onnx.NodeProto:

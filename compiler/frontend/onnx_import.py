@@ -35,6 +35,7 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.coverage import EXPORT_NODES_ATTR
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
@@ -515,6 +516,7 @@ def import_onnx(
 
     module = ModuleOp([*importer.globals.values(), function])
     module.attributes["spike.timesteps"] = IntegerAttr(importer.timesteps, i64)
+    module.attributes[EXPORT_NODES_ATTR] = IntegerAttr(raising.export_nodes, i64)
     if not inline_weights:
         module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
     from compiler.driver import verify

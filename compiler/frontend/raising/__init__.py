@@ -76,6 +76,7 @@ def raise_model(
     graph = Graph(model, tensors)
     graph.shapes = shapes
     report.loops = unroll_loops(graph)
+    report.export_nodes = len(graph.nodes)
     report.folded = fold_constants(graph, shapes)
     repeated = raise_repeated_inputs(graph)
     report.repeated_inputs = sorted(repeated)

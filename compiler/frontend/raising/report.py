@@ -31,6 +31,8 @@ class RaiseReport:
     left: list[Left] = field(default_factory=list)
     loops: int = 0
     """ONNX Loops over time unrolled into steps."""
+    export_nodes: int = 0
+    """Nodes of the export, time loops unrolled (what coverage figures count against)."""
     folded: int = 0
     """Nodes evaluated at import time (shape subgraphs, Identity, constant arithmetic)."""
     repeated_inputs: list[str] = field(default_factory=list)

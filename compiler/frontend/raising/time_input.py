@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import onnx
 
+from compiler.coverage import STEP_NODE_SUFFIX
 from compiler.frontend.raising.graph import Graph, attributes, is_standard
 
 
@@ -127,7 +128,7 @@ def add_time_axes(graph: Graph, timesteps: int) -> list[str]:
         graph.constants[index] = np.asarray(0, dtype=np.int64)
         graph.replace_uses(vi.name, step)
         gather = onnx.helper.make_node(
-            "Gather", [vi.name, index], [step], name=f"{vi.name}__step0_of_time", axis=0
+            "Gather", [vi.name, index], [step], name=f"{vi.name}{STEP_NODE_SUFFIX}", axis=0
         )
         graph.insert_after(None, [gather])
         old = list(dims)

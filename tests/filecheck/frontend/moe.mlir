@@ -2,7 +2,7 @@
 // RUN: spikec import %samples/moe.onnx | filecheck %s
 // RUN: spikec import %samples/moe.onnx | spikec opt - -p '' | filecheck %s
 
-// CHECK:      builtin.module attributes {spike.timesteps = 4 : i64, spike.weights = "{{.*}}moe.onnx"} {
+// CHECK:      builtin.module attributes {spike.timesteps = 4 : i64, spike.export_nodes = 97 : i64, spike.weights = "{{.*}}moe.onnx"} {
 // CHECK:        spike.global @embed.weight : tensor<48x64xf32>
 // CHECK:        func.func @main(%x: tensor<4x?x16x48xf32> {spike.name = "x"}) -> (tensor<?x10xf32> {spike.name = "logits"}) {
 // CHECK:          %embed = spike.linear %x, %embed.weight, %embed.bias : (tensor<4x?x16x48xf32>, tensor<48x64xf32>, tensor<64xf32>) -> tensor<4x?x16x64xf32>
