@@ -368,16 +368,17 @@ def test_dynamic_batch_stays_dynamic(saved: dict[str, tuple[Path, np.ndarray]]) 
         checked_reference(saved["dynamic_batch"][0], {"x": x})
 
 
-def test_region_work_counts_products_and_reductions() -> None:
+def test_region_work_counts_products_and_reductions(tmp_path: Path) -> None:
     """A generic MatMul is priced by its multiply-accumulates, a Softmax per element."""
     result = import_onnx(
         _save_tmp(
+            tmp_path,
             _model(
                 [h.make_node("MatMul", ["x", "w"], ["m"]), h.make_node("Softmax", ["m"], ["y"])],
                 [
                     nh.from_array(RNG.standard_normal((T, D, D)).astype(np.float32), "w")
                 ],  # batched: generic
-            )
+            ),
         )
     )
     regions = [op for op in result.module.walk() if isinstance(op, spike.OnnxRegionOp)]
@@ -391,10 +392,8 @@ def test_region_work_counts_products_and_reductions() -> None:
     assert softmax.specials == T * B * D and softmax.adds == 2 * T * B * D
 
 
-def _save_tmp(model: onnx.ModelProto) -> Path:
-    import tempfile
-
-    path = Path(tempfile.mkdtemp()) / "m.onnx"
+def _save_tmp(folder: Path, model: onnx.ModelProto) -> Path:
+    path = folder / "m.onnx"
     onnx.save(model, path)
     return path
 
