@@ -9,9 +9,10 @@ element counts. `spikec import --explain` prints it and `spikec compare`'s JSON 
 Nodes: the importer stores in the module how many nodes the export had (`spike.export_nodes`,
 after unrolling time loops); generic nodes are counted from the IR (a `Generic<k>` op is one
 node, an `Unraised<k>` region its body's nodes), the rest went into dedicated ops (converted,
-raised or folded at import). Synaptic operations are dense multiply-accumulates per sample (a
-dynamic batch counts 1): products (linear, matmul, convolution, attention's two products), and
-in generic ops the products their nodes compute (MatMul, Gemm, Conv, Einsum)."""
+raised or folded at import). Synaptic operations are dense multiply-accumulates of one run at
+the model's declared batch (a dynamic batch counts 1): products (linear, matmul, convolution,
+attention's two products), and in generic ops the products their nodes compute (MatMul, Gemm,
+Conv, Einsum)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ class Coverage:
             )
         total = self.dedicated_synops + self.generic_synops
         synops = (
-            f"{self.dedicated_synops:.4g} of {total:.4g} synaptic operations per sample "
+            f"{self.dedicated_synops:.4g} of {total:.4g} synaptic operations per run "
             f"({_percent(self.synop_share)}) in dedicated ops"
         )
         return [f"coverage: {nodes}; {synops}"]
@@ -126,7 +127,7 @@ def dedicated_synops(op: Operation) -> float:
 
 
 def _region_nodes(op: spike.OnnxRegionOp) -> tuple[int, float]:
-    """(nodes, MACs per sample) of a generic op's body, adapters left out."""
+    """(nodes, MACs of one run) of a generic op's body, adapters left out."""
     from runtime.onnx_region import ADAPTER, decode_body, node_work
 
     body = op.body.data

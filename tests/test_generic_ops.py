@@ -352,7 +352,7 @@ def test_coverage_counts_nodes_and_synaptic_operations(
     assert (ann.dedicated_synops, ann.generic_synops) == (D * 6 + 6 * 3, 0)
     assert ann.node_share == 0.5 and ann.synop_share == 1.0
     batched = coverage(import_onnx(saved["batched_matmul"][0]).module)
-    assert batched.generic_synops == T * B * D * D  # per sample: B is static here
+    assert batched.generic_synops == T * B * D * D  # one run: B is static here
     assert batched.dedicated_synops == 0 and batched.synop_share == 0.0
     # an Expand to a shape computed at run time cannot run on zeros: shapes are inferred
     repeat = coverage(import_onnx(saved["untimed_repeat"][0]).module)
