@@ -148,23 +148,12 @@ def _inferred_macs(body: str, shapes: tuple[tuple[int, ...], ...]) -> int | None
     """The products' MACs from ONNX shape inference on the body (None where it cannot say)."""
     import numpy as np
     import onnx
-    from onnx import helper
 
-    from runtime.onnx_region import decode_body, product_macs
+    from runtime.onnx_region import body_model, decode_body, product_macs
 
     function = decode_body(body)
-    graph = helper.make_graph(
-        list(function.node),
-        function.name,
-        [
-            helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, list(shape))
-            for name, shape in zip(function.input, shapes, strict=True)
-        ],
-        [helper.make_empty_tensor_value_info(name) for name in function.output],
-    )
-    model = helper.make_model(graph, opset_imports=list(function.opset_import))
-    model.ir_version = min(model.ir_version, 10)
     try:
+        model = body_model(function, shapes)
         inferred = onnx.shape_inference.infer_shapes(model, data_prop=True).graph
     except Exception:
         return None

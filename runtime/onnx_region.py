@@ -65,24 +65,34 @@ def region(body: str) -> Region:
     inference: operators that ONNX defines by a function of their input types (Gelu, ...)
     have no `onnx.reference` kernel and are expanded from those types."""
     import onnx
-    from onnx import helper
     from onnx.reference import ReferenceEvaluator
 
     function = decode_body(body)
-    graph = helper.make_graph(
-        list(function.node),
-        function.name,
-        [
-            helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None)
-            for name in function.input
-        ],
-        [helper.make_empty_tensor_value_info(name) for name in function.output],
-    )
-    model = helper.make_model(graph, opset_imports=list(function.opset_import))
-    model.ir_version = min(model.ir_version, 10)
+    model = body_model(function)
     with contextlib.suppress(Exception):  # without the types, it runs what it can
         model = onnx.shape_inference.infer_shapes(model)
     return Region(function, ReferenceEvaluator(model))
+
+
+def body_model(
+    function: onnx.FunctionProto, shapes: Sequence[Sequence[int]] | None = None
+) -> onnx.ModelProto:
+    """A region's body as a model with float32 inputs (of `shapes`, if given), for shape
+    inference and the reference evaluator."""
+    import onnx
+    from onnx import helper
+
+    inputs = [
+        helper.make_tensor_value_info(
+            name, onnx.TensorProto.FLOAT, None if shapes is None else list(shapes[i])
+        )
+        for i, name in enumerate(function.input)
+    ]
+    outputs = [helper.make_empty_tensor_value_info(name) for name in function.output]
+    graph = helper.make_graph(list(function.node), function.name, inputs, outputs)
+    model = helper.make_model(graph, opset_imports=list(function.opset_import))
+    model.ir_version = min(model.ir_version, 10)
+    return model
 
 
 UNRAISED = "Unraised"
@@ -213,8 +223,3 @@ def node_work(body: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[NodeWork,
         with np.errstate(all="ignore"):  # zeros may divide by zero: the counts stay right
             _OBSERVED[key] = tuple(run_region(body, zeros).work)
     return _OBSERVED[key]
-
-
-def node_elements(body: str, shapes: tuple[tuple[int, ...], ...]) -> tuple[tuple[str, int], ...]:
-    """Each body node's op type and output elements on inputs of these shapes."""
-    return tuple((w.op_type, w.outputs) for w in node_work(body, shapes))

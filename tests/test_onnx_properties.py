@@ -8,6 +8,7 @@ so a comparison never fails on rounding that the contract allows (reals within 1
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -333,21 +334,26 @@ def onnx_graphs(draw: st.DrawFn, batch: int | str = B) -> tuple[onnx.ModelProto,
     return model, [v.name for v in outputs]
 
 
+def examples(count: int) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Hypothesis settings of these tests: `count` examples, no deadline (imports vary)."""
+    return settings(
+        max_examples=count,
+        deadline=None,
+        suppress_health_check=[
+            HealthCheck.too_slow,
+            HealthCheck.data_too_large,
+            HealthCheck.function_scoped_fixture,
+        ],
+    )
+
+
 def _declared(shape: tuple[int, ...], batch: int | str) -> list[int | None]:
     """An output's declared shape: its rank only under a dynamic batch (B = 3 could be any
     axis)."""
     return list(shape) if isinstance(batch, int) else [None] * len(shape)
 
 
-@settings(
-    max_examples=150,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@examples(150)
 @given(data=st.data())
 def test_random_standard_graphs_evaluate_as_onnxruntime(
     data: st.DataObject, tmp_path: Path
@@ -375,15 +381,7 @@ def test_random_standard_graphs_evaluate_as_onnxruntime(
         )
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@examples(40)
 @given(data=st.data())
 def test_random_standard_graphs_run_exactly_on_every_target(
     data: st.DataObject, tmp_path: Path
