@@ -296,9 +296,18 @@ class Importer:
             raise NodeError(
                 f"{what} is time-folded [T*B, ...]; reshape it to time-major [T, B, ...] first"
             )
+        if v.layout is Layout.STATIC and self._has_time_axis(v):
+            # e.g. computed by generic ops (a repeat written with computed shapes): a spike
+            # function scans axis 0 whatever the layout, so reading it as time is exact
+            return Value(Layout.TIME, ssa=v.ssa, name=v.name)
         if v.layout is not Layout.TIME:
             raise NodeError(f"{what} has no time axis; spiking ops need time-major [T, B, ...]")
         return v
+
+    def _has_time_axis(self, v: Value) -> bool:
+        """Whether a value without a known time axis is shaped [T, B, ...] all the same."""
+        shape = v.ir_shape()
+        return len(shape) >= 2 and shape[0] == self.timesteps and shape[1] == self.batch
 
     def next_stream(self) -> int:
         self.stochastic_streams += 1
@@ -740,9 +749,11 @@ def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
     v = importer.values[out.name]
     if v.is_const:
         raise NodeError("is a constant; spikec outputs are computed values")
-    if v.layout is Layout.FOLDED:
-        raise NodeError("is time-folded [T*B, ...]; reshape it to [T, B, ...] before the output")
     assert v.ssa is not None
+    if v.layout is Layout.FOLDED:  # returned as the model computes it, [T*B, ...]
+        fold = spike.ReshapeOp(v.ssa, v.onnx_shape())
+        importer.insert(fold)
+        v = Value(Layout.STATIC, ssa=fold.results[0], name=v.name)
     elem, declared = _tensor_type(out)
     if elem not in (onnx.TensorProto.FLOAT, onnx.TensorProto.UNDEFINED):
         name = helper.tensor_dtype_to_np_dtype(elem)
@@ -755,4 +766,5 @@ def _graph_output(importer: Importer, out: onnx.ValueInfoProto) -> SSAValue:
         )
     ):
         raise NodeError(f"is declared {declared} but computes {format_shape(actual)}")
+    assert v.ssa is not None
     return v.ssa

@@ -23,10 +23,12 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,20 +144,22 @@ class SnnTorchAttention(nn.Module):
 
 
 class NorseNetwork(nn.Module):
-    """Norse's current-based LIF (`LIFCell`: a synaptic current and a membrane) over T."""
+    """Norse's current-based LIF (`LIFCell`: a synaptic current and a membrane) over T, with
+    Norse's default step (`dt` = 1 ms) or another."""
 
-    def __init__(self, hidden: int = 64) -> None:
+    def __init__(self, hidden: int = 64, dt: float = 1e-3, gain: float = 4.0) -> None:
         from norse.torch import LIFCell
 
         super().__init__()
+        self.gain = gain
         self.fc1 = nn.Linear(64, hidden)
-        self.lif1 = LIFCell()
+        self.lif1 = LIFCell(dt=dt)
         self.fc2 = nn.Linear(hidden, hidden)
-        self.lif2 = LIFCell()
+        self.lif2 = LIFCell(dt=dt)
         self.out = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        flat = x.reshape(x.shape[0], -1) * 4.0
+        flat = x.reshape(x.shape[0], -1) * self.gain
         s1 = s2 = None
         total: Any = 0
         for _ in range(T):
@@ -228,6 +232,97 @@ class SEMMMoE(nn.Module):
         return self.head((self.out_lif(mixed) + s).mean(dim=(0, 2)))
 
 
+class SJNeurons(nn.Module):
+    """SpikingJelly's other neuron families, multi-step, one layer each: `IFNode`,
+    `ParametricLIFNode` (a learned decay), `LIFNode` with soft reset (`v_reset=None`) and with
+    `decay_input=False`."""
+
+    def __init__(self, hidden: int = 48) -> None:
+        from spikingjelly.activation_based import layer, neuron
+
+        super().__init__()
+        dims = [64, hidden, hidden, hidden, hidden]
+        self.fcs = nn.ModuleList(
+            layer.Linear(a, b, step_mode="m") for a, b in itertools.pairwise(dims)
+        )
+        self.neurons = nn.ModuleList([
+            neuron.IFNode(step_mode="m", detach_reset=True),
+            neuron.ParametricLIFNode(init_tau=2.0, step_mode="m", detach_reset=True),
+            neuron.LIFNode(tau=2.0, v_reset=None, step_mode="m", detach_reset=True),
+            neuron.LIFNode(tau=2.0, decay_input=False, step_mode="m", detach_reset=True),
+        ])  # fmt: skip
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = x.reshape(x.shape[0], -1).unsqueeze(0).repeat(T, 1, 1)  # [T, B, 64]
+        for fc, node in zip(self.fcs, self.neurons, strict=True):
+            s = node(fc(s))
+        return self.head(s.mean(0))
+
+
+class SnnTorchNeurons(nn.Module):
+    """snnTorch's `Synaptic` (a synaptic current and a membrane) and `Leaky` with reset to zero,
+    unrolled per timestep."""
+
+    def __init__(self, hidden: int = 48) -> None:
+        import snntorch as snn
+
+        super().__init__()
+        self.fc1 = nn.Linear(64, hidden)
+        self.syn = snn.Synaptic(alpha=0.8, beta=0.9)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.leaky = snn.Leaky(beta=0.85, reset_mechanism="zero")
+        self.head = nn.Linear(hidden, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        syn, mem1 = self.syn.init_synaptic()
+        mem2 = self.leaky.init_leaky()
+        out: Any = 0
+        for _ in range(T):
+            s1, syn, mem1 = self.syn(self.fc1(flat), syn, mem1)
+            s2, mem2 = self.leaky(self.fc2(s1), mem2)
+            out = out + self.head(s2)
+        return out / T
+
+
+class HybridAttention(nn.Module):
+    """A hybrid block as ANN-to-SNN work writes it: spiking Q/K/V (Linear -> LIF) with real-valued
+    softmax attention, then a GELU MLP and a ReLU MLP, SpikingJelly multi-step neurons."""
+
+    def __init__(self, dim: int = 32, heads: int = 2) -> None:
+        from spikingjelly.activation_based import layer, neuron
+
+        super().__init__()
+        self.heads = heads
+
+        def lif() -> nn.Module:
+            return neuron.LIFNode(tau=2.0, step_mode="m", detach_reset=True)
+
+        self.embed = layer.Linear(8, dim, step_mode="m")
+        self.lif = lif()
+        self.q, self.k, self.v = (layer.Linear(dim, dim, step_mode="m") for _ in range(3))
+        self.q_lif, self.k_lif, self.v_lif = lif(), lif(), lif()
+        self.proj = nn.Linear(dim, dim)
+        self.gelu_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.GELU(), nn.Linear(2 * dim, dim))
+        self.relu_mlp = nn.Sequential(nn.Linear(dim, 2 * dim), nn.ReLU(), nn.Linear(2 * dim, dim))
+        self.head = nn.Linear(dim, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = x.reshape(x.shape[0], 8, 8)
+        s = self.lif(self.embed(tokens.unsqueeze(0).repeat(T, 1, 1, 1)))  # [T, B, N, D]
+        t, b, n, d = s.shape
+        q, k, v = (
+            lif(fc(s)).reshape(t, b, n, self.heads, -1).transpose(2, 3)
+            for fc, lif in ((self.q, self.q_lif), (self.k, self.k_lif), (self.v, self.v_lif))
+        )
+        scores = torch.softmax(q @ k.transpose(-1, -2) * (d // self.heads) ** -0.5, dim=-1)
+        y = s + self.proj((scores @ v).transpose(2, 3).reshape(t, b, n, d))
+        y = y + self.gelu_mlp(y)
+        y = y + self.relu_mlp(y)
+        return self.head(y.mean(dim=(0, 2)))
+
+
 MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "sj_spikformer": (sj_spikformer, "spikingjelly.activation_based.model.spikformer.Spikformer"),
     "sj_sdt": (sj_sdt, "spikingjelly...spike_driven_transformer.SpikeDrivenTransformer"),
@@ -236,7 +331,40 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "norse_lif": (NorseNetwork, "norse.torch.LIFCell (current-based LIF)"),
     "sj_topk_moe": (TopKMoE, "spikingjelly LIFNode experts, Softmax/TopK/scatter routing"),
     "sj_semm_moe": (SEMMMoE, "spikingjelly LIFNode router (SEMM spike gates), Linear experts"),
+    "sj_neurons": (SJNeurons, "spikingjelly IFNode, ParametricLIFNode, LIFNode soft reset and "
+                   "decay_input=False"),
+    "snntorch_neurons": (SnnTorchNeurons, "snntorch.Synaptic, snntorch.Leaky reset to zero"),
+    "norse_dt": (lambda: NorseNetwork(dt=5e-4, gain=8.0), "norse.torch.LIFCell, dt = 0.5 ms"),
+    "sj_hybrid": (HybridAttention, "spikingjelly LIFNode Q/K/V, softmax attention, GELU and "
+                  "ReLU MLPs"),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way of exporting: the exporter and what a user may ask of it."""
+
+    dynamo: bool
+    opset: int = 18
+    dynamic_batch: bool = False
+    sidecar: bool = False
+    """Keep the dynamo exporter's default `.onnx.data` file of weights beside the model."""
+
+
+VARIANTS = {
+    "dynamo": Variant(dynamo=True),
+    "torchscript": Variant(dynamo=False),
+    "dynamo_batch": Variant(dynamo=True, dynamic_batch=True),
+    "torchscript_batch": Variant(dynamo=False, dynamic_batch=True),
+    "dynamo_opset20": Variant(dynamo=True, opset=20),
+    "torchscript_opset20": Variant(dynamo=False, opset=20),
+    "dynamo_sidecar": Variant(dynamo=True, sidecar=True),
 }
+EXTRA_VARIANTS = {
+    "sj_spikformer": ["dynamo_batch", "dynamo_opset20", "dynamo_sidecar"],
+    "sj_neurons": ["dynamo_batch", "torchscript_batch", "torchscript_opset20"],
+}
+"""Besides both exporters for every model: a dynamic batch, opset 20 and a weights sidecar."""
 
 
 # -- training and export -------------------------------------------------------------------
@@ -258,34 +386,70 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
     model.eval()
 
 
-def export(model: nn.Module, x: torch.Tensor, path: Path, dynamo: bool) -> str | None:
-    """Export into one self-contained file; None on success, else why it failed."""
+@contextlib.contextmanager
+def pure_pytorch_neurons(model: nn.Module) -> Iterator[None]:
+    """SpikingJelly 2.0 runs a neuron with a built-in surrogate as its own `sj_lif` operator,
+    which the TorchScript exporter cannot write; with a surrogate of the user's own class it
+    falls back to its pure-PyTorch loop. The forward pass is the same Heaviside step."""
+    from spikingjelly.activation_based import surrogate
+
+    class UserSigmoid(surrogate.Sigmoid):
+        pass
+
+    swapped: list[tuple[nn.Module, Any]] = []
+    for module in model.modules():
+        function = getattr(module, "surrogate_function", None)
+        if isinstance(function, surrogate.Sigmoid):
+            swapped.append((module, function))
+            module.surrogate_function = UserSigmoid(alpha=function.alpha)
+    try:
+        yield
+    finally:
+        for module, function in swapped:
+            module.surrogate_function = function
+
+
+def export(model: nn.Module, x: torch.Tensor, path: Path, variant: Variant) -> str | None:
+    """Export into `path`; None on success, else why it failed."""
     reset(model)
     chatter = io.StringIO()
+    options: dict[str, Any] = {}
+    if variant.dynamic_batch and variant.dynamo:
+        options["dynamic_shapes"] = ({0: torch.export.Dim("batch", min=2, max=4096)},)
+    elif variant.dynamic_batch:
+        options["dynamic_axes"] = {"x": {0: "batch"}, "logits": {0: "batch"}}
+    path.with_name(path.name + ".data").unlink(missing_ok=True)
     try:
         with (
             warnings.catch_warnings(),
             contextlib.redirect_stdout(chatter),
             contextlib.redirect_stderr(chatter),
+            contextlib.nullcontext() if variant.dynamo else pure_pytorch_neurons(model),
         ):
             warnings.simplefilter("ignore")
-            torch.onnx.export(model, (x,), str(path), dynamo=dynamo, opset_version=18,
-                              input_names=["x"], output_names=["logits"])  # fmt: skip
+            torch.onnx.export(model, (x,), str(path), dynamo=variant.dynamo,
+                              opset_version=variant.opset, input_names=["x"],
+                              output_names=["logits"], **options)  # fmt: skip
     except Exception as e:
         path.unlink(missing_ok=True)
         return f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"
-    compact(path)
+    compact(path, variant.sidecar)
     return None
 
 
-def compact(path: Path) -> None:
-    """Weights inside the model file, and no per-node debug strings (they are most of a
-    dynamo export's size)."""
+def compact(path: Path, sidecar: bool) -> None:
+    """No per-node debug strings (they are most of a dynamo export's size), and the weights
+    inside the model file unless the variant keeps the exporter's sidecar."""
     model = onnx.load(str(path))
     for node in model.graph.node:
         node.doc_string = ""
         del node.metadata_props[:]
     data = path.with_name(path.name + ".data")
+    if sidecar:
+        data.unlink(missing_ok=True)
+        onnx.save(model, str(path), save_as_external_data=True, location=data.name,
+                  all_tensors_to_one_file=True, size_threshold=1024)  # fmt: skip
+        return
     onnx.save(model, str(path), save_as_external_data=False)
     data.unlink(missing_ok=True)
 
@@ -319,9 +483,9 @@ def main() -> None:
         np.save(HERE / f"{name}_reference.npy", logits.numpy().astype(np.float32))
         accuracy = float((logits.argmax(1) == y_test).float().mean())
         exporters: dict[str, str] = {}
-        for exporter, dynamo in (("dynamo", True), ("torchscript", False)):
-            error = export(model, x_test, HERE / f"{name}.{exporter}.onnx", dynamo)
-            exporters[exporter] = "ok" if error is None else error
+        for variant in ["dynamo", "torchscript", *EXTRA_VARIANTS.get(name, [])]:
+            error = export(model, x_test, HERE / f"{name}.{variant}.onnx", VARIANTS[variant])
+            exporters[variant] = "ok" if error is None else error
         manifest[name] = {
             "classes": classes,
             "parameters": sum(p.numel() for p in model.parameters()),

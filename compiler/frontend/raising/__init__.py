@@ -27,7 +27,7 @@ from onnx import helper
 from compiler.frontend.onnx_functions import DOMAIN, spike_functions
 from compiler.frontend.raising.attention import raise_attention
 from compiler.frontend.raising.fold import fold_constants
-from compiler.frontend.raising.graph import Graph, label
+from compiler.frontend.raising.graph import Graph, is_standard, label
 from compiler.frontend.raising.loops import unroll_loops
 from compiler.frontend.raising.moe import raise_moe
 from compiler.frontend.raising.neurons import find_neurons
@@ -68,6 +68,28 @@ def _store(graph: Graph, model: onnx.ModelProto, report: RaiseReport) -> None:
         model.opset_import.append(helper.make_opsetid(DOMAIN, 1))
 
 
+FOLD_ROUNDS = 8
+
+
+def _fold(graph: Graph, model: onnx.ModelProto, shapes: dict[str, list[int | str]]) -> int:
+    """Fold constants until nothing more folds. ONNX shape inference does not see through an
+    `Expand` to a computed shape (TorchScript writes `ConstantOfShape -> Expand -> Tile` for a
+    repeat), so the shapes it gives after one round of folding resolve `Shape` nodes it could not
+    resolve before."""
+    folded = fold_constants(graph, shapes)
+    last = folded
+    for _ in range(FOLD_ROUNDS):
+        pending = any(n.op_type == "Shape" and is_standard(n) for n in graph.nodes)
+        if not last or not pending:
+            break
+        graph.write_back()
+        graph.shapes = shapes = _infer_shapes(model)
+        last = fold_constants(graph, shapes)
+        folded += last
+    graph.shapes = shapes
+    return folded
+
+
 def raise_model(
     model: onnx.ModelProto, tensors: OnnxTensors, shapes: dict[str, list[int | str]]
 ) -> RaiseReport:
@@ -77,7 +99,8 @@ def raise_model(
     graph.shapes = shapes
     report.loops = unroll_loops(graph)
     report.export_nodes = len(graph.nodes)
-    report.folded = fold_constants(graph, shapes)
+    report.folded = _fold(graph, model, shapes)
+    shapes = graph.shapes
     repeated = raise_repeated_inputs(graph)
     report.repeated_inputs = sorted(repeated)
     timesteps = set(repeated.values())
@@ -92,7 +115,7 @@ def raise_model(
     graph.shapes = _infer_shapes(model)  # of the time-major graph the passes made
     raise_moe(graph, report)
     raise_semm(graph, report)
-    untimed = add_time_axes(graph, report.timesteps or 1)
+    untimed = add_time_axes(graph, report.timesteps or 1, report.timesteps is not None)
     if untimed:
         report.timesteps = report.timesteps or 1
         report.untimed_inputs = untimed

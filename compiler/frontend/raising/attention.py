@@ -13,9 +13,10 @@ Split splitting heads off the channels) and arithmetic on spikes:
   SpikingJelly's QKFormer one `[T, B, 2H, dh, N]` tensor split into Q and K), the sum over the
   channels of each head.
 
-An operand's axes are identified by dataflow: it must be the output of a spiking op seen through
-Reshape, Transpose and Split only (so it is binary, time-major), and the Reshape that splits heads
-off a `[T, B, N, D]` or `[T, B, D, N]` tensor names its axes (heads, channels of a head, tokens).
+An operand's axes are identified by dataflow: it must be the output of a spiking op seen
+through Reshape, Transpose, Split and Slice only (so it is binary, time-major), and the Reshape
+that splits heads off a `[T, B, N, D]` or `[T, B, D, N]` tensor names its axes (heads, channels
+of a head, tokens).
 The call takes Q, K and V as `[T, B, N, D]`, built from the exported tensors by Transpose and
 Reshape (or the neurons' own outputs when they already are), and its result is put back into the
 layout the rest of the graph reads; a neuron that reads the SSA's result alone moves onto the

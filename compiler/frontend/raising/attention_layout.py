@@ -1,9 +1,9 @@
 """What the attention recognisers of `attention` share: the graph's shapes, the spike operands
 they read with the roles of their axes, and the layout built around the `spike` call they make.
 
-An operand is followed back through Reshape, Transpose and Split to the neuron that fires it; the
-Reshape that splits heads off the channels names its axes (time, batch, heads, channels of a
-head, tokens). `AttentionLayout.tokens` brings an operand to the call's `[T, B, N, D]` from the
+An operand is followed back through Reshape, Transpose, Split and Slice to the neuron that fires
+it; the Reshape that splits heads off the channels names its axes (time, batch, heads, channels
+of a head, tokens). `AttentionLayout.tokens` brings an operand to the call's `[T, B, N, D]` from the
 earliest tensor that holds it, `AttentionLayout.restore` puts the call's result back into the
 layout the graph reads, and `AttentionLayout.commit` splices the call in and reports it.
 """
@@ -31,7 +31,7 @@ SPIKING = {
     "StochasticAttention",
 }
 """`spike` functions whose outputs are spikes."""
-LAYOUT = {"Reshape", "Transpose", "Split"}
+LAYOUT = {"Reshape", "Transpose", "Split", "Slice"}
 
 T, B, H, C, N, D, UNKNOWN = "T", "B", "H", "C", "N", "D", "?"
 """Axis roles: time, batch, heads, channels of a head, tokens, all channels (heads x channels),
@@ -239,7 +239,7 @@ class AttentionLayout:
             if not is_standard(node) or node.op_type not in LAYOUT or len(chain) > 32:
                 raise Miss(
                     f"{what} '{name}' is not spikes: it is computed by {label(node)}, not by a "
-                    "spiking neuron seen through Reshape, Transpose and Split"
+                    "spiking neuron seen through Reshape, Transpose, Split and Slice"
                 )
             chain.append(node)
             values.append(node.input[0])
@@ -266,6 +266,14 @@ class AttentionLayout:
                 if axis < 2:
                     raise Miss(f"{label(node)} splits the time or batch axis of {what}")
                 roles[after] = r
+            elif node.op_type == "Slice":
+                spec = self.graph.slice_of(node, self.shape(before))
+                if spec is None or any(a < 2 for a in spec.axes) or set(spec.steps) != {1}:
+                    raise Miss(
+                        f"{label(node)} is not a constant slice of the non-time, non-batch axes "
+                        f"of {what}"
+                    )
+                roles[after] = r
             else:
                 in_shape, out_shape = self.shape(before), self.shape(after)
                 if len(out_shape) < 3 or not all(
@@ -289,7 +297,9 @@ class AttentionLayout:
                     for k, p in enumerate(perm):
                         earlier_roles[p] = later[k]
                     roles[values[j]] = tuple(earlier_roles)
-        last_split = max((i + 1 for i, n in enumerate(chain) if n.op_type == "Split"), default=0)
+        last_split = max(
+            (i + 1 for i, n in enumerate(chain) if n.op_type in ("Split", "Slice")), default=0
+        )
         candidates = values[last_split:]
         start = next((v for v in candidates if roles[v] == TOKEN_MAJOR), None)
         if start is None:

@@ -5,7 +5,8 @@ drop what nothing uses)."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import onnx
@@ -25,6 +26,36 @@ def attributes(node: onnx.NodeProto) -> dict[str, object]:
 def label(node: onnx.NodeProto) -> str:
     """How a node is named in messages: its name (or first output) and its type."""
     return f"'{node.name or (node.output[0] if node.output else '?')}' ({node.op_type})"
+
+
+INT64_MAX = (1 << 63) - 1
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """What one `Slice` takes, decoded once for every pass: per sliced axis (non-negative),
+    start, stop and step, with negative and out-of-range bounds resolved against the input's
+    size when it is known."""
+
+    axes: tuple[int, ...]
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+    steps: tuple[int, ...]
+
+    def single(self) -> tuple[int, int, int] | None:
+        """(axis, start, stop) when the Slice takes one contiguous range of one axis."""
+        if len(self.axes) != 1 or self.steps[0] != 1:
+            return None
+        return self.axes[0], self.starts[0], self.ends[0]
+
+
+def _resolve(bound: int, size: int | None, step: int) -> int | None:
+    """A Slice bound as ONNX clamps it (for step > 0), or None when it needs an unknown size."""
+    if size is None:
+        return bound if 0 <= bound < INT64_MAX // 2 else None
+    if bound < 0:
+        bound += size
+    return min(max(bound, 0), size) if step > 0 else min(max(bound, -1), size - 1)
 
 
 class Graph:
@@ -77,7 +108,25 @@ class Graph:
         return name in self.constants or name in self.tensors
 
     def scalar(self, name: str) -> float | None:
-        """The value of a constant whose elements are all equal (a scalar broadcast), else None."""
+        """The value of a constant whose elements are all equal (a scalar broadcast), else None.
+        A scalar expanded to another value's shape counts (`torch.full_like`, which exporters
+        write as `Expand(c, Shape(x))` or `ConstantOfShape(Shape(x))` when the batch is
+        dynamic)."""
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Expand" and is_standard(node):
+            shape_of = self.producer.get(node.input[1])
+            if shape_of is not None and shape_of.op_type == "Shape":
+                bounds = attributes(shape_of)
+                if bounds.get("start", 0) == 0 and "end" not in bounds:
+                    return self.scalar(node.input[0])
+        if node is not None and node.op_type == "ConstantOfShape" and is_standard(node):
+            value = attributes(node).get("value")
+            if value is None:
+                return 0.0
+            filled = numpy_helper.to_array(value) if isinstance(value, onnx.TensorProto) else None
+            if filled is not None and filled.size == 1 and filled.dtype.kind in "fiu":
+                return float(filled.reshape(-1)[0])
+            return None
         array = self.constant(name)
         if array is None or array.size == 0 or array.dtype.kind not in "fiu":
             return None
@@ -100,6 +149,51 @@ class Graph:
             return self.ints(node.input[1])
         found = attributes(node).get("axes")
         return [int(a) for a in found] if isinstance(found, list) else None
+
+    def slice_of(
+        self, node: onnx.NodeProto, shape: Sequence[int | str] | None = None
+    ) -> SliceSpec | None:
+        """The decoded `Slice` (inputs from opset 10, attributes before), or None when its
+        bounds are not constants or need a size that is not known; `shape` is its input's
+        (default: shape inference's)."""
+        if node.op_type != "Slice" or not is_standard(node):
+            return None
+
+        def given(index: int, attribute: str) -> list[int] | None:
+            if len(node.input) > index and node.input[index]:
+                return self.ints(node.input[index])
+            found = attributes(node).get(attribute)
+            return [int(v) for v in found] if isinstance(found, list) else None
+
+        starts, ends = given(1, "starts"), given(2, "ends")
+        if starts is None or ends is None or len(starts) != len(ends):
+            return None
+        if shape is None:
+            shape = self.shapes.get(node.input[0])
+        rank = len(shape) if shape is not None else None
+        axes = given(3, "axes")
+        axes = list(range(len(starts))) if axes is None else axes
+        steps = given(4, "steps") or [1] * len(starts)
+        if len(axes) != len(starts) or len(steps) != len(starts) or 0 in steps:
+            return None
+        if any(a < 0 for a in axes):
+            if rank is None:
+                return None
+            axes = [a % rank for a in axes]
+        sizes: list[int | None] = []
+        for a in axes:
+            dim = shape[a] if shape is not None and a < len(shape) else None
+            sizes.append(dim if isinstance(dim, int) and dim >= 0 else None)
+        resolved_starts = [_resolve(b, n, k) for b, n, k in zip(starts, sizes, steps, strict=True)]
+        resolved_ends = [_resolve(b, n, k) for b, n, k in zip(ends, sizes, steps, strict=True)]
+        if None in resolved_starts or None in resolved_ends:
+            return None
+        return SliceSpec(
+            tuple(axes),
+            tuple(int(b) for b in resolved_starts if b is not None),
+            tuple(int(b) for b in resolved_ends if b is not None),
+            tuple(steps),
+        )
 
     def uses(self, name: str) -> list[onnx.NodeProto]:
         return self.consumers.get(name, [])

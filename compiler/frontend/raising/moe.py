@@ -95,14 +95,11 @@ def _gate_slice(graph: Graph, node: onnx.NodeProto, gates: str) -> int | None:
     """The expert whose gate column `node` takes from `gates` (Slice or Gather on the last
     axis), if it does."""
     if node.op_type == "Slice":
-        starts, ends = graph.ints(node.input[1]), graph.ints(node.input[2])
-        axes = graph.ints(node.input[3]) if len(node.input) > 3 and node.input[3] else None
-        steps = graph.ints(node.input[4]) if len(node.input) > 4 and node.input[4] else [1]
+        spec = graph.slice_of(node)
+        taken = spec.single() if spec is not None else None
         rank = len(graph.shapes.get(gates, []))
-        one = starts and ends and axes and len(starts) == 1 and ends[0] == starts[0] + 1
-        if one and steps == [1] and axes and axes[0] in (-1, rank - 1):
-            assert starts is not None
-            return starts[0]
+        if taken is not None and taken[0] == rank - 1 and taken[2] == taken[1] + 1:
+            return taken[1]
     if node.op_type == "Gather" and _last_axis(graph, node, gates, 0):
         index = graph.constant(node.input[1])
         if index is not None and index.shape == (1,):

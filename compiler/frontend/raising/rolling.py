@@ -46,13 +46,10 @@ def time_slice(graph: Graph, name: str) -> tuple[str, int] | None:
     if inner is None or not is_standard(inner):
         return None
     if inner.op_type == "Slice":
-        starts, ends = graph.ints(inner.input[1]), graph.ints(inner.input[2])
-        axes = graph.ints(inner.input[3]) if len(inner.input) > 3 and inner.input[3] else [0]
-        steps = graph.ints(inner.input[4]) if len(inner.input) > 4 and inner.input[4] else [1]
-        one_step = starts and ends and len(starts) == 1 and ends[0] == starts[0] + 1
-        if one_step and axes == [0] and steps == [1]:
-            assert starts is not None
-            return inner.input[0], starts[0]
+        spec = graph.slice_of(inner)
+        taken = spec.single() if spec is not None else None
+        if taken is not None and taken[0] == 0 and taken[2] == taken[1] + 1:
+            return inner.input[0], taken[1]
         return None
     if inner.op_type == "Split" and attributes(inner).get("axis", 0) == 0:
         sizes = graph.ints(inner.input[1]) if len(inner.input) > 1 and inner.input[1] else None

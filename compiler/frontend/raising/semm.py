@@ -191,14 +191,11 @@ def _column(graph: Graph, node: onnx.NodeProto, gates: str) -> tuple[int, str] |
     rank = _rank(graph, gates)
     if rank is None or not is_standard(node) or node.input[0] != gates:
         return None
-    if node.op_type == "Slice" and len(node.input) >= 4:
-        starts, ends = graph.ints(node.input[1]), graph.ints(node.input[2])
-        axes = graph.ints(node.input[3])
-        steps = graph.ints(node.input[4]) if len(node.input) > 4 and node.input[4] else [1]
-        if starts and ends and axes and len(starts) == len(ends) == len(axes) == 1:
-            one = ends[0] == starts[0] + 1 and steps == [1] and starts[0] >= 0
-            if one and _axis(axes[0], rank) == rank - 1:
-                return starts[0], node.output[0]
+    if node.op_type == "Slice":
+        spec = graph.slice_of(node)
+        taken = spec.single() if spec is not None else None
+        if taken is not None and taken[0] == rank - 1 and taken[2] == taken[1] + 1:
+            return taken[1], node.output[0]
     if node.op_type == "Gather" and _axis(_int(node, "axis", 0), rank) == rank - 1:
         index = graph.constant(node.input[1])
         if index is None or index.size != 1 or index.dtype.kind not in "iu" or index.ndim > 1:

@@ -15,6 +15,9 @@ import onnx
 from compiler.coverage import STEP_NODE_SUFFIX
 from compiler.frontend.raising.graph import Graph, attributes, is_standard
 
+DYNAMIC = -1
+"""A dimension of unknown size (the dynamic batch) in the shapes followed here."""
+
 
 def _reshapes(
     graph: Graph, name: str, shape: list[int]
@@ -22,7 +25,7 @@ def _reshapes(
     """The static Reshapes that `name` goes through alone (e.g. [B, 1, H, W] -> [B, H, W]), and
     the shape after them."""
     chain: list[tuple[onnx.NodeProto, list[int]]] = []
-    while True:
+    while DYNAMIC not in shape:
         uses = graph.uses(name)
         if len(uses) != 1 or uses[0].op_type != "Reshape" or graph.is_output(name):
             return chain, shape
@@ -37,6 +40,7 @@ def _reshapes(
             return chain, shape
         chain.append((uses[0], shape))
         name = uses[0].output[0]
+    return chain, shape
 
 
 def _repeat_chain(graph: Graph, name: str, shape: list[int]) -> tuple[str, int] | None:
@@ -59,6 +63,8 @@ def _repeat_chain(graph: Graph, name: str, shape: list[int]) -> tuple[str, int] 
         factors = graph.ints(node.input[1])
         if factors is None:
             return None
+        if any(f != 1 for f, d in zip(factors[::-1], dims[::-1], strict=False) if d == DYNAMIC):
+            return None  # a dynamic batch may only be kept as it is
         if node.op_type == "Expand":
             if len(factors) > len(dims) or any(
                 f not in (1, d) and d != 1 for f, d in zip(factors[::-1], dims[::-1], strict=False)
@@ -66,11 +72,11 @@ def _repeat_chain(graph: Graph, name: str, shape: list[int]) -> tuple[str, int] 
                 return None
             padded = [1] * (len(factors) - len(dims)) + dims
             target = [1] * (len(padded) - len(factors)) + factors
-            dims = [max(d, f) for d, f in zip(padded, target, strict=True)]
+            dims = [d if d == DYNAMIC else max(d, f) for d, f in zip(padded, target, strict=True)]
         else:
             if len(factors) != len(dims):
                 return None
-            dims = [d * f for d, f in zip(dims, factors, strict=True)]
+            dims = [d if d == DYNAMIC else d * f for d, f in zip(dims, factors, strict=True)]
         current = node.output[0]
     if current == unsqueeze.output[0] or dims[1:] != shape or dims[0] < 1:
         return None
@@ -83,10 +89,12 @@ def raise_repeated_inputs(graph: Graph) -> dict[str, int]:
     for vi in graph.graph.input:
         if graph.is_constant(vi.name):
             continue
-        dims = vi.type.tensor_type.shape.dim
-        if not all(d.HasField("dim_value") for d in dims):
+        if not vi.type.tensor_type.HasField("shape"):
             continue
-        shape = [d.dim_value for d in dims]
+        dims = list(vi.type.tensor_type.shape.dim)
+        if sum(not d.HasField("dim_value") for d in dims) > 1:
+            continue  # static, or with one dynamic axis: the batch
+        shape = [d.dim_value if d.HasField("dim_value") else DYNAMIC for d in dims]
         reshapes, reshaped = _reshapes(graph, vi.name, shape)
         last = reshapes[-1][0].output[0] if reshapes else vi.name
         found = _repeat_chain(graph, last, reshaped)
@@ -97,23 +105,27 @@ def raise_repeated_inputs(graph: Graph) -> dict[str, int]:
             target = graph.fresh(node.input[1])
             graph.constants[target] = np.asarray([timesteps, *out_shape], dtype=np.int64)
             node.input[1] = target
+            graph.shapes[node.output[0]] = [timesteps, *out_shape]
         graph.replace_uses(value, last)
-        new_dims = [timesteps, *shape]
+        if vi.name in graph.shapes:  # the shapes the later passes read stay current
+            graph.shapes[vi.name] = [timesteps, *graph.shapes[vi.name]]
         vi.type.tensor_type.shape.ClearField("dim")
-        for d in new_dims:
-            vi.type.tensor_type.shape.dim.add().dim_value = d
+        vi.type.tensor_type.shape.dim.add().dim_value = timesteps
+        for d in dims:
+            vi.type.tensor_type.shape.dim.add().CopyFrom(d)
         repeated[vi.name] = timesteps
     graph.remove_dead()
     return repeated
 
 
-def add_time_axes(graph: Graph, timesteps: int) -> list[str]:
-    """Give every input without a time axis (its leading dimension is not static: `[B, ...]`)
-    one of `timesteps` steps, which the model reads at step 0: `spikec eval/run` repeat a
-    `[B, ...]` array given for it, as for a repeated input, so every step holds the same
-    values. Returns the inputs changed. (A model that creates its time axis in a way
-    `raise_repeated_inputs` does not recognise, or an ANN, still imports: exactly, with its
-    time-dependent work in generic ops.)"""
+def add_time_axes(graph: Graph, timesteps: int, known: bool = False) -> list[str]:
+    """Give every input without a time axis one of `timesteps` steps, which the model reads at
+    step 0: an input whose leading dimension is not static (`[B, ...]`), and, when the raising
+    `known` the model's `timesteps`, one whose static leading dimension is another size.
+    `spikec eval/run` repeat a `[B, ...]` array given for it, as for a repeated input, so every
+    step holds the same values. Returns the inputs changed. (A model that creates its time axis
+    in a way `raise_repeated_inputs` does not recognise, or an ANN, still imports: exactly, with
+    its time-dependent work in generic ops.)"""
     changed: list[str] = []
     for vi in graph.graph.input:
         if graph.is_constant(vi.name) or graph.is_output(vi.name):
@@ -121,8 +133,11 @@ def add_time_axes(graph: Graph, timesteps: int) -> list[str]:
         if not vi.type.tensor_type.HasField("shape"):
             continue
         dims = vi.type.tensor_type.shape.dim
-        if len(dims) < 1 or dims[0].HasField("dim_value"):
+        static_time = len(dims) > 0 and dims[0].HasField("dim_value")
+        if len(dims) < 1 or (static_time and (not known or dims[0].dim_value == timesteps)):
             continue
+        if len(dims) > 1 and not dims[1].HasField("dim_value") and dims[0].HasField("dim_value"):
+            continue  # [T, B, ...] with a dynamic batch: time-major as spikec writes models
         step = graph.fresh(f"{vi.name}__step")
         index = graph.fresh(f"{vi.name}__step0")
         graph.constants[index] = np.asarray(0, dtype=np.int64)
