@@ -46,20 +46,34 @@ def _fire_and_reset(h: Array, vth: np.float32, vr: np.float32, soft: bool, out: 
 
 
 def lif(
-    x: Array, tau: float, v_threshold: float, v_reset: float, decay_input: bool, soft_reset: bool
+    x: Array,
+    tau: float,
+    v_threshold: float,
+    v_reset: float,
+    decay_input: bool,
+    soft_reset: bool,
+    decay: float | None = None,
 ) -> Array:
-    """SpikingJelly LIFNode, multi-step (see `spike.lif`)."""
+    """SpikingJelly LIFNode, multi-step (see `spike.lif`); with `decay` k, ParametricLIFNode
+    (the leak multiplied by k instead of divided by tau)."""
     tau_, vth, vr = _f(tau), _f(v_threshold), _f(v_reset)
+    k = None if decay is None else _f(decay)
     v = np.full(x.shape[1:], vr, dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
         h = v - vr
         if decay_input:  # H = V + (X - (V - vr)) / tau
             np.subtract(x[t], h, out=h)
-            h /= tau_
+            if k is None:
+                h /= tau_
+            else:
+                h *= k
             h += v
         else:  # H = V - (V - vr) / tau + X
-            h /= tau_
+            if k is None:
+                h /= tau_
+            else:
+                h *= k
             np.subtract(v, h, out=h)
             h += x[t]
         v = _fire_and_reset(h, vth, vr, soft_reset, out[t])

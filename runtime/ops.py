@@ -59,10 +59,12 @@ def _lif_args(a: Attrs) -> tuple[float, float, float, bool, bool]:
 
 
 def _lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    decay = a.get("decay")
     return [
         kernels.lif(
             args[0],
             *_lif_args(a),
+            None if decay is None else float(decay),  # type: ignore[arg-type]
         )
     ]
 
@@ -225,7 +227,7 @@ CUBA_LIF_ATTRS = {
 }
 
 SEMANTICS: dict[str, Entry] = {
-    "lif": (_lif, (1, 1), 1, LIF_ATTRS),
+    "lif": (_lif, (1, 1), 1, {**LIF_ATTRS, "decay": _opt(_FLOAT)}),
     "if": (_if, (1, 1), 1, {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _STR}),
     "leaky": (_leaky, (1, 1), 1, {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _STR}),
     "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),

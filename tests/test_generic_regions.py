@@ -21,8 +21,9 @@ from targets.workload import region_work
 from tests.conftest import run_cli, run_sample_program
 from tests.test_raising import BASE, _input, _neuron, _run
 
-# (X - V) * float32(1/1.2): a leak of no τ; a MatMul after it, so that the region feeds a layer
-NEAR_MISS = replace(BASE, leak_factor=float(np.float32(1 / 1.2)), batch=3, downstream=True)
+# (X - V) * 1.25: a growth of no τ and no ParametricLIF decay; a MatMul after it, so that the
+# region feeds a layer
+NEAR_MISS = replace(BASE, leak_factor=1.25, batch=3, downstream=True)
 T, B, N = 4, 3, 8
 
 

@@ -296,6 +296,8 @@ POSITIVE = {
     "swapped": replace(BASE, swap=True),
     "swapped_neg_direct": replace(BASE, swap=True, hard="neg", compare="direct"),
     "leak_mul": replace(BASE, leak="mul"),
+    # (X - V) * float32(1/1.2): SpikingJelly's ParametricLIFNode, k = sigmoid(w)
+    "parametric_lif": replace(BASE, leak_factor=float(np.float32(1 / 1.2))),
     "leak_mul_swapped_soft": replace(BASE, leak="mul", swap=True, soft=True),
     "tau_1_5": replace(BASE, tau=1.5),
     "gather": replace(BASE, slicing="gather"),
@@ -335,6 +337,11 @@ def _expected(p: Neuron) -> dict[str, float]:
     }
     if p.kind == "LIF":
         expected |= {"tau": p.tau, "decay_input": float(p.decay_input)}
+    if p.leak_factor is not None:  # ParametricLIF: tau is 1/k, for the record
+        expected |= {
+            "decay": p.leak_factor,
+            "tau": float(np.float32(1) / np.float32(p.leak_factor)),
+        }
     return expected
 
 
@@ -469,10 +476,11 @@ NEAR_MISSES: dict[str, tuple[Neuron, str]] = {
         replace(BASE, strict=True, compare="direct"),
         NO_MODEL + r".*fires at H > 1\b",
     ),
-    # (X - V) * float32(1/1.2): neither 1/1.2 nor 1.2 as τ gives the same bits
+    # (X - V) * 1.25: neither 1.25 nor 0.8 as τ gives the same bits, and a factor above 1 is no
+    # ParametricLIF decay
     "leak_not_a_tau": (
-        replace(BASE, leak_factor=float(np.float32(1 / 1.2))),
-        NO_MODEL + r".*\* 0\.833333",
+        replace(BASE, leak_factor=1.25),
+        NO_MODEL + r".*\* 1\.25",
     ),
     "three_steps_of_four": (
         replace(BASE, repeated=True, batch=2, steps=3),

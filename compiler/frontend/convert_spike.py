@@ -113,11 +113,16 @@ def _lif_params(attrs: dict[str, object]) -> _LIFParams:
 
 
 def lif(imp: Importer, node: onnx.NodeProto) -> None:
-    p = _lif_params(_attrs(node, _LIF_SPEC))
+    attrs = _attrs(node, {**_LIF_SPEC, "decay": 0.0})
+    p = _lif_params(attrs)
+    decay = _float(attrs, "decay")
+    if not 0 <= decay <= 1:
+        raise NodeError(f"decay must be in (0, 1] (or 0: divide by tau), got {decay}")
     x = imp.operand(imp.time_major(node, 0, "the input"))
     op = spike.LIFOp(
         x,
         **vars(p),
+        decay=decay or None,
     )
     _emit(imp, node, op)
 

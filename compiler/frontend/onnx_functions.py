@@ -7,7 +7,8 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 
 | function | inputs -> outputs | attributes (default) |
 |---|---|---|
-| LIF | X -> S | tau (2.0), v_threshold (1.0), v_reset (0.0), decay_input (1), soft_reset (0) |
+| LIF | X -> S | tau (2.0), v_threshold (1.0), v_reset (0.0), decay_input (1), soft_reset (0), |
+|     |        | decay (0.0: divide by tau; k > 0: multiply by k, ParametricLIF) |
 | IF | X -> S | v_threshold (1.0), v_reset (0.0), soft_reset (0) |
 | Leaky | X -> S | beta, threshold (1.0), reset_mechanism (0 subtract, 1 zero, 2 none) |
 | CubaLIF | X -> S | dt_tau_mem_inv, dt_tau_syn_inv, v_leak (0.0), v_threshold (1.0), v_reset (0.0)
@@ -103,24 +104,44 @@ def _state_scan(
     ]
 
 
-def _lif_nodes(x: str, out: str, tag: str) -> list[onnx.NodeProto]:
-    """SpikingJelly LIF over the time axis of x, reading the function's LIF attributes."""
+def _lif_nodes(x: str, out: str, tag: str, parametric: bool = False) -> list[onnx.NodeProto]:
+    """SpikingJelly LIF over the time axis of x, reading the function's LIF attributes (and,
+    when `parametric`, `decay`: ParametricLIF's factor k, multiplied in place of `/ tau` when it
+    is > 0)."""
+
+    def leak(a: str, out_name: str) -> list[onnx.NodeProto]:
+        if not parametric:
+            return [helper.make_node("Div", [a, "tau"], [out_name])]
+        return [
+            helper.make_node("Div", [a, "tau"], [f"{out_name}_div"]),
+            helper.make_node("Mul", [a, "decay"], [f"{out_name}_mul"]),
+            helper.make_node(
+                "Where", ["by_decay", f"{out_name}_mul", f"{out_name}_div"], [out_name]
+            ),
+        ]
+
     step = [
         helper.make_node("Sub", ["v", "vr"], ["v_m_vr"]),
         # decay_input = 1: H = V + (X - (V - vr)) / tau
         helper.make_node("Sub", ["x_t", "v_m_vr"], ["di_a"]),
-        helper.make_node("Div", ["di_a", "tau"], ["di_b"]),
+        *leak("di_a", "di_b"),
         helper.make_node("Add", ["v", "di_b"], ["h_di"]),
         # decay_input = 0: H = V - (V - vr) / tau + X
-        helper.make_node("Div", ["v_m_vr", "tau"], ["nd_a"]),
+        *leak("v_m_vr", "nd_a"),
         helper.make_node("Sub", ["v", "nd_a"], ["nd_b"]),
         helper.make_node("Add", ["nd_b", "x_t"], ["h_nd"]),
         helper.make_node("Where", ["decay_input_b", "h_di", "h_nd"], ["h"]),
         *_fire("h", "vth", "s"),
         *_reset_nodes("h", "s", "vth", "vr", "soft_b", "v_next"),
     ]
+    decay = [
+        _ref("decay", "decay", "value_float"),
+        helper.make_node("Constant", [], ["no_decay"], value_float=0.0),
+        helper.make_node("Greater", ["decay", "no_decay"], ["by_decay"]),
+    ]
     return [
         _ref("tau", "tau", "value_float"),
+        *(decay if parametric else []),
         _ref("vth", "v_threshold", "value_float"),
         _ref("vr", "v_reset", "value_float"),
         _ref("decay_input_i", "decay_input", "value_int"),
@@ -162,7 +183,8 @@ _LIF_DEFAULTS = {
 
 
 def lif_function() -> onnx.FunctionProto:
-    return _function("LIF", ["X"], ["S"], _lif_nodes("X", "S", "lif"), defaults=_LIF_DEFAULTS)
+    nodes = _lif_nodes("X", "S", "lif", parametric=True)
+    return _function("LIF", ["X"], ["S"], nodes, defaults={**_LIF_DEFAULTS, "decay": 0.0})
 
 
 def if_function() -> onnx.FunctionProto:

@@ -119,10 +119,12 @@ class SpikeFunctions(InterpreterFunctions):
     @encode_results
     @dense_args
     def run_lif(self, interp: Interpreter, op: spike.LIFOp, args: PythonValues):
+        decay = None if op.decay is None else _float(op.decay)
         return (
             kernels.lif(
                 args[0],
                 *_lif_args(op),
+                decay,
             ),
         )
 

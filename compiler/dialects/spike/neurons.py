@@ -23,6 +23,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    opt_prop_def,
     prop_def,
     result_def,
     traits_def,
@@ -116,6 +117,8 @@ class LIFOp(NeuronOp):
         S[t] = (H >= v_threshold)
         hard reset: V = H * (1 - S[t]) + v_reset * S[t]
         soft reset: V = H - v_threshold * S[t]
+
+    With `decay` k (SpikingJelly's `ParametricLIFNode`, k = sigmoid(w)), `* k` replaces `/ tau`.
     """
 
     name = "spike.lif"
@@ -135,6 +138,10 @@ class LIFOp(NeuronOp):
     reset = prop_def(ResetModeAttr)
     """Hard (to v_reset) or soft (subtract v_threshold) reset."""
 
+    decay = opt_prop_def(FloatAttr)
+    """The leak as a factor k multiplied in (SpikingJelly's `ParametricLIFNode`, k = sigmoid(w)),
+    which rounds differently from dividing by τ = 1/k; absent: divide by `tau`."""
+
     def __init__(
         self,
         input: SSAValue | Operation,
@@ -144,20 +151,26 @@ class LIFOp(NeuronOp):
         v_reset: float = 0.0,
         decay_input: bool = True,
         reset: ResetMode = ResetMode.HARD,
+        decay: float | None = None,
     ) -> None:
         value = SSAValue.get(input)
+        properties = lif_properties(tau, v_threshold, v_reset, decay_input, reset)
+        if decay is not None:
+            properties["decay"] = _f32(decay)
         super().__init__(
             operands=[value],
             result_types=[SpikeTrainType(shape_of(value))],
-            properties={
-                **lif_properties(tau, v_threshold, v_reset, decay_input, reset),
-            },
+            properties=properties,
         )
 
     def verify_(self) -> None:
         super().verify_()
         if self.tau.value.data <= 0:
             raise VerifyException(f"spike.lif: tau must be > 0, got {self.tau.value.data}")
+        if self.decay is not None and not 0 < self.decay.value.data <= 1:
+            raise VerifyException(
+                f"spike.lif: decay must be in (0, 1], got {self.decay.value.data}"
+            )
 
 
 @irdl_op_definition

@@ -244,6 +244,30 @@ def _lif(tau: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Ca
     )
 
 
+def _plif(decay: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Candidate:
+    """SpikingJelly's ParametricLIFNode: the leak multiplied by k = sigmoid(w)."""
+    k, th, r = np.float32(decay), np.float32(vth), np.float32(vr)
+
+    def charge(v: np.ndarray, x: np.ndarray) -> np.ndarray:
+        if decay_input:
+            return np.asarray(v + (x - (v - r)) * k, dtype=np.float32)
+        return np.asarray(v - (v - r) * k + x, dtype=np.float32)
+
+    attrs = {
+        "tau": float(np.float32(1.0) / k),
+        "v_threshold": vth,
+        "v_reset": vr,
+        "decay_input": int(decay_input),
+        "soft_reset": int(soft),
+        "decay": decay,
+    }
+    return Candidate(
+        Model("LIF", attrs),
+        lambda x: charge(np.full_like(x, r), x),
+        lambda h, x: charge(_reset(h, th, r, soft), x),
+    )
+
+
 def _if(vth: float, vr: float, soft: bool) -> Candidate:
     th, r = np.float32(vth), np.float32(vr)
     attrs = {"v_threshold": vth, "v_reset": vr, "soft_reset": int(soft)}
@@ -288,6 +312,9 @@ def candidates(constants: set[float], threshold: float, strict: bool) -> list[Ca
                     if tau > 0:
                         models.append(_lif(tau, threshold, vr, True, soft))
                         models.append(_lif(tau, threshold, vr, False, soft))
+                if 0.0 < c < 1.0:
+                    models.append(_plif(c, threshold, vr, True, soft))
+                    models.append(_plif(c, threshold, vr, False, soft))
     return models
 
 
@@ -319,10 +346,11 @@ def identify(chain: list[Fire]) -> Model:
         except ChainError as e:
             two_state = f"; as a two-state neuron: {e}"
     compare = ">" if first.strict else ">="
+    second = show(chain[1].charge if len(chain) > 1 else None)
     raise ChainError(
-        "the charge matches no neuron model (LIF with decay_input true or false, IF, snnTorch "
-        f"Leaky) that fires at H {compare} {first.threshold:g} with a constant of the graph as "
-        f"its parameter; step 1 computes H = {show(chain[1].charge if len(chain) > 1 else None)}"
+        "the charge matches no neuron model (LIF with decay_input true or false, ParametricLIF, "
+        f"IF, snnTorch Leaky) that fires at H {compare} {first.threshold:g} with a constant of "
+        f"the graph as its parameter; step 1 computes H = {second}"
         f"{two_state}"
     )
 
