@@ -39,7 +39,7 @@ RAISED: dict[str, dict[str, int]] = {
     "sj_neurons.torchscript_batch": SJ_NEURONS,
     "sj_neurons.torchscript_opset20": SJ_NEURONS,
     "sj_qkformer.dynamo": {"LIF": 25, "TokenAttention": 2, "SSA": 1},
-    "sj_qkformer.torchscript": {"LIF": 25},  # fused Q/K/V sliced from one neuron: not yet
+    "sj_qkformer.torchscript": {"LIF": 25, "TokenAttention": 2, "SSA": 1},
     "sj_sdt.dynamo": {"LIF": 12, "SDSA": 1},
     "sj_sdt.torchscript": {"LIF": 12, "SDSA": 1},
     "sj_semm_moe.dynamo": {"LIF": 3, "MoE": 1},
@@ -48,7 +48,7 @@ RAISED: dict[str, dict[str, int]] = {
     "sj_spikformer.dynamo_batch": {"LIF": 10},  # the SSA's Reshapes to computed shapes: not yet
     "sj_spikformer.dynamo_opset20": SPIKFORMER,
     "sj_spikformer.dynamo_sidecar": SPIKFORMER,
-    "sj_spikformer.torchscript": {"LIF": 10},  # fused Q/K/V sliced from one neuron: not yet
+    "sj_spikformer.torchscript": SPIKFORMER,  # Q, K, V sliced out of one fused neuron
     "sj_topk_moe.dynamo": {"LIF": 5, "MoE": 1},
     "sj_topk_moe.torchscript": {"LIF": 5, "MoE": 1},
     "snntorch_attention.dynamo": {"Leaky": 6, "SSA": 1},

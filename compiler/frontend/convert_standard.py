@@ -18,6 +18,7 @@ from compiler.frontend.onnx_import import (
     attributes,
     name_hint,
 )
+from compiler.frontend.raising.graph import slice_spec
 from compiler.frontend.reshape import (
     flatten_target,
     reshape_target,
@@ -521,6 +522,41 @@ def concat(imp: Importer, node: onnx.NodeProto) -> None:
             raise NodeError("joining a constant with activations is not supported")
         operands.append(imp.operand(v))
     _emit(imp, node, spike.ConcatOp(operands, ir_axis), layout)
+
+
+@converts("Slice")
+def slice_(imp: Importer, node: onnx.NodeProto) -> None:
+    """A constant range of one non-time, non-batch axis, as the middle piece of a `spike.split`
+    (which keeps spikes spikes, as fused Q/K/V neurons sliced apart need)."""
+    x = imp.activation(node, 0, "the input")
+    bounds = [
+        [int(b) for b in imp.const_array(node, i, what).reshape(-1)]
+        if len(node.input) > i and node.input[i]
+        else None
+        for i, what in ((1, "starts"), (2, "ends"), (3, "axes"), (4, "steps"))
+    ]
+    starts, ends, axes, steps = bounds
+    if starts is None or ends is None:
+        raise NodeError("starts and ends (inputs 1 and 2) are needed")
+    spec = slice_spec(starts, ends, axes, steps, x.onnx_shape())
+    taken = spec.single() if spec is not None else None
+    if taken is None:
+        raise NodeError("only a range of one axis with step 1 has a dedicated op")
+    axis, start, stop = taken
+    ir_axis = x.ir_axis(axis)
+    x.check_not_time_or_batch(ir_axis)
+    length = x.ir_shape()[ir_axis]
+    if stop <= start:
+        raise NodeError("the slice is empty")
+    if start == 0 and stop == length:
+        imp.define(node, 0, imp.operand(x), x.layout)
+        return
+    pieces = [(start, False), (stop - start, True), (length - stop, False)]
+    sizes = [size for size, _ in pieces if size > 0]
+    index = [taken for size, taken in pieces if size > 0].index(True)
+    op = spike.SplitOp(imp.operand(x), ir_axis, sizes)
+    imp.insert(op)
+    imp.define(node, 0, op.results[index], x.layout)
 
 
 @converts("Split")

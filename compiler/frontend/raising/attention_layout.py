@@ -187,6 +187,24 @@ def _head_split(before: Shape, after: Shape) -> tuple[tuple[str, ...], tuple[str
     return (T, B, N, H, C), (T, B, N, D)
 
 
+def _merge_reshapes(
+    chain: list[onnx.NodeProto], values: list[str]
+) -> tuple[list[onnx.NodeProto], list[str]]:
+    """Consecutive Reshapes as one (the last, from the first one's input): SpikingJelly's
+    TorchScript export splits a fused Q/K/V neuron `[T, B, 3*D, N]` by `[T, B, 3, H, C, N]` then
+    `[T, B, 3*H, C, N]`, which together split heads off the channels."""
+    merged_chain: list[onnx.NodeProto] = []
+    merged_values = values[:1]
+    for node, after in zip(chain, values[1:], strict=True):
+        if merged_chain and node.op_type == "Reshape" and merged_chain[-1].op_type == "Reshape":
+            merged_chain[-1] = node
+            merged_values[-1] = after
+            continue
+        merged_chain.append(node)
+        merged_values.append(after)
+    return merged_chain, merged_values
+
+
 def _base(rank: int) -> tuple[str, ...]:
     return (T, B, *[UNKNOWN] * (rank - 2))
 
@@ -245,6 +263,7 @@ class AttentionLayout:
             values.append(node.input[0])
         chain.reverse()
         values.reverse()
+        chain, values = _merge_reshapes(chain, values)
         current = values[0]
         roles: dict[str, tuple[str, ...]] = {}
         shape = self.shape(current)

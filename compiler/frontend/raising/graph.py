@@ -58,6 +58,42 @@ def _resolve(bound: int, size: int | None, step: int) -> int | None:
     return min(max(bound, 0), size) if step > 0 else min(max(bound, -1), size - 1)
 
 
+def slice_spec(
+    starts: Sequence[int],
+    ends: Sequence[int],
+    axes: Sequence[int] | None,
+    steps: Sequence[int] | None,
+    shape: Sequence[int | str] | None,
+) -> SliceSpec | None:
+    """A Slice's constant inputs decoded against its input's `shape` (None when unknown):
+    None when they are malformed or need a size that is not known."""
+    if len(starts) != len(ends):
+        return None
+    rank = len(shape) if shape is not None else None
+    axes = list(range(len(starts))) if axes is None else list(axes)
+    steps = list(steps) if steps else [1] * len(starts)
+    if len(axes) != len(starts) or len(steps) != len(starts) or 0 in steps:
+        return None
+    if any(a < 0 for a in axes):
+        if rank is None:
+            return None
+        axes = [a % rank for a in axes]
+    sizes: list[int | None] = []
+    for a in axes:
+        dim = shape[a] if shape is not None and a < len(shape) else None
+        sizes.append(dim if isinstance(dim, int) and dim >= 0 else None)
+    resolved_starts = [_resolve(b, n, k) for b, n, k in zip(starts, sizes, steps, strict=True)]
+    resolved_ends = [_resolve(b, n, k) for b, n, k in zip(ends, sizes, steps, strict=True)]
+    if None in resolved_starts or None in resolved_ends:
+        return None
+    return SliceSpec(
+        tuple(axes),
+        tuple(int(b) for b in resolved_starts if b is not None),
+        tuple(int(b) for b in resolved_ends if b is not None),
+        tuple(steps),
+    )
+
+
 class Graph:
     """The nodes of one ONNX graph with their def-use relations and constant values.
 
@@ -165,35 +201,13 @@ class Graph:
             found = attributes(node).get(attribute)
             return [int(v) for v in found] if isinstance(found, list) else None
 
+        computed = [i for i in node.input[1:] if i and self.ints(i) is None]
         starts, ends = given(1, "starts"), given(2, "ends")
-        if starts is None or ends is None or len(starts) != len(ends):
+        if computed or starts is None or ends is None:
             return None
         if shape is None:
             shape = self.shapes.get(node.input[0])
-        rank = len(shape) if shape is not None else None
-        axes = given(3, "axes")
-        axes = list(range(len(starts))) if axes is None else axes
-        steps = given(4, "steps") or [1] * len(starts)
-        if len(axes) != len(starts) or len(steps) != len(starts) or 0 in steps:
-            return None
-        if any(a < 0 for a in axes):
-            if rank is None:
-                return None
-            axes = [a % rank for a in axes]
-        sizes: list[int | None] = []
-        for a in axes:
-            dim = shape[a] if shape is not None and a < len(shape) else None
-            sizes.append(dim if isinstance(dim, int) and dim >= 0 else None)
-        resolved_starts = [_resolve(b, n, k) for b, n, k in zip(starts, sizes, steps, strict=True)]
-        resolved_ends = [_resolve(b, n, k) for b, n, k in zip(ends, sizes, steps, strict=True)]
-        if None in resolved_starts or None in resolved_ends:
-            return None
-        return SliceSpec(
-            tuple(axes),
-            tuple(int(b) for b in resolved_starts if b is not None),
-            tuple(int(b) for b in resolved_ends if b is not None),
-            tuple(steps),
-        )
+        return slice_spec(starts, ends, given(3, "axes"), given(4, "steps"), shape)
 
     def uses(self, name: str) -> list[onnx.NodeProto]:
         return self.consumers.get(name, [])
