@@ -551,12 +551,11 @@ def slice_(imp: Importer, node: onnx.NodeProto) -> None:
     if start == 0 and stop == length:
         imp.define(node, 0, imp.operand(x), x.layout)
         return
-    pieces = [(start, False), (stop - start, True), (length - stop, False)]
-    sizes = [size for size, _ in pieces if size > 0]
-    index = [taken for size, taken in pieces if size > 0].index(True)
+    before, after = start, length - stop
+    sizes = [size for size in (before, stop - start, after) if size > 0]
     op = spike.SplitOp(imp.operand(x), ir_axis, sizes)
     imp.insert(op)
-    imp.define(node, 0, op.results[index], x.layout)
+    imp.define(node, 0, op.results[1 if before else 0], x.layout)
 
 
 @converts("Split")

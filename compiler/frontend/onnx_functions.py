@@ -134,14 +134,18 @@ def _lif_nodes(x: str, out: str, tag: str, parametric: bool = False) -> list[onn
         *_fire("h", "vth", "s"),
         *_reset_nodes("h", "s", "vth", "vr", "soft_b", "v_next"),
     ]
-    decay = [
-        _ref("decay", "decay", "value_float"),
-        helper.make_node("Constant", [], ["no_decay"], value_float=0.0),
-        helper.make_node("Greater", ["decay", "no_decay"], ["by_decay"]),
-    ]
+    decay = (
+        [
+            _ref("decay", "decay", "value_float"),
+            helper.make_node("Constant", [], ["no_decay"], value_float=0.0),
+            helper.make_node("Greater", ["decay", "no_decay"], ["by_decay"]),
+        ]
+        if parametric
+        else []
+    )
     return [
         _ref("tau", "tau", "value_float"),
-        *(decay if parametric else []),
+        *decay,
         _ref("vth", "v_threshold", "value_float"),
         _ref("vr", "v_reset", "value_float"),
         _ref("decay_input_i", "decay_input", "value_int"),

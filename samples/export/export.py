@@ -394,7 +394,7 @@ def pure_pytorch_neurons(model: nn.Module) -> Iterator[None]:
     from spikingjelly.activation_based import surrogate
 
     class UserSigmoid(surrogate.Sigmoid):
-        pass
+        """SpikingJelly's Sigmoid surrogate under a class of the user's module."""
 
     swapped: list[tuple[nn.Module, Any]] = []
     for module in model.modules():

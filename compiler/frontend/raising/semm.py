@@ -192,7 +192,7 @@ def _column(graph: Graph, node: onnx.NodeProto, gates: str) -> tuple[int, str] |
     if rank is None or not is_standard(node) or node.input[0] != gates:
         return None
     if node.op_type == "Slice":
-        spec = graph.slice_of(node)
+        spec = graph.slice_of(node, _shape(graph, gates))
         taken = spec.single() if spec is not None else None
         if taken is not None and taken[0] == rank - 1 and taken[2] == taken[1] + 1:
             return taken[1], node.output[0]
