@@ -87,6 +87,29 @@ def _memmap_external(tensor: onnx.TensorProto, model_dir: Path, model_path: str)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape)
 
 
+_NUMERIC_CONSTANTS = {
+    "value_float": np.float32,
+    "value_floats": np.float32,
+    "value_int": np.int64,
+    "value_ints": np.int64,
+}
+
+
+def constant_tensor(node: onnx.NodeProto) -> onnx.TensorProto | None:
+    """The value of a Constant node, whichever numeric attribute holds it (None: a string or
+    sparse constant)."""
+    from onnx import helper, numpy_helper
+
+    for attr in node.attribute:
+        if attr.name == "value" and attr.HasField("t"):
+            return attr.t
+        if attr.name in _NUMERIC_CONSTANTS:
+            dtype = _NUMERIC_CONSTANTS[attr.name]
+            value = np.asarray(helper.get_attribute_value(attr), dtype=dtype)
+            return numpy_helper.from_array(value, node.output[0])
+    return None
+
+
 class OnnxTensors:
     """The named tensors of an ONNX model: initializers and the values of Constant nodes."""
 
@@ -96,9 +119,9 @@ class OnnxTensors:
         self.tensors: dict[str, onnx.TensorProto] = {t.name: t for t in model.graph.initializer}
         for node in model.graph.node:
             if node.op_type == "Constant" and node.domain in ("", "ai.onnx"):
-                for attr in node.attribute:
-                    if attr.name == "value" and attr.HasField("t"):
-                        self.tensors[node.output[0]] = attr.t
+                tensor = constant_tensor(node)
+                if tensor is not None:
+                    self.tensors[node.output[0]] = tensor
 
     def __contains__(self, name: str) -> bool:
         return name in self.tensors

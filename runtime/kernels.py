@@ -90,8 +90,12 @@ def if_neuron(x: Array, v_threshold: float, v_reset: float, soft_reset: bool) ->
     return out
 
 
-def leaky(x: Array, beta: float, threshold: float, mechanism: str) -> Array:
-    """snnTorch Leaky (see `spike.leaky`)."""
+def leaky(
+    x: Array, beta: float, threshold: float, mechanism: str, alpha: float | None = None
+) -> Array:
+    """snnTorch Leaky, or with `alpha` snnTorch Synaptic (see `spike.leaky`)."""
+    if alpha is not None:
+        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism)
     b, thr = _f(beta), _f(threshold)
     v = np.zeros(x.shape[1:], dtype=F32)
     out = np.empty(x.shape, dtype=F32)
@@ -103,6 +107,27 @@ def leaky(x: Array, beta: float, threshold: float, mechanism: str) -> Array:
             v = b * ((_f(1.0) - r) * v) + x[t]
         else:
             v = b * v + x[t]
+        out[t] = (v - thr > 0).astype(F32)
+    return out
+
+
+def _synaptic(x: Array, a: np.float32, b: np.float32, thr: np.float32, mechanism: str) -> Array:
+    """snnTorch Synaptic in its own order: the reset from the previous membrane, the current
+    charged, the membrane charged by the current, then the reset applied."""
+    i = np.zeros(x.shape[1:], dtype=F32)
+    v = np.zeros(x.shape[1:], dtype=F32)
+    out = np.empty(x.shape, dtype=F32)
+    for t in range(x.shape[0]):
+        r = (v - thr > 0).astype(F32)
+        i = a * i + x[t]
+        h = b * v + i
+        if mechanism == "subtract":
+            v = h - r * thr
+        elif mechanism == "zero":
+            i = i - i * r
+            v = h - h * r
+        else:
+            v = h
         out[t] = (v - thr > 0).astype(F32)
     return out
 

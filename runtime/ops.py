@@ -76,7 +76,17 @@ def _if(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
 
 
 def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
-    return [kernels.leaky(args[0], _f(a, "beta"), _f(a, "threshold"), str(a["reset_mechanism"]))]
+    alpha = a.get("alpha")
+    mechanism = str(a["reset_mechanism"])
+    return [
+        kernels.leaky(
+            args[0],
+            _f(a, "beta"),
+            _f(a, "threshold"),
+            mechanism,
+            None if alpha is None else float(alpha),  # type: ignore[arg-type]
+        )
+    ]
 
 
 def _cuba_lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
@@ -218,6 +228,12 @@ LIF_ATTRS = {
     "reset": _STR,
 }
 
+LEAKY_ATTRS = {
+    "beta": _FLOAT,
+    "threshold": _FLOAT,
+    "reset_mechanism": _STR,
+    "alpha": _opt(_FLOAT),
+}
 CUBA_LIF_ATTRS = {
     "dt_tau_mem_inv": _FLOAT,
     "dt_tau_syn_inv": _FLOAT,
@@ -229,7 +245,7 @@ CUBA_LIF_ATTRS = {
 SEMANTICS: dict[str, Entry] = {
     "lif": (_lif, (1, 1), 1, {**LIF_ATTRS, "decay": _opt(_FLOAT)}),
     "if": (_if, (1, 1), 1, {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _STR}),
-    "leaky": (_leaky, (1, 1), 1, {"beta": _FLOAT, "threshold": _FLOAT, "reset_mechanism": _STR}),
+    "leaky": (_leaky, (1, 1), 1, LEAKY_ATTRS),
     "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),
     "bernoulli": (_bernoulli, (1, 2), 1, {"seed": _INT, "stream": _INT}),
     "linear": (_linear, (2, 3), 1, {"transpose_weight": _opt(_BOOL)}),

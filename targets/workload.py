@@ -175,6 +175,22 @@ multiplexer, as for LIF's hard reset), so it is no arithmetic. State: membrane V
 current I, both read and written every step."""
 
 
+SYNAPTIC_UPDATE = NeuronUpdate(adds=2, mults=2, compares=1, state_words=2)
+"""`spike.leaky` with `alpha` (snnTorch `Synaptic`): adds `alpha * I + X` and `beta * V + I`,
+mults `alpha * I` and `beta * V`, one comparison `V > threshold`; the reset is a select (as
+for Leaky, whose update counts only `beta * V + X`). State: membrane V and synaptic current I."""
+
+
+def neuron_update(op: str, attrs: dict[str, AttrValue]) -> NeuronUpdate | None:
+    """The update of a two-state neuron (a synaptic current besides the membrane), None for the
+    one-state kinds."""
+    if op == "cuba_lif":
+        return CUBA_LIF_UPDATE
+    if op == "leaky" and attrs.get("alpha") is not None:
+        return SYNAPTIC_UPDATE
+    return None
+
+
 def token_sums(q_shape: Sequence[int], heads: int) -> int:
     """The channel sums of a token attention on Q of `q_shape` `[T, B, N, D]` with `heads` heads:
     one per timestep, item, token and head, each one membrane update of its LIF."""
@@ -385,8 +401,9 @@ def vector_work(
     if op == "token_attention":
         sums = token_sums(ins[0], integer(attrs, "heads"))  # the LIF over each token and head
         return VectorWork(adds=n_in + 2 * sums, compares=sums, logic=size_of(inputs[1]))
-    if op == "cuba_lif":
-        u = CUBA_LIF_UPDATE
+    two_state = neuron_update(op, attrs)
+    if two_state is not None:
+        u = two_state
         return VectorWork(adds=u.adds * n_in, mults=u.mults * n_in, compares=u.compares * n_in)
     if op in ("lif", "if", "leaky"):
         return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)

@@ -53,8 +53,8 @@ RAISED: dict[str, dict[str, int]] = {
     "sj_topk_moe.torchscript": {"LIF": 5, "MoE": 1},
     "snntorch_attention.dynamo": {"Leaky": 6, "SSA": 1},
     "snntorch_attention.torchscript": {"Leaky": 6, "SSA": 1},
-    "snntorch_neurons.dynamo": {},  # snnTorch Synaptic, and the Leaky after it: not yet
-    "snntorch_neurons.torchscript": {},
+    "snntorch_neurons.dynamo": {"Synaptic": 1, "Leaky": 1},
+    "snntorch_neurons.torchscript": {"Synaptic": 1, "Leaky": 1},
 }
 
 

@@ -143,19 +143,24 @@ _LEAKY_MECHANISMS = (LeakyResetMode.SUBTRACT, LeakyResetMode.ZERO, LeakyResetMod
 
 
 def leaky(imp: Importer, node: onnx.NodeProto) -> None:
-    attrs = _attrs(node, {"beta": _REQUIRED, "threshold": 1.0, "reset_mechanism": 0})
+    """`spike.Leaky`, or `spike.Synaptic` (a Leaky with a synaptic current decaying by alpha)."""
+    synaptic = node.op_type == "Synaptic"
+    spec: dict[str, object] = {"beta": _REQUIRED, "threshold": 1.0, "reset_mechanism": 0}
+    attrs = _attrs(node, {**spec, "alpha": _REQUIRED} if synaptic else spec)
     mechanism = _int(attrs, "reset_mechanism")
     if mechanism not in (0, 1, 2):
         raise NodeError("reset_mechanism must be 0 (subtract), 1 (zero) or 2 (none)")
-    beta = _float(attrs, "beta")
-    if not 0.0 <= beta <= 1.0:
-        raise NodeError(f"beta must be in [0, 1], got {beta}")
+    factors = ("alpha", "beta") if synaptic else ("beta",)
+    for name in factors:
+        if not 0.0 <= _float(attrs, name) <= 1.0:
+            raise NodeError(f"{name} must be in [0, 1], got {_float(attrs, name)}")
     x = imp.operand(imp.time_major(node, 0, "the input"))
     op = spike.LeakyOp(
         x,
-        beta=beta,
+        beta=_float(attrs, "beta"),
         threshold=_float(attrs, "threshold"),
         reset_mechanism=_LEAKY_MECHANISMS[mechanism],
+        alpha=_float(attrs, "alpha") if synaptic else None,
     )
     _emit(imp, node, op)
 
@@ -337,6 +342,7 @@ SPIKE_CONVERTERS: dict[str, Converter] = {
     "LIF": lif,
     "IF": if_neuron,
     "Leaky": leaky,
+    "Synaptic": leaky,
     "CubaLIF": cuba_lif,
     "Bernoulli": bernoulli,
     "SSA": ssa,

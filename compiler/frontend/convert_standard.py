@@ -82,24 +82,12 @@ def _check_auto_pad(attrs: dict[str, object]) -> None:
 # -- constants and no-ops --------------------------------------------------------------------
 
 
-_CONSTANT_KINDS = {
-    "value_float": np.float32,
-    "value_floats": np.float32,
-    "value_int": np.int64,
-    "value_ints": np.int64,
-}
-
-
 @converts("Constant")
 def constant(imp: Importer, node: onnx.NodeProto) -> None:
-    attrs = attributes(node)
-    if "value" in attrs:
+    if node.output[0] in imp.tensors:  # `OnnxTensors` decodes every numeric form
         imp.define_const(node.output[0], imp.tensors.array(node.output[0]))
         return
-    for kind, dtype in _CONSTANT_KINDS.items():
-        if kind in attrs:
-            imp.define_const(node.output[0], np.asarray(attrs[kind], dtype=dtype))
-            return
+    attrs = attributes(node)
     raise NodeError(f"only numeric constants are supported, got attributes {sorted(attrs)}")
 
 

@@ -11,6 +11,7 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 |     |        | decay (0.0: divide by tau; k > 0: multiply by k, ParametricLIF) |
 | IF | X -> S | v_threshold (1.0), v_reset (0.0), soft_reset (0) |
 | Leaky | X -> S | beta, threshold (1.0), reset_mechanism (0 subtract, 1 zero, 2 none) |
+| Synaptic | X -> S | alpha, beta, threshold (1.0), reset_mechanism (0 subtract, 1 zero, 2 none) |
 | CubaLIF | X -> S | dt_tau_mem_inv, dt_tau_syn_inv, v_leak (0.0), v_threshold (1.0), v_reset (0.0)
 | Bernoulli | X, U -> S | seed (0) |
 | SSA | Q, K, V -> Y | heads, scale |
@@ -245,6 +246,62 @@ def leaky_function() -> onnx.FunctionProto:
     ]
     defaults = {"threshold": 1.0, "reset_mechanism": 0}
     return _function("Leaky", ["X"], ["S"], nodes, required=["beta"], defaults=defaults)
+
+
+def synaptic_function() -> onnx.FunctionProto:
+    """snnTorch's `Synaptic` (`spike.leaky` with `alpha`): a Scan over time with two states,
+    the membrane `v` and the synaptic current `i`, both starting at 0."""
+    step = [
+        # R = (V - thr > 0), the previous step's spike
+        helper.make_node("Sub", ["v", "thr"], ["v_shift"]),
+        helper.make_node("Greater", ["v_shift", "zero"], ["r_b"]),
+        helper.make_node("Cast", ["r_b"], ["r"], to=_F),
+        # I = alpha * I + X; H = beta * V + I
+        helper.make_node("Mul", ["alpha", "i"], ["ai"]),
+        helper.make_node("Add", ["ai", "x_t"], ["i_new"]),
+        helper.make_node("Mul", ["beta", "v"], ["bv"]),
+        helper.make_node("Add", ["bv", "i_new"], ["h"]),
+        # subtract: H - R * thr; zero: H - H * R and I - I * R; none: H
+        helper.make_node("Mul", ["r", "thr"], ["r_thr"]),
+        helper.make_node("Sub", ["h", "r_thr"], ["v_sub"]),
+        helper.make_node("Mul", ["h", "r"], ["h_r"]),
+        helper.make_node("Sub", ["h", "h_r"], ["v_zero"]),
+        helper.make_node("Mul", ["i_new", "r"], ["i_r"]),
+        helper.make_node("Sub", ["i_new", "i_r"], ["i_zero"]),
+        helper.make_node("Where", ["is_sub", "v_sub", "v_zero"], ["v_a"]),
+        helper.make_node("Where", ["is_none", "h", "v_a"], ["v_next"]),
+        helper.make_node("Where", ["is_zero", "i_zero", "i_new"], ["i_next"]),
+        helper.make_node("Sub", ["v_next", "thr"], ["out_shift"]),
+        helper.make_node("Greater", ["out_shift", "zero"], ["s_b"]),
+        helper.make_node("Cast", ["s_b"], ["s"], to=_F),
+        helper.make_node("Identity", ["s"], ["s_out"]),
+    ]
+    body = helper.make_graph(
+        step,
+        "synaptic_step",
+        [_info("v"), _info("i"), _info("x_t")],
+        [_info("v_next"), _info("i_next"), _info("s_out")],
+    )
+    nodes = [
+        _ref("alpha", "alpha", "value_float"),
+        _ref("beta", "beta", "value_float"),
+        _ref("thr", "threshold", "value_float"),
+        _ref("mech", "reset_mechanism", "value_int"),
+        helper.make_node("Constant", [], ["zero"], value_float=0.0),
+        helper.make_node("Constant", [], ["c_sub"], value_int=0),
+        helper.make_node("Constant", [], ["c_zero"], value_int=1),
+        helper.make_node("Constant", [], ["c_none"], value_int=2),
+        helper.make_node("Equal", ["mech", "c_sub"], ["is_sub"]),
+        helper.make_node("Equal", ["mech", "c_zero"], ["is_zero"]),
+        helper.make_node("Equal", ["mech", "c_none"], ["is_none"]),
+        helper.make_node("Shape", ["X"], ["item_shape"], start=1),
+        helper.make_node("Expand", ["zero", "item_shape"], ["v0"]),
+        helper.make_node(
+            "Scan", ["v0", "v0", "X"], ["v_last", "i_last", "S"], body=body, num_scan_inputs=1
+        ),
+    ]
+    defaults = {"threshold": 1.0, "reset_mechanism": 0}
+    return _function("Synaptic", ["X"], ["S"], nodes, required=["alpha", "beta"], defaults=defaults)
 
 
 def cuba_lif_function() -> onnx.FunctionProto:
@@ -517,6 +574,7 @@ def spike_functions() -> list[onnx.FunctionProto]:
         lif_function(),
         if_function(),
         leaky_function(),
+        synaptic_function(),
         cuba_lif_function(),
         bernoulli_function(),
         ssa_function(),
@@ -529,10 +587,14 @@ def spike_functions() -> list[onnx.FunctionProto]:
     ]
 
 
+NEURON_FUNCTIONS = frozenset({"LIF", "IF", "Leaky", "Synaptic", "CubaLIF"})
+"""The functions that are a layer of membrane neurons (time-major input, binary spikes out)."""
+
 FUNCTION_NAMES = (
     "LIF",
     "IF",
     "Leaky",
+    "Synaptic",
     "CubaLIF",
     "Bernoulli",
     "SSA",

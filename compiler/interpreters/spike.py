@@ -139,7 +139,8 @@ class SpikeFunctions(InterpreterFunctions):
     @dense_args
     def run_leaky(self, interp: Interpreter, op: spike.LeakyOp, args: PythonValues):
         mechanism = op.reset_mechanism.data.value
-        return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism),)
+        alpha = None if op.alpha is None else _float(op.alpha)
+        return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism, alpha),)
 
     @impl(spike.CubaLIFOp)
     @encode_results

@@ -44,6 +44,7 @@ from targets.workload import (
     NeuronUpdate,
     integer,
     ints,
+    neuron_update,
     nonzeros_per_position,
     shape_of,
     size_of,
@@ -126,9 +127,9 @@ def _neuron_cost(kind: str) -> CostFunction:
     then the spikes written as addresses or a bitmap. A lane completes one neuron's update a
     cycle, whatever its kind (pipelined); the kinds differ in the arithmetic and state traffic
     they are charged."""
-    work = _NEURON_UPDATES[kind]
 
     def cost(e: Execution) -> Cost:
+        work = neuron_update(kind, e.instruction.attrs) or _NEURON_UPDATES[kind]
         c = Context(e)
         updates = size_of(e.inputs[0])
         spikes = spikes_per_step(e.outputs[0], c.steps)

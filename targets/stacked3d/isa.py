@@ -58,9 +58,9 @@ from targets.memory import weight_load_opcode
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
-    CUBA_LIF_UPDATE,
     integer,
     ints,
+    neuron_update,
     nonzeros_per_position,
     routing_work,
     shape_of,
@@ -521,19 +521,25 @@ def _neuron_cost(e: Execution) -> Cost:
     return _neuron_finish(e, result, updates, inputs, outputs)
 
 
-def _cuba_lif_cost(e: Execution) -> Cost:
-    """Norse's current-based LIF on the neuron unit: a lane still completes one neuron a cycle,
-    but each update does `CUBA_LIF_UPDATE`'s arithmetic and reads and writes two state words
-    (membrane and synaptic current) in the unit's local memory."""
-    hw = e.hardware
-    updates, inputs, outputs = _neuron_work(e)
-    work = CUBA_LIF_UPDATE
-    result = Cost(0.0, e.timesteps, hw)
-    result.energy("compute", ADD16, work.adds * updates)
-    result.energy("compute", MULT16, work.mults * updates)
-    result.energy("compute", COMPARE16, work.compares * updates)
-    result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
-    return _neuron_finish(e, result, updates, inputs, outputs)
+def _two_state_cost(kind: str) -> CostFunction:
+    """A neuron with a synaptic current besides its membrane (Norse's current-based LIF,
+    snnTorch's Synaptic) on the neuron unit: a lane still completes one neuron a cycle, but each
+    update does its `neuron_update` arithmetic and reads and writes two state words in the
+    unit's local memory. A one-state Leaky is priced as every other neuron."""
+
+    def cost(e: Execution) -> Cost:
+        work = neuron_update(kind, e.instruction.attrs)
+        if work is None:
+            return _neuron_cost(e)
+        updates, inputs, outputs = _neuron_work(e)
+        result = Cost(0.0, e.timesteps, e.hardware)
+        result.energy("compute", ADD16, work.adds * updates)
+        result.energy("compute", MULT16, work.mults * updates)
+        result.energy("compute", COMPARE16, work.compares * updates)
+        result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
+        return _neuron_finish(e, result, updates, inputs, outputs)
+
+    return cost
 
 
 def _neuron_finish(
@@ -643,9 +649,14 @@ def _build() -> InstructionSet:
         _opcode("SYS.CONV", "conv2d", _conv_cost, "a convolution on the systolic array"),
         _prunable_opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
         _prunable_opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
-        _prunable_opcode("NEU.LEAKY", "leaky", _neuron_cost, "snnTorch Leaky neurons"),
         _prunable_opcode(
-            "NEU.CUBA_LIF", "cuba_lif", _cuba_lif_cost, "Norse current-based LIF neurons"
+            "NEU.LEAKY", "leaky", _two_state_cost("leaky"), "snnTorch Leaky (and Synaptic) neurons"
+        ),
+        _prunable_opcode(
+            "NEU.CUBA_LIF",
+            "cuba_lif",
+            _two_state_cost("cuba_lif"),
+            "Norse current-based LIF neurons",
         ),
         _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),

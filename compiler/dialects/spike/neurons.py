@@ -228,6 +228,14 @@ class LeakyOp(NeuronOp):
         zero:     V = beta * ((1 - R) * V) + X[t]
         none:     V = beta * V + X[t]
         S[t] = (V - threshold > 0)
+
+    With `alpha`, snnTorch's `Synaptic`: the input charges a synaptic current `I` (starting at
+    0) that the membrane integrates in place of `X[t]`:
+
+        I = alpha * I + X[t]
+        subtract: V = (beta * V + I) - R * threshold
+        zero:     J = beta * V + I; I = I - I * R; V = J - J * R
+        none:     V = beta * V + I
     """
 
     name = "spike.leaky"
@@ -241,6 +249,9 @@ class LeakyOp(NeuronOp):
     reset_mechanism = prop_def(LeakyResetModeAttr)
     """subtract, zero or none."""
 
+    alpha = opt_prop_def(FloatAttr)
+    """Synaptic current decay factor α in [0, 1] (snnTorch's `Synaptic`); absent: no current."""
+
     def __init__(
         self,
         input: SSAValue | Operation,
@@ -248,23 +259,29 @@ class LeakyOp(NeuronOp):
         beta: float,
         threshold: float = 1.0,
         reset_mechanism: LeakyResetMode = LeakyResetMode.SUBTRACT,
+        alpha: float | None = None,
     ) -> None:
         value = SSAValue.get(input)
+        properties: dict[str, Attribute] = {
+            "beta": _f32(beta),
+            "threshold": _f32(threshold),
+            "reset_mechanism": LeakyResetModeAttr(reset_mechanism),
+        }
+        if alpha is not None:
+            properties["alpha"] = _f32(alpha)
         super().__init__(
             operands=[value],
             result_types=[SpikeTrainType(shape_of(value))],
-            properties={
-                "beta": _f32(beta),
-                "threshold": _f32(threshold),
-                "reset_mechanism": LeakyResetModeAttr(reset_mechanism),
-            },
+            properties=properties,
         )
 
     def verify_(self) -> None:
         super().verify_()
-        beta = self.beta.value.data
-        if not 0.0 <= beta <= 1.0:
-            raise VerifyException(f"spike.leaky: beta must be in [0, 1], got {beta}")
+        for name, attr in (("beta", self.beta), ("alpha", self.alpha)):
+            if attr is not None and not 0.0 <= attr.value.data <= 1.0:
+                raise VerifyException(
+                    f"spike.leaky: {name} must be in [0, 1], got {attr.value.data}"
+                )
 
 
 @irdl_op_definition

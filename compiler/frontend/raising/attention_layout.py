@@ -16,15 +16,12 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from compiler.frontend.onnx_functions import DOMAIN, spike_functions
+from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS, spike_functions
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
 from compiler.frontend.raising.report import Raised, RaiseReport
 
 SPIKING = {
-    "LIF",
-    "IF",
-    "Leaky",
-    "CubaLIF",
+    *NEURON_FUNCTIONS,
     "Bernoulli",
     "SDSA",
     "TokenAttention",

@@ -21,13 +21,13 @@ import numpy as np
 import onnx
 from onnx import helper
 
-from compiler.frontend.onnx_functions import DOMAIN
+from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 
 TOKENWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Cast", "Identity"}
 """Elementwise ops an expert may apply (with constants broadcast along the feature axis)."""
-NEURONS = {"LIF", "IF", "Leaky", "CubaLIF"}
+NEURONS = NEURON_FUNCTIONS
 
 
 class MoEError(Exception):

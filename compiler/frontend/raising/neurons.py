@@ -203,7 +203,7 @@ class Model:
     """What a chain of fires is: a spike function and its attributes."""
 
     kind: str
-    """The spike function: LIF, IF, Leaky or CubaLIF."""
+    """The spike function: LIF, IF, Leaky, Synaptic or CubaLIF."""
     attributes: dict[str, float | int]
 
 
@@ -327,8 +327,15 @@ def identify(chain: list[Fire]) -> Model:
     first = chain[0]
     if any(f.threshold != first.threshold or f.strict != first.strict for f in chain):
         raise ChainError("the threshold or the comparison differs between steps")
+    if any(fire.raw is None for fire in chain):
+        raise ChainError("a step's charge reads the membranes of more than one earlier step")
     if any(not fire.input for fire in chain):
         return _identify_two_state(chain)
+    if _reads_earlier_inputs(chain):  # a one-state model would take the current as its input
+        try:
+            return _identify_two_state(chain)
+        except ChainError:
+            pass
     constants: set[float] = set()
     for fire in chain:
         assert fire.charge is not None
@@ -353,6 +360,19 @@ def identify(chain: list[Fire]) -> Model:
         f"the graph as its parameter; step 1 computes H = {second}"
         f"{two_state}"
     )
+
+
+def _reads_earlier_inputs(chain: list[Fire]) -> bool:
+    """Whether a step's input reads the values an earlier step's input read (a synaptic current
+    carried over), other than one value read at every step (a repeated input)."""
+    seen: set[str] = set()
+    for fire in chain:
+        assert fire.raw is not None
+        leaves = {n for n in fire.raw.leaves() if n not in (MEMBRANE, SPIKE)}
+        if len(leaves) > 1 and leaves & seen:
+            return True
+        seen |= leaves
+    return False
 
 
 def _computes(
@@ -393,14 +413,86 @@ def _step_inputs(chain: list[Fire]) -> list[str]:
     return inputs
 
 
+@dataclass(frozen=True)
+class TwoStateCandidate:
+    """A neuron model with a fire-less second state (a synaptic current) as one function: a
+    step's membrane and the next current from the current, the step's input, and the previous
+    membrane and spike (None at the first step, where the model starts from rest)."""
+
+    model: Model
+    step: Callable[
+        [np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray] | None],
+        tuple[np.ndarray, np.ndarray],
+    ]
+
+
+TWO_STATE_KINDS = ("CubaLIF", "Synaptic")
+
+
+def _cuba(a: float, b: float, vl: float, vth: float, vr: float) -> TwoStateCandidate:
+    """Norse's current-based LIF: the input jumps into the current, which drives the membrane
+    and then decays."""
+    fa, fb, fvl, fvr = (np.float32(p) for p in (a, b, vl, vr))
+
+    def step(
+        current: np.ndarray, x: np.ndarray, before: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        jump = current + x
+        if before is None:
+            v = np.full_like(x, fvl)
+        else:
+            v = np.where(before[1] > 0, fvr, before[0]).astype(np.float32)
+        return v + fa * ((fvl - v) + jump), jump + (-fb) * jump
+
+    attrs = {"dt_tau_mem_inv": a, "dt_tau_syn_inv": b, "v_leak": vl, "v_threshold": vth}
+    return TwoStateCandidate(Model("CubaLIF", {**attrs, "v_reset": vr}), step)
+
+
+def _synaptic(alpha: float, beta: float, threshold: float, mechanism: str) -> TwoStateCandidate:
+    """snnTorch's Synaptic: the current decays by alpha and takes the input, the membrane decays
+    by beta and takes the current; the reset (by the previous step's spike) is subtracted or
+    absent. (A reset to zero also clears the current, so that step reads the spikes of every
+    earlier step: no chain links it.)"""
+    a, b, thr = np.float32(alpha), np.float32(beta), np.float32(threshold)
+
+    def step(
+        current: np.ndarray, x: np.ndarray, before: tuple[np.ndarray, np.ndarray] | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        i = a * current + x
+        v, fired = before if before is not None else (np.zeros_like(x), np.zeros_like(x))
+        h = b * v + i
+        return (h - fired * thr if mechanism == "subtract" else h), i
+
+    attrs = {"alpha": alpha, "beta": beta, "threshold": threshold}
+    return TwoStateCandidate(
+        Model("Synaptic", {**attrs, "reset_mechanism": LEAKY_MECHANISMS[mechanism]}), step
+    )
+
+
+def two_state_candidates(constants: set[float], threshold: float) -> list[TwoStateCandidate]:
+    """The two-state models whose parameters can be read from `constants` and the fire."""
+    models: list[TwoStateCandidate] = []
+    potentials = sorted({0.0, *constants})
+    for a in sorted(c for c in constants if c > 0):
+        for b in sorted({abs(c) for c in constants}):
+            for vl in potentials:
+                models += [_cuba(a, b, vl, threshold, vr) for vr in potentials]
+    factors = sorted(c for c in constants if 0.0 <= c <= 1.0)
+    for alpha in factors:
+        for beta in factors:
+            models += [_synaptic(alpha, beta, threshold, m) for m in ("subtract", "none")]
+    return models
+
+
 def _identify_two_state(chain: list[Fire]) -> Model:
-    """Norse's current-based LIF (`CubaLIF`): a synaptic current the input jumps into, which
-    drives the membrane and decays, both unrolled from step 0 in every step's arithmetic."""
+    """A neuron with a synaptic current the input charges (Norse's current-based LIF, snnTorch's
+    Synaptic), the current unrolled from step 0 in every step's arithmetic."""
     first = chain[0]
     if not first.strict:
         raise ChainError(
             "its charge reads the inputs of earlier steps (a second state), but it fires at "
-            "H >= threshold, where Norse's current-based LIF fires at H > threshold"
+            "H >= threshold, where the two-state neurons (Norse's current-based LIF, snnTorch's "
+            "Synaptic) fire at H > threshold"
         )
     inputs = _step_inputs(chain)
     constants: set[float] = set()
@@ -409,54 +501,37 @@ def _identify_two_state(chain: list[Fire]) -> Model:
         constants.update(fire.raw.constants())
     probe = {name: probes(seed=10 + i) * 4 for i, name in enumerate(dict.fromkeys(inputs))}
     h = probes(seed=2)
-    threshold = np.float32(first.threshold)
-    fired = (h > threshold).astype(np.float32)
-    potentials = sorted({0.0, *constants})
-    for a in sorted(c for c in constants if c > 0):
-        for b in sorted({abs(c) for c in constants}):
-            for vl in potentials:
-                for vr in potentials:
-                    if _cuba_computes(chain, inputs, probe, h, fired, (a, b, vl, vr)):
-                        return Model(
-                            "CubaLIF",
-                            {
-                                "dt_tau_mem_inv": a,
-                                "dt_tau_syn_inv": b,
-                                "v_leak": vl,
-                                "v_threshold": first.threshold,
-                                "v_reset": vr,
-                            },
-                        )
+    fired = (h > np.float32(first.threshold)).astype(np.float32)
+    for candidate in two_state_candidates(constants, first.threshold):
+        if _two_state_computes(chain, inputs, probe, (h, fired), candidate):
+            return candidate.model
     raise ChainError(
-        "its charge reads the inputs of earlier steps (a second state) but matches no Norse "
-        "current-based LIF with constants of the graph as dt/tau_mem, dt/tau_syn, v_leak and "
-        "v_reset"
+        "its charge reads the inputs of earlier steps (a second state) but matches no two-state "
+        "neuron with constants of the graph as its parameters (Norse's current-based LIF: "
+        "dt/tau_mem, dt/tau_syn, v_leak, v_reset; snnTorch's Synaptic: alpha, beta, reset by "
+        "subtraction or none)"
     )
 
 
-def _cuba_computes(
+def _two_state_computes(
     chain: list[Fire],
     inputs: list[str],
     probe: dict[str, np.ndarray],
-    h: np.ndarray,
-    fired: np.ndarray,
-    params: tuple[float, float, float, float],
+    state: tuple[np.ndarray, np.ndarray],
+    candidate: TwoStateCandidate,
 ) -> bool:
-    a, b, vl, vr = (np.float32(p) for p in params)
-    current = np.zeros_like(h)
+    current = np.zeros_like(state[0])
+    env = {MEMBRANE: state[0], SPIKE: state[1], **probe}
     for t, fire in enumerate(chain):
         assert fire.raw is not None
-        jump = current + probe[inputs[t]]
-        v = np.full_like(h, vl) if t == 0 else np.where(fired > 0, vr, h).astype(np.float32)
-        expected = v + a * ((vl - v) + jump)
-        env = {MEMBRANE: h, SPIKE: fired, **probe}
+        before = None if t == 0 else state
+        expected, current = candidate.step(current, probe[inputs[t]], before)
         try:
             got = evaluate(fire.raw, env)
         except KeyError:
             return False
-        if not same_bits(got, expected):
+        if not same_bits(got, np.asarray(expected, dtype=np.float32)):
             return False
-        current = jump + (-b) * jump
     return True
 
 
@@ -500,7 +575,7 @@ class Neuron:
 def neuron(graph: Graph, chain: list[Fire]) -> Neuron:
     """The chain as a neuron, checked to be self-contained: its membrane is used only by itself."""
     model = identify(chain)
-    if model.kind == "CubaLIF":  # the inputs are the leaves; all else is the neuron's
+    if model.kind in TWO_STATE_KINDS:  # the inputs are the leaves; all else is the neuron's
         for fire, name in zip(chain, _step_inputs(chain), strict=True):
             fire.input = name
             fire.nodes = set(fire.walked)

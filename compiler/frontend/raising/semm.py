@@ -38,12 +38,12 @@ from dataclasses import dataclass
 
 import onnx
 
-from compiler.frontend.onnx_functions import DOMAIN
+from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
 from compiler.frontend.raising.moe import MoEError, _router, _shared_input, dispatch_experts
 from compiler.frontend.raising.report import Left, Raised, RaiseReport
 
-GATE_NEURONS = {"LIF", "IF", "Leaky", "CubaLIF", "Bernoulli"}
+GATE_NEURONS = {*NEURON_FUNCTIONS, "Bernoulli"}
 """`spike` functions whose output is binary spikes, time-major: what may gate the experts."""
 ELEMENTWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Identity"}
 """Elementwise ops an expert may apply, on its own values or constants."""
