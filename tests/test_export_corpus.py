@@ -45,7 +45,7 @@ RAISED: dict[str, dict[str, int]] = {
     "sj_semm_moe.dynamo": {"LIF": 3, "MoE": 1},
     "sj_semm_moe.torchscript": {"LIF": 3, "MoE": 1},
     "sj_spikformer.dynamo": SPIKFORMER,
-    "sj_spikformer.dynamo_batch": {"LIF": 10},  # the SSA's Reshapes to computed shapes: not yet
+    "sj_spikformer.dynamo_batch": SPIKFORMER,
     "sj_spikformer.dynamo_opset20": SPIKFORMER,
     "sj_spikformer.dynamo_sidecar": SPIKFORMER,
     "sj_spikformer.torchscript": SPIKFORMER,  # Q, K, V sliced out of one fused neuron

@@ -131,7 +131,9 @@ class Attn:
     divide: bool = False  # Div by 1 / scale instead of Mul by scale
     neuron_after: bool = True  # a LIF on the result (which the raising moves onto the SSA)
     batch: int | str = BATCH
+    infer_batch: bool = False  # channel-major fused: Reshape targets [T, -1, ...], not [0, 0, ...]
     # near misses
+    fold_batch: bool = False  # ... whose -1 takes in half the tokens besides the batch
     real_v: bool = False  # V from a Linear without a neuron
     k_reshaped: bool = False  # K reshaped straight to [T, B, H, dh, N] (tokens scrambled)
 
@@ -163,7 +165,12 @@ def _ssa_graph(a: Attn) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
         inputs.append((name, [T, a.batch, *shape[2:]]))
     if a.fused:
         s = node("LIF", ["xqkv"])
-        heads = node("Reshape", [s, const([0, 0, 3 * H, DH, N])])
+        if a.fold_batch:
+            heads = node("Reshape", [s, const([T, -1, 3 * H, DH, N // 2])])
+        elif a.infer_batch:
+            heads = node("Reshape", [s, const([T, -1, 3 * H, DH, N])])
+        else:
+            heads = node("Reshape", [s, const([0, 0, 3 * H, DH, N])])
         sizes = const([H, H, H])
         nodes.append(helper.make_node("Split", [heads, sizes], ["sq", "sk", "sv"], axis=2))
         q, k, v = "sq", "sk", "sv"
@@ -209,7 +216,7 @@ def _ssa_graph(a: Attn) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
     if a.neuron_after:
         y = node("LIF", [y], v_threshold=0.5)
     if not token:
-        y = node("Reshape", [y, const([0, 0, D, N])])
+        y = node("Reshape", [y, const([T, -1, D, N] if a.infer_batch else [0, 0, D, N])])
     nodes[-1].output[0] = "y"
     model = model_from(nodes, inputs, [("y", None)], inits)
     return model, feeds
@@ -250,6 +257,9 @@ RAISED = {
     "channel-right-inner": Attn(layout="channel", association="right"),
     "channel-right-outer": Attn(layout="channel", association="right", scale_at="outer"),
     "channel-fused-split": Attn(layout="channel", fused=True),
+    "channel-fused-inferred-dynamic-batch": Attn(
+        layout="channel", fused=True, batch="B", infer_batch=True
+    ),
     "channel-right-inner-0.1": Attn(
         layout="channel", association="right", scale=0.1, neuron_after=False
     ),
@@ -283,6 +293,10 @@ NEAR_MISSES = {
     ),
     "value-not-spikes": (Attn(real_v=True), "is not spikes: it is computed by"),
     "key-heads-reshape-mismatch": (Attn(k_reshaped=True), "is not split into heads"),
+    "inferred-batch-takes-in-tokens": (
+        Attn(layout="channel", fused=True, batch="B", infer_batch=True, fold_batch=True),
+        "does not keep the time and batch axes",
+    ),
 }
 
 

@@ -10,6 +10,7 @@ layout the graph reads, and `AttentionLayout.commit` splices the call in and rep
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -235,6 +236,23 @@ class AttentionLayout:
     def dynamic(self, name: str) -> bool:
         return bool(name) and not self.graph.is_constant(name)
 
+    def keeps_time_and_batch(self, node: onnx.NodeProto, before: Shape, after: Shape) -> bool:
+        """Whether a Reshape keeps axes 0 and 1: equal dims, or, with a dynamic batch that shape
+        inference names afresh on each side, a target shape that copies the batch (0) or infers
+        it (-1) from trailing axes of the same static size."""
+        if all(dims_equal(before[k], after[k]) for k in (0, 1)):
+            return True
+        target = self.graph.ints(node.input[1]) if len(node.input) > 1 else None
+        if target is None or len(target) < 3 or int_attribute(node, "allowzero", 0):
+            return False
+        if not isinstance(before[0], int) or target[0] not in (0, before[0]):
+            return False
+        if target[1] == 0:
+            return True
+        rest, kept = before[2:], target[2:]
+        static = all(isinstance(d, int) for d in rest) and all(d > 0 for d in kept)
+        return target[1] == -1 and static and math.prod(rest) == math.prod(kept)  # type: ignore[arg-type]
+
     def only_use(self, name: str) -> onnx.NodeProto | None:
         uses = self.graph.uses(name)
         if len(uses) != 1 or self.graph.is_output(name):
@@ -292,9 +310,7 @@ class AttentionLayout:
                 roles[after] = r
             else:
                 in_shape, out_shape = self.shape(before), self.shape(after)
-                if len(out_shape) < 3 or not all(
-                    dims_equal(in_shape[k], out_shape[k]) for k in (0, 1)
-                ):
+                if len(out_shape) < 3 or not self.keeps_time_and_batch(node, in_shape, out_shape):
                     raise Miss(f"{label(node)} does not keep the time and batch axes of {what}")
                 split = _head_split(in_shape, out_shape)
                 if split is None:
