@@ -818,3 +818,62 @@ def test_static_batch_export_counts_every_image_as_an_inference(tmp_path: Path) 
     assert report.batch == 64
     totals = report.totals
     assert totals["energy_per_inference_pj"] == pytest.approx(totals["energy_pj"] / 64)
+
+
+def _flatten_repeat(shape_used_elsewhere: bool) -> onnx.ModelProto:
+    """`x.reshape(x.shape[0], -1)` as TorchScript writes it with a dynamic batch (the target
+    computed from Shape(x)), then repeated over T = 3 and scaled; `shape_used_elsewhere` also
+    reshapes the output by the batch read off Shape(x), which a time axis on x would change."""
+    i64 = np.int64
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"]),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axis0"], ["batch1"]),
+        helper.make_node("Concat", ["batch1", "minus1"], ["flat_shape"], axis=0),
+        helper.make_node("Reshape", ["x", "flat_shape"], ["flat"]),
+        helper.make_node("Unsqueeze", ["flat", "axis0"], ["flat1"]),
+        helper.make_node("Tile", ["flat1", "repeats"], ["xt"]),
+        helper.make_node("Mul", ["xt", "half"], ["y" if not shape_used_elsewhere else "yt"]),
+    ]
+    if shape_used_elsewhere:
+        nodes += [
+            helper.make_node("Concat", ["three", "batch1", "minus1"], ["out_shape"], axis=0),
+            helper.make_node("Reshape", ["yt", "out_shape"], ["y"]),
+        ]
+    inits = {
+        "zero": np.asarray(0, i64),
+        "axis0": np.asarray([0], i64),
+        "minus1": np.asarray([-1], i64),
+        "three": np.asarray([3], i64),
+        "repeats": np.asarray([3, 1, 1], i64),
+        "half": np.asarray(0.5, np.float32),
+    }
+    return model_from(nodes, [("x", ["B", 2, 3])], [("y", None)], inits)
+
+
+def test_a_computed_flatten_before_the_repeat_is_followed(tmp_path: Path) -> None:
+    model = _flatten_repeat(False)
+    path = _save(model, tmp_path)
+    raised, report = _raise(model, path)
+    assert report.repeated_inputs == ["x"] and report.timesteps == 3
+    assert "Shape" not in _op_types(raised)
+    x = np.random.default_rng(0).normal(size=(5, 2, 3)).astype(np.float32)
+    assert np.array_equal(
+        _run(raised, {"x": np.broadcast_to(x, (3, *x.shape)).copy()})["y"],
+        _run(model, {"x": x})["y"],
+    )
+    result = import_onnx(path)
+    assert np.array_equal(
+        evaluate(result.module, result.weights, {"x": x})["y"], _run(model, {"x": x})["y"]
+    )
+
+
+def test_a_flatten_whose_shape_is_read_elsewhere_is_not_a_repeat(tmp_path: Path) -> None:
+    model = _flatten_repeat(True)
+    path = _save(model, tmp_path)
+    _, report = _raise(model, path)
+    assert report.untimed_inputs == ["x"] and report.timesteps == 1  # no repeat: read at step 0
+    x = np.random.default_rng(1).normal(size=(4, 2, 3)).astype(np.float32)
+    result = import_onnx(path)
+    got = evaluate(result.module, result.weights, {"x": x})["y"]
+    assert np.array_equal(got, _run(model, {"x": x})["y"])

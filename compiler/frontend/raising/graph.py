@@ -178,6 +178,62 @@ class Graph:
             return None
         return [int(v) for v in array.reshape(-1)]
 
+    def reshape_target(self, node: onnx.NodeProto) -> list[int] | None:
+        """The target shape of a Reshape as constants: its shape input, or a shape computed from
+        its own input (`Concat(Unsqueeze(Gather(Shape(x), k)), [-1])`, as `x.reshape(x.shape[0],
+        -1)` exports), a piece read from the input's axis k at position k written 0 (copy) and
+        one of a static size written as that size. None when a piece is not known."""
+        if node.op_type != "Reshape" or not is_standard(node) or len(node.input) < 2:
+            return None
+        constant = self.ints(node.input[1])
+        if constant is not None:
+            return constant
+        concat = self.producer.get(node.input[1])
+        if concat is None or concat.op_type != "Concat" or not is_standard(concat):
+            return None
+        allowzero = attributes(node).get("allowzero", 0)
+        target: list[int] = []
+        for part in concat.input:
+            known = self.ints(part)
+            if known is None:
+                axis = self._shape_axis(part, node.input[0])
+                if axis is None:
+                    return None
+                size = (self.shapes.get(node.input[0]) or [])[axis:][:1]
+                if size and isinstance(size[0], int) and size[0] > 0:
+                    known = [size[0]]
+                elif axis == len(target) and not allowzero:
+                    known = [0]
+                else:
+                    return None
+            target += known
+        return target
+
+    def _shape_axis(self, name: str, source: str) -> int | None:
+        """k when `name` is `[dim k of source]`: Unsqueeze(Gather(Shape(source), k)), or
+        Gather(Shape(source), [k])."""
+        node = self.producer.get(name)
+        if node is not None and node.op_type == "Unsqueeze" and self.axes(node) == [0]:
+            node = self.producer.get(node.input[0])
+            scalar = True
+        else:
+            scalar = False
+        if node is None or node.op_type != "Gather" or not is_standard(node):
+            return None
+        shape = self.producer.get(node.input[0])
+        index = self.constant(node.input[1])
+        if shape is None or shape.op_type != "Shape" or shape.input[0] != source:
+            return None
+        if index is None or index.size != 1 or index.ndim != (0 if scalar else 1):
+            return None
+        rank = len(self.shapes.get(source) or [])
+        bounds = attributes(shape)
+        start, end = (int(bounds.get(b, d)) for b, d in (("start", 0), ("end", rank)))  # type: ignore[call-overload]
+        start, end = (max(0, min(rank, b + rank if b < 0 else b)) for b in (start, end))
+        i = int(index.reshape(-1)[0])
+        i += end - start if i < 0 else 0
+        return start + i if 0 <= i < end - start else None
+
     def axes(self, node: onnx.NodeProto) -> list[int] | None:
         """The `axes` of a Reduce*, Squeeze or Unsqueeze: its second input (a constant, from
         opset 13/18) or its `axes` attribute (earlier opsets); None if neither is known."""

@@ -19,28 +19,75 @@ DYNAMIC = -1
 """A dimension of unknown size (the dynamic batch) in the shapes followed here."""
 
 
+def _reshaped(shape: list[int], target: list[int], allowzero: bool) -> list[int] | None:
+    """`shape` after a Reshape to `target`, None if it does not apply. A dynamic axis (the batch)
+    must stay at its position behind the same leading axes, copied (`0`) or inferred (`-1`, the
+    axes after it then of the same size); the axes after it are reshaped per batch item."""
+    sizes = [
+        shape[i] if d == 0 and not allowzero and i < len(shape) else d for i, d in enumerate(target)
+    ]
+    b = shape.index(DYNAMIC) if DYNAMIC in shape else len(shape)
+    if b < len(shape):
+        if b >= len(target) or sizes[:b] != shape[:b]:
+            return None
+        copied = target[b] == 0 and not allowzero
+        inferred = target[b] == -1 and -1 not in target[b + 1 :]
+        if not (copied or inferred):
+            return None
+    lead = b + 1 if b < len(shape) else 0  # the axes kept as they are
+    try:
+        rest = np.empty(shape[lead:], dtype=np.bool_).reshape(sizes[lead:]).shape
+    except ValueError:
+        return None
+    return [*shape[:lead], *rest]
+
+
 def _reshapes(
     graph: Graph, name: str, shape: list[int]
 ) -> tuple[list[tuple[onnx.NodeProto, list[int]]], list[int]]:
-    """The static Reshapes that `name` goes through alone (e.g. [B, 1, H, W] -> [B, H, W]), and
-    the shape after them."""
+    """The Reshapes that `name` goes through alone (e.g. [B, 1, H, W] -> [B, H, W]), to a
+    constant or a computed shape (`x.reshape(x.shape[0], -1)`), and the shape after them."""
     chain: list[tuple[onnx.NodeProto, list[int]]] = []
-    while DYNAMIC not in shape:
-        uses = graph.uses(name)
-        if len(uses) != 1 or uses[0].op_type != "Reshape" or graph.is_output(name):
+    while True:
+        reshapes = [u for u in graph.uses(name) if u.op_type == "Reshape" and u.input[0] == name]
+        if len(reshapes) != 1 or graph.is_output(name):
             return chain, shape
-        target = graph.ints(uses[0].input[1])
+        (node,) = reshapes
+        own = _target_nodes(graph, node)
+        if any(id(u) not in own for u in graph.uses(name) if u is not node):
+            return chain, shape  # the value (or its shape) is used elsewhere too
+        target = graph.reshape_target(node)
         if target is None:
             return chain, shape
-        allowzero = attributes(uses[0]).get("allowzero", 0)
-        sizes = [shape[i] if d == 0 and not allowzero else d for i, d in enumerate(target)]
-        try:
-            shape = list(np.empty(shape, dtype=np.bool_).reshape(sizes).shape)
-        except ValueError:
+        reshaped = _reshaped(shape, target, bool(attributes(node).get("allowzero", 0)))
+        if reshaped is None:
             return chain, shape
-        chain.append((uses[0], shape))
-        name = uses[0].output[0]
-    return chain, shape
+        shape = reshaped
+        chain.append((node, shape))
+        name = node.output[0]
+
+
+def _target_nodes(graph: Graph, reshape: onnx.NodeProto) -> set[int]:
+    """ids of the nodes that compute a Reshape's target shape and feed nothing else (a shape
+    computed from its input: once the input is time-major, only that Reshape may read them)."""
+    own: set[int] = set()
+    pending = [reshape.input[1]]
+    while pending:
+        name = pending.pop()
+        node = graph.producer.get(name)
+        if node is None or id(node) in own or graph.is_constant(name):
+            continue
+        own.add(id(node))
+        pending += [i for i in node.input if i and i != reshape.input[0]]
+    for node in graph.nodes:
+        if id(node) in own:
+            for out in node.output:
+                users = graph.uses(out)
+                if graph.is_output(out) or any(
+                    u is not reshape and id(u) not in own for u in users
+                ):
+                    return set()
+    return own
 
 
 def _repeat_chain(graph: Graph, name: str, shape: list[int]) -> tuple[str, int] | None:
@@ -101,11 +148,15 @@ def raise_repeated_inputs(graph: Graph) -> dict[str, int]:
         if found is None:
             continue
         value, timesteps = found
+        batch = next((d.dim_param or "?" for d in dims if not d.HasField("dim_value")), "?")
         for node, out_shape in reshapes:  # now reshaping [T, ...]: keep the time axis
-            target = graph.fresh(node.input[1])
+            target = graph.fresh(node.input[1])  # the one dynamic axis (-1) is inferred
             graph.constants[target] = np.asarray([timesteps, *out_shape], dtype=np.int64)
             node.input[1] = target
-            graph.shapes[node.output[0]] = [timesteps, *out_shape]
+            graph.shapes[node.output[0]] = [
+                timesteps,
+                *(batch if d == DYNAMIC else d for d in out_shape),
+            ]
         graph.replace_uses(value, last)
         if vi.name in graph.shapes:  # the shapes the later passes read stay current
             graph.shapes[vi.name] = [timesteps, *graph.shapes[vi.name]]
