@@ -840,7 +840,7 @@ def _flatten_repeat(shape_used_elsewhere: bool) -> onnx.ModelProto:
             helper.make_node("Concat", ["three", "batch1", "minus1"], ["out_shape"], axis=0),
             helper.make_node("Reshape", ["yt", "out_shape"], ["y"]),
         ]
-    inits = {
+    inits: dict[str, np.ndarray] = {
         "zero": np.asarray(0, i64),
         "axis0": np.asarray([0], i64),
         "minus1": np.asarray([-1], i64),

@@ -249,9 +249,9 @@ class AttentionLayout:
             return False
         if target[1] == 0:
             return True
-        rest, kept = before[2:], target[2:]
-        static = all(isinstance(d, int) for d in rest) and all(d > 0 for d in kept)
-        return target[1] == -1 and static and math.prod(rest) == math.prod(kept)  # type: ignore[arg-type]
+        rest = [d for d in before[2:] if isinstance(d, int)]
+        static = len(rest) == len(before) - 2 and all(d > 0 for d in target[2:])
+        return target[1] == -1 and static and math.prod(rest) == math.prod(target[2:])
 
     def only_use(self, name: str) -> onnx.NodeProto | None:
         uses = self.graph.uses(name)
