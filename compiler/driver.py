@@ -12,7 +12,7 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -375,9 +375,11 @@ def load_model(
     model: str,
     inline_weights: bool = False,
     explain: Callable[[RaiseReport], None] | None = None,
+    raising: Sequence[str] | None = None,
 ) -> tuple[ModuleOp, WeightStore, Path]:
     """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
-    its weights and the folder its weight paths are relative to."""
+    its weights and the folder its weight paths are relative to; `raising` names the raising
+    passes an ONNX model goes through (default: all)."""
     start = time.perf_counter()
     if model == "-" or model.endswith(".mlir"):
         module, base = read_ir(model)
@@ -385,7 +387,7 @@ def load_model(
     else:
         from compiler.frontend.onnx_import import import_onnx
 
-        result = import_onnx(model, inline_weights=inline_weights, explain=explain)
+        result = import_onnx(model, inline_weights=inline_weights, explain=explain, raising=raising)
         module, weights, base = result.module, result.weights, Path.cwd()
     logger.info("import %s: %.3f s", model, time.perf_counter() - start)
     return module, weights, base

@@ -29,6 +29,16 @@ from compiler.driver import (
 )
 from compiler.errors import SpikecError
 
+RAISING_PASSES = (
+    "loops",
+    "neurons",
+    "attention",
+    "moe",
+    "semm",
+)
+"""`compiler.frontend.raising.PASS_NAMES`, written out: the CLI does not import onnx to print
+its help (a test holds the two equal)."""
+
 if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
     from compiler.frontend.raising.report import RaiseReport
 
@@ -48,8 +58,27 @@ if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
     "repeated inputs, ...) and what they left as it was, with the reason; then each node "
     "imported as a generic op, and why it has no dedicated op.",
 )
+@click.option(
+    "--raise",
+    "raise_passes",
+    metavar="PASSES",
+    help="Run only these raising passes, comma-separated, in pipeline order: "
+    f"{', '.join(RAISING_PASSES)} (default: all).",
+)
+@click.option(
+    "--no-raise",
+    is_flag=True,
+    help="Run no raising pass: every node imports as it is, as a dedicated or generic op (the "
+    "import's own steps still run: constants folded, inputs given their time axis).",
+)
 def import_command(
-    model: str, output: str | None, generic: bool, inline_weights: bool, explain: bool
+    model: str,
+    output: str | None,
+    generic: bool,
+    inline_weights: bool,
+    explain: bool,
+    raise_passes: str | None,
+    no_raise: bool,
 ) -> None:
     """Import an ONNX model into the `spike` dialect.
 
@@ -62,15 +91,22 @@ def import_command(
       spikec import samples/sdt.onnx -o sdt.mlir
       spikec import samples/sdt.onnx --generic | spikec opt - -p ''
       spikec import samples/export/sj_sdt.dynamo.onnx --explain -o sdt.mlir
+      spikec import samples/export/sj_sdt.dynamo.onnx --raise=fold,neurons --explain
+      spikec import samples/export/sj_sdt.dynamo.onnx --no-raise -o sdt_generic.mlir
     """
     if model.endswith(".mlir"):
         raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
+    if raise_passes is not None and no_raise:
+        raise SpikecError("give --raise or --no-raise, not both")
+    passes: list[str] | None = [] if no_raise else None
+    if raise_passes is not None:
+        passes = [name.strip() for name in raise_passes.split(",") if name.strip()]
 
     def show(report: RaiseReport) -> None:
         for line in report.lines():
             click.echo(line, err=True)
 
-    module, _, base = load_model(model, inline_weights, show if explain else None)
+    module, _, base = load_model(model, inline_weights, show if explain else None, passes)
     if explain:
         from compiler.coverage import coverage
         from compiler.frontend.convert_generic import generic_op_lines

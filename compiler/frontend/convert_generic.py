@@ -231,7 +231,7 @@ class GenericBuilder:
 
         function = _function("Fold", [], self.body, outputs, self.imp.model)
         try:
-            values = ReferenceEvaluator(function).run(None, {})
+            values = ReferenceEvaluator(function).run(None, {}, attributes={})
         except Exception as e:  # onnx.reference raises what the op's kernel raises
             raise NodeError(f"evaluating it on its constant inputs fails: {e}") from None
         for name, value in zip(outputs, values, strict=True):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,6 +44,7 @@ from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
 from compiler.frontend.raising.generic import PREFIX as REGION_PREFIX
+from compiler.frontend.raising.graph import attributes
 from compiler.frontend.values import Layout, NodeError, Value
 from compiler.weights import (
     WEIGHTS_ATTR,
@@ -92,10 +93,6 @@ def node_label(node: onnx.NodeProto) -> str:
     kind = node.op_type if node.domain in ("", "ai.onnx") else f"{node.domain}.{node.op_type}"
     name = node.name or (node.output[0] if node.output else "?")
     return f"node '{name}' ({kind})"
-
-
-def attributes(node: onnx.NodeProto) -> dict[str, object]:
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
 def attr_int(node: onnx.NodeProto, name: str, default: int | None = None) -> int:
@@ -447,17 +444,22 @@ def import_onnx(
     *,
     inline_weights: bool = False,
     explain: Callable[[RaiseReport], None] | None = None,
+    raising: Sequence[str] | None = None,
 ) -> ImportResult:
     """Import an ONNX model into a `spike` module; `explain` sees what the raising passes did
-    before the nodes are converted (so also when the import then fails)."""
+    before the nodes are converted (so also when the import then fails). `raising` names the
+    raising passes to run (default: the whole pipeline; empty: none)."""
     path = Path(path)
     model = load_model(path)
     _check_opset(model, path)
     _check_external_data(model, path)
     file_tensors = OnnxTensors(model, path)
-    raising = raise_model(model, file_tensors, _infer_shapes(model))
+    try:
+        report = raise_model(model, file_tensors, _infer_shapes(model), raising)
+    except ValueError as e:  # an unknown pass name
+        raise SpikecError(str(e)) from None
     if explain is not None:
-        explain(raising)
+        explain(report)
     graph = model.graph
     importer = Importer(model, path, inline_weights, OnnxTensors(model, path))
     importer.file_tensors = set(file_tensors.tensors)
@@ -512,20 +514,20 @@ def import_onnx(
         except NodeError as e:
             problems.append(f"output '{out.name}': {e}")
     if problems:
-        raise UnsupportedModelError(str(path), problems + _raising_notes(raising))
+        raise UnsupportedModelError(str(path), problems + _raising_notes(report))
 
     importer.insert(func.ReturnOp(*results))
     function = func.FuncOp(
         "main",
         (arg_types, [r.type for r in results]),
         Region(block),
-        arg_attrs=_name_attrs([vi.name for vi in graph_inputs], raising.repeated_inputs),
+        arg_attrs=_name_attrs([vi.name for vi in graph_inputs], report.repeated_inputs),
         res_attrs=_name_attrs(output_names),
     )
 
     module = ModuleOp([*importer.globals.values(), function])
     module.attributes["spike.timesteps"] = IntegerAttr(importer.timesteps, i64)
-    module.attributes[EXPORT_NODES_ATTR] = IntegerAttr(raising.export_nodes, i64)
+    module.attributes[EXPORT_NODES_ATTR] = IntegerAttr(report.export_nodes, i64)
     if not inline_weights:
         module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
     from compiler.driver import verify
@@ -541,7 +543,7 @@ def import_onnx(
     }
     store = WeightStore(path, onnx_model=model, inline=inline)
     return ImportResult(
-        module, store, model, [vi.name for vi in graph_inputs], output_names, raising
+        module, store, model, [vi.name for vi in graph_inputs], output_names, report
     )
 
 

@@ -47,19 +47,22 @@ from compiler.frontend.raising.attention_layout import (
     B,
     C,
     H,
-    Miss,
     N,
     Operand,
     T,
     dims_equal,
-    float_attribute,
-    int_attribute,
     same_shape,
     show_roles,
     token_major_perm,
 )
-from compiler.frontend.raising.graph import Graph, is_standard, label
-from compiler.frontend.raising.report import Left, RaiseReport
+from compiler.frontend.raising.graph import (
+    Graph,
+    float_attribute,
+    int_attribute,
+    is_standard,
+    label,
+)
+from compiler.frontend.raising.report import Left, NotRaised, RaiseReport
 
 NEURONS = {"LIF", "IF", "Leaky"}
 """Neurons that may follow an SSA (they act on each element, so any layout of the non-time
@@ -77,7 +80,7 @@ def _is_pow2(value: float) -> bool:
 class Attention(AttentionLayout):
     """The three recognisers, each given one node of its pattern (SSA's outer MatMul, the
     ReduceSum of SDSA or of token attention): it returns when the node is not in that pattern,
-    raises `Miss` with the reason for a near miss, and otherwise commits the `spike` call."""
+    raises `NotRaised` with the reason for a near miss, and otherwise commits the `spike` call."""
 
     # -- SSA -----------------------------------------------------------------------------------
 
@@ -130,7 +133,7 @@ class Attention(AttentionLayout):
             return
         inner = [self.product(i) for i in outer_node.input]
         if inner[0] is not None and inner[1] is not None:
-            raise Miss(f"both operands of {label(outer_node)} are products: not Q Kᵀ V")
+            raise NotRaised(f"both operands of {label(outer_node)} are products: not Q Kᵀ V")
         side = 0 if inner[0] is not None else 1
         found = inner[side]
         if found is None:
@@ -141,7 +144,7 @@ class Attention(AttentionLayout):
             *([(inner_scale.output[0], outer_node)] if inner_scale is not None else []),
         ):
             if self.only_use(value) is not reader:
-                raise Miss(f"the product '{value}' is also used outside the attention")
+                raise NotRaised(f"the product '{value}' is also used outside the attention")
         if side == 0:
             leaves = [matmul.input[0], matmul.input[1], outer_node.input[1]]
         else:
@@ -152,18 +155,18 @@ class Attention(AttentionLayout):
         scaled = self.scale_of(use) if use is not None else None
         if use is not None and scaled is not None:
             if inner_scale is not None:
-                raise Miss("the products are scaled twice")
+                raise NotRaised("the products are scaled twice")
             outer_scale, (_, factor, problem), output = use, scaled, use.output[0]
         pattern = [matmul, outer_node, *(n for n in (inner_scale, outer_scale) if n is not None)]
         if any(id(n) in self.done for n in pattern):
             return
         if problem:
-            raise Miss(problem)
+            raise NotRaised(problem)
 
         ops = [self.operand(x, f"operand {i + 1} of the products") for i, x in enumerate(leaves)]
         for op in ops:
             if not op.complete or op.roles[:3] != (T, B, H):
-                raise Miss(
+                raise NotRaised(
                     f"operand '{op.name}' is not split into heads [T, B, H, ·, ·] by a Reshape of "
                     f"its channel axis (its axes are {show_roles(op.roles)})"
                 )
@@ -173,20 +176,20 @@ class Attention(AttentionLayout):
         elif pairs == [(C, N), (N, C), (C, N)]:
             form, (v, k, q) = "channel-major", ops
         else:
-            raise Miss(
+            raise NotRaised(
                 "the tokens and channels of the operands do not chain as Q Kᵀ V or its transpose: "
                 + " @ ".join(show_roles(op.roles[3:]) for op in ops)
             )
         heads = {op.dim(H) for op in ops}
         channels = {op.dim(C) for op in ops}
         if len(heads) != 1 or len(channels) != 1:
-            raise Miss(
+            raise NotRaised(
                 f"the operands are split into different heads: {sorted(heads)} heads of "
                 f"{sorted(channels)} channels"
             )
         (h,), (dh,) = heads, channels
         if len({(str(op.shape[0]), str(op.shape[1])) for op in ops}) != 1:
-            raise Miss("the operands differ in their time or batch sizes")
+            raise NotRaised("the operands differ in their time or batch sizes")
         nq, nk = q.dim(N), k.dim(N)
         # where the scale is applied: SSA scales the map Q Kᵀ (token-major (M1 M2) M3, or its
         # transpose M2 M3 channel-major)
@@ -197,12 +200,12 @@ class Attention(AttentionLayout):
             where = "to the attention map" if on_map else "to Kᵀ V (or its transpose), not to Q Kᵀ"
         in_place = factor == 1.0 or (outer_scale is None and on_map)
         if not in_place and not _is_pow2(factor):
-            raise Miss(
+            raise NotRaised(
                 f"the scale {factor:g} is applied {where}; SSA applies it to Q Kᵀ, and it is not a "
                 "power of two, so moving it changes the rounding"
             )
         if not in_place and dh * nk > EXACT_COUNTS:
-            raise Miss(f"dh x N = {dh * nk} counts are not exact in float32")
+            raise NotRaised(f"dh x N = {dh * nk} counts are not exact in float32")
 
         out: list[onnx.NodeProto] = []
         names = [self.tokens(x, token_major_perm(x.roles), out) for x in (q, k, v)]
@@ -250,15 +253,17 @@ class Attention(AttentionLayout):
         if neuron is None or neuron.domain != DOMAIN or neuron.op_type not in NEURONS:
             return
         if neuron.op_type != "LIF":
-            raise Miss(f"the neuron on the token sums is a {neuron.op_type}; SDSA's is a LIF")
+            raise NotRaised(f"the neuron on the token sums is a {neuron.op_type}; SDSA's is a LIF")
         gate = self.only_use(neuron.output[0])
         if gate is None or not is_standard(gate) or gate.op_type != "Mul":
-            raise Miss(f"the spikes of {label(neuron)} do not gate the queries alone (one Mul)")
+            raise NotRaised(
+                f"the spikes of {label(neuron)} do not gate the queries alone (one Mul)"
+            )
         if self.only_use(product.output[0]) is not reduce:
-            raise Miss(f"the product '{product.output[0]}' is also used outside the attention")
+            raise NotRaised(f"the product '{product.output[0]}' is also used outside the attention")
         (query,) = [i for i in gate.input if i != neuron.output[0]] or [""]
         if not self.dynamic(query):
-            raise Miss(f"{label(gate)} does not gate a run-time tensor")
+            raise NotRaised(f"{label(gate)} does not gate a run-time tensor")
         pattern = [product, reduce, neuron, gate]
         if any(id(n) in self.done for n in pattern):
             return
@@ -273,15 +278,15 @@ class Attention(AttentionLayout):
             and all(dims_equal(a, b) or a == b for a, b in zip(k.shape, v.shape, strict=True))
             and all(dims_equal(a, b) or a == b for a, b in zip(k.shape, q.shape, strict=True))
         ):
-            raise Miss(
+            raise NotRaised(
                 f"Q, K and V are not tensors of one shape [T, B, ...] of rank 4 or 5: "
                 f"{q.shape}, {k.shape}, {v.shape}"
             )
         axis = axes + rank if axes < 0 else axes
         if axis < 2:
-            raise Miss(f"{label(reduce)} sums over the time or batch axis")
+            raise NotRaised(f"{label(reduce)} sums over the time or batch axis")
         if k.roles[axis] not in (N, UNKNOWN):
-            raise Miss(
+            raise NotRaised(
                 f"{label(reduce)} sums over the {ROLE_NAMES[k.roles[axis]]} axis, not the tokens"
             )
         if k.complete:
@@ -294,10 +299,10 @@ class Attention(AttentionLayout):
     def summed_axis(self, reduce: onnx.NodeProto) -> int:
         """The one axis `reduce` sums over, keeping it (as given: may be negative)."""
         if int_attribute(reduce, "keepdims", 1) != 1:
-            raise Miss(f"{label(reduce)} drops the summed axis (keepdims = 0)")
+            raise NotRaised(f"{label(reduce)} drops the summed axis (keepdims = 0)")
         axes = self.graph.axes(reduce)
         if axes is None or len(axes) != 1:
-            raise Miss(f"{label(reduce)} does not sum over exactly one axis")
+            raise NotRaised(f"{label(reduce)} does not sum over exactly one axis")
         return axes[0]
 
     # -- token attention -------------------------------------------------------------------------
@@ -321,7 +326,7 @@ class Attention(AttentionLayout):
         if any(id(n) in self.done for n in pattern):
             return
         if neuron.op_type != "LIF":
-            raise Miss(
+            raise NotRaised(
                 f"the neuron on the sums is {neuron.op_type}, not LIF (QKFormer's token attention "
                 "fires a LIF)"
             )
@@ -331,31 +336,33 @@ class Attention(AttentionLayout):
         k = self.operand(key, "K")
         rank = len(q.shape)
         if rank not in (4, 5) or len(k.shape) != rank:
-            raise Miss(f"Q and K are not time-major tensors of rank 4 or 5: {q.shape}, {k.shape}")
+            raise NotRaised(
+                f"Q and K are not time-major tensors of rank 4 or 5: {q.shape}, {k.shape}"
+            )
         axis = axes + rank if axes < 0 else axes
         if axis < 2:
-            raise Miss(f"{label(reduce)} sums over the time or batch axis")
+            raise NotRaised(f"{label(reduce)} sums over the time or batch axis")
         role = q.roles[axis]
         if role == N:
-            raise Miss(
+            raise NotRaised(
                 f"{label(reduce)} sums over the tokens axis, not the channels of a head: a sum "
                 "over tokens is SDSA's (of K ⊙ V), not token attention's"
             )
         if role not in (C, UNKNOWN) or (role == UNKNOWN and rank == 5):
-            raise Miss(
+            raise NotRaised(
                 f"{label(reduce)} sums over the {ROLE_NAMES.get(role, 'unknown')} axis of "
                 f"{show_roles(q.roles)}, not the channels of a head"
             )
         if q.roles != k.roles or not all(
             dims_equal(a, b) or a == b for a, b in zip(q.shape, k.shape, strict=True)
         ):
-            raise Miss(
+            raise NotRaised(
                 f"Q {q.shape} {show_roles(q.roles)} and K {k.shape} {show_roles(k.roles)} are "
                 "not split into heads alike: K must hold Q's tokens and channels"
             )
         gated = self.shapes.get(gate.output[0])
         if gated is None or not same_shape(gated, k.shape):
-            raise Miss(f"{label(gate)} broadcasts K to {gated}: the spikes must only mask it")
+            raise NotRaised(f"{label(gate)} broadcasts K to {gated}: the spikes must only mask it")
         if q.complete:
             perm, heads = token_major_perm(q.roles), q.dim(H)
         else:
@@ -377,7 +384,7 @@ class Attention(AttentionLayout):
         back into the layout `gate`'s output had."""
         dims = [operands[0].shape[p] for p in perm]
         if not all(isinstance(d, int) for d in dims[2:]):
-            raise Miss("the sizes of the tokens and channels are not known")
+            raise NotRaised("the sizes of the tokens and channels are not known")
         params = _lif_params(neuron)
         out: list[onnx.NodeProto] = []
         names = [self.tokens(x, perm, out) for x in operands]
@@ -425,5 +432,5 @@ def raise_attention(graph: Graph, report: RaiseReport) -> None:
                     attention.sdsa(node)
                 else:
                     attention.token_attention(node)
-        except Miss as e:
+        except NotRaised as e:
             report.left.append(Left(label(node), f"not raised: {e}"))

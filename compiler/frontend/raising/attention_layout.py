@@ -18,8 +18,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS, spike_functions
-from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
-from compiler.frontend.raising.report import Raised, RaiseReport
+from compiler.frontend.raising.graph import (
+    Graph,
+    int_attribute,
+    ints_attribute,
+    is_standard,
+    label,
+)
+from compiler.frontend.raising.report import NotRaised, Raised, RaiseReport
 
 SPIKING = {
     *NEURON_FUNCTIONS,
@@ -38,10 +44,6 @@ ROLE_NAMES = {H: "heads", C: "channels", D: "channels", T: "time", B: "batch", N
 TOKEN_MAJOR = (T, B, N, D)
 
 Shape = list[int | str]
-
-
-class Miss(Exception):
-    """Why a recognised pattern is not raised."""
 
 
 @dataclass
@@ -63,29 +65,10 @@ class Operand:
     def dim(self, role: str) -> int:
         size = self.shape[self.roles.index(role)]
         if not isinstance(size, int):
-            raise Miss(f"the size of the {ROLE_NAMES[role]} axis of '{self.name}' is not known")
+            raise NotRaised(
+                f"the size of the {ROLE_NAMES[role]} axis of '{self.name}' is not known"
+            )
         return size
-
-
-def int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
-    value = attributes(node).get(name, default)
-    if not isinstance(value, int):
-        raise Miss(f"attribute '{name}' of {label(node)} is not an integer")
-    return value
-
-
-def float_attribute(node: onnx.NodeProto, name: str, default: float) -> float:
-    value = attributes(node).get(name, default)
-    if not isinstance(value, int | float):
-        raise Miss(f"attribute '{name}' of {label(node)} is not a number")
-    return float(value)
-
-
-def ints_attribute(node: onnx.NodeProto, name: str) -> list[int] | None:
-    value = attributes(node).get(name)
-    if not isinstance(value, list):
-        return None
-    return [int(v) for v in value]
 
 
 def dims_equal(a: int | str, b: int | str) -> bool:
@@ -230,7 +213,9 @@ class AttentionLayout:
     def shape(self, name: str) -> Shape:
         shape = self.shapes.get(name)
         if shape is None:
-            raise Miss(f"the shape of '{name}' is not known (ONNX shape inference fails on it)")
+            raise NotRaised(
+                f"the shape of '{name}' is not known (ONNX shape inference fails on it)"
+            )
         return shape
 
     def dynamic(self, name: str) -> bool:
@@ -266,11 +251,11 @@ class AttentionLayout:
         while True:
             node = self.graph.producer.get(values[-1])
             if node is None:
-                raise Miss(f"{what} '{name}' is not spikes: it is an input of the graph")
+                raise NotRaised(f"{what} '{name}' is not spikes: it is an input of the graph")
             if node.domain == DOMAIN and node.op_type in SPIKING:
                 break
             if not is_standard(node) or node.op_type not in LAYOUT or len(chain) > 32:
-                raise Miss(
+                raise NotRaised(
                     f"{what} '{name}' is not spikes: it is computed by {label(node)}, not by a "
                     "spiking neuron seen through Reshape, Transpose, Split and Slice"
                 )
@@ -283,7 +268,7 @@ class AttentionLayout:
         roles: dict[str, tuple[str, ...]] = {}
         shape = self.shape(current)
         if len(shape) < 3:
-            raise Miss(f"{what} '{name}' is not time-major [T, B, ...]")
+            raise NotRaised(f"{what} '{name}' is not time-major [T, B, ...]")
         roles[current] = _base(len(shape))
         for i, node in enumerate(chain):
             before, after = values[i], values[i + 1]
@@ -291,19 +276,19 @@ class AttentionLayout:
             if node.op_type == "Transpose":
                 perm = ints_attribute(node, "perm")
                 if perm is None or perm[:2] != [0, 1]:
-                    raise Miss(f"{label(node)} moves the time or batch axis of {what}")
+                    raise NotRaised(f"{label(node)} moves the time or batch axis of {what}")
                 roles[after] = tuple(r[p] for p in perm)
             elif node.op_type == "Split":
                 axis = int_attribute(node, "axis", 0)
                 if axis < 0:
                     axis += len(r)
                 if axis < 2:
-                    raise Miss(f"{label(node)} splits the time or batch axis of {what}")
+                    raise NotRaised(f"{label(node)} splits the time or batch axis of {what}")
                 roles[after] = r
             elif node.op_type == "Slice":
                 spec = self.graph.slice_of(node, self.shape(before))
                 if spec is None or any(a < 2 for a in spec.axes) or set(spec.steps) != {1}:
-                    raise Miss(
+                    raise NotRaised(
                         f"{label(node)} is not a constant slice of the non-time, non-batch axes "
                         f"of {what}"
                     )
@@ -311,7 +296,9 @@ class AttentionLayout:
             else:
                 in_shape, out_shape = self.shape(before), self.shape(after)
                 if len(out_shape) < 3 or not self.keeps_time_and_batch(node, in_shape, out_shape):
-                    raise Miss(f"{label(node)} does not keep the time and batch axes of {what}")
+                    raise NotRaised(
+                        f"{label(node)} does not keep the time and batch axes of {what}"
+                    )
                 split = _head_split(in_shape, out_shape)
                 if split is None:
                     roles[after] = _base(len(out_shape))
@@ -412,7 +399,7 @@ class AttentionLayout:
         if rank > 4:
             dims = [shape[p] for p in perm][3:-1]
             if not all(isinstance(d, int) for d in dims):
-                raise Miss(f"the sizes of '{original}' are not known")
+                raise NotRaised(f"the sizes of '{original}' are not known")
             y = self.reshape(y, [0, 0, 0, *[int(d) for d in dims], -1], out, f"{target}.heads")
         return self.transpose(y, inverse, out, f"{target}.layout"), target
 

@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from compiler.frontend.raising.report import NotRaised
 from compiler.weights import OnnxTensors
 
 
@@ -21,6 +22,27 @@ def is_standard(node: onnx.NodeProto) -> bool:
 
 def attributes(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def int_attribute(node: onnx.NodeProto, name: str, default: int) -> int:
+    value = attributes(node).get(name, default)
+    if not isinstance(value, int):
+        raise NotRaised(f"attribute '{name}' of {label(node)} is not an integer")
+    return value
+
+
+def float_attribute(node: onnx.NodeProto, name: str, default: float) -> float:
+    value = attributes(node).get(name, default)
+    if not isinstance(value, int | float):
+        raise NotRaised(f"attribute '{name}' of {label(node)} is not a number")
+    return float(value)
+
+
+def ints_attribute(node: onnx.NodeProto, name: str) -> list[int] | None:
+    value = attributes(node).get(name)
+    if not isinstance(value, list):
+        return None
+    return [int(v) for v in value]
 
 
 def label(node: onnx.NodeProto) -> str:

@@ -23,15 +23,11 @@ from onnx import helper
 
 from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
-from compiler.frontend.raising.report import Left, Raised, RaiseReport
+from compiler.frontend.raising.report import Left, NotRaised, Raised, RaiseReport
 
 TOKENWISE = {"Add", "Sub", "Mul", "Div", "Neg", "Relu", "Cast", "Identity"}
 """Elementwise ops an expert may apply (with constants broadcast along the feature axis)."""
 NEURONS = NEURON_FUNCTIONS
-
-
-class MoEError(Exception):
-    """Why a routed block is not raised."""
 
 
 @dataclass
@@ -113,7 +109,7 @@ def _terms(graph: Graph, gates: str, experts: int) -> dict[int, tuple[str, str]]
     for use in graph.uses(gates):
         e = _gate_slice(graph, use, gates)
         if e is None:
-            raise MoEError(f"the gates are used by {label(use)}, not only to weight the experts")
+            raise NotRaised(f"the gates are used by {label(use)}, not only to weight the experts")
         column = use.output[0]
         after = graph.uses(column)
         if (
@@ -124,14 +120,14 @@ def _terms(graph: Graph, gates: str, experts: int) -> dict[int, tuple[str, str]]
             column = after[0].output[0]
             after = graph.uses(column)
         if len(after) != 1 or after[0].op_type != "Mul":
-            raise MoEError(f"the gate of expert {e} does not multiply an expert's output")
+            raise NotRaised(f"the gate of expert {e} does not multiply an expert's output")
         mul = after[0]
         other = mul.input[1] if mul.input[0] == column else mul.input[0]
         if e in terms or not 0 <= e < experts:
-            raise MoEError(f"expert {e} is weighted twice or does not exist")
+            raise NotRaised(f"expert {e} is weighted twice or does not exist")
         terms[e] = (other, mul.output[0])
     if sorted(terms) != list(range(experts)):
-        raise MoEError(f"the gates weight experts {sorted(terms)} of {experts}")
+        raise NotRaised(f"the gates weight experts {sorted(terms)} of {experts}")
     return terms
 
 
@@ -142,13 +138,13 @@ def _sum(graph: Graph, terms: list[str]) -> onnx.NodeProto:
     for term in terms[1:]:
         uses = graph.uses(current)
         if len(uses) != 1 or uses[0].op_type != "Add" or graph.is_output(current):
-            raise MoEError("the weighted experts are not summed one after another")
+            raise NotRaised("the weighted experts are not summed one after another")
         node = uses[0]
         if set(node.input) != {current, term}:
-            raise MoEError("the weighted experts are summed out of expert order")
+            raise NotRaised("the weighted experts are summed out of expert order")
         current = node.output[0]
     if node is None:
-        raise MoEError("a single expert is no mixture")
+        raise NotRaised("a single expert is no mixture")
     return node
 
 
@@ -173,7 +169,7 @@ def _shared_input(graph: Graph, outputs: list[str]) -> tuple[str, list[set[str]]
     common = set.intersection(*ancestry)
     latest = [v for v in common if not any(o in common for u in graph.uses(v) for o in u.output)]
     if len(latest) != 1:
-        raise MoEError(f"the experts share {len(latest)} inputs; they must read one")
+        raise NotRaised(f"the experts share {len(latest)} inputs; they must read one")
     return latest[0], [a - common for a in ancestry]
 
 
@@ -190,22 +186,22 @@ def _expert(
             users = [u for u in graph.uses(out) if id(u) not in own]
             allowed = out == output and all(u.output[0] == gated for u in users)
             if (users and not allowed) or graph.is_output(out):
-                raise MoEError(f"expert {index}'s value '{out}' is also used outside it")
+                raise NotRaised(f"expert {index}'s value '{out}' is also used outside it")
     return Expert(index, output, gated, nodes, reads)
 
 
 def _check_tokenwise(graph: Graph, node: onnx.NodeProto) -> None:
     if node.domain == DOMAIN:
         if node.op_type not in NEURONS:
-            raise MoEError(f"an expert holds {label(node)}, which mixes tokens")
+            raise NotRaised(f"an expert holds {label(node)}, which mixes tokens")
         return
     if node.op_type in ("MatMul", "Gemm"):
         weight = graph.constant(node.input[1])
         if weight is None or weight.ndim != 2:
-            raise MoEError(f"an expert's {label(node)} has no constant 2-D weight")
+            raise NotRaised(f"an expert's {label(node)} has no constant 2-D weight")
         return
     if node.op_type not in TOKENWISE:
-        raise MoEError(f"an expert holds {label(node)}; only token-wise layers can be dispatched")
+        raise NotRaised(f"an expert holds {label(node)}; only token-wise layers can be dispatched")
 
 
 def raise_moe(graph: Graph, report: RaiseReport) -> None:
@@ -215,7 +211,7 @@ def raise_moe(graph: Graph, report: RaiseReport) -> None:
             continue
         try:
             _raise_block(graph, router, report)
-        except MoEError as e:
+        except NotRaised as e:
             report.left.append(Left(label(router.scatter), f"mixture of experts not raised: {e}"))
 
 
@@ -223,7 +219,7 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
     gates = router.scatter.output[0]
     shape = graph.shapes.get(gates)
     if not shape or not isinstance(shape[-1], int):
-        raise MoEError("the number of experts is not known")
+        raise NotRaised("the number of experts is not known")
     count = shape[-1]
     terms = _terms(graph, gates, count)
     last = _sum(graph, [terms[e][1] for e in range(count)])
@@ -231,7 +227,7 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
     experts = [_expert(graph, e, *terms[e], source, values[e]) for e in range(count)]
     source_shape = graph.shapes.get(source)
     if source_shape is None or len(source_shape) != len(shape) + 1:
-        raise MoEError(
+        raise NotRaised(
             "the routing changes over time (the gates have a time axis); dispatching would "
             "change what a stateful expert sees"
             if source_shape is not None and len(source_shape) == len(shape)

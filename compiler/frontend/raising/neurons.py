@@ -27,6 +27,7 @@ from onnx import TensorProto
 
 from compiler.frontend.raising.expr import Expr, evaluate, extract, leaf, probes, same_bits
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
+from compiler.frontend.raising.report import NotRaised
 
 MEMBRANE = "@H"
 """Leaf standing for the previous step's membrane (the value its fire compared)."""
@@ -318,23 +319,19 @@ def candidates(constants: set[float], threshold: float, strict: bool) -> list[Ca
     return models
 
 
-class ChainError(Exception):
-    """Why a chain of fires is not one neuron."""
-
-
 def identify(chain: list[Fire]) -> Model:
-    """The model every step of `chain` computes bit for bit, or a ChainError."""
+    """The model every step of `chain` computes bit for bit, or a NotRaised."""
     first = chain[0]
     if any(f.threshold != first.threshold or f.strict != first.strict for f in chain):
-        raise ChainError("the threshold or the comparison differs between steps")
+        raise NotRaised("the threshold or the comparison differs between steps")
     if any(fire.raw is None for fire in chain):
-        raise ChainError("a step's charge reads the membranes of more than one earlier step")
+        raise NotRaised("a step's charge reads the membranes of more than one earlier step")
     if any(not fire.input for fire in chain):
         return _identify_two_state(chain)
     if _reads_earlier_inputs(chain):  # a one-state model would take the current as its input
         try:
             return _identify_two_state(chain)
-        except ChainError:
+        except NotRaised:
             pass
     constants: set[float] = set()
     for fire in chain:
@@ -350,11 +347,11 @@ def identify(chain: list[Fire]) -> Model:
     if first.strict:  # a fire-less second state (Norse) hides inside a one-state-looking charge
         try:
             return _identify_two_state(chain)
-        except ChainError as e:
+        except NotRaised as e:
             two_state = f"; as a two-state neuron: {e}"
     compare = ">" if first.strict else ">="
     second = show(chain[1].charge if len(chain) > 1 else None)
-    raise ChainError(
+    raise NotRaised(
         "the charge matches no neuron model (LIF with decay_input true or false, ParametricLIF, "
         f"IF, snnTorch Leaky) that fires at H {compare} {first.threshold:g} with a constant of "
         f"the graph as its parameter; step 1 computes H = {second}"
@@ -405,7 +402,7 @@ def _step_inputs(chain: list[Fire]) -> list[str]:
         elif not new and len(leaves) == 1 and t > 0:
             inputs.append(inputs[-1])  # the same input at every step
         else:
-            raise ChainError(
+            raise NotRaised(
                 f"the charge of step {t} reads {len(leaves)} values besides the state, not the "
                 "inputs of the steps so far"
             )
@@ -489,7 +486,7 @@ def _identify_two_state(chain: list[Fire]) -> Model:
     Synaptic), the current unrolled from step 0 in every step's arithmetic."""
     first = chain[0]
     if not first.strict:
-        raise ChainError(
+        raise NotRaised(
             "its charge reads the inputs of earlier steps (a second state), but it fires at "
             "H >= threshold, where the two-state neurons (Norse's current-based LIF, snnTorch's "
             "Synaptic) fire at H > threshold"
@@ -505,7 +502,7 @@ def _identify_two_state(chain: list[Fire]) -> Model:
     for candidate in two_state_candidates(constants, first.threshold):
         if _two_state_computes(chain, inputs, probe, (h, fired), candidate):
             return candidate.model
-    raise ChainError(
+    raise NotRaised(
         "its charge reads the inputs of earlier steps (a second state) but matches no two-state "
         "neuron with constants of the graph as its parameters (Norse's current-based LIF: "
         "dt/tau_mem, dt/tau_syn, v_leak, v_reset; snnTorch's Synaptic: alpha, beta, reset by "
@@ -598,7 +595,7 @@ def neuron(graph: Graph, chain: list[Fire]) -> Neuron:
                 continue
             if escaping or graph.is_output(out):
                 where = label(escaping[0]) if escaping else "a graph output"
-                raise ChainError(f"its membrane '{out}' is also used by {where}")
+                raise NotRaised(f"its membrane '{out}' is also used by {where}")
     return Neuron(chain, model, own)
 
 
@@ -615,7 +612,7 @@ def find_neurons(graph: Graph) -> tuple[list[Neuron], list[tuple[onnx.NodeProto,
     for chain in found:
         try:
             neurons.append(neuron(graph, chain))
-        except ChainError as e:
+        except NotRaised as e:
             assert chain[0].anchor is not None
             reason = f"not raised: {e}"
             region = _keep_generic(graph, chain, reason)

@@ -6,6 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
+class NotRaised(Exception):
+    """A pattern was recognised but is not raised; the message says why (it becomes the
+    `Left` entry's reason)."""
+
+
 @dataclass
 class Raised:
     kind: str
@@ -26,9 +31,33 @@ class Left:
 
 
 @dataclass
+class PassRecord:
+    """What one raising pass did."""
+
+    name: str
+    raised: list[Raised] = field(default_factory=list)
+    left: list[Left] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Its other findings (nodes folded, inputs taken time-major, ...)."""
+
+    def lines(self) -> list[str]:
+        kinds: dict[str, int] = {}
+        for r in self.raised:
+            kinds[r.kind] = kinds.get(r.kind, 0) + 1
+        found = [f"raised {', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}"] * bool(kinds)
+        head = "; ".join([*self.notes, *found]) or "nothing found"
+        out = [f"[{self.name}] {head}"]
+        out += [f"  {r.kind:<8} {r.name}: {r.details} ({r.nodes} nodes)" for r in self.raised]
+        out += [f"  left {item.node}: {item.reason}" for item in self.left]
+        return out
+
+
+@dataclass
 class RaiseReport:
     raised: list[Raised] = field(default_factory=list)
     left: list[Left] = field(default_factory=list)
+    passes: list[PassRecord] = field(default_factory=list)
+    """The passes run, in order, each with what it raised and left."""
     loops: int = 0
     """ONNX Loops over time unrolled into steps."""
     export_nodes: int = 0
@@ -44,27 +73,20 @@ class RaiseReport:
     def count(self, kind: str) -> int:
         return sum(1 for r in self.raised if r.kind == kind)
 
+    def withdraw(self, node: str) -> None:
+        """Drop what was left at `node`: a later pass raised it, or says why better."""
+        self.left = [item for item in self.left if item.node != node]
+        for record in self.passes:
+            record.left = [item for item in record.left if item.node != node]
+
     def lines(self) -> list[str]:
-        """The explanation, one line a finding."""
-        out = [f"folded {self.folded} constant nodes"]
-        if self.loops:
-            out.insert(0, f"unrolled {self.loops} time loops")
-        for name in self.repeated_inputs:
-            if name in self.untimed_inputs:
-                out.append(
-                    f"input '{name}' has no time axis: given one of T = {self.timesteps} "
-                    "(the same values at every step), which the model reads at step 0"
-                )
-            else:
-                out.append(f"input '{name}' is repeated over T = {self.timesteps} inside the model")
+        """The explanation: per pass what it found, raised and left; then the totals."""
+        out = [f"raising passes: {', '.join(p.name for p in self.passes)}"]
+        for record in self.passes:
+            out += record.lines()
         kinds: dict[str, int] = {}
         for r in self.raised:
             kinds[r.kind] = kinds.get(r.kind, 0) + 1
         summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) or "nothing"
-        out.append(f"raised {summary}")
-        for r in self.raised:
-            out.append(f"  {r.kind:<8} {r.name}: {r.details} ({r.nodes} nodes)")
-        out.append(f"left generic: {len(self.left)}")
-        for item in self.left:
-            out.append(f"  {item.node}: {item.reason}")
+        out.append(f"raised {summary}; left generic: {len(self.left)}")
         return out

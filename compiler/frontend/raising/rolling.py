@@ -24,8 +24,8 @@ from onnx import helper
 
 from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
-from compiler.frontend.raising.neurons import ChainError, Neuron
-from compiler.frontend.raising.report import Left, Raised, RaiseReport
+from compiler.frontend.raising.neurons import Neuron
+from compiler.frontend.raising.report import Left, NotRaised, Raised, RaiseReport
 
 
 def time_slice(graph: Graph, name: str) -> tuple[str, int] | None:
@@ -182,7 +182,7 @@ def roll(
             continue
         try:
             _raise_sliced(graph, neuron, timesteps, report)
-        except ChainError as e:
+        except NotRaised as e:
             report.left.append(Left(label(neuron.anchor), f"not raised: {e}"))
     if not unrolled:
         return
@@ -202,7 +202,7 @@ def roll(
         roller.classify()
         roller.check()
         roller.rewrite(report)
-    except RollError as e:
+    except NotRaised as e:
         for neuron in unrolled:
             report.left.append(
                 Left(label(neuron.anchor), f"not raised: the steps cannot be rolled: {e}")
@@ -213,13 +213,13 @@ def _raise_sliced(graph: Graph, neuron: Neuron, timesteps: int | None, report: R
     steps = len(neuron.chain)
     source = sliced_source(graph, neuron.inputs)
     if source is None:
-        raise ChainError(
+        raise NotRaised(
             "its step inputs are not the time slices 0..T-1 of one time-major tensor (Slice + "
             "Squeeze, Gather or Split along axis 0)"
         )
     concat = restacking(graph, neuron)
     if concat is None:
-        raise ChainError(
+        raise NotRaised(
             "its spikes are not restacked in time order (Unsqueeze on axis 0, one Concat) or are "
             "also used step by step"
         )
@@ -252,10 +252,6 @@ AXIS_ATTRIBUTE = {
 }
 AXES_INPUT = {"ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "Unsqueeze",
               "Squeeze"}  # fmt: skip
-
-
-class RollError(Exception):
-    """Why the steps of a graph cannot be joined into time-major ops."""
 
 
 Class = tuple[str, ...]
@@ -339,7 +335,7 @@ class Roller:
                 self._place(node, [c for c in classes if c is not None])
             if len(waiting) == len(pending):
                 stuck = waiting[0]
-                raise RollError(
+                raise NotRaised(
                     f"node {label(stuck)} mixes values of different steps in a way that is not a "
                     "sum over the steps"
                 )
@@ -351,7 +347,7 @@ class Roller:
             return  # a Constant node
         if "seq" not in kinds and "partial" not in kinds:
             if "reduced" in kinds and "static" in kinds:
-                raise RollError(f"node {label(node)} mixes values from before and after time")
+                raise NotRaised(f"node {label(node)} mixes values from before and after time")
             kind = "reduced" if "reduced" in kinds else "static"
             if kind == "static":
                 self.lifted.append(node)
@@ -359,12 +355,12 @@ class Roller:
                 self.cls[out] = (kind,)
             return
         if "reduced" in kinds:
-            raise RollError(f"node {label(node)} mixes a step with a value summed over time")
+            raise NotRaised(f"node {label(node)} mixes a step with a value summed over time")
         if self._summing(node, classes):
             return
         steps = {c[2] for c in classes if c[0] == "seq"}
         if len(steps) != 1 or "partial" in kinds:
-            raise RollError(
+            raise NotRaised(
                 f"node {label(node)} combines steps {sorted(int(s) for s in steps)} in a way "
                 "that is not a sum over the steps"
             )
@@ -379,7 +375,7 @@ class Roller:
                 key.append(("static", name))
         group = self.groups.setdefault(tuple(key), {})
         if int(t) in group:
-            raise RollError(
+            raise NotRaised(
                 f"nodes {label(group[int(t)])} and {label(node)} do the same at one step"
             )
         group[int(t)] = node
@@ -434,7 +430,7 @@ class Roller:
             steps = [int(c[2]) for c in classes if c is not None]
             if len(sids) == 1 and steps == list(range(self.steps)):
                 return self.stacked[sids.pop()]
-        raise RollError(
+        raise NotRaised(
             f"the inputs of neuron {label(neuron.anchor)} are neither one value computed before "
             "the steps nor one layer applied at every step"
         )
@@ -443,17 +439,17 @@ class Roller:
         incomplete = [g for g in self.groups.values() if len(g) != self.steps]
         if incomplete:
             node = next(iter(incomplete[0].values()))
-            raise RollError(
+            raise NotRaised(
                 f"node {label(node)} is repeated at {len(incomplete[0])} of {self.steps} steps"
             )
         for name, c in self.cls.items():
             if c[0] == "seq" and self.graph.is_output(name):
-                raise RollError(f"graph output '{name}' is one step of a sequence")
+                raise NotRaised(f"graph output '{name}' is one step of a sequence")
         open_sums = {name for name in self.sums if self.cls.get(name, ("",))[0] == "partial"}
         for name in open_sums:
             for use in self.graph.uses(name):
                 if not any(use in adds for _, _, adds in self.reductions):
-                    raise RollError(f"'{name}' sums only some of the steps")
+                    raise NotRaised(f"'{name}' sums only some of the steps")
 
     # -- rewrite -------------------------------------------------------------------------------
 
@@ -515,18 +511,18 @@ class Roller:
         """`node` acting on time-major operands: its axes shifted past the time axis."""
         graph, op = self.graph, node.op_type
         if not is_standard(node):
-            raise RollError(f"cannot roll {label(node)} (a {node.domain} op)")
+            raise NotRaised(f"cannot roll {label(node)} (a {node.domain} op)")
         if op in ELEMENTWISE:
             return [node]
         attrs = attributes(node)
         if op == "Reshape":
             target = graph.ints(node.input[1])
             if target is None:
-                raise RollError(f"{label(node)} reshapes to a shape computed at run time")
+                raise NotRaised(f"{label(node)} reshapes to a shape computed at run time")
             if 0 in target and not attrs.get("allowzero", 0):
                 shape = self.shapes.get(first_input)
                 if shape is None or not all(isinstance(d, int) for d in shape):
-                    raise RollError(f"{label(node)} copies sizes (0) of a shape not known")
+                    raise NotRaised(f"{label(node)} copies sizes (0) of a shape not known")
                 target = [int(shape[i]) if d == 0 else d for i, d in enumerate(target)]
             name = graph.fresh(node.input[1])
             graph.constants[name] = np.asarray([self.steps, *target], dtype=np.int64)
@@ -535,7 +531,7 @@ class Roller:
         if op == "Transpose":
             perm = attrs.get("perm")
             if not isinstance(perm, list):
-                raise RollError(f"{label(node)} has no perm")
+                raise NotRaised(f"{label(node)} has no perm")
             _set(node, "perm", [0, *(int(p) + 1 for p in perm)])
             return [node]
         if op in AXIS_ATTRIBUTE:
@@ -548,7 +544,7 @@ class Roller:
             if len(node.input) > 1 and node.input[1]:
                 axes = graph.ints(node.input[1])
                 if axes is None:
-                    raise RollError(f"{label(node)} has axes computed at run time")
+                    raise NotRaised(f"{label(node)} has axes computed at run time")
                 name = graph.fresh(node.input[1])
                 graph.constants[name] = np.asarray(
                     [a + 1 if a >= 0 else a for a in axes], dtype=np.int64
@@ -559,10 +555,10 @@ class Roller:
                 axes = [int(a) for a in attrs["axes"]]  # type: ignore[attr-defined]
                 _set(node, "axes", [a + 1 if a >= 0 else a for a in axes])
                 return [node]
-            raise RollError(f"{label(node)} acts on every axis, time included")
+            raise NotRaised(f"{label(node)} acts on every axis, time included")
         if op == "Gemm":
             return self._gemm(node, attrs)
-        raise RollError(f"cannot roll {label(node)}: spikec does not know how it acts on a new "
+        raise NotRaised(f"cannot roll {label(node)}: spikec does not know how it acts on a new "
                         "time axis")  # fmt: skip
 
     def _gemm(self, node: onnx.NodeProto, attrs: dict[str, object]) -> list[onnx.NodeProto]:
@@ -573,12 +569,12 @@ class Roller:
             or attrs.get("alpha", 1.0) != 1.0
             or attrs.get("beta", 1.0) != 1.0
         ):
-            raise RollError(
+            raise NotRaised(
                 f"cannot roll {label(node)}: only Gemm with transA = 0, alpha = beta = 1"
             )
         weight = graph.constant(node.input[1])
         if weight is None:
-            raise RollError(f"cannot roll {label(node)}: its weight is computed at run time")
+            raise NotRaised(f"cannot roll {label(node)}: its weight is computed at run time")
         name = node.input[1]
         prelude: list[onnx.NodeProto] = []
         if attrs.get("transB", 0):  # the importer reads W^T of a stored W as W, transposed

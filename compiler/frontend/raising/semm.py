@@ -40,8 +40,8 @@ import onnx
 
 from compiler.frontend.onnx_functions import DOMAIN, NEURON_FUNCTIONS
 from compiler.frontend.raising.graph import Graph, attributes, is_standard, label
-from compiler.frontend.raising.moe import MoEError, _router, _shared_input, dispatch_experts
-from compiler.frontend.raising.report import Left, Raised, RaiseReport
+from compiler.frontend.raising.moe import _router, _shared_input, dispatch_experts
+from compiler.frontend.raising.report import Left, NotRaised, Raised, RaiseReport
 
 GATE_NEURONS = {*NEURON_FUNCTIONS, "Bernoulli"}
 """`spike` functions whose output is binary spikes, time-major: what may gate the experts."""
@@ -51,10 +51,6 @@ IN_ORDER_EXPERTS = 5
 """onnxruntime's ReduceSum over an axis that is not the last adds its slices one after another
 (as Combine does) up to this many; with more, or over the last axis, it adds them in another
 order (measured on onnxruntime 1.32, CPU)."""
-
-
-class SEMMError(Exception):
-    """Why a spike-gated mixture is not raised."""
 
 
 @dataclass
@@ -162,15 +158,15 @@ def _check_stacked(graph: Graph, mixture: Mixture) -> None:
     reduce = mixture.last
     mul, concat = mixture.nodes[-2], mixture.nodes[-3]
     if _int(reduce, "keepdims", 1) != 0:
-        raise SEMMError("the ReduceSum keeps the expert axis (keepdims=1)")
+        raise NotRaised("the ReduceSum keeps the expert axis (keepdims=1)")
     if _int(reduce, "noop_with_empty_axes", 0) != 0:
-        raise SEMMError("the ReduceSum has noop_with_empty_axes set")
+        raise NotRaised("the ReduceSum has noop_with_empty_axes set")
     for name in (mixture.nodes[0].output[0], concat.output[0], mul.output[0]):
         if _only_use(graph, name) is None:
-            raise SEMMError(f"'{name}', a step of the gated sum, is also used elsewhere")
+            raise NotRaised(f"'{name}', a step of the gated sum, is also used elsewhere")
     for e, row in enumerate(mixture.readers):
         if _only_use(graph, row.output[0]) is None:
-            raise SEMMError(f"expert {e}'s stacked output is also used elsewhere")
+            raise NotRaised(f"expert {e}'s stacked output is also used elsewhere")
     rank = _rank(graph, mul.output[0])
     assert rank is not None
     axis = _axis((graph.axes(reduce) or [0])[0], rank)
@@ -215,7 +211,7 @@ def _is_add(node: onnx.NodeProto | None) -> bool:
 
 def _gated_adds(graph: Graph, gates: str) -> Mixture | None:
     """The gated adds `sum_e G[..., e:e+1] * Y_e` of `gates`, when at least two gate columns
-    weight a value (a Mul); raises SEMMError when they are not a sum in expert order."""
+    weight a value (a Mul); raises NotRaised when they are not a sum in expert order."""
     terms: dict[int, tuple[str, str, list[onnx.NodeProto]]] = {}
     for use in graph.uses(gates):
         found = _column(graph, use, gates)
@@ -228,7 +224,7 @@ def _gated_adds(graph: Graph, gates: str) -> Mixture | None:
         nodes = [use] if column == use.output[0] else [use, graph.producer[column]]
         other = mul.input[1] if mul.input[0] == column else mul.input[0]
         if e in terms:
-            raise SEMMError(f"gate column {e} weights two values")
+            raise NotRaised(f"gate column {e} weights two values")
         terms[e] = (other, mul.output[0], [*nodes, mul])
     products = [product for _, product, _ in terms.values()]
     if len(terms) < 2 or not all(_is_add(_only_use(graph, name)) for name in products):
@@ -236,15 +232,15 @@ def _gated_adds(graph: Graph, gates: str) -> Mixture | None:
     shape = _shape(graph, gates)
     experts = shape[-1] if shape else None
     if sorted(terms) != list(range(len(terms))) or experts != len(terms):
-        raise SEMMError(f"the gates weight experts {sorted(terms)} of {experts}")
+        raise NotRaised(f"the gates weight experts {sorted(terms)} of {experts}")
     products = [terms[e][1] for e in range(len(terms))]
     current, adds = products[0], []
     for product in products[1:]:
         add = _only_use(graph, current)
         if add is None or not _is_add(add):
-            raise SEMMError("the gated experts are not summed one after another")
+            raise NotRaised("the gated experts are not summed one after another")
         if set(add.input) != {current, product} or _only_use(graph, product) is not add:
-            raise SEMMError("the gated experts are summed out of expert order")
+            raise NotRaised("the gated experts are summed out of expert order")
         adds.append(add)
         current = add.output[0]
     return Mixture(
@@ -266,39 +262,39 @@ def _check_gates(graph: Graph, mixture: Mixture) -> onnx.NodeProto:
     producer = graph.producer.get(mixture.gates)
     if producer is None or producer.domain != DOMAIN or producer.op_type not in GATE_NEURONS:
         what = label(producer) if producer is not None else "a graph input"
-        raise SEMMError(
+        raise NotRaised(
             f"the gates '{mixture.gates}' come from {what}, not from a raised spiking neuron "
             f"({', '.join(sorted(GATE_NEURONS))}): a spike-gated mixture needs binary gates"
         )
     shape = _shape(graph, mixture.gates)
     if not shape or shape[-1] != len(mixture.outputs):
         columns = shape[-1] if shape else "?"
-        raise SEMMError(f"the gates have {columns} columns for {len(mixture.outputs)} experts")
+        raise NotRaised(f"the gates have {columns} columns for {len(mixture.outputs)} experts")
     return producer
 
 
 def _check_expert_node(graph: Graph, e: int, node: onnx.NodeProto, own: set[str]) -> None:
     if node.domain == DOMAIN:
         if node.op_type in GATE_NEURONS or node.op_type.startswith("Unraised"):
-            raise SEMMError(
+            raise NotRaised(
                 f"expert {e} holds the neuron {label(node)}: the spike gates change from step "
                 "to step, so a dispatched (masked) input would change its state"
             )
-        raise SEMMError(f"expert {e} holds {label(node)}, which is not token-wise")
+        raise NotRaised(f"expert {e} holds {label(node)}, which is not token-wise")
     if not is_standard(node):
-        raise SEMMError(f"expert {e} holds {label(node)}, which is not token-wise")
+        raise NotRaised(f"expert {e} holds {label(node)}, which is not token-wise")
     if node.op_type == "MatMul":
         weight = graph.constant(node.input[1])
         if node.input[0] not in own or weight is None or weight.ndim != 2:
-            raise SEMMError(
+            raise NotRaised(
                 f"expert {e}'s {label(node)} has no constant 2-D weight on the feature axis; "
                 "only token-wise layers can be dispatched"
             )
         return
     if node.op_type not in ELEMENTWISE:
-        raise SEMMError(f"expert {e} holds {label(node)}; only token-wise layers can be dispatched")
+        raise NotRaised(f"expert {e} holds {label(node)}; only token-wise layers can be dispatched")
     if node.op_type == "Div" and graph.constant(node.input[1]) is None:
-        raise SEMMError(f"expert {e}'s {label(node)} divides by a computed value")
+        raise NotRaised(f"expert {e}'s {label(node)} divides by a computed value")
 
 
 def _expert_nodes(
@@ -307,20 +303,20 @@ def _expert_nodes(
     """Expert e's nodes (in graph order) and where they read `source`."""
     output = mixture.outputs[e]
     if output == source or output not in values:
-        raise SEMMError(f"expert {e} computes nothing from the experts' input")
+        raise NotRaised(f"expert {e} computes nothing from the experts' input")
     nodes = [n for n in graph.nodes if any(o in values for o in n.output)]
     own = {id(n) for n in nodes}
     for node in nodes:
         for name in node.input:
             if name and name != source and name not in values and not graph.is_constant(name):
                 what = "the gates" if name == mixture.gates else f"'{name}'"
-                raise SEMMError(f"expert {e} reads {what}; an expert may read only its input")
+                raise NotRaised(f"expert {e} reads {what}; an expert may read only its input")
         _check_expert_node(graph, e, node, values | {source})
         for out in node.output:
             users = [u for u in graph.uses(out) if id(u) not in own]
             allowed = out == output and all(u is mixture.readers[e] for u in users)
             if (users and not allowed) or graph.is_output(out):
-                raise SEMMError(f"expert {e}'s value '{out}' is also used outside it")
+                raise NotRaised(f"expert {e}'s value '{out}' is also used outside it")
     reads = [(n, i) for n in nodes for i, name in enumerate(n.input) if name == source]
     return nodes, reads
 
@@ -359,7 +355,7 @@ def _candidates(graph: Graph) -> list[tuple[onnx.NodeProto, Mixture | None, str 
             continue  # a top-k router's gates: the moe pass's
         try:
             mixture = _gated_adds(graph, name)
-        except SEMMError as e:
+        except NotRaised as e:
             found.append((producer or graph.uses(name)[0], None, str(e)))
             continue
         if mixture is not None:
@@ -376,10 +372,10 @@ def raise_semm(graph: Graph, report: RaiseReport) -> None:
             continue  # changed by a block raised before it
         try:
             if mixture is None:
-                raise SEMMError(why or "not a gated sum")
+                raise NotRaised(why or "not a gated sum")
             _raise_block(graph, mixture, report)
-        except SEMMError as e:
-            report.left = [item for item in report.left if item.node != label(anchor)]
+        except NotRaised as e:
+            report.withdraw(label(anchor))
             report.left.append(
                 Left(label(anchor), f"spike-gated mixture of experts (SEMM) not raised: {e}")
             )
@@ -390,10 +386,7 @@ def _raise_block(graph: Graph, mixture: Mixture, report: RaiseReport) -> None:
         _check_stacked(graph, mixture)
     neuron = _check_gates(graph, mixture)
     count = len(mixture.outputs)
-    try:
-        source, values = _shared_input(graph, mixture.outputs)
-    except MoEError as error:
-        raise SEMMError(str(error)) from error
+    source, values = _shared_input(graph, mixture.outputs)
     gates_shape, source_shape = _shape(graph, mixture.gates), _shape(graph, source)
     if (
         not gates_shape
@@ -401,7 +394,7 @@ def _raise_block(graph: Graph, mixture: Mixture, report: RaiseReport) -> None:
         or len(source_shape) != len(gates_shape)
         or list(source_shape[:-1]) != list(gates_shape[:-1])
     ):
-        raise SEMMError(
+        raise NotRaised(
             f"the experts' input '{source}' {source_shape or '(shape unknown)'} and the gates "
             f"{gates_shape or '(shape unknown)'} do not line up (time-major [T, B, N, D] and "
             "[T, B, N, E])"
@@ -409,12 +402,12 @@ def _raise_block(graph: Graph, mixture: Mixture, report: RaiseReport) -> None:
     for e, output in enumerate(mixture.outputs):
         shape = _shape(graph, output)
         if not shape or len(shape) != len(gates_shape) or shape[:-1] != gates_shape[:-1]:
-            raise SEMMError(f"expert {e}'s output {shape} is not token-wise like the gates")
+            raise NotRaised(f"expert {e}'s output {shape} is not token-wise like the gates")
     experts = [_expert_nodes(graph, mixture, e, source, values[e]) for e in range(count)]
     if not mixture.in_order:
         reader = _spiking_reader(graph, mixture.last.output[0])
         if reader is not None:
-            raise SEMMError(
+            raise NotRaised(
                 f"the experts are not summed in expert order ({mixture.order_note}), and "
                 f"{label(reader)} reads the sum: a threshold could turn the difference into "
                 "different spikes"
@@ -431,7 +424,7 @@ def _raise_block(graph: Graph, mixture: Mixture, report: RaiseReport) -> None:
     graph.nodes = [n for n in graph.nodes if n is not mixture.last] + new_nodes
     graph.reindex()
     graph.sort()
-    report.left = [item for item in report.left if item.node != label(mixture.last)]
+    report.withdraw(label(mixture.last))  # raised after all
     order = (
         "in expert order"
         if mixture.in_order
