@@ -53,7 +53,7 @@ def test_selection_keeps_pipeline_order_and_the_required_passes() -> None:
         "time-axes",
     ]
     assert [p.name for p in select([])] == ["fold", "repeated-inputs", "time-axes"]
-    with pytest.raises(ValueError, match="unknown raising pass.*neuron; the passes are loops"):
+    with pytest.raises(ValueError, match=r"unknown raising pass.*neuron; the passes are loops"):
         select(["neuron"])
 
 
