@@ -132,7 +132,8 @@ class Attn:
     neuron_after: bool = True  # a LIF on the result (which the raising moves onto the SSA)
     batch: int | str = BATCH
     infer_batch: bool = False  # channel-major fused: Reshape targets [T, -1, ...], not [0, 0, ...]
-    # near misses
+    v_alias: str = ""  # V's spikes written through "cast" (to bool and back), "mul1", "where"
+    # near misses ("mul2" for v_alias: V's spikes doubled)
     fold_batch: bool = False  # ... whose -1 takes in half the tokens besides the batch
     real_v: bool = False  # V from a Linear without a neuron
     k_reshaped: bool = False  # K reshaped straight to [T, B, H, dh, N] (tokens scrambled)
@@ -181,6 +182,14 @@ def _ssa_graph(a: Attn) -> tuple[onnx.ModelProto, dict[str, np.ndarray]]:
             v = node("MatMul", ["xv", w])
         else:
             v = node("LIF", ["xv"])
+        if a.v_alias == "cast":
+            b = node("Cast", [v], to=onnx.TensorProto.BOOL)
+            v = node("Identity", [node("Cast", [b], to=onnx.TensorProto.FLOAT)])
+        elif a.v_alias in ("mul1", "mul2"):
+            v = node("Mul", [v, const(1.0 if a.v_alias == "mul1" else 2.0, np.float32)])
+        elif a.v_alias == "where":
+            b = node("Cast", [v], to=onnx.TensorProto.BOOL)
+            v = node("Where", [b, const(1.0, np.float32), const(0.0, np.float32)])
         if token:
             to_heads = const([0, 0, N, H, -1])
             q = node("Transpose", [node("Reshape", [q, to_heads])], perm=[0, 1, 3, 2, 4])
@@ -257,6 +266,9 @@ RAISED = {
     "channel-right-inner": Attn(layout="channel", association="right"),
     "channel-right-outer": Attn(layout="channel", association="right", scale_at="outer"),
     "channel-fused-split": Attn(layout="channel", fused=True),
+    "token-value-cast-to-bool-and-back": Attn(v_alias="cast"),
+    "token-value-times-one": Attn(v_alias="mul1"),
+    "token-value-where-1-0": Attn(v_alias="where"),
     "channel-fused-inferred-dynamic-batch": Attn(
         layout="channel", fused=True, batch="B", infer_batch=True
     ),
@@ -292,6 +304,7 @@ NEAR_MISSES = {
         "divides by 3, which SSA can only represent",
     ),
     "value-not-spikes": (Attn(real_v=True), "is not spikes: it is computed by"),
+    "value-spikes-doubled": (Attn(v_alias="mul2"), "is not spikes: it is computed by"),
     "key-heads-reshape-mismatch": (Attn(k_reshaped=True), "is not split into heads"),
     "inferred-batch-takes-in-tokens": (
         Attn(layout="channel", fused=True, batch="B", infer_batch=True, fold_batch=True),

@@ -32,6 +32,7 @@ from compiler.errors import SpikecError
 RAISING_PASSES = (
     "loops",
     "neurons",
+    "spikes",
     "attention",
     "moe",
     "semm",

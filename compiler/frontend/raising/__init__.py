@@ -32,6 +32,7 @@ from compiler.frontend.raising.neurons import find_neurons
 from compiler.frontend.raising.report import Left, NotRaised, PassRecord, Raised, RaiseReport
 from compiler.frontend.raising.rolling import roll
 from compiler.frontend.raising.semm import raise_semm
+from compiler.frontend.raising.spikes import read_spikes
 from compiler.frontend.raising.time_input import add_time_axes, raise_repeated_inputs
 from compiler.weights import OnnxTensors
 
@@ -162,6 +163,12 @@ def run_neurons(graph: Graph, ctx: RaiseContext) -> None:
             ctx.note(f"input '{name}' is repeated over T = {report.timesteps} inside the model")
 
 
+def run_spikes(graph: Graph, ctx: RaiseContext) -> None:
+    replaced = read_spikes(graph)
+    if replaced:
+        ctx.note(f"read as the spikes they equal: {len(replaced)} values")
+
+
 def run_attention(graph: Graph, ctx: RaiseContext) -> None:
     raise_attention(graph, ctx.report)
 
@@ -209,6 +216,12 @@ PIPELINE: tuple[RaisingPass, ...] = (
         "neurons",
         run_neurons,
         "neurons unrolled over T identified bit for bit and rolled into one spike call each",
+    ),
+    RaisingPass(
+        "spikes",
+        run_spikes,
+        "values provably equal to spikes (Identity, Cast to bool and back, * 1.0, Where(S, 1, 0))"
+        " read as the spikes",
     ),
     RaisingPass(
         "attention", run_attention, "spiking self-attention (SSA, SDSA, QKFormer token attention)"
