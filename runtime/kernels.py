@@ -433,15 +433,24 @@ def softmax(logits: Array) -> Array:
     return exp / exp.sum(axis=-1, keepdims=True, dtype=F32)
 
 
-def route_topk(logits: Array, k: int, softmax_weights: bool = False) -> Array:
+def route_topk(
+    logits: Array, k: int, softmax_weights: bool = False, normalize: bool = False
+) -> Array:
     """Top-k gates (see `spike.route_topk`): 1 at the k largest scores of each token; with
-    `softmax_weights`, `P = softmax(L)` at the k largest P (0 elsewhere). Ties go to the lower
-    expert index, as in ONNX TopK."""
+    `softmax_weights`, `P = softmax(L)` at the k largest P (0 elsewhere), with `normalize`
+    divided by their sum (added in rank order). Ties go to the lower expert index, as in ONNX
+    TopK."""
     scores = softmax(logits) if softmax_weights else logits
     order = np.argsort(-scores, axis=-1, kind="stable")[..., :k]
     gates = np.zeros(logits.shape, dtype=F32)
     if softmax_weights:
-        np.put_along_axis(gates, order, np.take_along_axis(scores, order, axis=-1), axis=-1)
+        chosen = np.take_along_axis(scores, order, axis=-1)
+        if normalize:
+            total = chosen[..., :1].copy()
+            for j in range(1, k):  # one add at a time, in rank order (not numpy's pairwise sum)
+                total += chosen[..., j : j + 1]
+            chosen = chosen / total
+        np.put_along_axis(gates, order, chosen, axis=-1)
     else:
         np.put_along_axis(gates, order, _f(1.0), axis=-1)
     return gates

@@ -349,10 +349,12 @@ SEMANTICS: dict[str, Entry] = {
         },
     ),
     "route_topk": (
-        lambda args, a: [kernels.route_topk(args[0], _i(a, "k"), _b(a, "softmax"))],
+        lambda args, a: [
+            kernels.route_topk(args[0], _i(a, "k"), _b(a, "softmax"), _b(a, "normalize"))
+        ],
         (1, 1),
         1,
-        {"k": _INT, "softmax": _opt(_BOOL)},
+        {"k": _INT, "softmax": _opt(_BOOL), "normalize": _opt(_BOOL)},
     ),
     "dispatch": (_dispatch, (2, 2), 1, {"expert": _INT, "tokens": _opt(_LIST)}),
     "combine": (_combine, (2, 1 << 16), 1, {"experts": _opt(_LIST), "tokens": _opt(_LIST)}),

@@ -221,8 +221,9 @@ def routing_work(
     """The operations of routing (`route_topk`, `dispatch`, `combine`), from what they saw.
 
     A router does k comparisons per score (the top-k), plus `SOFTMAX_PER_SCORE` with
-    `softmax`; its scores are `[T, B, N, E]`, or `[B, N, E]` for a router that routes once for
-    all timesteps (B*N tokens, not T*B*N). Dispatch gates every element of X by its token's gate
+    `softmax` and, with `normalize`, k - 1 adds and k divisions a token; its scores are
+    `[T, B, N, E]`, or `[B, N, E]` for a router that routes once for all timesteps (B*N tokens,
+    not T*B*N). Dispatch gates every element of X by its token's gate
     (one logic op), after comparing each of its gates with zero when they are reals. Combine
     weights each expert output element (a logic op for spike gates, a multiply for real ones)
     and adds the experts up."""
@@ -235,6 +236,11 @@ def routing_work(
             work.adds += s.adds * n_in
             work.compares += s.compares * n_in
             work.specials += s.specials * n_in
+        if attrs.get("normalize"):  # per token: the k chosen summed, each divided by the sum
+            k = integer(attrs, "k")
+            tokens = n_in // max(shape_of(inputs[0])[-1], 1) if inputs else 0
+            work.adds += tokens * (k - 1)
+            work.specials += tokens * k
         return work
     if op == "dispatch":
         gates = inputs[1]

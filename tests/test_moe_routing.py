@@ -471,3 +471,37 @@ def test_the_export_runs_on_every_target(
     outputs, _ = run_program(program, {"x": np.load(DIGITS)})
     ok, account = agreement(False, outputs["logits"], export_reference["logits"])
     assert ok, account
+
+
+# -- renormalised top-k (Mixtral-style) --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_renormalised_gates_sum_to_one_and_match_the_onnx_function(k: int, tmp_path: Path) -> None:
+    """The chosen probabilities divided by their sum added in rank order; the `spike.TopKRouter`
+    function in onnxruntime within 1e-5 (its Softmax rounds otherwise), the reference bit for bit
+    the kernel."""
+    import onnxruntime as ort
+
+    logits = RNG.normal(size=(T, 2, N, 6)).astype(np.float32)
+    gates = kernels.route_topk(logits, k, True, normalize=True)
+    assert np.allclose(gates.sum(-1), 1.0, atol=1e-6)
+    assert np.array_equal(gates != 0, kernels.route_topk(logits, k) != 0)
+    node = helper.make_node("TopKRouter", ["l"], ["g"], domain="spike", k=k, softmax=1, normalize=1)
+    path = tmp_path / "router.onnx"
+    onnx.save(model_from([node], [("l", [T, "B", N, 6])], [("g", None)]), path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (theirs,) = session.run(None, {"l": logits})
+    np.testing.assert_allclose(gates, theirs, rtol=1e-5, atol=1e-6)
+    result = import_onnx(path)
+    (op,) = [o for o in result.module.walk() if isinstance(o, spike.RouteTopKOp)]
+    assert op.renormalised()
+    assert np.array_equal(evaluate(result.module, result.weights, {"l": logits})["g"], gates)
+
+
+def test_normalize_needs_softmax(tmp_path: Path) -> None:
+    node = helper.make_node("TopKRouter", ["l"], ["g"], name="r0", domain="spike", k=2, normalize=1)
+    path = tmp_path / "router.onnx"
+    onnx.save(model_from([node], [("l", [T, "B", N, 6])], [("g", None)]), path)
+    with pytest.raises(SpikecError, match=r"r0.*normalize 1 renormalises softmax weights"):
+        import_onnx(path)

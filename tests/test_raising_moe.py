@@ -16,7 +16,9 @@ from onnx import helper
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import import_onnx
 from compiler.reference import evaluate
-from tests.conftest import SAMPLES, model_from
+from compiler.toolchain import compile_model
+from targets import load_target, target_names
+from tests.conftest import SAMPLES, model_from, run_sample_program
 from tests.conftest import raised_copy as _raise
 from tests.conftest import run_onnxruntime as _run
 
@@ -27,6 +29,7 @@ T, B, N, D, E = 4, 3, 5, 8, 4
 class MoE:
     k: int = 2
     softmax: bool = True  # False: ones at the top-k logits
+    renormalise: bool = False  # the top-k probabilities divided by their sum (Mixtral)
     # near misses
     per_time: bool = False  # the router reads every timestep: gates [T, B, N, E]
     mixing: bool = False  # expert 1 mixes tokens (a product over the token axis)
@@ -65,8 +68,15 @@ def _moe(p: MoE) -> onnx.ModelProto:
         nodes += [
             helper.make_node("Softmax", ["logits"], ["p"], axis=-1),
             helper.make_node("TopK", ["p", "k"], ["top", "index"], axis=-1),
-            helper.make_node("ScatterElements", ["zeros", "index", "top"], ["g"], axis=-1),
         ]
+        top = "top"
+        if p.renormalise:
+            nodes += [
+                helper.make_node("ReduceSum", ["top", "axis_last"], ["top_sum"], keepdims=1),
+                helper.make_node("Div", ["top", "top_sum"], ["top_norm"]),
+            ]
+            top = "top_norm"
+        nodes.append(helper.make_node("ScatterElements", ["zeros", "index", top], ["g"], axis=-1))
     else:
         nodes += [
             helper.make_node("TopK", ["logits", "k"], ["top", "index"], axis=-1),
@@ -115,7 +125,17 @@ def _input() -> np.ndarray:
 
 @pytest.mark.parametrize(
     "variant",
-    [MoE(), MoE(k=1), MoE(softmax=False), MoE(k=E), MoE(residual=False), MoE(order=(1, 0, 2, 3))],
+    [
+        MoE(),
+        MoE(k=1),
+        MoE(softmax=False),
+        MoE(k=E),
+        MoE(residual=False),
+        MoE(order=(1, 0, 2, 3)),
+        MoE(renormalise=True),
+        MoE(k=3, renormalise=True),
+        MoE(k=4, renormalise=True),
+    ],
     ids=[
         "softmax_k2",
         "softmax_k1",
@@ -123,6 +143,9 @@ def _input() -> np.ndarray:
         "softmax_all",
         "no_residual",
         "first_two_swapped",
+        "renormalised_k2",
+        "renormalised_k3",
+        "renormalised_all",
     ],
 )
 def test_topk_moe_is_raised(variant: MoE, tmp_path: Path) -> None:
@@ -134,6 +157,7 @@ def test_topk_moe_is_raised(variant: MoE, tmp_path: Path) -> None:
     raised, report = _raise(model, path)
     assert [r.kind for r in report.raised] == ["MoE"], report.lines()
     assert f"k={variant.k}" in report.raised[0].details
+    assert ("renormalised" in report.raised[0].details) == variant.renormalise
     ops = {n.op_type for n in raised.graph.node}
     assert {"TopKRouter", "Dispatch", "Combine"} <= ops
     assert not {"Softmax", "TopK", "ScatterElements", "Slice"} & ops
@@ -182,3 +206,20 @@ def test_committed_topk_moe_export(tmp_path: Path) -> None:
     (theirs,) = session.run(None, {"x": x})
     assert np.allclose(ours, theirs, rtol=1e-5, atol=1e-5)
     assert np.array_equal(ours.argmax(-1), theirs.argmax(-1))
+
+
+DESIGNS = [(name, variant) for name in target_names() for variant in load_target(name).variants]
+
+
+@pytest.mark.parametrize(("target", "variant"), DESIGNS)
+def test_every_design_runs_a_renormalised_router_exactly(
+    target: str, variant: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "moe.onnx"
+    onnx.save(_moe(MoE(renormalise=True)), path)
+    result = import_onnx(path)
+    expected = evaluate(result.module, result.weights, {"x": _input()})["y"]
+    compile_model(str(path), target, tmp_path / "p", variant=variant)
+    assert "normalize" in (tmp_path / "p" / "program.sasm").read_text()
+    run = run_sample_program(tmp_path / "p", _input())
+    assert np.array_equal(run.outputs["y"], expected)

@@ -287,7 +287,7 @@ def stochastic_attention(imp: Importer, node: onnx.NodeProto) -> None:
 def topk_router(imp: Importer, node: onnx.NodeProto) -> None:
     """Scores time-major `[T, B, N, E]` (routed at every step) or without the time axis
     `[B, N, E]` (routed once for all steps: the gates keep that layout)."""
-    attrs = _attrs(node, {"k": _REQUIRED, "softmax": 0})
+    attrs = _attrs(node, {"k": _REQUIRED, "softmax": 0, "normalize": 0})
     v = imp.activation(node, 0, "the router scores")
     if v.layout not in (Layout.TIME, Layout.STATIC):
         raise NodeError(
@@ -295,10 +295,13 @@ def topk_router(imp: Importer, node: onnx.NodeProto) -> None:
             "[B, ..., E]; reshape time-folded scores [T*B, ...] first"
         )
     softmax = _flag(attrs, "softmax")
+    if _flag(attrs, "normalize") and not softmax:
+        raise NodeError("normalize 1 renormalises softmax weights: it needs softmax 1")
     op = spike.RouteTopKOp(
         imp.operand(v),
         k=_int(attrs, "k"),
         softmax=softmax,
+        normalize=_flag(attrs, "normalize"),
         spike_output=not softmax and v.layout is Layout.TIME,
     )
     imp.insert(op)

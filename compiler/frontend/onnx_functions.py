@@ -18,7 +18,7 @@ op. The bodies compute in exactly the arithmetic order of the `spike` ops' docum
 | SDSA | Q, K, V -> Y | heads, and LIF's attributes with v_threshold (0.5) |
 | TokenAttention | Q, K -> Y | heads, and LIF's attributes with v_threshold (0.5) |
 | StochasticAttention | Q, K, V, U1, U2 -> Y | heads, c1, c2, mask_diagonal (1), seed (0) |
-| TopKRouter | L -> G | k, softmax (0) |
+| TopKRouter | L -> G | k, softmax (0), normalize (0: with softmax 1, the top-k renormalised) |
 | Dispatch | X, G -> Xe | expert |
 | Combine | G, Ystack -> Y | (none) |
 
@@ -491,8 +491,8 @@ def _float_tensor(value: float) -> onnx.TensorProto:
 
 def topk_router_function() -> onnx.FunctionProto:
     """`spike.route_topk`: ones at the top-k of L (`softmax` 0), or `P = Softmax(L)` at the
-    top-k of P (`softmax` 1, `ScatterElements` of TopK's values into zeros); both computed, the
-    attribute selects with Where."""
+    top-k of P (`softmax` 1, `ScatterElements` of TopK's values into zeros), with `normalize` 1
+    divided by their sum; all computed, the attributes select with Where."""
     nodes = [
         _ref("k", "k", "value_int"),
         helper.make_node("Constant", [], ["axis0"], value_ints=[0]),
@@ -508,14 +508,20 @@ def topk_router_function() -> onnx.FunctionProto:
         helper.make_node("TopK", ["P", "k_1d"], ["p_values", "p_index"], axis=-1),
         helper.make_node("Shape", ["L"], ["l_shape"]),
         helper.make_node("ConstantOfShape", ["l_shape"], ["zeros"], value=_float_tensor(0.0)),
-        helper.make_node(
-            "ScatterElements", ["zeros", "p_index", "p_values"], ["weighted"], axis=-1
-        ),
+        # normalize: the top-k probabilities divided by their sum
+        helper.make_node("Constant", [], ["minus1"], value_ints=[-1]),
+        helper.make_node("ReduceSum", ["p_values", "minus1"], ["p_total"], keepdims=1),
+        helper.make_node("Div", ["p_values", "p_total"], ["p_renormalised"]),
+        _ref("normalize", "normalize", "value_int"),
+        helper.make_node("Cast", ["normalize"], ["use_normalize"], to=TensorProto.BOOL),
+        helper.make_node("Where", ["use_normalize", "p_renormalised", "p_values"], ["p_gates"]),
+        helper.make_node("ScatterElements", ["zeros", "p_index", "p_gates"], ["weighted"], axis=-1),
         _ref("softmax", "softmax", "value_int"),
         helper.make_node("Cast", ["softmax"], ["use_softmax"], to=TensorProto.BOOL),
         helper.make_node("Where", ["use_softmax", "weighted", "binary"], ["G"]),
     ]
-    return _function("TopKRouter", ["L"], ["G"], nodes, required=["k"], defaults={"softmax": 0})
+    defaults = {"softmax": 0, "normalize": 0}
+    return _function("TopKRouter", ["L"], ["G"], nodes, required=["k"], defaults=defaults)
 
 
 def _float_pair(a: float, b: float) -> onnx.TensorProto:

@@ -359,7 +359,7 @@ class SpikeFunctions(InterpreterFunctions):
 
     @impl(spike.RouteTopKOp)
     def run_route_topk(self, interp: Interpreter, op: spike.RouteTopKOp, args: PythonValues):
-        return (kernels.route_topk(args[0], _int(op.k), op.softmax_weights()),)
+        return (kernels.route_topk(args[0], _int(op.k), op.softmax_weights(), op.renormalised()),)
 
     @impl(spike.MoEOp)
     def run_moe(self, interp: Interpreter, op: spike.MoEOp, args: PythonValues):

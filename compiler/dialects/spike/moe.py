@@ -104,7 +104,8 @@ class RouteTopKOp(IRDLOperation):
     (`exp(L - max(L)) / sum(exp(L - max(L)))`, as ONNX Softmax);
     `idx = argsort(-P, axis=-1, kind="stable")[..., :k]` — the k largest P, ties to the lower
     expert index, as in ONNX TopK; `G = zeros_like(L)`, then 1 at idx (binary gates) or, with
-    `softmax`, `P` at idx.
+    `softmax`, `P` at idx; with `normalize` too, `P[idx] / sum(P[idx])` (the chosen
+    probabilities renormalised to sum to one, summed in expert-rank order, as Mixtral routes).
     """
 
     name = "spike.route_topk"
@@ -124,6 +125,10 @@ class RouteTopKOp(IRDLOperation):
     """Whether the gates are softmax-weighted: the chosen experts' probabilities
     `softmax(L)` (the top-k is taken of those), instead of ones (default false)."""
 
+    normalize = opt_prop_def(BoolAttr)
+    """With `softmax`: whether the chosen probabilities are divided by their sum (default
+    false)."""
+
     traits = traits_def(Pure())
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
@@ -134,6 +139,7 @@ class RouteTopKOp(IRDLOperation):
         *,
         k: int,
         softmax: bool = False,
+        normalize: bool = False,
         spike_output: bool | None = None,
     ) -> None:
         """`spike_output` (default: not `softmax`) types binary gates as a spike train; pass
@@ -146,11 +152,15 @@ class RouteTopKOp(IRDLOperation):
             properties={
                 "k": IntegerAttr(k, i64),
                 "softmax": BoolAttr.from_bool(True) if softmax else None,
+                "normalize": BoolAttr.from_bool(True) if normalize else None,
             },
         )
 
     def softmax_weights(self) -> bool:
         return self.softmax is not None and bool(self.softmax.value.data)
+
+    def renormalised(self) -> bool:
+        return self.normalize is not None and bool(self.normalize.value.data)
 
     def verify_(self) -> None:
         check_real(self.logits, "spike.route_topk scores")
@@ -164,6 +174,8 @@ class RouteTopKOp(IRDLOperation):
         if not 1 <= k <= shape[-1]:
             raise VerifyException(f"spike.route_topk: k = {k} must be in [1, E = {shape[-1]}]")
         check_result(shape_of(self.gates), shape, self.name)
+        if self.renormalised() and not self.softmax_weights():
+            raise VerifyException("spike.route_topk: normalize renormalises softmax weights")
         if self.softmax_weights() and is_spike(self.gates):
             raise VerifyException(
                 "spike.route_topk: softmax-weighted gates are real; the result must be a tensor"

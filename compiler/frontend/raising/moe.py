@@ -1,7 +1,8 @@
 """Raise top-k mixture-of-experts blocks into spikec's `TopKRouter` / `Dispatch` / `Combine`.
 
 A PyTorch top-k MoE exports as a router `ScatterElements(zeros, TopK(Softmax(L)).indices,
-TopK(Softmax(L)).values)` (softmax-weighted gates; or ones at the top-k logits, binary gates),
+TopK(Softmax(L)).values)` (softmax-weighted gates; the values divided by their `ReduceSum`,
+renormalised as Mixtral routes; or ones at the top-k logits, binary gates),
 experts applied densely to every token, and the sum over experts of `gate[..., e] * expert_e(X)`.
 spikec's convention gives each expert only its routed tokens (`Dispatch`: X where the gate is
 not zero), so an expert's work follows the routing, as on MoE hardware.
@@ -36,6 +37,8 @@ class Router:
     logits: str
     k: int
     softmax: bool
+    normalize: bool = False
+    """The chosen probabilities divided by their sum."""
 
 
 def _last_axis(graph: Graph, node: onnx.NodeProto, name: str, default: int = -1) -> bool:
@@ -65,13 +68,28 @@ def _router(graph: Graph, scatter: onnx.NodeProto) -> Router | None:
     probabilities = topk.input[0]
     softmax = graph.producer.get(probabilities)
     ones = graph.scalar(scatter.input[2])
-    if scatter.input[2] == topk.output[0]:
+    normalize = _renormalised(graph, scatter.input[2], topk.output[0])
+    if scatter.input[2] == topk.output[0] or normalize:
         if softmax is None or softmax.op_type != "Softmax" or not _last_axis(graph, softmax, ""):
             return None
-        return Router(scatter, softmax.input[0], k[0], softmax=True)
+        return Router(scatter, softmax.input[0], k[0], softmax=True, normalize=normalize)
     if ones == 1.0 and (softmax is None or softmax.op_type != "Softmax"):
         return Router(scatter, probabilities, k[0], softmax=False)
     return None
+
+
+def _renormalised(graph: Graph, name: str, values: str) -> bool:
+    """Whether `name` is `values / ReduceSum(values, axes=[-1], keepdims=1)`."""
+    div = graph.producer.get(name)
+    if div is None or not is_standard(div) or div.op_type != "Div" or div.input[0] != values:
+        return False
+    total = graph.producer.get(div.input[1])
+    if total is None or not is_standard(total) or total.op_type != "ReduceSum":
+        return False
+    rank = len(graph.shapes.get(values) or [])
+    axes = graph.axes(total)
+    last = axes is not None and len(axes) == 1 and axes[0] in (-1, rank - 1) and rank > 0
+    return total.input[0] == values and last and attributes(total).get("keepdims", 1) == 1
 
 
 @dataclass
@@ -242,6 +260,7 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
             domain=DOMAIN,
             k=router.k,
             softmax=int(router.softmax),
+            normalize=int(router.normalize),
         )
     ]
     new_nodes += dispatch_experts(
@@ -257,6 +276,8 @@ def _raise_block(graph: Graph, router: Router, report: RaiseReport) -> None:
     graph.reindex()
     graph.sort()
     weighting = "softmax-weighted" if router.softmax else "binary"
+    if router.normalize:
+        weighting = "renormalised softmax-weighted"
     report.raised.append(
         Raised(
             "MoE",
