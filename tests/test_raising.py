@@ -45,7 +45,8 @@ class Neuron:
     v_reset: float = 0.0
     soft: bool = False  # V = H - θ*S instead of a hard reset to v_reset
     compare: str = "sub"  # "sub": Sub(H, θ) >= 0; "direct": H >= θ
-    hard: str = "mul"  # "mul": S*vr + (1-S)*H; "neg": H * (-S + 1) (+ S*vr)
+    hard: str = "mul"  # "mul": S*vr + (1-S)*H; "neg": H * (-S + 1) (+ S*vr);
+    # "where": Where(Cast(S, bool), vr, H), vr expanded to H's shape by Expand(vr, Shape(H))
     leak: str = "div"  # "div": a / τ; "mul": a * (1/τ); "factor": V * (1 - 1/τ) + X
     swap: bool = False  # commutative operands of Add/Mul the other way round
     slicing: str = "slice"  # "slice": Slice+Squeeze; "gather": Gather(t); "split": Split+Squeeze
@@ -141,6 +142,10 @@ def _reset(g: _Graph, p: Neuron, h: str, s: str) -> str:
     if p.hard == "neg":  # H * (-S + 1) (+ S * vr)
         keep = g.mul(h, g.add(g.op("Neg", s), g.const(1.0), p.swap), p.swap)
         return g.add(keep, g.mul(s, g.const(p.v_reset), p.swap), p.swap) if p.v_reset else keep
+    if p.hard == "where":  # torch.where(S.bool(), full_like(H, vr), H)
+        fired = g.op("Cast", s, to=TensorProto.BOOL)
+        reset = g.op("Expand", g.const(p.v_reset), g.op("Shape", h))
+        return g.op("Where", fired, reset, h)
     # S * vr + (1 - S) * H, as SpikingJelly's hard reset
     kept = g.mul(g.op("Sub", g.const(1.0), s), h, p.swap)
     return g.add(g.mul(s, g.const(p.v_reset), p.swap), kept, p.swap)
@@ -293,6 +298,8 @@ POSITIVE = {
     "threshold_direct": replace(BASE, compare="direct"),
     "threshold_half": replace(BASE, v_threshold=0.5),
     "hard_reset_neg": replace(BASE, hard="neg"),
+    "hard_reset_where": replace(BASE, hard="where"),
+    "hard_reset_where_v_reset_nonzero": replace(BASE, hard="where", v_reset=-0.5),
     "swapped": replace(BASE, swap=True),
     "swapped_neg_direct": replace(BASE, swap=True, hard="neg", compare="direct"),
     "leak_mul": replace(BASE, leak="mul"),
@@ -665,9 +672,12 @@ def test_cli_eval_of_an_export_matches_onnxruntime(capsys: pytest.CaptureFixture
 # -- the ONNX Loop form ----------------------------------------------------------------------
 
 
-def _loop_neuron(scan_output: bool, trips: int = 4, condition: bool = True) -> onnx.ModelProto:
+def _loop_neuron(
+    scan_output: bool, trips: int = 4, condition: bool = True, where_reset: bool = False
+) -> onnx.ModelProto:
     """A SpikingJelly LIF whose time loop is an ONNX Loop: step input by Gather(X, i), spikes
-    written back with ScatterND into a carried [T, B, N] buffer, or returned as a scan output."""
+    written back with ScatterND into a carried [T, B, N] buffer, or returned as a scan output;
+    `where_reset` resets with `Where(fired, Expand(0, Shape(H)), H)` inside the body."""
     b, n, f = 2, 8, TensorProto.FLOAT
     nodes = [
         helper.make_node("Gather", ["x", "i"], ["x_t"], axis=0),
@@ -677,8 +687,18 @@ def _loop_neuron(scan_output: bool, trips: int = 4, condition: bool = True) -> o
         helper.make_node("Sub", ["h", "theta"], ["hs"]),
         helper.make_node("GreaterOrEqual", ["hs", "zero"], ["fired"]),
         helper.make_node("Cast", ["fired"], ["s"], to=f),
-        helper.make_node("Sub", ["one", "s"], ["keep"]),
-        helper.make_node("Mul", ["keep", "h"], ["v_next"]),
+        *(
+            [
+                helper.make_node("Shape", ["h"], ["h_shape"]),
+                helper.make_node("Expand", ["zero", "h_shape"], ["zeros"]),
+                helper.make_node("Where", ["fired", "zeros", "h"], ["v_next"]),
+            ]
+            if where_reset
+            else [
+                helper.make_node("Sub", ["one", "s"], ["keep"]),
+                helper.make_node("Mul", ["keep", "h"], ["v_next"]),
+            ]
+        ),
         helper.make_node("Identity", ["cond"], ["cond_next"]),
     ]
     inits = [
@@ -725,9 +745,15 @@ def numpy_helper_from(value: float, name: str) -> onnx.TensorProto:
     return onnx.numpy_helper.from_array(np.array(value, np.float32), name)
 
 
-@pytest.mark.parametrize("scan_output", [False, True], ids=["scatternd_buffer", "scan_output"])
-def test_loop_form_is_unrolled_and_raised(scan_output: bool, tmp_path: Path) -> None:
-    model = _loop_neuron(scan_output)
+@pytest.mark.parametrize(
+    ("scan_output", "where_reset"),
+    [(False, False), (True, False), (False, True)],
+    ids=["scatternd_buffer", "scan_output", "shape_expand_where_reset"],
+)
+def test_loop_form_is_unrolled_and_raised(
+    scan_output: bool, where_reset: bool, tmp_path: Path
+) -> None:
+    model = _loop_neuron(scan_output, where_reset=where_reset)
     path = _save(model, tmp_path)
     x = _input(BASE, batch=2)
     original = _run(model, {"x": x})["y"]

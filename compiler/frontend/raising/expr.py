@@ -1,6 +1,8 @@
 """Elementwise arithmetic of an unrolled graph as expression trees.
 
-A neuron's step is a few Add/Sub/Mul/Div/Neg nodes between its state, its input and constants.
+A neuron's step is a few Add/Sub/Mul/Div/Neg nodes between its state, its input and constants,
+and perhaps a `Where(S, v_reset, H)` reset selecting on the spikes (its condition read through a
+`Cast` to bool).
 The raising passes read that arithmetic as a tree whose leaves are named values and scalar
 constants, substitute the state and the input, and then evaluate the tree in float32 on probe
 values: two trees that give the same bits on every probe compute the same function in the same
@@ -13,16 +15,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+from onnx import TensorProto
 
-from compiler.frontend.raising.graph import Graph, is_standard
+from compiler.frontend.raising.graph import Graph, attributes, is_standard
 
-ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Neg")
+ARITHMETIC = ("Add", "Sub", "Mul", "Div", "Neg", "Where")
 
 
 @dataclass(frozen=True)
 class Expr:
     """`op` is an ONNX arithmetic op, 'const' (`value`) or 'leaf'; `name` is the ONNX value the
-    tree computes (a leaf's value; empty for constants)."""
+    tree computes (a leaf's value; empty for constants). A `Where`'s first argument is its
+    condition, true where it is not zero."""
 
     op: str
     args: tuple[Expr, ...] = ()
@@ -78,6 +82,8 @@ def extract(graph: Graph, name: str, stop: set[str], nodes: set[int] | None = No
     def walk(value: str, depth: int) -> Expr:
         scalar = graph.scalar(value)
         if scalar is not None:
+            if nodes is not None:  # a full_like of a value of the step: the step's own nodes
+                nodes.update(id(n) for n in graph.full_like_nodes(value))
             return const(scalar)
         if value in stop or depth > MAX_DEPTH:
             return leaf(value)
@@ -86,6 +92,16 @@ def extract(graph: Graph, name: str, stop: set[str], nodes: set[int] | None = No
             return leaf(value)
         if nodes is not None:
             nodes.add(id(node))
+        if node.op_type == "Where":
+            condition = node.input[0]
+            cast = graph.producer.get(condition)
+            to_bool = cast is not None and cast.op_type == "Cast" and is_standard(cast)
+            if cast is not None and to_bool and attributes(cast).get("to") == TensorProto.BOOL:
+                if nodes is not None:  # S != 0 as the condition
+                    nodes.add(id(cast))
+                condition = cast.input[0]
+            args = (walk(condition, depth + 1), *(walk(i, depth + 1) for i in node.input[1:]))
+            return Expr("Where", args, name=value)
         args = tuple(walk(i, depth + 1) for i in node.input)
         return Expr(node.op_type, args, name=value)
 
@@ -108,6 +124,9 @@ def evaluate(expr: Expr, env: dict[str, np.ndarray]) -> np.ndarray:
         return env[expr.name]
     if expr.op == "Neg":
         return np.negative(evaluate(expr.args[0], env))
+    if expr.op == "Where":
+        condition, a, b = (evaluate(arg, env) for arg in expr.args)
+        return np.asarray(np.where(condition != 0, a, b), dtype=np.float32)
     a, b = (evaluate(arg, env) for arg in expr.args)
     with np.errstate(all="ignore"):
         return np.asarray(_NUMPY[expr.op](a, b), dtype=np.float32)

@@ -165,6 +165,19 @@ class Graph:
     def is_constant(self, name: str) -> bool:
         return name in self.constants or name in self.tensors
 
+    def full_like_nodes(self, name: str) -> list[onnx.NodeProto]:
+        """The Expand/ConstantOfShape and the Shape that make `name` a scalar broadcast to
+        another value's shape (see `scalar`), when they feed nothing else; [] otherwise."""
+        node = self.producer.get(name)
+        if node is None or node.op_type not in ("Expand", "ConstantOfShape"):
+            return []
+        shape = self.producer.get(node.input[-1] if node.op_type == "Expand" else node.input[0])
+        if shape is None or shape.op_type != "Shape" or self.scalar(name) is None:
+            return []
+        if len(self.uses(name)) != 1 or len(self.uses(shape.output[0])) != 1:
+            return []
+        return [node, shape]
+
     def scalar(self, name: str) -> float | None:
         """The value of a constant whose elements are all equal (a scalar broadcast), else None.
         A scalar expanded to another value's shape counts (`torch.full_like`, which exporters

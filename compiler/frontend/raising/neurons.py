@@ -44,6 +44,8 @@ class Fire:
     strict: bool
     spikes: list[str]
     """The float spike tensor, and its aliases (a second cast, a `* 1.0`)."""
+    conditions: list[str] = field(default_factory=list)
+    """The comparisons' boolean outputs (a `Where` reset may select on them)."""
     nodes: set[int] = field(default_factory=set)
     anchor: onnx.NodeProto | None = None
     charge: Expr | None = None
@@ -99,6 +101,7 @@ def find_fires(graph: Graph) -> tuple[list[Fire], list[tuple[onnx.NodeProto, str
             continue
         fire = fires.setdefault(found, Fire(*found, spikes=[], anchor=node))
         fire.nodes |= {id(node), *(id(c) for c in casts)}
+        fire.conditions.append(node.output[0])
         if node.input[0] != fire.membrane:
             fire.nodes.add(id(graph.producer[node.input[0]]))
         for cast in casts:
@@ -122,7 +125,7 @@ def link(graph: Graph, fires: list[Fire]) -> None:
     for fire in fires:
         membranes[fire.membrane] = fire
         owner[fire.membrane] = fire
-        for spike in fire.spikes:
+        for spike in [*fire.spikes, *fire.conditions]:
             owner[spike] = fire
     for fire in fires:
         charge = extract(graph, fire.membrane, set(owner) - {fire.membrane}, fire.nodes)
@@ -542,6 +545,8 @@ def show(expr: Expr | None) -> str:
         return {MEMBRANE: "V", SPIKE: "S"}.get(expr.name, "X")
     if expr.op == "Neg":
         return f"-{show(expr.args[0])}"
+    if expr.op == "Where":
+        return "where({}, {}, {})".format(*(show(a) for a in expr.args))
     symbol = {"Add": "+", "Sub": "-", "Mul": "*", "Div": "/"}[expr.op]
     return f"({show(expr.args[0])} {symbol} {show(expr.args[1])})"
 
