@@ -26,7 +26,12 @@ from xdsl.parser import Parser
 from xdsl.passes import ModulePass, PassPipeline
 from xdsl.printer import Printer
 from xdsl.utils.arg_spec import parse_pipeline
-from xdsl.utils.exceptions import ParseError, PassFailedException, VerifyException
+from xdsl.utils.exceptions import (
+    ArgSpecParseError,
+    ParseError,
+    PassFailedException,
+    VerifyException,
+)
 from xdsl.utils.lexer import Span
 
 from compiler.dialects.spike import GlobalOp, Spike
@@ -79,11 +84,17 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         raise SpikecError(
             "empty input: expected MLIR text holding a builtin.module", where=filename
         )
+    _check_string_literals(text, filename)
     parser = _LocatingParser(make_context(), text, filename)
     try:
         module = parser.parse_module()
     except ParseError as e:
         raise SpikecError(_format_parse_error(str(e))) from None
+    except (OverflowError, ValueError) as e:  # a literal that fits no value of its type
+        loc = parser._current_token.span.get_location()
+        raise SpikecError(
+            f"{filename}:{loc.line}:{loc.col}: a literal does not fit its type ({e})"
+        ) from None
     except VerifyException as e:
         # a type or attribute constraint checked while parsing an op's custom format
         span = parser.failed_at or parser._current_token.span
@@ -96,6 +107,30 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {what}{e}") from None
     verify(module, filename, parser.spans)
     return module
+
+
+def _check_string_literals(text: str, filename: str) -> None:
+    """Every string literal closed on its own line (MLIR strings cannot span lines). xDSL's
+    lexer matches strings with a nested-quantifier regex whose backtracking on a long line with
+    an unclosed quote takes minutes; an unclosed quote is found here in one pass instead."""
+    for number, line in enumerate(text.splitlines(), start=1):
+        opened, escaped = -1, False
+        for col, char in enumerate(line):
+            if opened < 0:
+                if char == '"':
+                    opened = col
+                elif line.startswith("//", col):
+                    break
+            elif escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                opened = -1
+        if opened >= 0:
+            raise SpikecError(
+                f"{filename}:{number}:{opened + 1}: a string literal is not closed on its line"
+            )
 
 
 def _format_parse_error(text: str) -> str:
@@ -277,9 +312,15 @@ def _parse_pipeline(
 ) -> PassPipeline:
     try:
         return PassPipeline.parse_spec(passes, spec, callback)
-    except Exception as e:  # xDSL reports bad specs with ValueError and its own errors
+    except (Exception, ArgSpecParseError) as e:  # ValueError, and xDSL's own (a BaseException)
         names = ", ".join(sorted(passes))
-        raise SpikecError(f"bad pass pipeline '{spec}': {e}. Available passes: {names}") from None
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        where = next((line for line in lines if line.startswith("pass-pipeline:")), "")
+        column = f" (column {where.rsplit(':', 1)[-1]})" if where else ""
+        reason = lines[-1] if lines else type(e).__name__
+        raise SpikecError(
+            f"bad pass pipeline '{spec}': {reason}{column}. Available passes: {names}"
+        ) from None
 
 
 def run_pipeline(
@@ -338,7 +379,7 @@ class IRDumps:
         """Every pass named in `after`/`before` must be in the pipeline."""
         try:
             names = {s.name for s in parse_pipeline(spec)} if spec.strip() else set()
-        except Exception as e:  # the pipeline itself is checked, with its message, later
+        except (Exception, ArgSpecParseError) as e:  # the pipeline is checked again later
             if self.after or self.before:
                 raise SpikecError(f"bad pass pipeline '{spec}': {e}") from None
             names = set()

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from runtime.errors import ProgramError
+
 if TYPE_CHECKING:  # onnx is imported where a region is decoded: importing it costs over a second
     import onnx
     from onnx.reference import ReferenceEvaluator
@@ -71,7 +73,22 @@ def region(body: str) -> Region:
     model = body_model(function)
     with contextlib.suppress(Exception):  # without the types, it runs what it can
         model = onnx.shape_inference.infer_shapes(model)
-    return Region(function, ReferenceEvaluator(model))
+    try:
+        evaluator = ReferenceEvaluator(model)
+    except Exception as e:  # onnx.reference refuses the node as it is (e.g. an attribute)
+        raise ProgramError(f"{_nodes(function)} cannot be evaluated: {_reason(e)}") from None
+    return Region(function, evaluator)
+
+
+def _nodes(function: onnx.FunctionProto) -> str:
+    """The ONNX nodes of a region, as messages name them."""
+    named = [f"'{n.name or n.output[0]}' ({n.op_type})" for n in function.node if n.name != ADAPTER]
+    return f"generic op {function.name} (node {', '.join(named) or '?'})"
+
+
+def _reason(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
 
 
 def body_model(
@@ -165,7 +182,10 @@ def run_region(body: str, inputs: Sequence[np.ndarray]) -> RegionRun:
     feeds = {
         name: np.asarray(x, dtype=np.float32) for name, x in zip(r.inputs, inputs, strict=True)
     }
-    values = r.evaluator.run(None, feeds, attributes={}, intermediate=True)
+    try:
+        values = r.evaluator.run(None, feeds, attributes={}, intermediate=True)
+    except Exception as e:  # the node rejects these inputs (shapes, types), as onnxruntime would
+        raise ProgramError(f"{_nodes(r.function)} fails on its inputs: {_reason(e)}") from None
     assert isinstance(values, dict)
     outputs = [as_float32(np.asarray(values[name]), name) for name in r.outputs]
     work = []

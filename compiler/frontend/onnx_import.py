@@ -40,6 +40,7 @@ from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.convert_generic import convert_generic
+from compiler.frontend.onnx_check import check_model, inline_foreign_functions
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
@@ -55,7 +56,6 @@ from compiler.weights import (
     external_data_file,
 )
 
-MIN_OPSET = 17
 REPEATED_ATTR = "spike.repeated"
 """Argument attribute: the model repeats this input over time; callers may give it as [B, ...]."""
 INLINE_LIMIT = 1
@@ -334,18 +334,6 @@ def load_model(path: Path) -> onnx.ModelProto:
     return model
 
 
-def _check_opset(model: onnx.ModelProto, path: Path) -> None:
-    versions = {o.domain: o.version for o in model.opset_import}
-    default = versions.get("", versions.get("ai.onnx", 0))
-    if default < MIN_OPSET:
-        raise SpikecError(
-            f"opset {default} is not supported; spikec reads ONNX opset {MIN_OPSET} or newer "
-            f"(re-export with opset_version={MIN_OPSET}, or convert the model with "
-            "onnx.version_converter)",
-            where=str(path),
-        )
-
-
 def _check_external_data(model: onnx.ModelProto, path: Path) -> None:
     for tensor in model.graph.initializer:
         if external_data_helper.uses_external_data(tensor):
@@ -450,8 +438,8 @@ def import_onnx(
     before the nodes are converted (so also when the import then fails). `raising` names the
     raising passes to run (default: the whole pipeline; empty: none)."""
     path = Path(path)
-    model = load_model(path)
-    _check_opset(model, path)
+    model = inline_foreign_functions(load_model(path), path)
+    check_model(model, path)
     _check_external_data(model, path)
     file_tensors = OnnxTensors(model, path)
     try:

@@ -9,6 +9,8 @@ time as the leading axis).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import onnx
 
@@ -35,11 +37,20 @@ def _reshaped(shape: list[int], target: list[int], allowzero: bool) -> list[int]
         if not (copied or inferred):
             return None
     lead = b + 1 if b < len(shape) else 0  # the axes kept as they are
-    try:
-        rest = np.empty(shape[lead:], dtype=np.bool_).reshape(sizes[lead:]).shape
-    except ValueError:
+    rest = _reshape(shape[lead:], sizes[lead:])
+    return None if rest is None else [*shape[:lead], *rest]
+
+
+def _reshape(shape: list[int], sizes: list[int]) -> list[int] | None:
+    """numpy's reshape of the dims alone (at most one -1, inferred), without an array."""
+    if any(d < 0 for d in shape) or sizes.count(-1) > 1 or any(d < -1 for d in sizes):
         return None
-    return [*shape[:lead], *rest]
+    total, known = math.prod(shape), math.prod(d for d in sizes if d != -1)
+    if -1 in sizes:
+        if known == 0 or total % known:
+            return None
+        return [total // known if d == -1 else d for d in sizes]
+    return list(sizes) if known == total else None
 
 
 def _reshapes(

@@ -1,0 +1,232 @@
+"""The ONNX boundary: what a model file must be before spikec reads anything in it.
+
+A model enters spikec here, so here it is checked as a whole, with one clear error naming the
+file and the node, tensor or value: its opset within what spikec and onnx know; ONNX's own
+checker on every node (operator schemas, attribute names and types, input counts);
+and every tensor's declared type
+and shape against the data it holds (a weight whose dims do not fit its bytes, an unknown data
+type, a negative or absurd dimension). Shape inference is not made strict: exporters write stale
+`value_info` that onnxruntime merges leniently, and such models must import.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import external_data_helper, helper
+
+from compiler.errors import SpikecError
+from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
+from compiler.frontend.onnx_functions import FUNCTION_NAMES
+
+MIN_OPSET = 17
+MAX_ELEMENTS = 1 << 34
+"""The most elements spikec accepts in one tensor (64 GiB of float32): a larger declared size is
+a corrupt file, not a model."""
+
+_KNOWN_TYPES = set(helper.get_all_tensor_dtypes()) - {onnx.TensorProto.UNDEFINED}
+
+
+def inline_foreign_functions(model: onnx.ModelProto, path: Path) -> onnx.ModelProto:
+    """The model with the calls of its local functions in domains other than `spike` replaced by
+    their bodies (as onnxruntime runs them), so that only standard and `spike` nodes remain."""
+    foreign = [(f.domain, f.name) for f in model.functions if f.domain != SPIKE_DOMAIN]
+    if not foreign:
+        return model
+    from onnx import inliner
+
+    try:
+        return inliner.inline_selected_functions(model, foreign, exclude=False)
+    except Exception as e:  # onnx raises RuntimeError on functions it cannot inline
+        raise SpikecError(
+            f"the model's functions cannot be inlined: {e}", where=str(path)
+        ) from None
+
+
+def _check_domains(model: onnx.ModelProto, path: Path) -> None:
+    """A node outside the standard domain must call a function: a `spike` one of spikec's
+    convention or the model's own (a standard op's name in another domain is no standard op)."""
+    functions = {(f.domain, f.name) for f in model.functions}
+    strangers = []
+    for node in model.graph.node:
+        if node.domain in ("", "ai.onnx") or (node.domain, node.op_type) in functions:
+            continue
+        if node.domain == SPIKE_DOMAIN and node.op_type in FUNCTION_NAMES:
+            continue
+        name = node.name or (node.output[0] if node.output else "?")
+        strangers.append(f"'{name}' ({node.domain}.{node.op_type})")
+    if strangers:
+        raise SpikecError(
+            f"{len(strangers)} node(s) neither a standard ONNX operator nor a function the model "
+            f"defines: {', '.join(strangers)} (spikec's spike functions: "
+            f"{', '.join(FUNCTION_NAMES)})",
+            where=str(path),
+        )
+
+
+def check_model(model: onnx.ModelProto, path: Path) -> None:
+    """Raise a SpikecError naming `path` and the culprit when `model` is not a well-formed ONNX
+    model spikec can read."""
+    _check_opset(model, path)
+    _check_names(model, path)
+    _check_domains(model, path)
+    for tensor in _tensors(model.graph):
+        check_tensor(tensor, str(path))
+    for vi in [*model.graph.input, *model.graph.output, *model.graph.value_info]:
+        elem = vi.type.tensor_type.elem_type
+        if vi.type.HasField("tensor_type") and elem not in _KNOWN_TYPES:
+            raise SpikecError(
+                f"value '{vi.name}' has an unknown element type {elem}", where=str(path)
+            )
+    _check_nodes(model, path)
+    _check_inference(model, path)
+
+
+def _check_nodes(model: onnx.ModelProto, path: Path) -> None:
+    """Every standard node against its operator's schema (attribute names and types, input and
+    output counts) with ONNX's checker, node by node: the graph-level rules it adds (shapes on
+    every output, topological order) are stricter than onnxruntime, which runs such graphs."""
+    context = onnx.checker.C.CheckerContext()
+    context.ir_version = model.ir_version
+    context.opset_imports = {o.domain: o.version for o in model.opset_import}
+    lexical = onnx.checker.C.LexicalScopeContext()
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue  # spike functions are read by the importer; other domains it refuses
+        if any(
+            a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS)
+            for a in node.attribute
+        ):
+            continue  # a body reads outer values, which a node-by-node check cannot see
+        try:
+            onnx.checker.check_node(node, context, lexical)
+        except UnicodeDecodeError:
+            raise SpikecError("a node holds text that is not UTF-8", where=str(path)) from None
+        except onnx.checker.ValidationError as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            label = f"'{node.name or (node.output[0] if node.output else '?')}' ({node.op_type})"
+            raise SpikecError(f"node {label} is not valid ONNX: {first}", where=str(path)) from None
+
+
+def _check_inference(model: onnx.ModelProto, path: Path) -> None:
+    """ONNX shape inference, strict, on a copy without the exporter's value_info and output
+    shapes: it fails where the operators themselves do not fit their inputs (incompatible
+    broadcasts, wrong ranks), as onnxruntime's load does, but not on stale annotations, which
+    onnxruntime merges leniently."""
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    for tensor in list(copy.graph.initializer):  # declared by type and shape: not read here
+        if external_data_helper.uses_external_data(tensor):
+            copy.graph.initializer.remove(tensor)
+            copy.graph.input.append(
+                helper.make_tensor_value_info(tensor.name, tensor.data_type, list(tensor.dims))
+            )
+    del copy.graph.value_info[:]
+    for out in copy.graph.output:
+        if out.type.HasField("tensor_type"):
+            out.type.tensor_type.ClearField("shape")
+    try:
+        onnx.shape_inference.infer_shapes(copy, strict_mode=True, data_prop=True)
+    except onnx.shape_inference.InferenceError as e:
+        found = re.search(r"node name: ([^)]*)\)", str(e))
+        spike_nodes = {n.name for n in model.graph.node if n.domain == SPIKE_DOMAIN}
+        if found and found.group(1) in spike_nodes:
+            return  # a spike function's attributes: its converter says what is wrong, better
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise SpikecError(
+            f"not a valid ONNX model: {lines[0] if lines else 'shape inference fails'}",
+            where=str(path),
+        ) from None
+
+
+def _check_opset(model: onnx.ModelProto, path: Path) -> None:
+    versions = {o.domain: o.version for o in model.opset_import}
+    default = versions.get("", versions.get("ai.onnx", 0))
+    newest = onnx.defs.onnx_opset_version()
+    if default < MIN_OPSET:
+        raise SpikecError(
+            f"opset {default} is not supported; spikec reads ONNX opset {MIN_OPSET} or newer "
+            f"(re-export with opset_version={MIN_OPSET}, or convert the model with "
+            "onnx.version_converter)",
+            where=str(path),
+        )
+    if default > newest:
+        raise SpikecError(
+            f"opset {default} is newer than any this onnx ({onnx.__version__}) knows "
+            f"(up to {newest}); re-export with an opset from {MIN_OPSET} to {newest}",
+            where=str(path),
+        )
+
+
+def _check_names(model: onnx.ModelProto, path: Path) -> None:
+    """Names must be text: bytes that are not UTF-8 (a corrupt file) make protobuf hand back
+    bytes where every reader expects a string."""
+    graph = model.graph
+    for node in graph.node:
+        for name in (node.name, node.op_type, node.domain, *node.input, *node.output):
+            if not isinstance(name, str):
+                raise SpikecError("a node's name or value name is not UTF-8 text", where=str(path))
+    for vi in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
+        if not isinstance(vi.name, str):
+            raise SpikecError("a value's name is not UTF-8 text", where=str(path))
+
+
+def _tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
+    """The initializers and the tensors of Constant nodes (not of subgraphs: their own checks
+    run when the importer reads them)."""
+    found = list(graph.initializer)
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.type == onnx.AttributeProto.TENSOR:
+                found.append(attr.t)
+    return found
+
+
+def check_tensor(tensor: onnx.TensorProto, where: str) -> None:
+    """A tensor's data type and dims against the data it holds (inline or external)."""
+    name = f"tensor '{tensor.name}'" if tensor.name else "a constant tensor"
+    if tensor.data_type not in _KNOWN_TYPES:
+        raise SpikecError(f"{name} has an unknown data type {tensor.data_type}", where=where)
+    dims = list(tensor.dims)
+    if any(d < 0 for d in dims):
+        raise SpikecError(f"{name} has a negative dimension: {dims}", where=where)
+    count = int(np.prod(dims, dtype=np.float64)) if dims else 1
+    if count > MAX_ELEMENTS:
+        raise SpikecError(f"{name} declares {count} elements {dims}: not a model", where=where)
+    if tensor.data_type in (onnx.TensorProto.STRING,):
+        return
+    itemsize = helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+    if external_data_helper.uses_external_data(tensor):
+        info = {e.key: e.value for e in tensor.external_data}
+        length = info.get("length")
+        if length is not None and length.isdigit() and int(length) != count * itemsize:
+            raise SpikecError(
+                f"{name} is {dims} of {itemsize}-byte elements ({count * itemsize} bytes) but "
+                f"its external data holds {length} bytes",
+                where=where,
+            )
+        return
+    held = _held(tensor, itemsize)
+    if held is not None and held != count:
+        raise SpikecError(f"{name} declares {count} elements {dims} but holds {held}", where=where)
+
+
+def _held(tensor: onnx.TensorProto, itemsize: int) -> int | None:
+    """How many elements the tensor's inline data holds (None: a kind not counted here)."""
+    if tensor.HasField("raw_data"):
+        size = len(tensor.raw_data)
+        if tensor.data_type in (onnx.TensorProto.INT4, onnx.TensorProto.UINT4):
+            return None
+        return size // itemsize if size % itemsize == 0 else -1
+    fields = ("float_data", "int32_data", "int64_data", "double_data", "uint64_data")
+    for field_name in fields:
+        values = getattr(tensor, field_name)
+        if len(values):
+            return len(values) // (2 if tensor.data_type in _COMPLEX else 1)
+    return 0  # no data field at all
+
+
+_COMPLEX = {onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128}

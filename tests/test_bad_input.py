@@ -1,0 +1,215 @@
+"""Regression tests for the bad inputs issue 16 found (fuzzed and by hand): each is refused at the
+boundary where it enters, with one message naming the file and the culprit, exit status 2, no
+traceback and no output file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import helper
+
+from runtime.errors import ProgramError
+from tests.conftest import SAMPLES, model_from, run_cli
+
+EXPORTS = SAMPLES / "export"
+IMAGES = EXPORTS / "digits_test_x.npy"
+
+
+def _small() -> onnx.ModelProto:
+    """y = relu(x @ w + b): small enough to mutate by hand."""
+    rng = np.random.default_rng(0)
+    inits = {
+        "w": rng.normal(size=(4, 3)).astype(np.float32),
+        "b": rng.normal(size=3).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["m"], name="mm"),
+        helper.make_node("Add", ["m", "b"], ["a"], name="bias"),
+        helper.make_node("Relu", ["a"], ["y"], name="act"),
+    ]
+    return model_from(nodes, [("x", [2, 5, 4])], [("y", None)], inits)
+
+
+def _refused(
+    model: onnx.ModelProto | bytes,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    message: str,
+    names_model: bool = True,
+) -> str:
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(model if isinstance(model, bytes) else model.SerializeToString())
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((2, 5, 4), np.float32))
+    out = tmp_path / "y.npy"
+    code, _, err = run_cli(["eval", path, "-i", x, "-o", out], capsys)
+    assert code == 2, err
+    assert message in err, err
+    assert "Traceback" not in err and not out.exists()
+    assert err.startswith("spikec: error: ") and (str(path) in err or not names_model)
+    return err
+
+
+def test_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = _small().SerializeToString().replace(b"bias", b"\xff\xfe\xc0\x80")
+    _refused(data, tmp_path, capsys, "not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.dims.__setitem__(0, 5), "declares 15 elements [5, 3] but holds 12"),
+        (lambda t: t.dims.__setitem__(0, -4), "has a negative dimension"),
+        (lambda t: setattr(t, "data_type", 99), "unknown data type 99"),
+        (lambda t: (t.ClearField("raw_data"), t.dims.append(1 << 40)), "elements"),
+    ],
+    ids=["dims_do_not_fit", "negative_dim", "unknown_type", "huge_without_data"],
+)
+def test_initializers_that_contradict_their_data(
+    change: object, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _small()
+    weight = next(t for t in model.graph.initializer if t.name == "w")
+    if not weight.HasField("raw_data"):
+        weight.CopyFrom(onnx.numpy_helper.from_array(onnx.numpy_helper.to_array(weight), "w"))
+    change(weight)  # type: ignore[operator]
+    _refused(model, tmp_path, capsys, message)
+
+
+def test_an_input_of_two_to_the_forty(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1 << 40
+    err = _refused(model, tmp_path, capsys, "expected float32 [1099511627776, 5, 4]", False)
+    assert "MemoryError" not in err
+
+
+def test_an_unknown_element_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.graph.output[0].type.tensor_type.elem_type = 99
+    _refused(model, tmp_path, capsys, "value 'y' has an unknown element type 99")
+
+
+def test_an_attribute_of_the_wrong_type(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.graph.node[2].attribute.append(helper.make_attribute("alpha", 1))
+    _refused(model, tmp_path, capsys, "node 'act' (Relu) is not valid ONNX")
+
+
+def test_a_wrong_input_count(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    del model.graph.node[0].input[1]
+    _refused(model, tmp_path, capsys, "node 'mm' (MatMul) is not valid ONNX")
+
+
+def test_an_add_of_mismatched_shapes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.graph.initializer[1].CopyFrom(onnx.numpy_helper.from_array(np.ones(7, np.float32), "b"))
+    _refused(model, tmp_path, capsys, "not a valid ONNX model: [ShapeInferenceError]")
+
+
+def test_opset_99(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.opset_import[0].version = 99
+    _refused(model, tmp_path, capsys, "opset 99 is newer than any this onnx")
+
+
+@pytest.mark.parametrize("domain", ["com.example", "spike"])
+def test_a_standard_name_in_another_domain(
+    domain: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _small()
+    model.graph.node[2].domain = domain
+    model.opset_import.append(helper.make_opsetid(domain, 1))
+    _refused(
+        model,
+        tmp_path,
+        capsys,
+        f"neither a standard ONNX operator nor a function the model defines: 'act' ({domain}.Relu)",
+    )
+
+
+def test_a_function_of_another_domain_is_inlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model-local function outside `spike` runs as its body, as onnxruntime runs it."""
+    import onnxruntime as ort
+
+    model = _small()
+    body = [helper.make_node("Relu", ["i"], ["r"]), helper.make_node("Neg", ["r"], ["o"])]
+    function = helper.make_function(
+        "my.ops", "NegRelu", ["i"], ["o"], body, [helper.make_opsetid("", 17)]
+    )
+    model.functions.append(function)
+    model.opset_import.append(helper.make_opsetid("my.ops", 1))
+    model.graph.node[2].op_type, model.graph.node[2].domain = "NegRelu", "my.ops"
+    path = tmp_path / "f.onnx"
+    onnx.save(model, path)
+    x = np.random.default_rng(1).normal(size=(2, 5, 4)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    code, _, err = run_cli(
+        ["eval", path, "-i", tmp_path / "x.npy", "-o", tmp_path / "y.npy"], capsys
+    )
+    assert code == 0, err
+    (theirs,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": x}
+    )
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_a_generic_op_failing_on_its_inputs_names_the_node() -> None:
+    from runtime.onnx_region import encode_body, run_region
+
+    body = helper.make_function(
+        "spike",
+        "Generic0",
+        ["a", "b"],
+        ["c"],
+        [helper.make_node("MatMul", ["a", "b"], ["c"], name="mm")],
+        [helper.make_opsetid("", 18)],
+    )
+    with pytest.raises(ProgramError, match=r"generic op Generic0 \(node 'mm' \(MatMul\)\) fails"):
+        run_region(encode_body(body), [np.ones((2, 3)), np.ones((4, 5))])
+
+
+def test_a_malformed_pass_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    ir = tmp_path / "m.mlir"
+    code, _, err = run_cli(["import", SAMPLES / "sdt.onnx", "-o", ir], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["opt", ir, "-p", "cse,,{", "-o", tmp_path / "o.mlir"], capsys)
+    assert code == 2 and "bad pass pipeline 'cse,,{': Expected pass name here (column 5)" in err
+    assert "Traceback" not in err and not (tmp_path / "o.mlir").exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.replace("spike.lif %", 'spike.lif "%', 1), "a string literal is not closed"),
+        (lambda t: t.replace("e-01", "e+58", 1), "a literal does not fit its type"),
+    ],
+    ids=["unclosed_string", "float_overflow"],
+)
+def test_ir_literals(
+    edit: object, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unclosed quote used to make xDSL's lexer backtrack for minutes; a float beyond f32 to
+    raise OverflowError."""
+    ir = tmp_path / "m.mlir"
+    code, _, err = run_cli(
+        ["import", EXPORTS / "sj_neurons.dynamo.onnx", "--inline-weights", "-o", ir], capsys
+    )
+    assert code == 0, err
+    ir.write_text(edit(ir.read_text()))  # type: ignore[operator]
+    code, _, err = run_cli(["eval", ir, "-i", IMAGES, "-o", tmp_path / "y.npy"], capsys)
+    assert code == 2 and message in err, err
+    assert "Traceback" not in err and not (tmp_path / "y.npy").exists()
+
+
+def test_a_type_mismatch_refused_by_onnx_is_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _small()
+    model.graph.node[1].input[1] = "x"  # Add of [2, 5, 3] and [2, 5, 4]
+    _refused(model, tmp_path, capsys, "Incompatible dimensions")
