@@ -32,6 +32,8 @@ COMPONENTS = ("compute", "sram", "dram", "adc_dac", "vertical", "noc", "leakage"
 class AttrSpec:
     kind: type | tuple[type, ...]
     required: bool = True
+    accepts: Callable[[Any], str | None] | None = None
+    """Why a value of the right type is still out of range (None: it is fine)."""
 
 
 @dataclass
@@ -213,6 +215,11 @@ class InstructionSet:
                 if not _matches(value, spec.kind):
                     raise ProgramError(
                         f"{where}: {ins.opcode}: attribute {key}={value!r} has the wrong type"
+                    )
+                problem = spec.accepts(value) if spec.accepts is not None else None
+                if problem is not None:
+                    raise ProgramError(
+                        f"{where}: {ins.opcode}: attribute {key}={value!r} {problem}"
                     )
             missing = [k for k, s in op.attrs.items() if s.required and k not in ins.attrs]
             if missing:

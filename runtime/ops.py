@@ -9,6 +9,7 @@ that the program declares as `addr` buffers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -217,34 +218,65 @@ _FLOAT, _INT, _BOOL, _STR, _LIST = (
 
 
 def _opt(spec: AttrSpec) -> AttrSpec:
-    return AttrSpec(spec.kind, required=False)
+    return AttrSpec(spec.kind, required=False, accepts=spec.accepts)
+
+
+def _one_of(*choices: str) -> AttrSpec:
+    def accepts(value: object) -> str | None:
+        return None if value in choices else f"is none of {', '.join(choices)}"
+
+    return AttrSpec(str, accepts=accepts)
+
+
+def _number(low: float, high: float = math.inf, *, open_low: bool = False) -> AttrSpec:
+    """A finite number in [low, high] (or (low, high] with `open_low`)."""
+
+    def accepts(value: object) -> str | None:
+        x = float(value)  # type: ignore[arg-type]
+        fits = (x > low if open_low else x >= low) and x <= high and math.isfinite(x)
+        bounds = f"{'(' if open_low else '['}{low:g}, {high:g}]"
+        return None if fits else f"is out of range: it must be finite and in {bounds}"
+
+    return AttrSpec(float, accepts=accepts)
+
+
+def _count(low: int = 1) -> AttrSpec:
+    def accepts(value: object) -> str | None:
+        return None if int(value) >= low else f"must be at least {low}"  # type: ignore[call-overload]
+
+    return AttrSpec(int, accepts=accepts)
 
 
 LIF_ATTRS = {
-    "tau": _FLOAT,
+    "tau": _number(0.0, open_low=True),
     "v_threshold": _FLOAT,
     "v_reset": _FLOAT,
     "decay_input": _BOOL,
-    "reset": _STR,
+    "reset": _one_of("hard", "soft"),
 }
 
 LEAKY_ATTRS = {
-    "beta": _FLOAT,
+    "beta": _number(0.0, 1.0),
     "threshold": _FLOAT,
-    "reset_mechanism": _STR,
-    "alpha": _opt(_FLOAT),
+    "reset_mechanism": _one_of("subtract", "zero", "none"),
+    "alpha": _opt(_number(0.0, 1.0)),
 }
 CUBA_LIF_ATTRS = {
-    "dt_tau_mem_inv": _FLOAT,
-    "dt_tau_syn_inv": _FLOAT,
+    "dt_tau_mem_inv": _number(0.0, open_low=True),
+    "dt_tau_syn_inv": _number(0.0),
     "v_leak": _FLOAT,
     "v_threshold": _FLOAT,
     "v_reset": _FLOAT,
 }
 
 SEMANTICS: dict[str, Entry] = {
-    "lif": (_lif, (1, 1), 1, {**LIF_ATTRS, "decay": _opt(_FLOAT)}),
-    "if": (_if, (1, 1), 1, {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _STR}),
+    "lif": (_lif, (1, 1), 1, {**LIF_ATTRS, "decay": _opt(_number(0.0, 1.0, open_low=True))}),
+    "if": (
+        _if,
+        (1, 1),
+        1,
+        {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _one_of("hard", "soft")},
+    ),
     "leaky": (_leaky, (1, 1), 1, LEAKY_ATTRS),
     "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),
     "bernoulli": (_bernoulli, (1, 2), 1, {"seed": _INT, "stream": _INT}),
@@ -305,7 +337,7 @@ SEMANTICS: dict[str, Entry] = {
         lambda args, a: [kernels.ssa(args[0], args[1], args[2], _i(a, "heads"), _f(a, "scale"))],
         (3, 3),
         1,
-        {"heads": _INT, "scale": _FLOAT},
+        {"heads": _count(), "scale": _FLOAT},
     ),
     "sdsa": (
         lambda args, a: [
@@ -318,7 +350,7 @@ SEMANTICS: dict[str, Entry] = {
         ],
         (3, 3),
         1,
-        {"heads": _INT, **LIF_ATTRS},
+        {"heads": _count(), **LIF_ATTRS},
     ),
     "token_attention": (
         lambda args, a: [
@@ -331,7 +363,7 @@ SEMANTICS: dict[str, Entry] = {
         ],
         (2, 2),
         1,
-        {"heads": _INT, **LIF_ATTRS},
+        {"heads": _count(), **LIF_ATTRS},
     ),
     "stochastic_attention": (
         _stochastic,
@@ -354,7 +386,7 @@ SEMANTICS: dict[str, Entry] = {
         ],
         (1, 1),
         1,
-        {"k": _INT, "softmax": _opt(_BOOL), "normalize": _opt(_BOOL)},
+        {"k": _count(), "softmax": _opt(_BOOL), "normalize": _opt(_BOOL)},
     ),
     "dispatch": (_dispatch, (2, 2), 1, {"expert": _INT, "tokens": _opt(_LIST)}),
     "combine": (_combine, (2, 1 << 16), 1, {"experts": _opt(_LIST), "tokens": _opt(_LIST)}),

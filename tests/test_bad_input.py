@@ -213,3 +213,42 @@ def test_a_type_mismatch_refused_by_onnx_is_named(
     model = _small()
     model.graph.node[1].input[1] = "x"  # Add of [2, 5, 3] and [2, 5, 4]
     _refused(model, tmp_path, capsys, "Incompatible dimensions")
+
+
+@pytest.fixture(scope="module")
+def sparse_program(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from compiler.toolchain import compile_model
+
+    folder = tmp_path_factory.mktemp("program") / "sdt.sparse"
+    compile_model(str(SAMPLES / "sdt.onnx"), "sparse", folder)
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("tau=2.0", "tau=-1.0", "attribute tau=-1.0 is out of range"),
+        ('reset="hard"', 'reset="bogus"', "attribute reset='bogus' is none of hard, soft"),
+    ],
+    ids=["negative_tau", "unknown_reset"],
+)
+def test_program_attributes_out_of_range(
+    old: str,
+    new: str,
+    message: str,
+    sparse_program: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    folder = tmp_path / "p"
+    shutil.copytree(sparse_program, folder)
+    sasm = folder / "program.sasm"
+    text = sasm.read_text()
+    assert old in text
+    sasm.write_text(text.replace(old, new, 1))
+    out = tmp_path / "y.npy"
+    code, _, err = run_cli(["run", folder, "-i", SAMPLES / "sdt_input.npy", "-o", out], capsys)
+    assert code == 2 and message in err and "program.sasm:" in err, err
+    assert "Traceback" not in err and not out.exists()
