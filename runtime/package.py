@@ -10,6 +10,7 @@ Writing is atomic: the folder is built beside its destination and moved into pla
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -81,8 +82,10 @@ def write_package(
     try:
         (staging / "program.sasm").write_text(print_program(program), encoding="utf-8")
         write_npz(staging / "constants.npz", constants)
+        manifest = {**manifest, "constants_sha256": file_digest(staging / "constants.npz")}
         (staging / "hardware.toml").write_text(hardware.to_toml(), encoding="utf-8")
         full = full_manifest(program, hardware, manifest)
+        full["sha256"] = manifest_digest(full)
         (staging / "manifest.json").write_text(json.dumps(full, indent=2) + "\n", encoding="utf-8")
         if path.exists():
             retired = Path(tempfile.mkdtemp(prefix=f".{path.name}.old.", dir=parent))
@@ -94,6 +97,48 @@ def write_package(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """The SHA-256 of a manifest's content (its own `sha256` field left out), canonical JSON."""
+    content = {k: v for k, v in manifest.items() if k != "sha256"}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _check_manifest(manifest: dict[str, Any], program: Program, where: Path) -> None:
+    """The manifest as the compiler wrote it: unedited (its digest), and its inputs and outputs
+    buffers of the program with the program's shapes."""
+    if manifest.get("sha256") != manifest_digest(manifest):
+        raise ProgramError(
+            f"{where}: edited after compilation (its sha256 does not match its content); "
+            "recompile the model"
+        )
+    timesteps = manifest["timesteps"]
+    if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 1:
+        raise ProgramError(f"{where}: 'timesteps' must be a positive integer, got {timesteps!r}")
+    for role in ("inputs", "outputs"):
+        specs = manifest[role]
+        declared = {b.name for b in (program.inputs if role == "inputs" else program.outputs)}
+        if not isinstance(specs, list):
+            raise ProgramError(f"{where}: '{role}' must be a list")
+        for spec in specs:
+            ok = isinstance(spec, dict) and all(
+                isinstance(spec.get(k), str) for k in ("name", "buffer")
+            )
+            if not ok or spec["buffer"] not in declared:
+                raise ProgramError(
+                    f"{where}: each of '{role}' must name a program {role[:-1]} buffer "
+                    f"({', '.join(sorted(declared))}), got {spec!r}"
+                )
 
 
 def load_package(path: Path) -> Package:
@@ -119,5 +164,11 @@ def load_package(path: Path) -> Package:
         )
     sasm = path / "program.sasm"
     program = parse_program(sasm.read_text(encoding="utf-8"), str(sasm))
+    _check_manifest(manifest, program, path / "manifest.json")
+    if manifest.get("constants_sha256") != file_digest(path / "constants.npz"):
+        raise ProgramError(
+            f"{path / 'constants.npz'}: does not match the hash in the manifest (changed after "
+            "compilation?); recompile the model"
+        )
     constants = read_npz(path / "constants.npz")
     return Package(program, constants, hardware, manifest, path)

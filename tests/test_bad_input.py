@@ -252,3 +252,39 @@ def test_program_attributes_out_of_range(
     code, _, err = run_cli(["run", folder, "-i", SAMPLES / "sdt_input.npy", "-o", out], capsys)
     assert code == 2 and message in err and "program.sasm:" in err, err
     assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("edit", "file", "message"),
+    [
+        (lambda m: m.update(timesteps=[4]), "manifest.json", "edited after compilation"),
+        (lambda m: m["inputs"][0].update(buffer=7), "manifest.json", "edited after compilation"),
+        (None, "constants.npz", "does not match the hash in the manifest"),
+    ],
+    ids=["manifest_timesteps_list", "manifest_buffer_int", "constants_corrupt"],
+)
+def test_program_folder_files_changed_after_compilation(
+    edit: object,
+    file: str,
+    message: str,
+    sparse_program: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+    import shutil
+
+    folder = tmp_path / "p"
+    shutil.copytree(sparse_program, folder)
+    if file == "manifest.json":
+        manifest = json.loads((folder / file).read_text())
+        edit(manifest)  # type: ignore[operator]
+        (folder / file).write_text(json.dumps(manifest))
+    else:
+        data = bytearray((folder / file).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        (folder / file).write_bytes(bytes(data))
+    out = tmp_path / "y.npy"
+    code, _, err = run_cli(["run", folder, "-i", SAMPLES / "sdt_input.npy", "-o", out], capsys)
+    assert code == 2 and message in err and file in err, err
+    assert "Traceback" not in err and not out.exists()

@@ -231,10 +231,13 @@ def _flip_last_data_byte(path: Path) -> None:
             ["program.sasm:", "ENC.LIF takes 1 inputs, got 2"],
         ),
         (lambda p: (p / "constants.npz").unlink(), ["not a complete spikec program"]),
-        (lambda p: _flip_last_data_byte(p / "constants.npz"), ["constants.npz", "bad CRC"]),
+        (
+            lambda p: _flip_last_data_byte(p / "constants.npz"),
+            ["constants.npz", "does not match the hash in the manifest"],
+        ),
         (
             lambda p: (p / "constants.npz").write_bytes((p / "constants.npz").read_bytes()[:99]),
-            ["constants.npz: not readable", "not a zip file"],
+            ["constants.npz", "does not match the hash in the manifest"],
         ),
         (lambda p: (p / "manifest.json").write_text("{"), ["manifest.json", "not valid JSON"]),
     ],

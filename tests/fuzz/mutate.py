@@ -142,3 +142,37 @@ def ir_text(text: str, rng: random.Random) -> str:
             lines[k][:i] + rng.choice(("{", "}", "%", '"', "<", ">", ":", ",")) + lines[k][i:]
         )
     return "\n".join(lines) + "\n"
+
+
+def _json_value(rng: random.Random) -> object:
+    return rng.choice((None, -1, 0, 3.5, "x", [], {}, [None], True, 1 << 40))
+
+
+def _mutate_json(value: object, rng: random.Random) -> object:
+    """One value somewhere in a JSON document replaced by one of another type."""
+    if isinstance(value, dict) and value and rng.random() < 0.8:
+        key = rng.choice(sorted(value))
+        return {**value, key: _mutate_json(value[key], rng)}
+    if isinstance(value, list) and value and rng.random() < 0.8:
+        i = rng.randrange(len(value))
+        return [*value[:i], _mutate_json(value[i], rng), *value[i + 1 :]]
+    return _json_value(rng)
+
+
+def program_folder(files: dict[str, bytes], rng: random.Random) -> dict[str, bytes]:
+    """A compiled program folder (file name -> bytes) with one file mutated: the manifest's JSON
+    values, the assembly's text, the hardware description's text, or the constants' bytes."""
+    import json
+
+    out = dict(files)
+    choice = rng.randrange(4)
+    if choice == 0:
+        manifest = json.loads(files["manifest.json"])
+        out["manifest.json"] = json.dumps(_mutate_json(manifest, rng)).encode()
+    elif choice == 1:
+        out["program.sasm"] = ir_text(files["program.sasm"].decode(), rng).encode()
+    elif choice == 2:
+        out["hardware.toml"] = ir_text(files["hardware.toml"].decode(), rng).encode()
+    else:
+        out["constants.npz"] = flip_bytes(files["constants.npz"], rng)
+    return out

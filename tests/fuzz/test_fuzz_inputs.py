@@ -94,3 +94,38 @@ def test_mutated_ir_is_refused_or_runs(tmp_path: Path) -> None:
             output.unlink()
     assert not tally.failures, "\n".join(tally.failures[:20])
     assert tally.counts["refused"] > 0
+
+
+PROGRAM_CASES = 120
+
+
+@pytest.fixture(scope="module")
+def program_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
+    from compiler.toolchain import compile_model
+
+    folder = tmp_path_factory.mktemp("fuzz") / "sdt.sparse"
+    compile_model(str(SAMPLES / "sdt.onnx"), "sparse", folder)
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_mutated_program_folders_are_refused_or_run(
+    program_files: dict[str, bytes], tmp_path: Path
+) -> None:
+    """The manifest's JSON, the assembly, the hardware description and the constants' bytes
+    mutated: `spikec run` refuses cleanly or runs (an edited assembly is a program of its own)."""
+    import shutil
+
+    tally = Tally()
+    for case in range(CASES or PROGRAM_CASES):
+        rng = random.Random(f"{SEED}-program-{case}")
+        folder, output = tmp_path / f"p{case}", tmp_path / f"y{case}.npy"
+        folder.mkdir()
+        for name, data in mutate.program_folder(program_files, rng).items():
+            (folder / name).write_bytes(data)
+        outcome = run_spikec(["run", folder, "-i", SAMPLES / "sdt_input.npy", "-o", output])
+        if tally.check(f"program {case}", outcome, output):
+            tally.counts["accepted"] += 1
+            output.unlink()
+        shutil.rmtree(folder)
+    assert not tally.failures, "\n".join(tally.failures[:20])
+    assert tally.counts["refused"] > 0
