@@ -273,7 +273,10 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise SpikecError("the output folder does not exist", where=str(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=directory)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=directory)
+    except OSError as e:  # e.g. a folder the user may not write
+        raise SpikecError(f"cannot write here ({e.strerror})", where=str(path)) from None
     os.close(fd)
     try:
         write(Path(tmp))
@@ -281,6 +284,9 @@ def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)  # as `open` would create it (mkstemp makes it private)
         os.replace(tmp, target)
+    except OSError as e:  # a full disk, a target that may not be replaced
+        Path(tmp).unlink(missing_ok=True)
+        raise SpikecError(f"cannot write here ({e.strerror or e})", where=str(path)) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

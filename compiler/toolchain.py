@@ -23,7 +23,7 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 
 from compiler import __version__
-from compiler.driver import PassCallback, load_model, pipeline_length, run_pipeline
+from compiler.driver import IRDumps, PassCallback, load_model, pipeline_length, run_pipeline
 from compiler.errors import SpikecError
 from compiler.progress import Bar, bar, logger
 from compiler.weights import WeightStore
@@ -196,6 +196,8 @@ def _build(
     seconds["import"] = time.perf_counter() - start
     progress.advance()
     start = time.perf_counter()
+    if isinstance(callback, IRDumps):
+        callback.check(spec)  # the passes it names exist, its dump folder is made
     run_pipeline(module, spec, callback, progress)
     seconds["passes"] = time.perf_counter() - start
     progress.describe("lowering")

@@ -288,3 +288,61 @@ def test_program_folder_files_changed_after_compilation(
     code, _, err = run_cli(["run", folder, "-i", SAMPLES / "sdt_input.npy", "-o", out], capsys)
     assert code == 2 and message in err and file in err, err
     assert "Traceback" not in err and not out.exists()
+
+
+def test_run_checks_every_output_path_before_it_runs(
+    sparse_program: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "y.npy"
+    code, _, err = run_cli(
+        [
+            "run",
+            sparse_program,
+            "-i",
+            SAMPLES / "sdt_input.npy",
+            "-o",
+            out,
+            "--report-file",
+            tmp_path / "missing" / "r.json",
+        ],
+        capsys,
+    )
+    assert code == 2 and "the output folder does not exist" in err
+    assert not out.exists()
+
+
+def test_compile_makes_its_ir_dump_folder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dumps = tmp_path / "not" / "yet" / "dumps"
+    code, _, err = run_cli(
+        [
+            "compile",
+            SAMPLES / "sdt.onnx",
+            "-t",
+            "sparse",
+            "-o",
+            tmp_path / "p",
+            "--ir-dump-dir",
+            dumps,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    assert (dumps / "00-input.mlir").is_file()
+
+
+def test_an_unwritable_output_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Writing where the OS refuses (here a path under a regular file, which fails for root too)
+    is one message, not an OSError traceback."""
+    from compiler.driver import write_text
+    from compiler.errors import SpikecError
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(SpikecError, match="the output folder does not exist"):
+        write_text(blocker / "r.json", "{}")
+    code, _, err = run_cli(["import", SAMPLES / "sdt.onnx", "-o", blocker / "x.mlir"], capsys)
+    assert code == 2 and "Traceback" not in err

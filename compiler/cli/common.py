@@ -3,6 +3,7 @@ models, checking output paths before the work that fills them, writing outputs a
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -261,12 +262,18 @@ def load_labels(
     return labels
 
 
-def check_output_folder(path: str | None) -> None:
-    """Refuse an output file that cannot be written before the work that fills it."""
+def check_output_folder(path: str | None, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an output file that cannot be written before the work that fills it (of one of
+    `suffixes`, when given)."""
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
         raise SpikecError("is a directory", where=path)
-    if not (target.parent if str(target.parent) else Path(".")).is_dir():
+    folder = target.parent if str(target.parent) else Path(".")
+    if not folder.is_dir():
         raise SpikecError("the output folder does not exist", where=path)
+    if not os.access(folder, os.W_OK):
+        raise SpikecError("the output folder is not writable", where=path)
+    if suffixes and target.suffix not in suffixes:
+        raise SpikecError(f"outputs are written as {' or '.join(suffixes)}", where=path)

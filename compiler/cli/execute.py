@@ -10,6 +10,7 @@ import click
 
 from compiler.cli.common import (
     INPUT_OPTION,
+    check_output_folder,
     describe_output,
     ir_dump_options,
     ir_dumps,
@@ -65,6 +66,7 @@ def eval_command(
     )
     from runtime.deviation import accuracy
 
+    check_output_folder(output, (".npy", ".npz"))
     run = load_model_run(model, input_specs, labels)
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     recorder = ActivityRecorder()
@@ -228,6 +230,8 @@ def run_command(
     from compiler.toolchain import RunOptions, execute_package, open_program
     from runtime.report import render_csv, render_table
 
+    check_output_folder(output, (".npy", ".npz"))  # before the run, so that nothing half-done
+    check_output_folder(report_file)  # is left behind
     package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
     ranks = {spec["name"]: len(spec["shape"]) for spec in package.manifest["inputs"]}
