@@ -25,6 +25,7 @@ from compiler.interpreters.spike import SpikeFunctions
 from compiler.progress import Bar, bar, logger
 from compiler.weights import WeightStore
 from runtime.encoded import EncodedSpikes
+from runtime.finite import check_finite
 
 
 def main_function(module: ModuleOp) -> func.FuncOp:
@@ -106,6 +107,13 @@ def check_inputs(module: ModuleOp, inputs: Mapping[str, np.ndarray]) -> list[np.
             )
         if array.ndim >= 2 and array.shape[1] == 0:
             raise InputError(f"input '{name}': the batch is empty", name)
+        check_finite("input", name, array)
+        if is_spike(arg_type) and not np.isin(array, (0.0, 1.0)).all():
+            raise InputError(
+                f"input '{name}' is a spike train: its values must be 0 or 1, it holds others "
+                f"(e.g. {array[~np.isin(array, (0.0, 1.0))].flat[0]!r})",
+                name,
+            )
         ordered.append(array)
     return ordered
 

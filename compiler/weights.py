@@ -31,6 +31,8 @@ from xdsl.dialects.builtin import (
 
 from compiler.dialects.spike import GlobalOp
 from compiler.errors import SpikecError
+from runtime.errors import ProgramError
+from runtime.finite import check_finite
 
 if TYPE_CHECKING:  # onnx is imported where an ONNX file is read: importing it costs over a second
     import onnx
@@ -236,6 +238,10 @@ class WeightStore:
             # rounds products of misaligned operands in another order than of the aligned copies
             # a compiled program holds, so the reference computes on an aligned copy too.
             array = np.array(array, order="C")
+        try:
+            check_finite("weight", name, array)
+        except ProgramError as e:
+            raise SpikecError(str(e)) from None
         self._cache[name] = array
         return array
 

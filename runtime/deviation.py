@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from runtime.encoded import EncodedSpikes
+from runtime.errors import ProgramError
 from runtime.isa import Value
 from runtime.program import Instruction, Program
 
@@ -41,6 +42,12 @@ def accuracy(outputs: Mapping[str, np.ndarray], labels: np.ndarray) -> float | N
     for value in outputs.values():
         predicted = top1(value)
         if predicted is not None and predicted.shape == labels.shape:
+            classes = value.shape[1]
+            if labels.size and (labels.min() < 0 or labels.max() >= classes):
+                raise ProgramError(
+                    f"labels must be classes 0 to {classes - 1} of the model's output, got "
+                    f"values from {labels.min()} to {labels.max()}"
+                )
             return float(np.mean(predicted == labels))
     return None
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
+from runtime.finite import check_finite
 from runtime.hardware import Hardware
 from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
 from runtime.memory import ActivationMemory, Activations
@@ -81,6 +82,9 @@ def _check_input(buffer: Buffer, array: np.ndarray, batch: int | None) -> int:
         raise ProgramError(f"input {buffer.name}: batch {found}, another input has {batch}")
     if found == 0:
         raise ProgramError(f"input {buffer.name}: the batch is empty")
+    check_finite("input", buffer.name, array)
+    if buffer.type.kind in ("spk", "addr") and not np.isin(array, (0.0, 1.0)).all():
+        raise ProgramError(f"input {buffer.name} is a spike train: its values must be 0 or 1")
     return found
 
 
@@ -149,6 +153,7 @@ def execute(
                 f"constant {buffer.name}: declared {buffer.type} on line {buffer.line}, the "
                 f"program's constants hold {constant.dtype} {list(constant.shape)}"
             )
+        check_finite("constant", buffer.name, constant)
         values[buffer.name] = constant
     outputs = {b.name for b in program.outputs}
     last_use = _last_uses(program)

@@ -346,3 +346,67 @@ def test_an_unwritable_output_is_a_clear_error(
         write_text(blocker / "r.json", "{}")
     code, _, err = run_cli(["import", SAMPLES / "sdt.onnx", "-o", blocker / "x.mlir"], capsys)
     assert code == 2 and "Traceback" not in err
+
+
+SPIKE_IR = """builtin.module {
+  func.func @main(%x: !spike.train<4x?x6x8>) -> (!spike.train<4x?x8x6>) {
+    %t = spike.transpose %x {perm = array<i64: 0, 1, 3, 2>} : (!spike.train<4x?x6x8>) -> !spike.train<4x?x8x6>
+    func.return %t : !spike.train<4x?x8x6>
+  }
+}
+"""
+
+
+def test_a_spike_train_input_must_hold_spikes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ir = tmp_path / "s.mlir"
+    ir.write_text(SPIKE_IR)
+    spikes = (np.random.default_rng(0).random((4, 2, 6, 8)) < 0.3).astype(np.float32)
+    np.save(tmp_path / "ok.npy", spikes)
+    code, _, err = run_cli(["eval", ir, "-i", tmp_path / "ok.npy"], capsys)
+    assert code == 0, err
+    spikes[0, 0, 0, 0] = 0.5
+    np.save(tmp_path / "bad.npy", spikes)
+    code, _, err = run_cli(
+        ["eval", ir, "-i", tmp_path / "bad.npy", "-o", tmp_path / "y.npy"], capsys
+    )
+    assert code == 2 and "is a spike train: its values must be 0 or 1" in err, err
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_labels_outside_the_classes(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    labels = tmp_path / "labels.npy"
+    np.save(labels, np.full(64, 12, np.int64))
+    code, _, err = run_cli(
+        ["eval", EXPORTS / "sj_sdt.dynamo.onnx", "-i", IMAGES, "--labels", labels], capsys
+    )
+    assert code == 2 and "labels must be classes 0 to 9" in err, err
+
+
+def test_non_finite_weights_warn_once_and_strict_refuses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _small()
+    w = onnx.numpy_helper.to_array(model.graph.initializer[0]).copy()
+    w[0, 0], w[1, 1] = np.inf, np.nan
+    model.graph.initializer[0].CopyFrom(onnx.numpy_helper.from_array(w, "w"))
+    path = tmp_path / "inf.onnx"
+    onnx.save(model, path)
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((2, 5, 4), np.float32))
+    code, _, err = run_cli(["eval", path, "-i", x], capsys)
+    assert code == 0
+    assert err.count("weight 'w' holds 2 non-finite value(s)") == 1, err
+    assert "RuntimeWarning" not in err
+    code, _, err = run_cli(["eval", path, "-i", x, "--strict", "-o", tmp_path / "y.npy"], capsys)
+    assert code == 2 and "--strict refuses them" in err and not (tmp_path / "y.npy").exists()
+    np.save(x, np.full((2, 5, 4), np.nan, np.float32))
+    code, _, err = run_cli(["eval", _save_small(tmp_path), "-i", x], capsys)
+    assert code == 0 and "input 'x' holds 40 non-finite value(s)" in err, err
+
+
+def _save_small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.onnx"
+    onnx.save(_small(), path)
+    return path

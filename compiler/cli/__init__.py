@@ -69,8 +69,16 @@ for command in (
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point: SpikecError -> message and exit status 2; usage errors -> status 2."""
+    import numpy as np
+
+    from runtime import finite
+
+    finite.reset()  # --strict and the tensors reported belong to one invocation
     try:
-        code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
+        # IEEE arithmetic is the semantics (NaN and Inf are reported per tensor by `finite`):
+        # numpy's own RuntimeWarnings would only repeat that, line by line
+        with np.errstate(all="ignore"):
+            code = cli.main(args=list(argv) if argv is not None else None, standalone_mode=False)
     except SpikecError as e:
         click.echo(f"spikec: error: {e}", err=True)
         sys.exit(2)

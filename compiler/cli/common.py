@@ -77,6 +77,13 @@ def _set_verbosity(ctx: click.Context, param: click.Parameter, value: int | bool
     configure(QUIET if counts["quiet"] else counts["verbose"])
 
 
+def _set_strict(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    from runtime import finite
+
+    if value:
+        finite.strict = True
+
+
 VERBOSITY_OPTIONS = (
     click.option(
         "-q",
@@ -85,6 +92,13 @@ VERBOSITY_OPTIONS = (
         expose_value=False,
         callback=_set_verbosity,
         help="Errors only: no progress bar, no warning.",
+    ),
+    click.option(
+        "--strict",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_strict,
+        help="Refuse NaN or Inf in weights, constants and inputs (default: a warning per tensor).",
     ),
     click.option(
         "-v",
