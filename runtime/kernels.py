@@ -33,15 +33,19 @@ def _fire_and_reset(h: Array, vth: np.float32, vr: np.float32, soft: bool, out: 
     """Write the spikes `h >= vth` into `out` and reset `h` in place.
 
     Value-equal to the formulas of `spike.lif`: hard reset `h * (1 - s) + vr * s` is `vr` where
-    a spike fired and `h` elsewhere; soft reset `h - vth * s` subtracts `vth` where one fired.
-    (Only the sign of a zero membrane can differ, which no comparison sees.)
+    a spike fired and `h` elsewhere, and NaN where an infinite membrane fired (`inf * 0`, as
+    IEEE arithmetic and onnxruntime give); soft reset `h - vth * s` subtracts `vth` where one
+    fired. (Only the sign of a zero membrane can differ, which no comparison sees.)
     """
     fired = h >= vth
     np.copyto(out, fired)
     if soft:
         np.subtract(h, vth, out=h, where=fired)
     else:
+        infinite = fired & np.isinf(h)
         np.copyto(h, vr, where=fired)
+        if infinite.any():
+            h[infinite] = np.nan
     return h
 
 

@@ -115,13 +115,8 @@ def manifest_digest(manifest: Mapping[str, Any]) -> str:
 
 
 def _check_manifest(manifest: dict[str, Any], program: Program, where: Path) -> None:
-    """The manifest as the compiler wrote it: unedited (its digest), and its inputs and outputs
-    buffers of the program with the program's shapes."""
-    if manifest.get("sha256") != manifest_digest(manifest):
-        raise ProgramError(
-            f"{where}: edited after compilation (its sha256 does not match its content); "
-            "recompile the model"
-        )
+    """The manifest's inputs and outputs are buffers of the program, its timesteps a count
+    (beyond its digest, checked first: a program folder compiled by another spikec)."""
     timesteps = manifest["timesteps"]
     if not isinstance(timesteps, int) or isinstance(timesteps, bool) or timesteps < 1:
         raise ProgramError(f"{where}: 'timesteps' must be a positive integer, got {timesteps!r}")
@@ -153,6 +148,11 @@ def load_package(path: Path) -> Package:
         raise ProgramError(f"{path / 'manifest.json'}: not valid JSON ({e})") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise ProgramError(f"{path / 'manifest.json'}: not a {FORMAT} manifest")
+    if manifest.get("sha256") != manifest_digest(manifest):
+        raise ProgramError(
+            f"{path / 'manifest.json'}: edited after compilation (its sha256 does not match its "
+            "content); recompile the model"
+        )
     for key in ("inputs", "outputs", "timesteps", "target", "variant"):
         if key not in manifest:
             raise ProgramError(f"{path / 'manifest.json'}: missing '{key}'")

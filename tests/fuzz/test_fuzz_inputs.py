@@ -66,6 +66,7 @@ def test_mutated_onnx_models_are_refused_or_run_as_onnxruntime(kind: str, tmp_pa
                 f"{kind} {case}", read_outputs(output), onnxruntime_outputs(model, {"x": x})
             )
         model.unlink()
+    print(f"fuzz {kind}: {dict(tally.counts)}, failures {len(tally.failures)}")
     assert not tally.failures, "\n".join(tally.failures[:20])
     assert tally.counts["refused"] > 0
 
@@ -92,6 +93,7 @@ def test_mutated_ir_is_refused_or_runs(tmp_path: Path) -> None:
         ):
             tally.counts["accepted"] += 1
             output.unlink()
+    print(f"fuzz ir: {dict(tally.counts)}, failures {len(tally.failures)}")
     assert not tally.failures, "\n".join(tally.failures[:20])
     assert tally.counts["refused"] > 0
 
@@ -127,5 +129,6 @@ def test_mutated_program_folders_are_refused_or_run(
             tally.counts["accepted"] += 1
             output.unlink()
         shutil.rmtree(folder)
+    print(f"fuzz program: {dict(tally.counts)}, failures {len(tally.failures)}")
     assert not tally.failures, "\n".join(tally.failures[:20])
     assert tally.counts["refused"] > 0

@@ -222,8 +222,14 @@ class Candidate:
 
 
 def _reset(h: np.ndarray, vth: np.float32, vr: np.float32, soft: bool) -> np.ndarray:
+    """As `runtime.kernels` resets: a hard reset is `H * (1 - S) + vr * S`, NaN where an
+    infinite membrane fired."""
     fired = h >= vth
-    return np.where(fired, h - vth, h) if soft else np.where(fired, vr, h).astype(np.float32)
+    if soft:
+        return np.where(fired, h - vth, h)
+    return np.where(fired & np.isinf(h), np.float32(np.nan), np.where(fired, vr, h)).astype(
+        np.float32
+    )
 
 
 def _lif(tau: float, vth: float, vr: float, decay_input: bool, soft: bool) -> Candidate:
