@@ -14,15 +14,25 @@ The CSV is the sweep's state: its header is the grid's keys then the figures; a 
 and flushed as soon as its point finishes, so a killed sweep keeps its finished rows and the same
 command resumes it (points whose settings are in the CSV are not run again). Rows are plain dicts
 keyed by column key; nothing here prints (progress is a bar and log lines, compiler.progress).
+
+One sweep at a time writes a CSV: `output_lock` holds an advisory lock (flock) on `<csv>.lock`
+for the whole run, and a second sweep of the same CSV is refused at once. The lock dies with its
+process, so the lock file a killed sweep leaves behind blocks nothing. The pool's workers die
+with the sweep that forked them (`_exit_with_parent`).
 """
 
 from __future__ import annotations
 
 import csv
+import ctypes
+import fcntl
 import io
 import itertools
+import multiprocessing
 import os
+import signal
 import statistics
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import ExitStack, contextmanager
@@ -331,6 +341,115 @@ def dask_client(scheduler: str, workers: int) -> Iterator[Any]:
         yield client
 
 
+LOCK_SUFFIX = ".lock"
+_held_locks: set[Path] = set()
+"""The lock files this process holds (resolved)."""
+
+
+def lock_path(output: Path) -> Path:
+    """The lock file of the CSV `output`: beside it, its name + `.lock`."""
+    return output.with_name(output.name + LOCK_SUFFIX)
+
+
+@contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold an exclusive flock on `output`'s lock file (created, this process's pid written in
+    it) until the block ends, then remove the file; another process holding it: a SpikecError at
+    once, naming its pid. The kernel drops a flock when its holder dies however it dies, so a
+    lock file left by a killed sweep is taken over. A process already holding it (the CLI takes
+    it before loading the model, `sweep` again) just goes on. Forked pool workers inherit the
+    lock; they die with the sweep (`_exit_with_parent`), so it goes with the sweep."""
+    path = lock_path(output).resolve()
+    if path in _held_locks:
+        yield
+        return
+    descriptor = _acquire(path, output)
+    _held_locks.add(path)
+    try:
+        yield
+    finally:
+        _held_locks.discard(path)
+        # removed while still held: a sweep that opened the old file meanwhile sees it unlinked
+        # once it gets the lock, and takes the new one (_acquire)
+        path.unlink(missing_ok=True)
+        os.close(descriptor)
+
+
+def _acquire(path: Path, output: Path) -> int:
+    """The locked descriptor of the lock file at `path` (created if missing, its pid written)."""
+    while True:
+        try:
+            descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        except OSError as e:
+            raise SpikecError(
+                f"cannot create its lock file {path.name} beside it ({e.strerror}); "
+                "choose another --output",
+                where=str(output),
+            ) from None
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            os.close(descriptor)
+            if not isinstance(e, BlockingIOError):
+                raise SpikecError(
+                    f"cannot lock {path.name} ({e.strerror})", where=str(output)
+                ) from None
+            holder = _lock_holder(path)
+            raise SpikecError(
+                "another sweep is writing this file"
+                + (f" (pid {holder})" if holder else "")
+                + "; wait for it or choose another --output",
+                where=str(output),
+            ) from None
+        try:
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        locked = os.fstat(descriptor)
+        if current is not None and (current.st_dev, current.st_ino) == (
+            locked.st_dev,
+            locked.st_ino,
+        ):
+            os.ftruncate(descriptor, 0)
+            os.write(descriptor, f"{os.getpid()}\n".encode())
+            return descriptor
+        os.close(descriptor)  # its holder removed it on release: lock the file now at `path`
+
+
+def _lock_holder(path: Path) -> str:
+    """The pid written in a held lock file ('' if unreadable or not written yet)."""
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
+
+
+LINUX = sys.platform.startswith("linux")
+PR_SET_PDEATHSIG = 1
+"""prctl(2) option (<linux/prctl.h>): the signal a process gets when its parent dies."""
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Initializer of the sweep's pool workers: a worker gets SIGTERM when the sweep that forked
+    it dies, however it dies. Without it a SIGKILLed sweep leaves its workers running: they
+    finish the points queued to them, then wait on the pool's queue forever (each holds the
+    queue's write end too, so no end of file comes), holding the CSV's lock they inherited.
+    Linux only (prctl); elsewhere nothing is done. The signal comes when the thread that forked
+    the worker exits: ProcessPoolExecutor forks its fork-context workers in the thread of the
+    first submit, the sweep's main thread."""
+    if not LINUX:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0) != 0:
+        error = ctypes.get_errno()
+        raise OSError(error, f"prctl(PR_SET_PDEATHSIG): {os.strerror(error)}")
+    # the sweep may have died between the fork and the prctl: then no signal will come (the
+    # worker has been handed to init already), so act as it would have
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def _run_on_dask(
     client: Any, job: Job, todo: Sequence[tuple[str, ...]], record: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -369,7 +488,8 @@ def sweep(
     (its accuracy or agreement is under that mode, and its deviation from the exact run is
     measured); with `seeds` > 1, each point runs with seeds seed .. seed + seeds - 1 and its
     figures are the means, with the standard deviations of the quality and the deviation. A CSV
-    whose rows ran with another mode or seeds is refused."""
+    whose rows ran with another mode or seeds is refused. The CSV is locked for the run
+    (`output_lock`): a CSV another sweep is writing is refused before it is read."""
     if not grid:
         raise SpikecError("--grid: the grid is empty")
     chosen = check_grid(target, grid, variant, numerics)
@@ -383,54 +503,57 @@ def sweep(
     header = csv_keys(keys, labels is not None, numerics, seeds)
     if labels is None and reference is None:
         raise SpikecError("a sweep without labels needs the reference outputs")
-    existing = _read_rows(output, header) if output.exists() else []
-    label = numerics_label(numerics, seed, seeds)
-    for row in existing:
-        if numerics != EXACT and row[NUMERICS] != label:
-            raise SpikecError(
-                f"its rows ran with {row[NUMERICS]}, not {label}: give the same --numerics, "
-                "--seed and --seeds to resume it, or another -o",
-                where=str(output),
-            )
-    done = {tuple(str(r[k]) for k in keys): r for r in existing}
-    wanted = points(grid)
-    todo = [p for p in wanted if p not in done]
-    job = Job(
-        model,
-        target,
-        chosen,
-        tuple(keys),
-        dict(inputs),
-        dict(sources or {}),
-        labels,
-        None if reference is None else dict(reference),
-        numerics,
-        seed,
-        seeds,
-    )
-    if done:
-        logger.info("%s: %d point(s) done already, %d to run", output, len(done), len(todo))
-
-    workers = jobs if jobs is not None else (os.cpu_count() or 1)
-    with ExitStack() as stack:
-        # connected before the CSV is opened: an unreachable scheduler writes nothing
-        client = (
-            stack.enter_context(dask_client(scheduler, workers))
-            if scheduler is not None and todo
-            else None
+    with output_lock(output):  # before the CSV is read: it may drop a cut-short line
+        existing = _read_rows(output, header) if output.exists() else []
+        label = numerics_label(numerics, seed, seeds)
+        for row in existing:
+            if numerics != EXACT and row[NUMERICS] != label:
+                raise SpikecError(
+                    f"its rows ran with {row[NUMERICS]}, not {label}: give the same --numerics, "
+                    "--seed and --seeds to resume it, or another -o",
+                    where=str(output),
+                )
+        done = {tuple(str(r[k]) for k in keys): r for r in existing}
+        wanted = points(grid)
+        todo = [p for p in wanted if p not in done]
+        job = Job(
+            model,
+            target,
+            chosen,
+            tuple(keys),
+            dict(inputs),
+            dict(sources or {}),
+            labels,
+            None if reference is None else dict(reference),
+            numerics,
+            seed,
+            seeds,
         )
-        with bar(len(wanted), "sweep", "point") as progress:
-            progress.advance(len(wanted) - len(todo))
-            _run_points(job, todo, keys, header, output, existing, done, workers, client, progress)
+        if done:
+            logger.info("%s: %d point(s) done already, %d to run", output, len(done), len(todo))
 
-    rows = [done[p] for p in wanted]
-    trade_off = "latency_us" if numerics == EXACT else "output_relative_error"
-    unread = _unread(keys, rows, f"{target} ({chosen})")
-    for row in rows:
-        row.pop(READ, None)
-    return Sweep(
-        keys, header, rows, len(wanted) - len(todo), pareto(rows, trade_off), trade_off, unread
-    )
+        workers = jobs if jobs is not None else (os.cpu_count() or 1)
+        with ExitStack() as stack:
+            # connected before the CSV is opened: an unreachable scheduler writes nothing
+            client = (
+                stack.enter_context(dask_client(scheduler, workers))
+                if scheduler is not None and todo
+                else None
+            )
+            with bar(len(wanted), "sweep", "point") as progress:
+                progress.advance(len(wanted) - len(todo))
+                _run_points(
+                    job, todo, keys, header, output, existing, done, workers, client, progress
+                )
+
+        rows = [done[p] for p in wanted]
+        trade_off = "latency_us" if numerics == EXACT else "output_relative_error"
+        unread = _unread(keys, rows, f"{target} ({chosen})")
+        for row in rows:
+            row.pop(READ, None)
+        return Sweep(
+            keys, header, rows, len(wanted) - len(todo), pareto(rows, trade_off), trade_off, unread
+        )
 
 
 def _unread(keys: Sequence[str], rows: Sequence[Mapping[str, Any]], target: str) -> list[str]:
@@ -493,7 +616,15 @@ def _run_points(
             for point in todo:
                 record(run_point(job, point))
         else:
-            with ProcessPoolExecutor(max_workers=min(workers, len(todo))) as pool:
+            # fork, pinned (the default on Linux before Python 3.14): the workers inherit the
+            # imported model (import_once) and are the sweep's own children, which
+            # _exit_with_parent checks
+            with ProcessPoolExecutor(
+                max_workers=min(workers, len(todo)),
+                mp_context=multiprocessing.get_context("fork") if LINUX else None,
+                initializer=_exit_with_parent,
+                initargs=(os.getpid(),),
+            ) as pool:
                 futures = [pool.submit(run_point, job, point) for point in todo]
                 for future in as_completed(futures):
                     record(future.result())

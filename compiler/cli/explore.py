@@ -3,6 +3,8 @@ over a grid of hardware parameters)."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import click
@@ -290,7 +292,8 @@ def sweep_command(
     reference interpreter, with --numerics the spike agreement and output error against the
     exact run, and the status (ok, or failed: the message; the sweep goes on). Rows are
     appended to the CSV as points finish: re-running the same command after an interruption
-    runs only the points not in it. The table at the end marks the Pareto-optimal points
+    runs only the points not in it; a CSV another sweep is writing is refused (it is locked,
+    <CSV>.lock). The table at the end marks the Pareto-optimal points
     (energy vs latency; with --numerics, energy vs output error).
     With --scheduler the points run on a Dask cluster (same rows, same CSV). --grid-file takes
     the grid from a TOML file instead; --plot DIR draws the points and their Pareto front;
@@ -314,7 +317,7 @@ def sweep_command(
     """
     from compiler.grid import load_grid_file, parse_grid
     from compiler.reference import evaluate
-    from compiler.sweep import check_grid, render_table, sweep
+    from compiler.sweep import check_grid, output_lock, render_table, sweep
     from compiler.toolchain import remember_import
 
     if (grid_text is None) == (grid_file is None):
@@ -337,48 +340,85 @@ def sweep_command(
 
         check_output_folder(parquet_file)
         check_pyarrow()
-    run = load_model_run(model, input_specs, labels)
-    module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
-    sources = run.sources
-    reference = evaluate(module, weights, inputs) if expected is None else None
-    remember_import(model, (module, run.base))  # the points compile copies of it
+    # refused at once, before the model loads, if another sweep writes this CSV (and the lock
+    # file made in its folder is a real write there); sweep() takes the lock again, a no-op in
+    # the process holding it
+    with output_lock(Path(output)):
+        _check_appendable(output)
+        if plot_dir is not None:
+            _check_plot_folder(plot_dir)
+        run = load_model_run(model, input_specs, labels)
+        module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
+        sources = run.sources
+        reference = evaluate(module, weights, inputs) if expected is None else None
+        remember_import(model, (module, run.base))  # the points compile copies of it
 
-    result = sweep(
-        model,
-        target_name,
-        inputs,
-        grid,
-        Path(output),
-        variant=variant,
-        labels=expected,
-        sources=sources,
-        reference=reference,
-        jobs=jobs,
-        scheduler=scheduler,
-        numerics=numerics,
-        seed=seed,
-        seeds=seeds,
-    )
-    if plot_dir is not None:
-        from compiler.plots import write_pareto_plot
-
-        design = target_name if chosen == target_name else f"{target_name}:{chosen}"
-        versus = "latency" if result.trade_off == "latency_us" else f"output error ({numerics})"
-        title = f"Sweep of {Path(model).name} on {design}: energy vs {versus}"
-        write_pareto_plot(
-            result.rows, result.pareto, result.keys, title, plot_dir, result.trade_off
+        result = sweep(
+            model,
+            target_name,
+            inputs,
+            grid,
+            Path(output),
+            variant=variant,
+            labels=expected,
+            sources=sources,
+            reference=reference,
+            jobs=jobs,
+            scheduler=scheduler,
+            numerics=numerics,
+            seed=seed,
+            seeds=seeds,
         )
-    if parquet_file is not None:
-        from compiler.parquet import write_parquet
+        if plot_dir is not None:
+            from compiler.plots import write_pareto_plot
 
-        about = {
-            "model": model,
-            "target": target_name,
-            "variant": chosen,
-            "numerics": numerics,
-            "seed": seed,
-            "seeds": seeds,
-            "grid": grid,
-        }
-        write_parquet(result, parquet_file, about)
-    click.echo(render_table(result), nl=False)
+            design = target_name if chosen == target_name else f"{target_name}:{chosen}"
+            versus = "latency" if result.trade_off == "latency_us" else f"output error ({numerics})"
+            title = f"Sweep of {Path(model).name} on {design}: energy vs {versus}"
+            write_pareto_plot(
+                result.rows, result.pareto, result.keys, title, plot_dir, result.trade_off
+            )
+        if parquet_file is not None:
+            from compiler.parquet import write_parquet
+
+            about = {
+                "model": model,
+                "target": target_name,
+                "variant": chosen,
+                "numerics": numerics,
+                "seed": seed,
+                "seeds": seeds,
+                "grid": grid,
+            }
+            write_parquet(result, parquet_file, about)
+        click.echo(render_table(result), nl=False)
+
+
+def _check_appendable(output: str) -> None:
+    """Refuse a CSV that exists but may not be appended to (check_output_folder sees only its
+    folder), before the first point runs: opened for appending, nothing written."""
+    if Path(output).is_file():
+        try:
+            os.close(os.open(output, os.O_WRONLY | os.O_APPEND))
+        except OSError as e:
+            raise SpikecError(f"cannot append to it ({e.strerror})", where=output) from None
+
+
+def _check_plot_folder(plot_dir: str) -> None:
+    """Refuse a --plot DIR that could not be made or written into, before the first point runs
+    (check_plot_option refuses only a DIR that is a file; the rest failed after every point
+    ran): the deepest existing folder of DIR (itself, or where it would be made) gets a temporary
+    file, removed at once. A real write, not the mode bits: /proc or a read-only filesystem
+    refuse even root."""
+    folder = Path(plot_dir)
+    while not folder.is_dir():
+        if folder.exists():
+            raise SpikecError(f"--plot: {folder} is not a folder", where=plot_dir)
+        folder = folder.parent
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise SpikecError(
+            f"--plot: cannot write into {folder} ({e.strerror})", where=plot_dir
+        ) from None
