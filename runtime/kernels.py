@@ -42,9 +42,10 @@ def _fire_and_reset(h: Array, vth: np.float32, vr: np.float32, soft: bool, out: 
     if soft:
         np.subtract(h, vth, out=h, where=fired)
     else:
-        infinite = fired & np.isinf(h)
+        overflowed = h.size > 0 and h.max() == np.inf  # one reduction; rare, then the mask
+        infinite = fired & np.isinf(h) if overflowed else None
         np.copyto(h, vr, where=fired)
-        if infinite.any():
+        if infinite is not None:
             h[infinite] = np.nan
     return h
 

@@ -416,8 +416,7 @@ def _check_plot_folder(plot_dir: str) -> None:
             raise SpikecError(f"--plot: {folder} is not a folder", where=plot_dir)
         folder = folder.parent
     try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
+        tempfile.TemporaryFile(dir=folder).close()  # made and removed: the write is the test
     except OSError as e:
         raise SpikecError(
             f"--plot: cannot write into {folder} ({e.strerror})", where=plot_dir

@@ -18,6 +18,7 @@ time-major op is the business of `rolling.py`.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -338,10 +339,8 @@ def identify(chain: list[Fire]) -> Model:
     if any(not fire.input for fire in chain):
         return _identify_two_state(chain)
     if _reads_earlier_inputs(chain):  # a one-state model would take the current as its input
-        try:
+        with contextlib.suppress(NotRaised):  # no two-state model: the one-state ones are tried
             return _identify_two_state(chain)
-        except NotRaised:
-            pass
     constants: set[float] = set()
     for fire in chain:
         assert fire.charge is not None
