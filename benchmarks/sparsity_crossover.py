@@ -80,7 +80,7 @@ def single_layer() -> None:
     figures: dict[str, list[tuple[float, float]]] = {"sparse": [], "dense": []}
     for variant in figures:
         program = parse_program(layer_program(variant), f"fc1.{variant}.sasm")
-        target.instruction_set.validate(program, "fc1.sasm")
+        target.instruction_set.validate(program, "fc1.sasm", hardware)
         for rate in rates:
             spikes = (rng.random((T, 1, TOKENS, D_IN)) < rate).astype(np.float32)
             _, record = execute(

@@ -205,7 +205,7 @@ def _build(
     weights = WeightStore.for_module(module, base)  # with the weights the passes derived
     try:
         lowered = target.lower(module, weights, chosen, hardware)
-        target.instruction_set.validate(lowered.program, f"<lowering of {model}>")
+        target.instruction_set.validate(lowered.program, f"<lowering of {model}>", hardware)
     except ProgramError as e:
         raise SpikecError(str(e), where=model) from None
     seconds["lowering"] = time.perf_counter() - start
@@ -278,7 +278,9 @@ def open_program(path: Path) -> tuple[Package, Target]:
     target = get_target(str(package.manifest["target"]))
     try:
         target.check_variant(str(package.manifest["variant"]))
-        target.instruction_set.validate(package.program, str(path / "program.sasm"))
+        target.instruction_set.validate(
+            package.program, str(path / "program.sasm"), package.hardware
+        )
     except ProgramError as e:
         raise SpikecError(str(e)) from None
     return package, target

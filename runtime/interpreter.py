@@ -18,7 +18,7 @@ from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.finite import check_finite
 from runtime.hardware import Hardware
-from runtime.isa import Cost, EnergyItem, Execution, InstructionSet, Value
+from runtime.isa import SPIKE_KINDS, Cost, EnergyItem, Execution, InstructionSet, Value
 from runtime.memory import ActivationMemory, Activations
 from runtime.program import Buffer, BufferType, Instruction, Program
 
@@ -88,15 +88,26 @@ def _check_input(buffer: Buffer, array: np.ndarray, batch: int | None) -> int:
     return found
 
 
-def _as_declared(buffer: Buffer, value: Value, batch: int, line: int) -> Value:
+def _as_declared(buffer: Buffer, value: Value, batch: int, line: int, checked: bool) -> Value:
     """The value in its buffer's declared form: address lists for `addr` buffers (the encoder's
-    work), dense arrays otherwise; the shape must be the declared one."""
+    work), dense arrays otherwise; the shape must be the declared one, and a spike buffer whose
+    kind the program check could not decide (`checked` false) must receive spikes."""
     expected = buffer.type.concrete(batch)
     shape = value.shape if isinstance(value, EncodedSpikes) else np.shape(value)
     if tuple(shape) != expected:
         raise ProgramError(
             f"line {line}: {buffer.name} is declared {buffer.type} but the instruction produced "
             f"shape {list(shape)}"
+        )
+    if (
+        not checked
+        and buffer.type.kind in SPIKE_KINDS
+        and not isinstance(value, EncodedSpikes)
+        and not _binary(value)
+    ):
+        raise ProgramError(
+            f"line {line}: {buffer.name} is declared {buffer.type} (spikes) but the instruction "
+            "produced values other than 0 and 1"
         )
     if buffer.type.kind == "addr":
         if isinstance(value, EncodedSpikes):
@@ -105,6 +116,10 @@ def _as_declared(buffer: Buffer, value: Value, batch: int, line: int) -> Value:
     if isinstance(value, EncodedSpikes):
         return value.to_dense()
     return value
+
+
+def _binary(value: np.ndarray) -> bool:
+    return bool(np.logical_or(value == 0, value == 1).all())
 
 
 def _last_uses(program: Program) -> dict[str, int]:
@@ -154,6 +169,11 @@ def execute(
                 f"program's constants hold {constant.dtype} {list(constant.shape)}"
             )
         check_finite("constant", buffer.name, constant)
+        if buffer.type.kind in SPIKE_KINDS and not _binary(constant):
+            raise ProgramError(
+                f"constant {buffer.name} is declared {buffer.type} on line {buffer.line} (spikes), "
+                "but the program's constants hold values other than 0 and 1"
+            )
         values[buffer.name] = constant
     outputs = {b.name for b in program.outputs}
     last_use = _last_uses(program)
@@ -190,8 +210,9 @@ def execute(
             seed,
             peek,
         )
+        checked = opcode.results != "either"
         results = [
-            _as_declared(program.buffers[name], result, batch, ins.line)
+            _as_declared(program.buffers[name], result, batch, ins.line, checked)
             for name, result in zip(
                 ins.outputs, opcode.semantics(args, ins.attrs, context), strict=True
             )

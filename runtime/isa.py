@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -158,6 +158,16 @@ class Execution:
 Semantics = Callable[[Sequence[Value], dict[str, AttrValue], "Execution"], list[Value]]
 CostFunction = Callable[["Execution"], Cost]
 
+ResultKind = Literal["spikes", "reals", "first", "all", "either"]
+"""Whether an opcode's results are spikes (`spk` or `addr` buffers): always, never, when its
+first input is, when all its inputs are, or either (checked on the values as they are
+written)."""
+
+SPIKE_KINDS = ("spk", "addr")
+
+UnitMap = Callable[[Hardware, str], dict[str, frozenset[str]]]
+"""The units of a design with the given hardware and variant, each with the opcodes it runs."""
+
 
 @dataclass(frozen=True)
 class Opcode:
@@ -172,19 +182,28 @@ class Opcode:
     doc: str = ""
     transfer: bool = False
     """A move between memory levels (DRAM loads and stores), not a unit's computation."""
+    results: ResultKind = "either"
+    """Whether its results are spikes."""
+    reads: Literal["spikes", "reals"] | None = None
+    """What its first input must hold, for an opcode made for one kind (None: either)."""
 
 
 @dataclass
 class InstructionSet:
     target: str
     opcodes: dict[str, Opcode]
+    units: UnitMap
+    """The design's units and what each runs (a program naming another is refused)."""
 
-    def validate(self, program: Program, filename: str) -> None:
-        """Reject what this target cannot run, naming the line."""
+    def validate(self, program: Program, filename: str, hardware: Hardware) -> None:
+        """Reject what this target cannot run, naming the line: as a whole, before the first
+        instruction runs (opcodes, their units on this hardware, operands, attributes, and the
+        kinds of the buffers they read and write)."""
         if program.target != self.target:
             raise ProgramError(
                 f"{filename}: the program is for target '{program.target}', not '{self.target}'"
             )
+        units = self.units(hardware, program.variant)
         for ins in program.instructions:
             where = f"{filename}:{ins.line}"
             op = self.opcodes.get(ins.opcode)
@@ -193,6 +212,8 @@ class InstructionSet:
                     f"{where}: unknown opcode {ins.opcode} for target {self.target} (it has "
                     f"{', '.join(sorted(self.opcodes))})"
                 )
+            _check_unit(ins, units, where, f"{self.target} ({program.variant})")
+            _check_kinds(ins, op, program, where)
             low, high = op.inputs
             if not low <= len(ins.inputs) <= high:
                 count = str(low) if low == high else f"{low} to {high}"
@@ -224,6 +245,48 @@ class InstructionSet:
             missing = [k for k, s in op.attrs.items() if s.required and k not in ins.attrs]
             if missing:
                 raise ProgramError(f"{where}: {ins.opcode} needs attributes {missing}")
+
+
+def _check_unit(
+    ins: Instruction, units: dict[str, frozenset[str]], where: str, design: str
+) -> None:
+    runs = units.get(ins.unit)
+    if runs is None:
+        raise ProgramError(
+            f"{where}: {ins.opcode} is placed on unit '{ins.unit}', which the {design} design "
+            f"with this hardware description does not have (it has {', '.join(sorted(units))}; "
+            "a pass that partitions onto more units needs a description with as many, e.g. "
+            "`spikec compile --set`)"
+        )
+    if ins.opcode not in runs:
+        owners = sorted(name for name, opcodes in units.items() if ins.opcode in opcodes)
+        on = ", ".join(owners) or f"no unit of the {design} design"
+        raise ProgramError(f"{where}: {ins.opcode} runs on {on}, not on {ins.unit}")
+
+
+def _check_kinds(ins: Instruction, op: Opcode, program: Program, where: str) -> None:
+    """The buffers' declared kinds agree with what the opcode reads and writes (a result of reals
+    declared as spikes would be priced as spikes, or lose its values as addresses)."""
+    spikes_in = [program.buffers[name].type.kind in SPIKE_KINDS for name in ins.inputs]
+    if op.reads is not None and spikes_in and spikes_in[0] != (op.reads == "spikes"):
+        raise ProgramError(
+            f"{where}: {ins.opcode} reads {op.reads}, but {ins.inputs[0]} is declared "
+            f"{program.buffers[ins.inputs[0]].type}"
+        )
+    expected = {
+        "spikes": True,
+        "reals": False,
+        "first": bool(spikes_in) and spikes_in[0],
+        "all": bool(spikes_in) and all(spikes_in),
+        "either": None,
+    }[op.results]
+    for name in ins.outputs:
+        declared = program.buffers[name].type
+        if expected is not None and (declared.kind in SPIKE_KINDS) != expected:
+            what = "spikes (spk or addr)" if expected else "reals (f32)"
+            raise ProgramError(
+                f"{where}: {ins.opcode} writes {what} here, but {name} is declared {declared}"
+            )
 
 
 def _matches(value: Any, kind: type | tuple[type, ...]) -> bool:

@@ -17,7 +17,7 @@ import numpy as np
 
 from runtime import kernels, onnx_region
 from runtime.encoded import EncodedSpikes
-from runtime.isa import AttrSpec
+from runtime.isa import AttrSpec, ResultKind
 from runtime.program import AttrValue
 from runtime.random import uniform_tables
 
@@ -401,6 +401,22 @@ SEMANTICS: dict[str, Entry] = {
     ),
 }
 """op name -> (semantics on dense inputs, (least, most) inputs, outputs (-1: any), attributes)."""
+
+RESULT_KINDS: dict[str, ResultKind] = {
+    **dict.fromkeys(
+        ("lif", "if", "leaky", "cuba_lif", "bernoulli", "encode", "decode", "sdsa"), "spikes"
+    ),
+    **dict.fromkeys(("token_attention", "stochastic_attention"), "spikes"),
+    **dict.fromkeys(
+        ("linear", "conv2d", "matmul", "batch_norm", "layer_norm", "ssa", "onnx_region"), "reals"
+    ),
+    **dict.fromkeys(("avgpool", "reduce_mean", "reduce_sum", "add", "sub", "div"), "reals"),
+    **dict.fromkeys(("reshape", "transpose", "split", "maxpool", "reduce_max", "copy"), "first"),
+    **dict.fromkeys(("concat", "mul"), "all"),
+    **dict.fromkeys(("route_topk", "dispatch", "combine"), "either"),
+}
+"""op name -> whether its results are spikes, as the `spike` dialect's verifiers decide
+(`runtime.isa.ResultKind`)."""
 
 
 def run_op(name: str, args: Sequence[Value], attrs: Attrs) -> list[np.ndarray]:

@@ -6,12 +6,13 @@ of the compute energies every hardware description keeps in its `[energy.compute
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from typing import Literal
 
 from runtime.hardware import Hardware
 from runtime.isa import AttrSpec, Cost, CostFunction, Execution, Opcode, Semantics, Value
 from runtime.memory import dram
-from runtime.ops import SEMANTICS, run_op
+from runtime.ops import RESULT_KINDS, SEMANTICS, run_op
 from runtime.program import AttrValue
 
 ADD8 = "energy.compute.add8"
@@ -40,13 +41,27 @@ def reference_opcode(
     cost: CostFunction,
     doc: str,
     extra_attrs: dict[str, AttrSpec] | None = None,
+    reads: Literal["spikes", "reals"] | None = None,
 ) -> Opcode:
-    """An opcode computing `spike.<op>`, with the op's operands and attributes (and the
-    target's own, `extra_attrs`)."""
+    """An opcode computing `spike.<op>`, with the op's operands, attributes (and the target's
+    own, `extra_attrs`) and result kind; `reads`: the kind of first input it is made for."""
     _, inputs, outputs, attrs = SEMANTICS[op]
     return Opcode(
-        name, inputs, outputs, reference_semantics(op), cost, {**attrs, **(extra_attrs or {})}, doc
+        name,
+        inputs,
+        outputs,
+        reference_semantics(op),
+        cost,
+        {**attrs, **(extra_attrs or {})},
+        doc,
+        results=RESULT_KINDS[op],
+        reads=reads,
     )
+
+
+def by_prefix(opcodes: Iterable[str], *prefixes: str) -> frozenset[str]:
+    """The opcodes named `<prefix>.*` for any of `prefixes` (a unit's share of the set)."""
+    return frozenset(name for name in opcodes if name.split(".", 1)[0] in prefixes)
 
 
 def _keep(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
@@ -56,7 +71,7 @@ def _keep(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> l
 def transfer_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     """A move of one buffer into another (e.g. from DRAM): the value stays, the cost is the
     target's."""
-    return Opcode(name, (1, 1), 1, _keep, cost, {}, doc, transfer=True)
+    return Opcode(name, (1, 1), 1, _keep, cost, {}, doc, transfer=True, results="first")
 
 
 def dram_cost(e: Execution, bits: float, level: str, store: bool = False) -> Cost:

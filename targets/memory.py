@@ -252,4 +252,5 @@ def weight_load_opcode(
         LOAD_ATTRS,
         f"weights from DRAM into {level} (resident for the run, or streamed in tiles)",
         transfer=True,
+        results="first",
     )

@@ -248,6 +248,56 @@ def test_program_attributes_out_of_range(
     _run_refused(folder, tmp_path, capsys, message, "program.sasm:")
 
 
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("enc:  ENC.LIF %sps.conv0 ", "npu:  ENC.LIF %sps.conv0 ", "placed on unit 'npu'"),
+        (
+            "enc:  ENC.LIF %sps.conv0 ",
+            "vec:  ENC.LIF %sps.conv0 ",
+            "ENC.LIF runs on enc, not on vec",
+        ),
+        (
+            ".buffer %b0.attn.q : f32[4,?,64,64]",
+            ".buffer %b0.attn.q : addr[4,?,64 : 64]",
+            "SLU.ACC writes reals (f32) here, but %b0.attn.q is declared addr[4,?,64 : 64]",
+        ),
+        (
+            ".buffer %b0.attn.q_lif : addr[4,?,64 : 64]",
+            ".buffer %b0.attn.q_lif : f32[4,?,64,64]",
+            "ENC.LIF writes spikes (spk or addr) here, but %b0.attn.q_lif is declared f32",
+        ),
+        (
+            "SLU.ACC %b0.attn.in_lif, %b0.attn.q.weight",
+            "SLU.ACC %tokens, %b0.attn.q.weight",
+            "SLU.ACC reads spikes, but %tokens is declared f32[4,?,64,64]",
+        ),
+        (
+            ".const @b0.attn.q.bias : f32[64]",
+            ".const @b0.attn.q.bias : spk[64]",
+            "DMA.LOAD_WEIGHTS writes spikes (spk or addr) here, but %b0.attn.q.bias is declared",
+        ),
+    ],
+    ids=["unknown_unit", "wrong_unit", "reals_as_addr", "spikes_as_f32", "reals_read", "spk_const"],
+)
+def test_a_program_contradicting_its_design_is_refused_before_it_runs(
+    old: str,
+    new: str,
+    message: str,
+    sparse_program: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Units that do not exist or do not run the opcode, and buffer kinds that contradict the
+    instruction (priced as what they are not, or reals losing their values as addresses)."""
+    folder = _copy_program(sparse_program, tmp_path)
+    sasm = folder / "program.sasm"
+    text = sasm.read_text()
+    assert old in text
+    sasm.write_text(text.replace(old, new, 1))
+    _run_refused(folder, tmp_path, capsys, message)
+
+
 def _copy_program(program: Path, tmp_path: Path) -> Path:
     import shutil
 

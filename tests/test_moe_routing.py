@@ -436,9 +436,13 @@ def test_replicated_experts_with_static_gates_on_a_target(
     code, _, err = run_cli(["opt", ir, "-p", spec, "-o", split], capsys)
     assert code == 0, err
     assert "tokens = array<i64: 0, 3>" in split.read_text()
+    with pytest.raises(SpikecError, match=r"unit 't0\.expert4', which the stacked3d"):
+        compile_model(str(split), "stacked3d", tmp_path / "four-cores")  # 4 in the description
+    assert not (tmp_path / "four-cores").exists()
     for target in ("sparse", "stacked3d"):
         program = tmp_path / f"split.{target}"
-        compile_model(str(split), target, program)
+        settings = ("units.experts=6",) if target == "stacked3d" else ()
+        compile_model(str(split), target, program, settings=settings)
         outputs, _ = run_program(program, {"x": moe_input(T)})
         for name, value in reference.items():
             assert np.array_equal(outputs[name], value), (target, name)

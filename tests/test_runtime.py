@@ -43,7 +43,7 @@ def linear_program(variant: str) -> str:
 
 def run_linear(spikes: np.ndarray, variant: str = "sparse") -> tuple[np.ndarray, RunRecord]:
     program = parse_program(linear_program(variant), "linear.sasm")
-    SPARSE.instruction_set.validate(program, "linear.sasm")
+    SPARSE.instruction_set.validate(program, "linear.sasm", SPARSE.hardware())
     rng = np.random.default_rng(0)
     constants = {
         "@w": np.round(rng.normal(size=(16, 32)) * 64).astype(np.float32) / 64,
@@ -118,7 +118,7 @@ def test_malformed_sasm_names_the_line(body: str, message: str) -> None:
     text = ".target sparse sparse\n.input %s : spk[4,?,8,16]\n.buffer %a : addr[4,?,8 : 16]\n"
     with pytest.raises(ProgramError) as error:
         program = parse_program(text + body + "\n", "bad.sasm")
-        SPARSE.instruction_set.validate(program, "bad.sasm")
+        SPARSE.instruction_set.validate(program, "bad.sasm", SPARSE.hardware())
     assert message in str(error.value)
     line = 4 + body.count("\n")
     assert str(error.value).startswith(f"bad.sasm:{line}")
@@ -334,3 +334,61 @@ def test_constants_archive_is_aligned_read_only_and_standard(tmp_path: Path) -> 
     for name, array in read_npz(tmp_path / "c.npz").items():
         np.testing.assert_array_equal(array, arrays[name])
         assert array.flags.aligned and not array.flags.writeable
+
+
+def test_a_result_of_either_kind_declared_spikes_must_hold_spikes() -> None:
+    """Top-k gates are spikes without softmax weights and reals with them: the kind is checked
+    on the values as they are written."""
+    text = (
+        ".target sparse sparse\n.input %x : f32[4,?,8,4]\n.buffer %g : spk[4,?,8,4]\n"
+        ".output %y : spk[4,?,8,4]\n"
+        "vec: VEC.ROUTE_TOPK %x -> %g k=2 softmax={softmax}\nvec: VEC.COPY %g -> %y\n"
+    )
+    x = {"%x": np.random.default_rng(0).normal(size=(4, 1, 8, 4)).astype(np.float32)}
+    hardware = SPARSE.hardware()
+
+    def run(softmax: str) -> dict[str, np.ndarray]:
+        program = parse_program(text.format(softmax=softmax), "gates.sasm")
+        SPARSE.instruction_set.validate(program, "gates.sasm", hardware)
+        outputs, _ = execute(
+            program,
+            SPARSE.instruction_set,
+            hardware,
+            {},
+            x,
+            timesteps=4,
+            clock_entry=SPARSE.clock_entry,
+        )
+        return outputs
+
+    assert set(np.unique(run("false")["%y"])) <= {0.0, 1.0}
+    with pytest.raises(ProgramError, match=r"line 5: %g is declared spk.* other than 0 and 1"):
+        run("true")
+
+
+def test_a_constant_declared_spikes_must_hold_spikes() -> None:
+    text = ".target sparse sparse\n.const @c : spk[4,1,4]\n.output %y : spk[4,1,4]\n"
+    program = parse_program(text + "vec: VEC.COPY @c -> %y\n", "c.sasm")
+    SPARSE.instruction_set.validate(program, "c.sasm", SPARSE.hardware())
+    constants = {"@c": np.full((4, 1, 4), 0.5, np.float32)}
+    with pytest.raises(ProgramError, match=r"constant @c is declared spk\[4,1,4\] on line 2"):
+        execute(
+            program,
+            SPARSE.instruction_set,
+            SPARSE.hardware(),
+            constants,
+            {},
+            timesteps=4,
+            clock_entry=SPARSE.clock_entry,
+        )
+
+
+@pytest.mark.parametrize("name", ["sparse", "stacked3d", "xpikeformer"])
+def test_every_opcode_runs_on_some_unit_and_has_a_result_kind(name: str) -> None:
+    from runtime.ops import RESULT_KINDS, SEMANTICS
+
+    target = load_target(name)
+    units = [target.instruction_set.units(target.hardware(), v) for v in target.variants]
+    owned = set().union(*(ops for found in units for ops in found.values()))
+    assert owned == set(target.instruction_set.opcodes)
+    assert set(RESULT_KINDS) == set(SEMANTICS)

@@ -33,6 +33,7 @@ from targets.instructions import (
     LOGIC1,
     MULT8,
     MULT16,
+    by_prefix,
     dram_cost,
     reference_opcode,
     transfer_opcode,
@@ -438,16 +439,30 @@ def _build() -> InstructionSet:
         reference_opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
         reference_opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),
         reference_opcode(
-            "SLU.ACC", "linear", _slu_cost, "linear layer on spikes, a weight row per spike"
+            "SLU.ACC",
+            "linear",
+            _slu_cost,
+            "linear layer on spikes, a weight row per spike",
+            reads="spikes",
         ),
-        reference_opcode("TILE.CONV_MAC", "conv2d", _conv_cost, "convolution of reals (MACs)"),
         reference_opcode(
-            "TILE.CONV_AC", "conv2d", _conv_cost, "convolution of spikes (accumulates)"
+            "TILE.CONV_MAC", "conv2d", _conv_cost, "convolution of reals (MACs)", reads="reals"
         ),
         reference_opcode(
-            "TILE.LINEAR", "linear", _tile_linear_cost, "linear layer on reals (MACs)"
+            "TILE.CONV_AC",
+            "conv2d",
+            _conv_cost,
+            "convolution of spikes (accumulates)",
+            reads="spikes",
         ),
-        reference_opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)"),
+        reference_opcode(
+            "TILE.LINEAR",
+            "linear",
+            _tile_linear_cost,
+            "linear layer on reals (MACs)",
+            reads="reals",
+        ),
+        reference_opcode("SMP.OR", "maxpool", _smp_cost, "max pool of spikes (OR)", reads="spikes"),
         reference_opcode("SMA.SDSA", "sdsa", _sma_cost, "spike-driven self-attention (mask-add)"),
         reference_opcode(
             "SMA.TOKEN_ATTENTION",
@@ -468,7 +483,15 @@ def _build() -> InstructionSet:
                 f"VEC.{op.upper()}", op, vector_cost(op, VECTOR), f"spike.{op} on the vector unit"
             )
         )
-    return InstructionSet("sparse", {o.name: o for o in opcodes})
+    names = [o.name for o in opcodes]
+    units = {unit: by_prefix(names, unit.upper()) for unit in SPARSE_UNITS}
+    return InstructionSet("sparse", {o.name: o for o in opcodes}, lambda hw, variant: units)
+
+
+SPARSE_UNITS = ("dma", "enc", "slu", "tile", "smp", "sma", "res", "vec")
+"""The units (each runs the opcodes named after it): DRAM, the spike encoder, the sparse linear
+unit, the convolution tiles, the spike max-pool, the spike mask-add attention, the residual
+adder, the vector unit."""
 
 
 INSTRUCTION_SET = _build()

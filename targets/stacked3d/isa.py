@@ -37,10 +37,11 @@ from runtime.isa import (
     Metrics,
     Opcode,
     Semantics,
+    UnitMap,
 )
 from runtime.isa import Value as RuntimeValue
 from runtime.memory import levels
-from runtime.ops import SEMANTICS, dense, run_op
+from runtime.ops import RESULT_KINDS, SEMANTICS, dense, run_op
 from runtime.program import AttrValue
 from targets.instructions import (
     ADD16,
@@ -50,6 +51,7 @@ from targets.instructions import (
     MULT8,
     MULT16,
     SPECIAL16,
+    by_prefix,
     dram_cost,
     reference_opcode,
     transfer_opcode,
@@ -301,6 +303,7 @@ def _prunable_opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode
         cost,
         {**attrs, **PLACEMENT, **PRUNE_ATTRS},
         f"{doc} (a K or V projection: the whole Q last, to skip pruned heads)",
+        results=RESULT_KINDS[op],
     )
 
 
@@ -678,11 +681,36 @@ def _build() -> InstructionSet:
                 attention_cost,
                 {**attrs, **PLACEMENT, **HEAD_ATTRS},
                 f"spike.{op} on a head unit's attention array (the full Q last when pruning)",
+                results=RESULT_KINDS[op],
             )
         )
     for op in SEMANTICS:
         opcodes.append(_opcode(f"VEC.{op.upper()}", op, _vector(op), f"spike.{op} (vector unit)"))
-    return InstructionSet("stacked3d", {o.name: o for o in opcodes})
+    return InstructionSet(
+        "stacked3d", {o.name: o for o in opcodes}, _units([o.name for o in opcodes])
+    )
+
+
+def _units(names: list[str]) -> UnitMap:
+    """`t<tier>.<unit>` on every tier (one in 2D), `units.heads` head units and `units.experts`
+    expert cores on each, and `io`."""
+    kinds = {
+        "systolic": by_prefix(names, "SYS"),
+        "neuron": by_prefix(names, "NEU"),
+        "router": by_prefix(names, "RTR"),
+        "vector": by_prefix(names, "VEC"),
+    }
+    attention, expert = by_prefix(names, "ATT"), by_prefix(names, "EXP")
+
+    def units(hw: Hardware, variant: str) -> dict[str, frozenset[str]]:
+        tier_units = dict(kinds)
+        tier_units.update({f"head{h}": attention for h in range(hw.integer("units.heads"))})
+        tier_units.update({f"expert{e}": expert for e in range(hw.integer("units.experts"))})
+        tiers = 1 if variant == "2d" else hw.integer("tiers.count")
+        found = {f"t{t}.{unit}": ops for t in range(tiers) for unit, ops in tier_units.items()}
+        return {**found, "io": by_prefix(names, "IO")}
+
+    return units
 
 
 INSTRUCTION_SET = _build()

@@ -34,6 +34,7 @@ from runtime.isa import (
     InstructionSet,
     Metrics,
     Opcode,
+    UnitMap,
 )
 from runtime.isa import Value as RuntimeValue
 from runtime.memory import Footprint
@@ -48,6 +49,7 @@ from targets.instructions import (
     MULT8,
     RANDOM16,
     SPECIAL16,
+    by_prefix,
     dram_cost,
     reference_opcode,
     transfer_opcode,
@@ -582,7 +584,7 @@ def _ann_vector_cost(op: str) -> CostFunction:
 
 def _attention_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     _, inputs, outputs, attrs = SEMANTICS["stochastic_attention"]
-    return Opcode(name, inputs, outputs, _attention_semantics, cost, attrs, doc)
+    return Opcode(name, inputs, outputs, _attention_semantics, cost, attrs, doc, results="spikes")
 
 
 ANN_COSTS: dict[str, CostFunction] = {
@@ -612,6 +614,7 @@ def _build() -> InstructionSet:
             _aimc_linear_cost,
             {**linear_attrs, **PLAN_ATTRS},
             "a linear layer on its crossbars",
+            results="reals",
         ),
         Opcode(
             "AIMC.CONV",
@@ -621,6 +624,7 @@ def _build() -> InstructionSet:
             _aimc_conv_cost,
             {**conv_attrs, **PLAN_ATTRS},
             "a convolution on its crossbars (patches as input vectors)",
+            results="reals",
         ),
         _attention_opcode(
             "SSA.ATTN",
@@ -633,13 +637,25 @@ def _build() -> InstructionSet:
             "stochastic attention with counters fed from SRAM (digital-snn)",
         ),
         reference_opcode(
-            "PE.ACC", "linear", _pe_linear_cost, "linear layer on spikes, a row per spike"
+            "PE.ACC",
+            "linear",
+            _pe_linear_cost,
+            "linear layer on spikes, a row per spike",
+            reads="spikes",
         ),
-        reference_opcode("PE.MAC", "linear", _pe_linear_cost, "linear layer on reals (MACs)"),
         reference_opcode(
-            "PE.CONV_AC", "conv2d", _pe_conv_cost, "convolution of spikes (accumulates)"
+            "PE.MAC", "linear", _pe_linear_cost, "linear layer on reals (MACs)", reads="reals"
         ),
-        reference_opcode("PE.CONV_MAC", "conv2d", _pe_conv_cost, "convolution of reals (MACs)"),
+        reference_opcode(
+            "PE.CONV_AC",
+            "conv2d",
+            _pe_conv_cost,
+            "convolution of spikes (accumulates)",
+            reads="spikes",
+        ),
+        reference_opcode(
+            "PE.CONV_MAC", "conv2d", _pe_conv_cost, "convolution of reals (MACs)", reads="reals"
+        ),
         transfer_opcode("IO.LOAD_INPUT", _io_cost("input"), "input from DRAM"),
         weight_load_opcode(
             "IO.LOAD_WEIGHTS", WEIGHT_SRAM, "precision.weight_bits", "precision.activation_bits"
@@ -663,7 +679,38 @@ def _build() -> InstructionSet:
                 f"the ANN counterpart of spike.{op}",
             )
         )
-    return InstructionSet("xpikeformer", {o.name: o for o in opcodes})
+    return InstructionSet(
+        "xpikeformer", {o.name: o for o in opcodes}, _units([o.name for o in opcodes])
+    )
+
+
+ANN_MAC_OPS = ("linear", "conv2d", "stochastic_attention", "ssa", "sdsa")
+"""Ops the ANN accelerator runs on its MAC array."""
+
+
+def _units(names: list[str]) -> UnitMap:
+    """Each variant's units: crossbars (`aimc`), the SSA engine and the digital unit in the
+    design; PEs and counter attention (`datt`) in the digital SNN; the MAC array and the digital
+    unit in the ANN; `io` in all (constants onto the crossbars in the design, weights into SRAM in
+    the baselines)."""
+    io = by_prefix(names, "IO")
+    mac = frozenset(f"ANN.{op.upper()}" for op in ANN_MAC_OPS)
+    variants = {
+        "xpikeformer": {
+            "io": io - {"IO.LOAD_WEIGHTS"},
+            **{unit: by_prefix(names, unit.upper()) for unit in ("aimc", "pe", "ssa", "dig")},
+        },
+        "digital-snn": {
+            "io": io - {"IO.LOAD_CONSTANTS"},
+            **{unit: by_prefix(names, unit.upper()) for unit in ("pe", "datt", "dig")},
+        },
+        "digital-ann": {
+            "io": io - {"IO.LOAD_CONSTANTS"},
+            "mac": mac,
+            "dig": by_prefix(names, "ANN") - mac,
+        },
+    }
+    return lambda hw, variant: variants.get(variant, {})
 
 
 INSTRUCTION_SET = _build()

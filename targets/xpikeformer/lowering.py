@@ -23,10 +23,8 @@ from targets.lowering import Lowering
 from targets.memory import plan_weights
 from targets.target import Lowered
 from targets.workload import integer
+from targets.xpikeformer.isa import ANN_MAC_OPS
 from targets.xpikeformer.mapping import CrossbarMap
-
-ANN_MAC_OPS = ("linear", "conv2d", "stochastic_attention", "ssa", "sdsa")
-"""Ops the ANN accelerator runs on its MAC array."""
 
 
 class XpikeformerLowering(Lowering):
