@@ -491,3 +491,89 @@ def test_an_infinite_membrane_resets_to_nan_as_onnxruntime(neuron: str, tmp_path
     )
     np.testing.assert_array_equal(ours, theirs)
     assert ours[0, 0, 0] == 1 and ours[1:, 0, 0].sum() == 0  # fired once, then NaN: silent
+
+
+def _lif_model(body: onnx.FunctionProto | None = None) -> onnx.ModelProto:
+    """x [4, B, 3] -> spike.LIF -> s, carrying `body` as its LIF function."""
+    node = helper.make_node("LIF", ["x"], ["s"], domain="spike", name="lif", tau=2.0)
+    model = model_from([node], [("x", [4, "B", 3])], [("s", None)])
+    if body is not None:
+        for i, function in enumerate(model.functions):
+            if function.name == "LIF":
+                model.functions[i].CopyFrom(body)
+    return model
+
+
+def _nodes(graph_nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    found = []
+    for node in graph_nodes:
+        found.append(node)
+        for attribute in node.attribute:
+            if attribute.HasField("g"):
+                found.extend(_nodes(list(attribute.g.node)))
+    return found
+
+
+def _eval_against_onnxruntime(
+    model: onnx.ModelProto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[str, str]:
+    """`spikec eval` and `spikec import` of the model; the outputs must be onnxruntime's."""
+    import onnxruntime as ort
+
+    path, x, out, ir = (tmp_path / n for n in ("m.onnx", "x.npy", "y.npz", "m.mlir"))
+    onnx.save(model, path)
+    data = np.random.default_rng(3).normal(0.8, 1.5, size=(4, 2, 3)).astype(np.float32)
+    np.save(x, data)
+    code, _, err = run_cli(["eval", path, "-i", x, "-o", out], capsys)
+    assert code == 0, err
+    (theirs,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+        None, {"x": data}
+    )
+    np.testing.assert_array_equal(np.load(out)["s"], theirs)
+    assert run_cli(["import", path, "-o", ir], capsys)[0] == 0
+    return err, ir.read_text()
+
+
+def test_a_spike_function_whose_body_is_not_its_name_is_imported_from_the_body(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A LIF body that fires below the threshold: evaluated as onnxruntime runs it, not as
+    spike.lif, with a warning naming the function."""
+    from compiler.frontend.onnx_functions import lif_function
+
+    body = lif_function()
+    (fire,) = [n for n in _nodes(list(body.node)) if n.op_type == "GreaterOrEqual"]
+    fire.op_type = "LessOrEqual"
+    err, ir = _eval_against_onnxruntime(_lif_model(body), tmp_path, capsys)
+    assert "spike.LIF computes something else than spike.LIF at node 'lif'" in err, err
+    assert "spike.lif" not in ir
+
+
+def test_a_spike_function_written_otherwise_but_equal_is_imported_as_its_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same LIF with an Identity at its end (another exporter's bytes): the probe agrees,
+    the call is spike.lif, nothing is warned."""
+    from compiler.frontend.onnx_functions import lif_function
+
+    body = lif_function()
+    body.node.append(helper.make_node("Identity", [body.output[0]], ["S_out"]))
+    body.output[0] = "S_out"
+    err, ir = _eval_against_onnxruntime(_lif_model(body), tmp_path, capsys)
+    assert "warning" not in err and "spike.lif" in ir, err
+
+
+def test_a_spike_function_of_another_name_is_inlined(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    node = helper.make_node("Heaviside", ["x"], ["s"], domain="spike", name="step")
+    model = model_from([node], [("x", [4, "B", 3])], [("s", None)])
+    zero = helper.make_node("Constant", [], ["zero"], value_float=0.0)
+    fire = helper.make_node("Greater", ["X", "zero"], ["b"])
+    cast = helper.make_node("Cast", ["b"], ["S"], to=onnx.TensorProto.FLOAT)
+    opset = [helper.make_opsetid("", 17)]
+    model.functions.append(
+        helper.make_function("spike", "Heaviside", ["X"], ["S"], [zero, fire, cast], opset)
+    )
+    err, _ = _eval_against_onnxruntime(model, tmp_path, capsys)
+    assert "spike.Heaviside is no function of spikec's convention" in err, err

@@ -36,14 +36,52 @@ def inline_foreign_functions(model: onnx.ModelProto, path: Path) -> onnx.ModelPr
     foreign = [(f.domain, f.name) for f in model.functions if f.domain != SPIKE_DOMAIN]
     if not foreign:
         return model
+    return inline_functions(model, foreign, path)
+
+
+def inline_functions(
+    model: onnx.ModelProto, selected: list[tuple[str, str]], path: Path
+) -> onnx.ModelProto:
+    """The model with the calls of the `selected` (domain, name) local functions replaced by
+    their bodies. A call that leaves an attribute to its default is given the default first:
+    onnx's inliner drops a reference to an attribute the call does not set."""
     from onnx import inliner
 
+    functions = {(f.domain, f.name): f for f in model.functions if (f.domain, f.name) in selected}
+    model = _copy(model)
+    for node in _all_nodes(model.graph):
+        function = functions.get((node.domain, node.op_type))
+        if function is not None:
+            set_defaults(node, function)
     try:
-        return inliner.inline_selected_functions(model, foreign, exclude=False)
+        return inliner.inline_selected_functions(model, selected, exclude=False)
     except Exception as e:  # onnx raises RuntimeError on functions it cannot inline
         raise SpikecError(
             f"the model's functions cannot be inlined: {e}", where=str(path)
         ) from None
+
+
+def set_defaults(node: onnx.NodeProto, function: onnx.FunctionProto) -> None:
+    """Give the call `node` every attribute of `function` it leaves to its default."""
+    given = {a.name for a in node.attribute}
+    node.attribute.extend(a for a in function.attribute_proto if a.name not in given)
+
+
+def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    copy = onnx.ModelProto()
+    copy.CopyFrom(model)
+    return copy
+
+
+def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The graph's nodes and those of its subgraphs (If, Loop, Scan bodies)."""
+    nodes = []
+    for node in graph.node:
+        nodes.append(node)
+        for attribute in node.attribute:
+            for sub in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
+                nodes.extend(_all_nodes(sub))
+    return nodes
 
 
 def _check_domains(model: onnx.ModelProto, path: Path) -> None:

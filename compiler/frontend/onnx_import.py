@@ -46,6 +46,7 @@ from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
 from compiler.frontend.raising.generic import PREFIX as REGION_PREFIX
 from compiler.frontend.raising.graph import attributes
+from compiler.frontend.spike_functions import check_spike_functions
 from compiler.frontend.values import Layout, NodeError, Value
 from compiler.weights import (
     WEIGHTS_ATTR,
@@ -440,6 +441,7 @@ def import_onnx(
     path = Path(path)
     model = inline_foreign_functions(load_model(path), path)
     check_model(model, path)
+    model = check_spike_functions(model, path)
     _check_external_data(model, path)
     file_tensors = OnnxTensors(model, path)
     try:

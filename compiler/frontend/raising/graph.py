@@ -20,6 +20,39 @@ def is_standard(node: onnx.NodeProto) -> bool:
     return node.domain in ("", "ai.onnx")
 
 
+def reads(node: onnx.NodeProto) -> list[str]:
+    """The values `node` reads: its inputs and the enclosing graph's values its subgraphs (If,
+    Loop and Scan bodies) refer to."""
+    if not any(a.HasField("g") or a.graphs for a in node.attribute):
+        return list(node.input)
+    return [*node.input, *(n for sub in _subgraphs(node) for n in _free_names(sub))]
+
+
+def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else [*a.graphs])]
+
+
+def _free_names(graph: onnx.GraphProto) -> list[str]:
+    """What `graph` reads from the scopes around it."""
+    defined = {i.name for i in graph.input} | {t.name for t in graph.initializer}
+    free: list[str] = []
+    for node in graph.node:
+        free.extend(n for n in reads(node) if n and n not in defined)
+        defined.update(node.output)
+    return free
+
+
+def _rename_free(graph: onnx.GraphProto, old: str, new: str) -> None:
+    if old in {i.name for i in graph.input} | {t.name for t in graph.initializer}:
+        return  # the subgraph's own value of that name
+    for node in graph.node:
+        node.input[:] = [new if n == old else n for n in node.input]
+        for sub in _subgraphs(node):
+            _rename_free(sub, old, new)
+        if old in node.output:
+            return  # defined from here on inside the subgraph
+
+
 def attributes(node: onnx.NodeProto) -> dict[str, object]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
@@ -146,7 +179,7 @@ class Graph:
             for name in node.output:
                 if name:
                     self.producer[name] = node
-            for name in node.input:
+            for name in reads(node):
                 if name:
                     self.consumers[name].append(node)
 
@@ -336,6 +369,8 @@ class Graph:
             for i, name in enumerate(node.input):
                 if name == old:
                     node.input[i] = new
+            for sub in _subgraphs(node):
+                _rename_free(sub, old, new)
         if old in self.outputs:
             for out in self.graph.output:
                 if out.name == old:
@@ -415,7 +450,7 @@ class Graph:
         while pending:
             rest = []
             for node in pending:
-                if all(name in ready for name in node.input):
+                if all(name in ready for name in reads(node)):
                     ordered.append(node)
                     ready.update(node.output)
                 else:
@@ -431,7 +466,7 @@ class Graph:
         self.sort()
         del self.graph.node[:]
         self.graph.node.extend(self.nodes)
-        used = {name for node in self.nodes for name in node.input}
+        used = {name for node in self.nodes for name in reads(node)}
         kept = [t for t in self.graph.initializer if t.name in used]
         del self.graph.initializer[:]
         self.graph.initializer.extend(kept)
