@@ -79,8 +79,8 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# A longer fuzzing run than `make test`'s: FUZZ_CASES mutants of each of the five kinds (ONNX
-# structure, ONNX bytes, non-UTF-8 names, IR text, program folders), from FUZZ_SEED.
+# A longer fuzzing run than `make test`'s: FUZZ_CASES mutants of each of the six kinds (ONNX
+# structure, ONNX bytes, non-UTF-8 names, IR text, program folders, command lines), from FUZZ_SEED.
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 1
 fuzz: $(STAMP)

@@ -577,3 +577,33 @@ def test_a_spike_function_of_another_name_is_inlined(
     )
     err, _ = _eval_against_onnxruntime(model, tmp_path, capsys)
     assert "spike.Heaviside is no function of spikec's convention" in err, err
+
+
+def test_an_output_over_a_file_the_command_reads_is_refused(
+    sparse_program: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`import -o` onto the model (whose weights the IR refers to), `eval -o` onto its input,
+    `run` with its report and its outputs in one file: refused before anything is written."""
+    model, x = tmp_path / "m.onnx", tmp_path / "x.npy"
+    onnx.save(_small(), model)
+    np.save(x, np.ones((2, 5, 4), np.float32))
+    before = model.read_bytes(), x.read_bytes()
+    cases = [
+        ["import", model, "-o", model],
+        ["eval", model, "-i", f"x={x}", "-o", x],
+        [
+            "run",
+            sparse_program,
+            "-i",
+            SAMPLES / "sdt_input.npy",
+            "-o",
+            tmp_path / "y.npy",
+            "--report-file",
+            tmp_path / "y.npy",
+        ],
+    ]
+    for args in cases:
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and "is also read or written by this command" in err, (args, err)
+    assert (model.read_bytes(), x.read_bytes()) == before
+    assert not (tmp_path / "y.npy").exists()

@@ -276,14 +276,24 @@ def load_labels(
     return labels
 
 
-def check_output_folder(path: str | None, suffixes: tuple[str, ...] = ()) -> None:
+def check_output_folder(
+    path: str | None, suffixes: tuple[str, ...] = (), reads: Sequence[str | None] = ()
+) -> None:
     """Refuse an output file that cannot be written before the work that fills it (of one of
-    `suffixes`, when given)."""
+    `suffixes`, when given), or that is one of the files the command `reads` (model, inputs as
+    given on the command line, other outputs): writing it would destroy what was read."""
     if path is None:
         return
     target = Path(path)
     if target.is_dir():
         raise SpikecError("is a directory", where=path)
+    for given in reads:
+        for candidate in {given, given.split("=", 1)[-1]} if given else ():
+            if Path(candidate).resolve() == target.resolve():
+                raise SpikecError(
+                    f"is also read or written by this command ('{given}'); give another output",
+                    where=path,
+                )
     folder = target.parent if str(target.parent) else Path(".")
     if not folder.is_dir():
         raise SpikecError("the output folder does not exist", where=path)

@@ -66,7 +66,7 @@ def eval_command(
     )
     from runtime.deviation import accuracy
 
-    check_output_folder(output, (".npy", ".npz"))
+    check_output_folder(output, (".npy", ".npz"), (model, *input_specs, labels))
     run = load_model_run(model, input_specs, labels)
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     recorder = ActivityRecorder()
@@ -230,8 +230,9 @@ def run_command(
     from compiler.toolchain import RunOptions, execute_package, open_program
     from runtime.report import render_csv, render_table
 
-    check_output_folder(output, (".npy", ".npz"))  # before the run, so that nothing half-done
-    check_output_folder(report_file)  # is left behind
+    # before the run, so that nothing half-done is left behind
+    check_output_folder(output, (".npy", ".npz"), (*input_specs, report_file))
+    check_output_folder(report_file, (), (*input_specs, output))
     package, target = open_program(Path(program))
     inputs, sources = load_inputs(input_specs, list(package.input_buffers()))
     ranks = {spec["name"]: len(spec["shape"]) for spec in package.manifest["inputs"]}

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from compiler.cli.common import (
+    check_output_folder,
     emit_ir,
     ir_dump_options,
     ir_dumps,
@@ -99,6 +100,7 @@ def import_command(
         raise SpikecError("this is IR already; `spikec opt` reads IR", where=model)
     if raise_passes is not None and no_raise:
         raise SpikecError("give --raise or --no-raise, not both")
+    check_output_folder(output, (), (model,))  # the IR reads its weights from the model file
     passes: list[str] | None = [] if no_raise else None
     if raise_passes is not None:
         passes = [name.strip() for name in raise_passes.split(",") if name.strip()]

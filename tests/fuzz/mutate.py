@@ -176,3 +176,46 @@ def program_folder(files: dict[str, bytes], rng: random.Random) -> dict[str, byt
     else:
         out["constants.npz"] = flip_bytes(files["constants.npz"], rng)
     return out
+
+
+CLI_VALUES = (
+    "",
+    "-1",
+    "0",
+    "1e309",
+    "nan",
+    "99999999999999999999",
+    "ünïcödé",
+    "a=b=c",
+    "=",
+    "{",
+    "x.npy",
+    "sparse",
+    "bogus",
+)
+
+
+def cli_args(args: list[str], flags: list[str], paths: list[str], rng: random.Random) -> list[str]:
+    """A command line with one to three edits (mostly one) after its command: a token dropped,
+    repeated, swapped with another, a value replaced by an odd one or one of `paths` (files and
+    folders of the case), or one of the command's `flags` inserted with or without a value."""
+    out = list(args)
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        choice = rng.choices(range(5), weights=(1, 1, 1, 4, 3))[0]
+        k = rng.randrange(1, len(out)) if len(out) > 1 else len(out)  # the command stays
+        if choice == 0 and len(out) > 1:
+            del out[k]
+        elif choice == 1 and len(out) > 1:
+            out.insert(k, out[k])
+        elif choice == 2 and len(out) > 2:
+            j = rng.randrange(1, len(out))
+            out[k], out[j] = out[j], out[k]
+        elif choice == 3 and any(not t.startswith("-") for t in out[1:]):
+            k = rng.choice([i for i, t in enumerate(out) if i and not t.startswith("-")])
+            out[k] = rng.choice((*CLI_VALUES, *paths))
+        else:
+            inserted = [rng.choice(flags)]
+            if rng.random() < 0.7:
+                inserted.append(rng.choice((*CLI_VALUES, *paths)))
+            out[k:k] = inserted
+    return out
