@@ -588,7 +588,7 @@ def test_an_output_over_a_file_the_command_reads_is_refused(
     onnx.save(_small(), model)
     np.save(x, np.ones((2, 5, 4), np.float32))
     before = model.read_bytes(), x.read_bytes()
-    cases = [
+    cases: list[list[str | Path]] = [
         ["import", model, "-o", model],
         ["eval", model, "-i", f"x={x}", "-o", x],
         [
@@ -607,3 +607,17 @@ def test_an_output_over_a_file_the_command_reads_is_refused(
         assert code == 2 and "is also read or written by this command" in err, (args, err)
     assert (model.read_bytes(), x.read_bytes()) == before
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_a_scalar_where_onnx_wants_a_vector(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Slice whose ends are a scalar: onnxruntime refuses it at run time, spikec at import."""
+    nodes = [helper.make_node("Slice", ["x", "starts", "ends", "axes"], ["y"], name="cut")]
+    inits = {
+        "starts": np.array([0], np.int64),
+        "ends": np.array(2, np.int64),
+        "axes": np.array([2], np.int64),
+    }
+    model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], inits)
+    _refused(model, tmp_path, capsys, "node 'cut' (Slice): input 2 ('ends') must be a 1-D tensor")

@@ -120,7 +120,62 @@ def check_model(model: onnx.ModelProto, path: Path) -> None:
                 f"value '{vi.name}' has an unknown element type {elem}", where=str(path)
             )
     _check_nodes(model, path)
+    _check_vector_inputs(model, path)
     _check_inference(model, path)
+
+
+VECTOR_INPUTS: dict[str, tuple[int, ...]] = {
+    "Reshape": (1,),
+    "Expand": (1,),
+    "Tile": (1,),
+    "Slice": (1, 2, 3, 4),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Pad": (1, 3),
+    "Split": (1,),
+    "TopK": (1,),
+    "ConstantOfShape": (0,),
+    "Resize": (1, 2, 3),
+    **dict.fromkeys(
+        (
+            "ReduceSum",
+            "ReduceMean",
+            "ReduceMax",
+            "ReduceMin",
+            "ReduceProd",
+            "ReduceL1",
+            "ReduceL2",
+            "ReduceLogSum",
+            "ReduceLogSumExp",
+            "ReduceSumSquare",
+        ),
+        (1,),
+    ),
+}
+"""Operators whose shape-like inputs (by index) the ONNX specification makes 1-D tensors:
+onnxruntime refuses a scalar there, so spikec does too."""
+
+
+def _check_vector_inputs(model: onnx.ModelProto, path: Path) -> None:
+    ranks = {t.name: len(t.dims) for t in model.graph.initializer}
+    for node in model.graph.node:
+        if node.op_type == "Constant" and node.output:
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                ranks[node.output[0]] = len(value.dims)
+    for node in model.graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        for index in VECTOR_INPUTS.get(node.op_type, ()):
+            name = node.input[index] if index < len(node.input) else ""
+            rank = ranks.get(name)
+            if name and rank is not None and rank != 1:
+                label = node.name or (node.output[0] if node.output else "?")
+                raise SpikecError(
+                    f"node '{label}' ({node.op_type}): input {index} ('{name}') must be a 1-D "
+                    f"tensor, got rank {rank}",
+                    where=str(path),
+                )
 
 
 def _check_nodes(model: onnx.ModelProto, path: Path) -> None:

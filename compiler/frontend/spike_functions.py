@@ -191,10 +191,8 @@ def _probe(
         *(a.name for a in known.attribute_proto),
     }
     if unknown:
-        return (
-            f"is called with attributes spike.{function.name} does not have ({', '.join(sorted(unknown))})",
-            {},
-        )
+        names = ", ".join(sorted(unknown))
+        return f"is called with attributes spike.{function.name} does not have ({names})", {}
     unprobed = f"has a body other than spikec's that could not be probed {where}"
     produced: dict[str, tuple[int, ...]] = {}
     try:
