@@ -436,5 +436,28 @@ def load_model(
 
         result = import_onnx(model, inline_weights=inline_weights, explain=explain, raising=raising)
         module, weights, base = result.module, result.weights, Path.cwd()
+    check_finite_attributes(module)
     logger.info("import %s: %.3f s", model, time.perf_counter() - start)
     return module, weights, base
+
+
+def check_finite_attributes(module: ModuleOp) -> None:
+    """Warn once per attribute (or, with --strict, refuse) where an op's float attribute or a
+    constant's value is NaN or Inf: a threshold of NaN never fires, silently otherwise."""
+    from xdsl.dialects.builtin import DenseIntOrFPElementsAttr, FloatAttr
+
+    from compiler.dialects.spike import ConstantOp
+    from runtime.errors import ProgramError
+    from runtime.finite import check_finite
+
+    for op in module.walk():
+        label = next((r.name_hint for r in op.results if r.name_hint), op.name)
+        try:
+            for key, attr in {**op.properties, **op.attributes}.items():
+                if isinstance(attr, FloatAttr):
+                    value = np.asarray([attr.value.data], np.float32)
+                    check_finite(f"{op.name} '{label}': attribute", key, value)
+            if isinstance(op, ConstantOp) and isinstance(op.value, DenseIntOrFPElementsAttr):
+                check_finite("constant", label, dense_to_array(op.value))
+        except ProgramError as e:
+            raise SpikecError(str(e)) from None

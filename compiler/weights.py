@@ -199,39 +199,52 @@ class WeightStore:
         *,
         onnx_model: onnx.ModelProto | None = None,
         inline: dict[str, np.ndarray] | None = None,
+        declared: dict[str, tuple[int, ...]] | None = None,
     ) -> None:
         paths = [] if source is None else [source] if isinstance(source, Path) else list(source)
         self.files = [_File(p, onnx_model if i == 0 else None) for i, p in enumerate(paths)]
         self._inline = dict(inline or {})
         self._cache: dict[str, np.ndarray] = {}
+        self.declared = dict(declared or {})
+        """The shape each global declares: a tensor read from a file must have it."""
 
     @classmethod
     def for_module(cls, module: ModuleOp, base_dir: Path | None = None) -> WeightStore:
         """The store of a parsed or imported module; `base_dir` resolves relative paths."""
         inline: dict[str, np.ndarray] = {}
+        declared: dict[str, tuple[int, ...]] = {}
         for op in module.ops:
-            if isinstance(op, GlobalOp) and op.value is not None:
-                inline[op.sym_name.data] = dense_to_array(op.value)
+            if isinstance(op, GlobalOp):
+                declared[op.sym_name.data] = tuple(op.type.get_shape())
+                if op.value is not None:
+                    inline[op.sym_name.data] = dense_to_array(op.value)
         paths = []
         for text in weight_paths(module):
             path = Path(text)
             if not path.is_absolute() and base_dir is not None:
                 path = base_dir / path
             paths.append(path)
-        return cls(paths, inline=inline)
+        return cls(paths, inline=inline, declared=declared)
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name in self._cache:
             return self._cache[name]
         array = self._inline.get(name)
+        source = "its inline value"
         for file in self.files:
             if array is not None:
                 break
-            array = file.get(name)
+            array, source = file.get(name), f"'{file.path}'"
         if array is None:
             where = ", ".join(f"'{f.path}'" for f in self.files) or "no weight file"
             raise SpikecError(
                 f"weight '{name}' has no inline value and is not in {where} ({WEIGHTS_ATTR})"
+            )
+        shape = self.declared.get(name)
+        if shape is not None and tuple(array.shape) != shape:
+            raise SpikecError(
+                f"weight '{name}' is declared {list(shape)} by its spike.global, but {source} "
+                f"holds {list(array.shape)}"
             )
         if array.ctypes.data % 64:
             # A tensor mapped from inside a protobuf file starts where the file puts it; BLAS

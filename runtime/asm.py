@@ -35,6 +35,7 @@ TERMINALS = {
     "KIND": "a type (f32, spk, addr)",
     "SIGNED_INT": "an integer",
     "SIGNED_FLOAT": "a number",
+    "NONFINITE": "nan or inf",
     "INT": "an integer",
     "ESCAPED_STRING": "a string",
     "_NL": "the end of the line",

@@ -18,6 +18,7 @@ import numpy as np
 
 from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
+from runtime.finite import check_finite
 from runtime.hardware import Hardware
 from runtime.memory import levels
 from runtime.program import AttrValue, BufferType, Instruction, Program
@@ -237,6 +238,8 @@ class InstructionSet:
                     raise ProgramError(
                         f"{where}: {ins.opcode}: attribute {key}={value!r} has the wrong type"
                     )
+                if isinstance(value, float):
+                    check_finite(f"{where}: {ins.opcode}: attribute", key, np.asarray([value]))
                 problem = spec.accepts(value) if spec.accepts is not None else None
                 if problem is not None:
                     raise ProgramError(

@@ -621,3 +621,57 @@ def test_a_scalar_where_onnx_wants_a_vector(
     }
     model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], inits)
     _refused(model, tmp_path, capsys, "node 'cut' (Slice): input 2 ('ends') must be a 1-D tensor")
+
+
+def test_weights_that_contradict_their_globals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """IR whose weight file holds a tensor of another shape than its spike.global declares
+    (the file was re-exported after the import): refused when the weight is first read, in
+    eval and in compile alike."""
+    model, ir = tmp_path / "m.onnx", tmp_path / "m.mlir"
+    onnx.save(_small(), model)
+    assert run_cli(["import", model, "-o", ir], capsys)[0] == 0
+    changed = _small()
+    bias = next(t for t in changed.graph.initializer if t.name == "b")
+    bias.CopyFrom(onnx.numpy_helper.from_array(np.ones(4, np.float32), "b"))
+    onnx.save(changed, model)
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((2, 5, 4), np.float32))
+    message = "weight 'b' is declared [3] by its spike.global, but"
+    code, _, err = run_cli(["eval", ir, "-i", x, "-o", tmp_path / "y.npy"], capsys)
+    assert code == 2 and message in err and str(model) in err, err
+    code, _, err = run_cli(["compile", ir, "-t", "sparse", "-o", tmp_path / "p"], capsys)
+    assert code == 2 and message in err, err
+    assert not (tmp_path / "y.npy").exists() and not (tmp_path / "p").exists()
+
+
+def test_a_non_finite_attribute_warns_and_survives_compilation(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A NaN threshold (never fires): warned by eval, compile and run, refused by --strict; the
+    program prints it as `nan` and reads it back, and runs to the reference's outputs."""
+    ir, bad = tmp_path / "m.mlir", tmp_path / "nan.mlir"
+    code, _, err = run_cli(
+        ["import", EXPORTS / "sj_neurons.dynamo.onnx", "--inline-weights", "-o", ir], capsys
+    )
+    assert code == 0, err
+    text = ir.read_text()
+    assert "v_threshold = 1.000000e+00 : f32" in text
+    bad.write_text(
+        text.replace("v_threshold = 1.000000e+00 : f32", "v_threshold = 0x7FC00000 : f32")
+    )
+    warned = "attribute 'v_threshold' holds 1 non-finite value(s)"
+    code, _, err = run_cli(["eval", bad, "-i", IMAGES, "-o", tmp_path / "ref.npz"], capsys)
+    assert code == 0 and warned in err, err
+    code, _, err = run_cli(
+        ["--strict", "eval", bad, "-i", IMAGES, "-o", tmp_path / "s.npz"], capsys
+    )
+    assert code == 2 and "--strict refuses them" in err and not (tmp_path / "s.npz").exists()
+    program = tmp_path / "nan.sparse"
+    assert run_cli(["compile", bad, "-t", "sparse", "-o", program], capsys)[0] == 0
+    assert "v_threshold=nan" in (program / "program.sasm").read_text()
+    code, _, err = run_cli(["run", program, "-i", IMAGES, "-o", tmp_path / "y.npy"], capsys)
+    assert code == 0 and warned in err, err
+    reference = np.load(tmp_path / "ref.npz")
+    np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), reference[reference.files[0]])
