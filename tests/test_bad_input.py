@@ -4,6 +4,7 @@ traceback and no output file."""
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -675,3 +676,41 @@ def test_a_non_finite_attribute_warns_and_survives_compilation(
     assert code == 0 and warned in err, err
     reference = np.load(tmp_path / "ref.npz")
     np.testing.assert_array_equal(np.load(tmp_path / "y.npy"), reference[reference.files[0]])
+
+
+def test_an_input_type_the_operator_does_not_accept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Clip whose min is a bool (fuzzed): onnxruntime refuses it at load, ONNX's inference
+    does not; it was imported and then failed inside the interpreter."""
+    nodes = [
+        helper.make_node("Greater", ["x", "zero"], ["b"], name="cmp"),
+        helper.make_node("Clip", ["x", "b"], ["y"], name="clip"),
+    ]
+    model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], {"zero": np.zeros(1, np.float32)})
+    _refused(model, tmp_path, capsys, "node 'clip' (Clip): input 'b' is tensor(bool)")
+    nodes = [helper.make_node("Add", ["x", "i"], ["y"], name="add")]
+    model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], {"i": np.ones(4, np.int64)})
+    _refused(model, tmp_path, capsys, "input 'i' is tensor(int64) but 'x' is tensor(float)")
+
+
+@pytest.mark.parametrize("keepdims", [0, 1, 2, 1 << 40])
+def test_keepdims_other_than_one_drops_the_axes_as_onnxruntime(keepdims: int) -> None:
+    import onnxruntime as ort
+
+    from compiler.frontend.onnx_import import import_onnx
+    from compiler.reference import evaluate
+
+    node = helper.make_node("ReduceMean", ["x"], ["y"], axes=[2], keepdims=keepdims)
+    model = model_from([node], [("x", [4, 2, 3])], [("y", None)])
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "r.onnx"
+        onnx.save(model, path)
+        x = np.random.default_rng(0).normal(size=(4, 2, 3)).astype(np.float32)
+        result = import_onnx(path)
+        ours = evaluate(result.module, result.weights, {"x": x})["y"]
+        (theirs,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -222,7 +222,7 @@ def _check_inference(model: onnx.ModelProto, path: Path) -> None:
         if out.type.HasField("tensor_type"):
             out.type.tensor_type.ClearField("shape")
     try:
-        onnx.shape_inference.infer_shapes(copy, strict_mode=True, data_prop=True)
+        inferred = onnx.shape_inference.infer_shapes(copy, strict_mode=True, data_prop=True)
     except onnx.shape_inference.InferenceError as e:
         found = re.search(r"node name: ([^)]*)\)", str(e))
         spike_nodes = {n.name for n in model.graph.node if n.domain == SPIKE_DOMAIN}
@@ -233,6 +233,56 @@ def _check_inference(model: onnx.ModelProto, path: Path) -> None:
             f"not a valid ONNX model: {lines[0] if lines else 'shape inference fails'}",
             where=str(path),
         ) from None
+    _check_types(inferred, path)
+
+
+def _check_types(model: onnx.ModelProto, path: Path) -> None:
+    """Each standard node's input element types against its operator's type constraints, and
+    the inputs one type variable binds agreeing (a Clip of a bool, an Add of float and int64):
+    onnxruntime refuses such a model at load; ONNX's shape inference lets it pass."""
+    graph = model.graph
+    types = {t.name: t.data_type for t in graph.initializer}
+    for vi in [*graph.input, *graph.value_info, *graph.output]:
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type:
+            types.setdefault(vi.name, vi.type.tensor_type.elem_type)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            value = next((a.t for a in node.attribute if a.name == "value"), None)
+            if value is not None:
+                types.setdefault(node.output[0], value.data_type)
+    versions = {o.domain: o.version for o in model.opset_import}
+    for node in graph.node:
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        try:
+            schema = onnx.defs.get_schema(
+                node.op_type, versions.get("", versions.get("ai.onnx", 0)), ""
+            )
+        except onnx.defs.SchemaError:
+            continue  # the checker has named it already
+        allowed = {c.type_param_str: set(c.allowed_type_strs) for c in schema.type_constraints}
+        bound: dict[str, tuple[str, str]] = {}
+        for index, name in enumerate(node.input):
+            if not name or name not in types or not schema.inputs:
+                continue
+            formal = schema.inputs[min(index, len(schema.inputs) - 1)]
+            given = f"tensor({onnx.TensorProto.DataType.Name(types[name]).lower()})"
+            accepted = allowed.get(formal.type_str, {formal.type_str})
+            label = node.name or (node.output[0] if node.output else "?")
+            if given not in accepted:
+                raise SpikecError(
+                    f"node '{label}' ({node.op_type}): input '{name}' is {given}, which "
+                    f"{node.op_type}'s {formal.name} does not accept",
+                    where=str(path),
+                )
+            if formal.type_str in allowed and formal.is_homogeneous:
+                first = bound.setdefault(formal.type_str, (name, given))
+                if first[1] != given:
+                    raise SpikecError(
+                        f"node '{label}' ({node.op_type}): input '{name}' is {given} but "
+                        f"'{first[0]}' is {first[1]} (both must be {formal.type_str})",
+                        where=str(path),
+                    )
 
 
 def _check_opset(model: onnx.ModelProto, path: Path) -> None:
