@@ -95,6 +95,12 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         raise SpikecError(
             f"{filename}:{loc.line}:{loc.col}: a literal does not fit its type ({e})"
         ) from None
+    except NotImplementedError as e:  # xDSL has no storage for the type, e.g. array<i69: 0>
+        loc = parser._current_token.span.get_location()
+        raise SpikecError(
+            f"{filename}:{loc.line}:{loc.col}: a type spikec cannot hold values of ({e}; "
+            "integers are i1, i8, i16, i32 or i64, floats f16, f32 or f64)"
+        ) from None
     except VerifyException as e:
         # a type or attribute constraint checked while parsing an op's custom format
         span = parser.failed_at or parser._current_token.span
@@ -267,6 +273,8 @@ def externalize_derived(module: ModuleOp, sidecar: Path) -> None:
 
 def write_atomically(path: str | Path, write: Callable[[Path], None]) -> None:
     """Call `write(tmp)` on a temporary file beside `path`, then move it into place."""
+    if not str(path).strip():
+        raise SpikecError("an output path is empty (an unset variable?): give a file name")
     target = Path(path)
     if target.is_dir():
         raise SpikecError("is a directory", where=str(path))

@@ -210,12 +210,22 @@ def execute(
             seed,
             peek,
         )
+        try:
+            computed = opcode.semantics(args, ins.attrs, context)
+        except (ValueError, IndexError) as e:  # operands and attributes the checks let pass
+            raise ProgramError(
+                f"line {ins.line}: {ins.opcode} cannot compute its results from these operands "
+                f"and attributes ({e})"
+            ) from None
+        if len(computed) != len(ins.outputs):
+            raise ProgramError(
+                f"line {ins.line}: {ins.opcode} computes {len(computed)} results, the "
+                f"instruction writes {len(ins.outputs)}"
+            )
         checked = opcode.results != "either"
         results = [
             _as_declared(program.buffers[name], result, batch, ins.line, checked)
-            for name, result in zip(
-                ins.outputs, opcode.semantics(args, ins.attrs, context), strict=True
-            )
+            for name, result in zip(ins.outputs, computed, strict=True)
         ]
         context.outputs = results
         if observe is not None:

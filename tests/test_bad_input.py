@@ -189,8 +189,9 @@ def test_a_malformed_pass_pipeline(tmp_path: Path, capsys: pytest.CaptureFixture
     [
         (lambda t: t.replace("spike.lif %", 'spike.lif "%', 1), "a string literal is not closed"),
         (lambda t: t.replace("e-01", "e+58", 1), "a literal does not fit its type"),
+        (lambda t: t.replace("array<i64:", "array<i69:", 1), "a type spikec cannot hold values of"),
     ],
-    ids=["unclosed_string", "float_overflow"],
+    ids=["unclosed_string", "float_overflow", "odd_integer_width"],
 )
 def test_ir_literals(
     edit: object, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -274,12 +275,25 @@ def test_program_attributes_out_of_range(
             "SLU.ACC reads spikes, but %tokens is declared f32[4,?,64,64]",
         ),
         (
+            "shape=[4, -1, 64, 64]",
+            "shape=[4, -1, 60, 64]",
+            "VEC.RESHAPE cannot compute its results from these operands and attributes",
+        ),
+        (
             ".const @b0.attn.q.bias : f32[64]",
             ".const @b0.attn.q.bias : spk[64]",
             "DMA.LOAD_WEIGHTS writes spikes (spk or addr) here, but %b0.attn.q.bias is declared",
         ),
     ],
-    ids=["unknown_unit", "wrong_unit", "reals_as_addr", "spikes_as_f32", "reals_read", "spk_const"],
+    ids=[
+        "unknown_unit",
+        "wrong_unit",
+        "reals_as_addr",
+        "spikes_as_f32",
+        "reals_read",
+        "bad_reshape",
+        "spk_const",
+    ],
 )
 def test_a_program_contradicting_its_design_is_refused_before_it_runs(
     old: str,
@@ -714,3 +728,22 @@ def test_keepdims_other_than_one_drops_the_axes_as_onnxruntime(keepdims: int) ->
         )
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_an_empty_output_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`-o "$OUT"` with OUT unset: refused, not a traceback, not the default folder."""
+    model = _save_small(tmp_path)
+    x = tmp_path / "x.npy"
+    np.save(x, np.ones((2, 5, 4), np.float32))
+    ir = tmp_path / "m.mlir"
+    assert run_cli(["import", model, "-o", ir], capsys)[0] == 0
+    cases: list[list[str | Path]] = [
+        ["import", model, "-o", ""],
+        ["opt", ir, "-p", "cse", "-o", ""],
+        ["eval", model, "-i", x, "-o", ""],
+        ["compile", model, "-t", "sparse", "-o", ""],
+    ]
+    for args in cases:
+        code, _, err = run_cli(args, capsys)
+        assert code == 2 and "is empty (an unset variable?)" in err, (args, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlir", "small.onnx", "x.npy"]

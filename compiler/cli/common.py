@@ -34,6 +34,7 @@ def emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> 
         rebase_weights(module, base, Path.cwd())
         click.echo(print_ir(module, generic=generic), nl=False)
         return
+    check_output_folder(output)
     target = Path(output)
     externalize_derived(module, target.with_name(target.name + ".weights.npz"))
     rebase_weights(module, base, target.resolve().parent)
@@ -284,6 +285,8 @@ def check_output_folder(
     given on the command line, other outputs): writing it would destroy what was read."""
     if path is None:
         return
+    if not path.strip():
+        raise SpikecError("an output path is empty (an unset variable?): give a file name")
     target = Path(path)
     if target.is_dir():
         raise SpikecError("is a directory", where=path)

@@ -156,6 +156,8 @@ def compile_command(
     from compiler.toolchain import compile_model
 
     callback = ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, False)
+    if output is not None and not output.strip():
+        raise SpikecError("the output folder is empty (an unset variable?): give a folder name")
     destination = Path(output) if output else _default_program_dir(model, target_name, variant)
     compiled = compile_model(
         model,
