@@ -747,3 +747,37 @@ def test_an_empty_output_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         code, _, err = run_cli(args, capsys)
         assert code == 2 and "is empty (an unset variable?)" in err, (args, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.mlir", "small.onnx", "x.npy"]
+
+
+@pytest.mark.parametrize(
+    ("op", "attrs"),
+    [("TopK", {"largest": 82, "axis": -1}), ("ArgMax", {"keepdims": 2, "axis": 2})],
+)
+def test_flags_other_than_0_or_1_read_as_onnxruntime_reads_them(
+    op: str, attrs: dict[str, int]
+) -> None:
+    """onnxruntime takes largest = 82 as false (only 1 is true); onnx.reference, which runs
+    generic ops, took it as true. The flags are made 0 or 1 as onnxruntime reads them."""
+    import onnxruntime as ort
+
+    from compiler.frontend.onnx_import import import_onnx
+    from compiler.reference import evaluate
+
+    inputs = ["x", "k"] if op == "TopK" else ["x"]
+    nodes = [helper.make_node(op, inputs, ["y"] + (["i"] if op == "TopK" else []), **attrs)]  # type: ignore[arg-type]
+    inits = {"k": np.array([2], np.int64)} if op == "TopK" else {}
+    model = model_from(nodes, [("x", [4, 2, 5])], [("y", None)], inits)
+    if op == "ArgMax":
+        cast = helper.make_node("Cast", ["y"], ["yf"], to=onnx.TensorProto.FLOAT)
+        model = model_from([nodes[0], cast], [("x", [4, 2, 5])], [("yf", None)], inits)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "f.onnx"
+        onnx.save(model, path)
+        x = np.random.default_rng(1).normal(size=(4, 2, 5)).astype(np.float32)
+        result = import_onnx(path)
+        (ours,) = evaluate(result.module, result.weights, {"x": x}).values()
+        (theirs,) = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(
+            None, {"x": x}
+        )
+    assert ours.shape == theirs.shape
+    np.testing.assert_allclose(ours, theirs, rtol=1e-6)

@@ -84,6 +84,70 @@ def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
     return nodes
 
 
+_REDUCTIONS = (
+    "ReduceSum",
+    "ReduceMean",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceProd",
+    "ReduceL1",
+    "ReduceL2",
+    "ReduceLogSum",
+    "ReduceLogSumExp",
+    "ReduceSumSquare",
+    "ArgMax",
+    "ArgMin",
+)
+TRUE_ONLY_WHEN_ONE = {
+    *((op, "keepdims") for op in _REDUCTIONS),
+    ("TopK", "largest"),
+    ("TopK", "sorted"),
+    ("MaxPool", "ceil_mode"),
+    ("AveragePool", "ceil_mode"),
+    ("LpPool", "ceil_mode"),
+}
+"""Flags onnxruntime reads as true only when they are 1 (measured with onnxruntime 1.2x: a
+keepdims of 2 drops the axes), where onnx.reference, which runs generic ops, reads any nonzero
+value as true."""
+TRUE_WHEN_NONZERO = {
+    ("Gemm", "transA"),
+    ("Gemm", "transB"),
+    ("AveragePool", "count_include_pad"),
+    ("ArgMax", "select_last_index"),
+    ("ArgMin", "select_last_index"),
+    ("Trilu", "upper"),
+    ("IsInf", "detect_negative"),
+    ("IsInf", "detect_positive"),
+}
+"""Flags onnxruntime reads as true when nonzero."""
+ZERO_OR_ONE = {("CumSum", "exclusive"), ("CumSum", "reverse")}
+"""Flags onnxruntime refuses unless 0 or 1."""
+
+
+def canonical_flags(model: onnx.ModelProto, path: Path) -> None:
+    """Rewrite the flag attributes of standard nodes (top level and subgraphs) to 0 or 1 as
+    onnxruntime reads them, so that spikec's converters and its generic ops, run by
+    onnx.reference, compute what onnxruntime does."""
+    for node in _all_nodes(model.graph):
+        if node.domain not in ("", "ai.onnx"):
+            continue
+        for attribute in node.attribute:
+            key = (node.op_type, attribute.name)
+            if attribute.type != onnx.AttributeProto.INT or attribute.i in (0, 1):
+                continue
+            if key in ZERO_OR_ONE:
+                label = node.name or (node.output[0] if node.output else "?")
+                raise SpikecError(
+                    f"node '{label}' ({node.op_type}): {attribute.name} is {attribute.i}; it "
+                    "must be 0 or 1",
+                    where=str(path),
+                )
+            if key in TRUE_ONLY_WHEN_ONE:
+                attribute.i = 0
+            elif key in TRUE_WHEN_NONZERO:
+                attribute.i = 1
+
+
 def _check_domains(model: onnx.ModelProto, path: Path) -> None:
     """A node outside the standard domain must call a function: a `spike` one of spikec's
     convention or the model's own (a standard op's name in another domain is no standard op)."""

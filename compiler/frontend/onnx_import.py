@@ -40,7 +40,7 @@ from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.convert_generic import convert_generic
-from compiler.frontend.onnx_check import check_model, inline_foreign_functions
+from compiler.frontend.onnx_check import canonical_flags, check_model, inline_foreign_functions
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
 from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
@@ -441,6 +441,7 @@ def import_onnx(
     path = Path(path)
     model = inline_foreign_functions(load_model(path), path)
     check_model(model, path)
+    canonical_flags(model, path)
     model = check_spike_functions(model, path)
     _check_external_data(model, path)
     file_tensors = OnnxTensors(model, path)

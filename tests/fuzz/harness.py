@@ -9,7 +9,7 @@ import io
 import signal
 import traceback
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,7 +98,17 @@ class Tally:
             self.failures.append(f"{case}: exit {outcome.code}: {outcome.stderr[-300:]}")
         return outcome.code == 0
 
-    def compare(self, case: str, ours: list[np.ndarray], theirs: list[np.ndarray] | None) -> None:
+    def compare(
+        self,
+        case: str,
+        ours: list[np.ndarray],
+        theirs: list[np.ndarray] | None,
+        nudged: Callable[[], list[list[np.ndarray] | None]] | None = None,
+    ) -> None:
+        """`nudged`: onnxruntime's outputs on the inputs moved by one ulp either way. Where
+        they move as far from onnxruntime's own outputs as ours are, the mutant's outputs are
+        not determined to within float rounding (a membrane on its threshold): that is
+        counted apart, not as a failure."""
         if theirs is None:
             self.counts["accepted, onnxruntime refuses"] += 1
             return
@@ -108,8 +118,34 @@ class Tally:
         )
         if same:
             self.counts["accepted and correct"] += 1
+        elif nudged is not None and _ill_conditioned(ours, theirs, nudged()):
+            self.counts["accepted, ill-conditioned (onnxruntime moves as far at 1 ulp)"] += 1
         else:
             self.failures.append(f"{case}: accepted, outputs differ from onnxruntime's")
+
+
+def _gap(a: list[np.ndarray], b: list[np.ndarray]) -> float:
+    if len(a) != len(b) or any(x.shape != y.shape for x, y in zip(a, b, strict=True)):
+        return float("inf")
+    gaps = [float(np.nanmax(np.abs(x - y))) if x.size else 0.0 for x, y in zip(a, b, strict=True)]
+    return max(gaps, default=0.0)
+
+
+def _ill_conditioned(
+    ours: list[np.ndarray], theirs: list[np.ndarray], nudged: list[list[np.ndarray] | None]
+) -> bool:
+    ours_gap = _gap(ours, theirs)
+    return ours_gap < float("inf") and any(
+        n is not None and _gap(n, theirs) >= ours_gap for n in nudged
+    )
+
+
+def nudged_feeds(feeds: dict[str, np.ndarray]) -> list[dict[str, np.ndarray]]:
+    """The feeds moved by one ulp up, and down."""
+    return [
+        {k: np.nextafter(v, np.float32(d)).astype(v.dtype) for k, v in feeds.items()}
+        for d in (np.inf, -np.inf)
+    ]
 
 
 def read_outputs(path: Path) -> list[np.ndarray]:

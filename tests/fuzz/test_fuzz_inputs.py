@@ -19,7 +19,13 @@ from compiler.driver import print_ir
 from compiler.frontend.onnx_import import import_onnx
 from tests.conftest import SAMPLES
 from tests.fuzz import mutate
-from tests.fuzz.harness import Tally, onnxruntime_outputs, read_outputs, run_spikec
+from tests.fuzz.harness import (
+    Tally,
+    nudged_feeds,
+    onnxruntime_outputs,
+    read_outputs,
+    run_spikec,
+)
 
 EXPORTS = SAMPLES / "export"
 MODELS = [
@@ -48,6 +54,10 @@ def _onnx_mutant(kind: str, rng: random.Random) -> tuple[Path, bytes]:
     return source, mutate.structured(_model(source), rng).SerializeToString()
 
 
+def _nudged_outputs(model: Path, x: np.ndarray) -> list[list[np.ndarray] | None]:
+    return [onnxruntime_outputs(model, feeds) for feeds in nudged_feeds({"x": x})]
+
+
 ONNX_KINDS = {"structure": 150, "bytes": 80, "names": 20}
 
 
@@ -63,7 +73,10 @@ def test_mutated_onnx_models_are_refused_or_run_as_onnxruntime(kind: str, tmp_pa
         outcome = run_spikec(["eval", model, "-i", IMAGES, "-o", output])
         if tally.check(f"{kind} {case}", outcome, output):
             tally.compare(
-                f"{kind} {case}", read_outputs(output), onnxruntime_outputs(model, {"x": x})
+                f"{kind} {case}",
+                read_outputs(output),
+                onnxruntime_outputs(model, {"x": x}),
+                functools.partial(_nudged_outputs, model, x),
             )
         model.unlink()
     print(f"fuzz {kind}: {dict(tally.counts)}, failures {len(tally.failures)}")
