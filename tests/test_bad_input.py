@@ -781,3 +781,23 @@ def test_flags_other_than_0_or_1_read_as_onnxruntime_reads_them(
         )
     assert ours.shape == theirs.shape
     np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+def test_a_declared_type_its_node_does_not_compute(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = _small()
+    model.graph.value_info.append(helper.make_tensor_value_info("a", onnx.TensorProto.BOOL, None))
+    _refused(model, tmp_path, capsys, "value 'a' is declared bool but its node computes float")
+
+
+def test_scatter_elements_of_mismatched_indices_and_updates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nodes = [helper.make_node("ScatterElements", ["x", "i", "u"], ["y"], name="scatter", axis=2)]
+    inits: dict[str, np.ndarray] = {
+        "i": np.zeros((2, 5, 2), np.int64),
+        "u": np.ones((2, 5, 4), np.float32),
+    }
+    model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], inits)
+    _refused(model, tmp_path, capsys, "indices [2, 5, 2] and updates [2, 5, 4] must have one shape")

@@ -298,6 +298,50 @@ def _check_inference(model: onnx.ModelProto, path: Path) -> None:
             where=str(path),
         ) from None
     _check_types(inferred, path)
+    _check_declared_types(model, inferred, path)
+    _check_scatter_shapes(inferred, path)
+
+
+def _check_declared_types(model: onnx.ModelProto, inferred: onnx.ModelProto, path: Path) -> None:
+    """A value's declared element type (value_info, graph outputs) against the type its node
+    computes: onnxruntime merges stale shapes, but refuses a model whose types disagree."""
+    computed = {
+        vi.name: vi.type.tensor_type.elem_type
+        for vi in [*inferred.graph.value_info, *inferred.graph.output]
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type
+    }
+    for vi in [*model.graph.value_info, *model.graph.output]:
+        declared = vi.type.tensor_type.elem_type if vi.type.HasField("tensor_type") else 0
+        found = computed.get(vi.name, 0)
+        if declared and found and declared != found:
+            name = onnx.TensorProto.DataType.Name
+            raise SpikecError(
+                f"value '{vi.name}' is declared {name(declared).lower()} but its node computes "
+                f"{name(found).lower()}",
+                where=str(path),
+            )
+
+
+def _check_scatter_shapes(inferred: onnx.ModelProto, path: Path) -> None:
+    """ScatterElements' indices and updates of one shape, as onnxruntime requires when it runs
+    (onnx.reference, which runs generic ops, does not)."""
+    shapes = {}
+    for vi in [*inferred.graph.input, *inferred.graph.value_info]:
+        dims = vi.type.tensor_type.shape.dim if vi.type.HasField("tensor_type") else []
+        if dims and all(d.HasField("dim_value") for d in dims):
+            shapes[vi.name] = [d.dim_value for d in dims]
+    shapes.update({t.name: list(t.dims) for t in inferred.graph.initializer})
+    for node in inferred.graph.node:
+        if node.op_type != "ScatterElements" or len(node.input) < 3:
+            continue
+        indices, updates = shapes.get(node.input[1]), shapes.get(node.input[2])
+        if indices is not None and updates is not None and indices != updates:
+            label = node.name or node.output[0]
+            raise SpikecError(
+                f"node '{label}' (ScatterElements): indices {indices} and updates {updates} "
+                "must have one shape",
+                where=str(path),
+            )
 
 
 def _check_types(model: onnx.ModelProto, path: Path) -> None:
