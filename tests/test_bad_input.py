@@ -801,3 +801,9 @@ def test_scatter_elements_of_mismatched_indices_and_updates(
     }
     model = model_from(nodes, [("x", [2, 5, 4])], [("y", None)], inits)
     _refused(model, tmp_path, capsys, "indices [2, 5, 2] and updates [2, 5, 4] must have one shape")
+
+
+def test_two_nodes_of_one_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = _small()
+    model.graph.node[2].name = model.graph.node[1].name
+    _refused(model, tmp_path, capsys, "two nodes are named 'bias'")

@@ -423,6 +423,11 @@ def _check_names(model: onnx.ModelProto, path: Path) -> None:
     for vi in [*graph.input, *graph.output, *graph.value_info, *graph.initializer]:
         if not isinstance(vi.name, str):
             raise SpikecError("a value's name is not UTF-8 text", where=str(path))
+    seen: set[str] = set()
+    for node in graph.node:
+        if node.name and node.name in seen:  # onnxruntime refuses the model at load
+            raise SpikecError(f"two nodes are named '{node.name}'", where=str(path))
+        seen.add(node.name)
 
 
 def _tensors(graph: onnx.GraphProto) -> list[onnx.TensorProto]:
