@@ -5,9 +5,12 @@ workers die with it, and outputs that cannot be written are refused before any p
 from __future__ import annotations
 
 import os
+import pickle
+import pwd
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,50 @@ def test_a_killed_sweeps_workers_exit_and_its_lock_does_not_block(
     assert "from the CSV" in out and _rows_written(csv_file) == 9
 
 
+@pytest.fixture
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder the unprivileged user of `_unprivileged` may enter and write in (pytest's own
+    temporary folders are private to the user who runs the tests)."""
+    folder = tmp_path_factory.mktemp("shared")
+    for parent in [folder, *folder.parents]:
+        if parent == Path(tempfile.gettempdir()):
+            break
+        parent.chmod(parent.stat().st_mode | 0o711)
+    folder.chmod(0o777)
+    return folder
+
+
+def _unprivileged(
+    args: list[str | Path], capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
+    """`run_cli(args)`; run as root, in a forked child that has become `nobody` first, so that
+    file modes bind as they do for any user (root writes into read-only folders)."""
+    if os.geteuid() != 0:
+        return run_cli(args, capsys)
+    nobody = pwd.getpwnam("nobody")
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: drop root, run, send the outcome back
+        os.close(read)
+        try:
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            os.environ["MPLCONFIGDIR"] = tempfile.mkdtemp()
+            outcome: object = run_cli(args, capsys)
+        except BaseException as e:
+            outcome = f"{type(e).__name__}: {e}"
+        with os.fdopen(write, "wb") as pipe:
+            pickle.dump(outcome, pipe)
+        os._exit(0)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        outcome = pickle.load(pipe)
+    os.waitpid(pid, 0)
+    assert isinstance(outcome, tuple), outcome
+    return outcome
+
+
 def _no_point_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def run_point(*_: Any) -> dict[str, Any]:
         raise AssertionError("a point ran")
@@ -156,11 +203,8 @@ def _no_point_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _read_only(folder: Path) -> Path:
-    """`folder` made read-only; skips where that does not stop writes (as root)."""
+    """`folder` made read-only (a root test runs the command unprivileged: `_unprivileged`)."""
     folder.chmod(0o555)
-    if os.access(folder, os.W_OK):
-        folder.chmod(0o755)
-        pytest.skip("a read-only mode does not stop this user (root) writing")
     return folder
 
 
@@ -170,10 +214,11 @@ def _read_only(folder: Path) -> Path:
 )
 def test_an_unwritable_csv_is_refused_before_any_point(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    workdir: Path,
     monkeypatch: pytest.MonkeyPatch,
     place: str,
 ) -> None:
+    tmp_path = workdir
     _no_point_may_run(monkeypatch)
     content = None
     if place == "missing folder":
@@ -188,11 +233,10 @@ def test_an_unwritable_csv_is_refused_before_any_point(
         content = HEADER
         csv_file.write_text(content)
         csv_file.chmod(0o444)
-        if os.access(csv_file, os.W_OK):
-            pytest.skip("a read-only mode does not stop this user (root) writing")
     else:
         csv_file = Path("/proc") / f"spikec-test-{os.getpid()}.csv"  # not even root writes here
-    code, out, err = run_cli([*SWEEP, "--grid", SMALL_GRID, "--jobs", "1", "-o", csv_file], capsys)
+    args = [*SWEEP, "--grid", SMALL_GRID, "--jobs", "1", "-o", csv_file]
+    code, out, err = _unprivileged(args, capsys)
     assert code == 2 and out == ""
     assert str(csv_file) in err
     if place != "a directory":  # click's own usage error otherwise
@@ -209,10 +253,11 @@ def test_an_unwritable_csv_is_refused_before_any_point(
 )
 def test_an_unwritable_plot_folder_is_refused_before_any_point(
     capsys: pytest.CaptureFixture[str],
-    tmp_path: Path,
+    workdir: Path,
     monkeypatch: pytest.MonkeyPatch,
     place: str,
 ) -> None:
+    tmp_path = workdir
     pytest.importorskip("matplotlib")
     _no_point_may_run(monkeypatch)
     (tmp_path / "afile").write_text("")
@@ -228,7 +273,7 @@ def test_an_unwritable_plot_folder_is_refused_before_any_point(
         _read_only(tmp_path / "ro")
     existed = plots.exists()
     csv_file = tmp_path / "sweep.csv"
-    code, out, err = run_cli(
+    code, out, err = _unprivileged(
         [*SWEEP, "--grid", SMALL_GRID, "--jobs", "1", "-o", csv_file, "--plot", plots], capsys
     )
     assert code == 2 and out == ""
