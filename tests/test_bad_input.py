@@ -242,11 +242,7 @@ def test_program_attributes_out_of_range(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    folder = _copy_program(sparse_program, tmp_path)
-    sasm = folder / "program.sasm"
-    text = sasm.read_text()
-    assert old in text
-    sasm.write_text(text.replace(old, new, 1))
+    folder = _edited_program(sparse_program, tmp_path, old, new)
     _run_refused(folder, tmp_path, capsys, message, "program.sasm:")
 
 
@@ -304,13 +300,20 @@ def test_a_program_contradicting_its_design_is_refused_before_it_runs(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """Units that do not exist or do not run the opcode, and buffer kinds that contradict the
-    instruction (priced as what they are not, or reals losing their values as addresses)."""
-    folder = _copy_program(sparse_program, tmp_path)
+    instruction (priced as what they are not, or reals losing their values as addresses); and,
+    when it runs, an instruction whose operands its semantics cannot compute (a reshape)."""
+    folder = _edited_program(sparse_program, tmp_path, old, new)
+    _run_refused(folder, tmp_path, capsys, message)
+
+
+def _edited_program(program: Path, tmp_path: Path, old: str, new: str) -> Path:
+    """A copy of the program folder whose assembly has its first `old` replaced by `new`."""
+    folder = _copy_program(program, tmp_path)
     sasm = folder / "program.sasm"
     text = sasm.read_text()
     assert old in text
     sasm.write_text(text.replace(old, new, 1))
-    _run_refused(folder, tmp_path, capsys, message)
+    return folder
 
 
 def _copy_program(program: Path, tmp_path: Path) -> Path:
@@ -519,16 +522,6 @@ def _lif_model(body: onnx.FunctionProto | None = None) -> onnx.ModelProto:
     return model
 
 
-def _nodes(graph_nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
-    found = []
-    for node in graph_nodes:
-        found.append(node)
-        for attribute in node.attribute:
-            if attribute.HasField("g"):
-                found.extend(_nodes(list(attribute.g.node)))
-    return found
-
-
 def _eval_against_onnxruntime(
     model: onnx.ModelProto, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> tuple[str, str]:
@@ -554,10 +547,12 @@ def test_a_spike_function_whose_body_is_not_its_name_is_imported_from_the_body(
 ) -> None:
     """A LIF body that fires below the threshold: evaluated as onnxruntime runs it, not as
     spike.lif, with a warning naming the function."""
+    from compiler.frontend.onnx_check import all_nodes, subgraphs
     from compiler.frontend.onnx_functions import lif_function
 
-    body = lif_function()
-    (fire,) = [n for n in _nodes(list(body.node)) if n.op_type == "GreaterOrEqual"]
+    body = lif_function()  # the fire is inside the Scan's body
+    nodes = [m for n in body.node for g in subgraphs(n) for m in all_nodes(g)]
+    (fire,) = [n for n in nodes if n.op_type == "GreaterOrEqual"]
     fire.op_type = "LessOrEqual"
     err, ir = _eval_against_onnxruntime(_lif_model(body), tmp_path, capsys)
     assert "spike.LIF computes something else than spike.LIF at node 'lif'" in err, err

@@ -386,7 +386,7 @@ _REDUCE: dict[str, type[spike.ReduceSumOp | spike.ReduceMeanOp | spike.ReduceMax
 def reduce(imp: Importer, node: onnx.NodeProto) -> None:
     attrs = attributes(node)
     x = imp.activation(node, 0, "the input")
-    keepdims = attrs.get("keepdims", 1) == 1  # onnxruntime drops the axes for any other value
+    keepdims = bool(attrs.get("keepdims", 1))  # 0 or 1 by now: onnx_check.canonical_flags
     if len(node.input) > 1 and node.input[1]:
         axes = [int(a) for a in imp.const_array(node, 1, "axes").reshape(-1)]
     else:

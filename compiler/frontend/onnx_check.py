@@ -49,7 +49,7 @@ def inline_functions(
 
     functions = {(f.domain, f.name): f for f in model.functions if (f.domain, f.name) in selected}
     model = _copy(model)
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         function = functions.get((node.domain, node.op_type))
         if function is not None:
             set_defaults(node, function)
@@ -73,18 +73,22 @@ def _copy(model: onnx.ModelProto) -> onnx.ModelProto:
     return copy
 
 
-def _all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
-    """The graph's nodes and those of its subgraphs (If, Loop, Scan bodies)."""
+def subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
+    """The graphs of the node's attributes (If branches, Loop and Scan bodies)."""
+    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else [*a.graphs])]
+
+
+def all_nodes(graph: onnx.GraphProto) -> list[onnx.NodeProto]:
+    """The graph's nodes and those of its subgraphs, at any depth."""
     nodes = []
     for node in graph.node:
         nodes.append(node)
-        for attribute in node.attribute:
-            for sub in [*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs]:
-                nodes.extend(_all_nodes(sub))
+        for sub in subgraphs(node):
+            nodes.extend(all_nodes(sub))
     return nodes
 
 
-_REDUCTIONS = (
+REDUCE_OPS = (
     "ReduceSum",
     "ReduceMean",
     "ReduceMax",
@@ -95,9 +99,8 @@ _REDUCTIONS = (
     "ReduceLogSum",
     "ReduceLogSumExp",
     "ReduceSumSquare",
-    "ArgMax",
-    "ArgMin",
 )
+_REDUCTIONS = (*REDUCE_OPS, "ArgMax", "ArgMin")
 TRUE_ONLY_WHEN_ONE = {
     *((op, "keepdims") for op in _REDUCTIONS),
     ("TopK", "largest"),
@@ -128,7 +131,7 @@ def canonical_flags(model: onnx.ModelProto, path: Path) -> None:
     """Rewrite the flag attributes of standard nodes (top level and subgraphs) to 0 or 1 as
     onnxruntime reads them, so that spikec's converters and its generic ops, run by
     onnx.reference, compute what onnxruntime does."""
-    for node in _all_nodes(model.graph):
+    for node in all_nodes(model.graph):
         if node.domain not in ("", "ai.onnx"):
             continue
         for attribute in node.attribute:
@@ -200,21 +203,7 @@ VECTOR_INPUTS: dict[str, tuple[int, ...]] = {
     "TopK": (1,),
     "ConstantOfShape": (0,),
     "Resize": (1, 2, 3),
-    **dict.fromkeys(
-        (
-            "ReduceSum",
-            "ReduceMean",
-            "ReduceMax",
-            "ReduceMin",
-            "ReduceProd",
-            "ReduceL1",
-            "ReduceL2",
-            "ReduceLogSum",
-            "ReduceLogSumExp",
-            "ReduceSumSquare",
-        ),
-        (1,),
-    ),
+    **dict.fromkeys(REDUCE_OPS, (1,)),
 }
 """Operators whose shape-like inputs (by index) the ONNX specification makes 1-D tensors:
 onnxruntime refuses a scalar there, so spikec does too."""

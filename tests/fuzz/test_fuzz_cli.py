@@ -2,7 +2,8 @@
 tokens dropped, repeated, swapped, replaced by odd values or other files of the case, and
 options inserted. Each ends in exit 0 (an `eval` that wrote outputs: onnxruntime's), exit 2
 with one message (spikec's, or click's usage error) and no file written, never a traceback or a
-hang. Every path a mutant can name lives in the case's own folder."""
+hang. Every path a mutant can name lives in the case's own folders, the working directory
+included."""
 
 from __future__ import annotations
 
@@ -111,13 +112,16 @@ def _check(tally: Tally, case: str, outcome: Outcome, out: Path) -> bool:
     return accepted
 
 
-def test_mutated_command_lines_are_refused_or_run(originals: Path, tmp_path: Path) -> None:
+def test_mutated_command_lines_are_refused_or_run(
+    originals: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tally = Tally()
     for case in range(CASES):
         rng = random.Random(f"{SEED}-cli-{case}")
         inputs, out = tmp_path / f"in{case}", tmp_path / f"out{case}"
         shutil.copytree(originals, inputs)
         out.mkdir()
+        monkeypatch.chdir(out)  # a relative path a mutant names (`-o bogus`) lands here too
         paths = [str(p) for p in sorted(inputs.iterdir())] + [str(out), str(out / "new.npz")]
         command = [t.format(**{"in": inputs, "out": out}) for t in rng.choice(COMMANDS)]
         args = mutate.cli_args(command, _flags(command[0]), paths, rng)
@@ -128,6 +132,7 @@ def test_mutated_command_lines_are_refused_or_run(originals: Path, tmp_path: Pat
             _compare(tally, name, args, inputs, out)
         elif outcome.code == 2 and _snapshot(inputs) != before:
             tally.failures.append(f"{name}: exit 2 but the case's input files changed")
+        monkeypatch.chdir(tmp_path)
         shutil.rmtree(inputs)
         shutil.rmtree(out)
     print(f"fuzz cli: {dict(tally.counts)}, failures {len(tally.failures)}")

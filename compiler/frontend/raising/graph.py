@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from compiler.frontend.onnx_check import subgraphs
 from compiler.frontend.raising.report import NotRaised
 from compiler.weights import OnnxTensors
 
@@ -25,11 +26,7 @@ def reads(node: onnx.NodeProto) -> list[str]:
     Loop and Scan bodies) refer to."""
     if not any(a.HasField("g") or a.graphs for a in node.attribute):
         return list(node.input)
-    return [*node.input, *(n for sub in _subgraphs(node) for n in _free_names(sub))]
-
-
-def _subgraphs(node: onnx.NodeProto) -> list[onnx.GraphProto]:
-    return [g for a in node.attribute for g in ([a.g] if a.HasField("g") else [*a.graphs])]
+    return [*node.input, *(n for sub in subgraphs(node) for n in _free_names(sub))]
 
 
 def _free_names(graph: onnx.GraphProto) -> list[str]:
@@ -47,7 +44,7 @@ def _rename_free(graph: onnx.GraphProto, old: str, new: str) -> None:
         return  # the subgraph's own value of that name
     for node in graph.node:
         node.input[:] = [new if n == old else n for n in node.input]
-        for sub in _subgraphs(node):
+        for sub in subgraphs(node):
             _rename_free(sub, old, new)
         if old in node.output:
             return  # defined from here on inside the subgraph
@@ -369,7 +366,7 @@ class Graph:
             for i, name in enumerate(node.input):
                 if name == old:
                     node.input[i] = new
-            for sub in _subgraphs(node):
+            for sub in subgraphs(node):
                 _rename_free(sub, old, new)
         if old in self.outputs:
             for out in self.graph.output:
