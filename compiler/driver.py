@@ -432,13 +432,20 @@ def load_model(
     explain: Callable[[RaiseReport], None] | None = None,
     raising: Sequence[str] | None = None,
 ) -> tuple[ModuleOp, WeightStore, Path]:
-    """A module from IR (`.mlir`, or '-' for stdin) or from an ONNX model (any other file), with
+    """A module from IR (`.mlir`, or '-' for stdin), a NIR graph (`.nir`, discretised as
+    `nir_options.options` say) or an ONNX model (any other file), with
     its weights and the folder its weight paths are relative to; `raising` names the raising
     passes an ONNX model goes through (default: all)."""
     start = time.perf_counter()
     if model == "-" or model.endswith(".mlir"):
         module, base = read_ir(model)
         weights = WeightStore.for_module(module, base)
+    elif model.endswith(".nir"):
+        from compiler.frontend.nir_import import import_nir
+        from compiler.frontend.nir_options import options
+
+        imported = import_nir(model, options)
+        module, weights, base = imported.module, imported.weights, Path.cwd()
     else:
         from compiler.frontend.onnx_import import import_onnx
 

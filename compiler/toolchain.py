@@ -75,13 +75,17 @@ Imported = tuple[ModuleOp, Path]
 to (for compiling one model many times without importing it again)."""
 
 
-_imports: dict[tuple[str, int, int], Imported] = {}
-"""The model this process imported last, by path, modification time and size."""
+_imports: dict[tuple[str, int, int, str], Imported] = {}
+"""The model this process imported last, by path, modification time, size and (for NIR) the
+options that discretised it."""
 
 
-def _import_key(model: str) -> tuple[str, int, int]:
+def _import_key(model: str) -> tuple[str, int, int, str]:
+    from compiler.frontend.nir_options import options
+
     stat = os.stat(model)
-    return (os.path.abspath(model), stat.st_mtime_ns, stat.st_size)
+    discretised = repr(options) if model.endswith(".nir") else ""
+    return (os.path.abspath(model), stat.st_mtime_ns, stat.st_size, discretised)
 
 
 def import_once(model: str) -> Imported:

@@ -1,7 +1,8 @@
 """Where the data of `spike.global` tensors comes from.
 
 A module names its weight file in the attribute `spike.weights`: the ONNX model it was imported
-from (initializers are read by name, external data is memory-mapped) or an `.npz` archive. A
+from (initializers are read by name, external data is memory-mapped), the NIR graph (`node.weight`)
+or an `.npz` archive. A
 global with an inline value needs no file. Tensors are read lazily and cached, so evaluating a
 model touches each weight once and importing one touches none.
 """
@@ -163,14 +164,20 @@ class _File:
         self.path = path
         self._onnx = None if onnx_model is None else OnnxTensors(onnx_model, path)
         self._npz: np.lib.npyio.NpzFile | None = None
+        self._nir: dict[str, np.ndarray] | None = None
 
     def _open(self) -> None:
-        if self._onnx is not None or self._npz is not None:
+        if self._onnx is not None or self._npz is not None or self._nir is not None:
             return
         if not self.path.is_file():
             raise SpikecError(f"weight file '{self.path}' not found ({WEIGHTS_ATTR})")
         if self.path.suffix == ".npz":
             self._npz = np.load(self.path, allow_pickle=False)
+            return
+        if self.path.suffix == ".nir":
+            from compiler.frontend.nir_import import nir_tensors
+
+            self._nir = nir_tensors(self.path)
             return
         from compiler.frontend.onnx_reader import read_model
 
@@ -186,6 +193,8 @@ class _File:
             return self._onnx.array(name)
         if self._npz is not None and name in self._npz.files:
             return self._npz[name]
+        if self._nir is not None:
+            return self._nir.get(name)
         return None
 
 

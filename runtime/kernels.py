@@ -29,15 +29,17 @@ def _f(value: float) -> np.float32:
 # ---------------------------------------------------------------------------------------------
 
 
-def _fire_and_reset(h: Array, vth: np.float32, vr: np.float32, soft: bool, out: Array) -> Array:
-    """Write the spikes `h >= vth` into `out` and reset `h` in place.
+def _fire_and_reset(
+    h: Array, vth: np.float32, vr: np.float32, soft: bool, out: Array, strict: bool = False
+) -> Array:
+    """Write the spikes `h >= vth` (`strict`: `h > vth`) into `out` and reset `h` in place.
 
     Value-equal to the formulas of `spike.lif`: hard reset `h * (1 - s) + vr * s` is `vr` where
     a spike fired and `h` elsewhere, and NaN where an infinite membrane fired (`inf * 0`, as
     IEEE arithmetic and onnxruntime give); soft reset `h - vth * s` subtracts `vth` where one
     fired. (Only the sign of a zero membrane can differ, which no comparison sees.)
     """
-    fired = h >= vth
+    fired = h > vth if strict else h >= vth
     np.copyto(out, fired)
     if soft:
         np.subtract(h, vth, out=h, where=fired)
@@ -85,22 +87,31 @@ def lif(
     return out
 
 
-def if_neuron(x: Array, v_threshold: float, v_reset: float, soft_reset: bool) -> Array:
-    """SpikingJelly IFNode, multi-step (see `spike.if`)."""
+def if_neuron(
+    x: Array, v_threshold: float, v_reset: float, soft_reset: bool, strict: bool = False
+) -> Array:
+    """SpikingJelly IFNode, multi-step (see `spike.if`); `strict`, Norse's IAFCell (fires where
+    `H - v_threshold > 0`, which for IEEE floats with subnormals is `H > v_threshold`)."""
     vth, vr = _f(v_threshold), _f(v_reset)
     v = np.full(x.shape[1:], vr, dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
-        v = _fire_and_reset(v + x[t], vth, vr, soft_reset, out[t])
+        v = _fire_and_reset(v + x[t], vth, vr, soft_reset, out[t], strict)
     return out
 
 
 def leaky(
-    x: Array, beta: float, threshold: float, mechanism: str, alpha: float | None = None
+    x: Array,
+    beta: float,
+    threshold: float,
+    mechanism: str,
+    alpha: float | None = None,
+    reset_delay: bool = True,
 ) -> Array:
-    """snnTorch Leaky, or with `alpha` snnTorch Synaptic (see `spike.leaky`)."""
+    """snnTorch Leaky, or with `alpha` snnTorch Synaptic (see `spike.leaky`); `reset_delay`
+    False applies the reset in the step that fired, as snnTorch's `reset_delay=False` does."""
     if alpha is not None:
-        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism)
+        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism, reset_delay)
     b, thr = _f(beta), _f(threshold)
     v = np.zeros(x.shape[1:], dtype=F32)
     out = np.empty(x.shape, dtype=F32)
@@ -112,13 +123,28 @@ def leaky(
             v = b * ((_f(1.0) - r) * v) + x[t]
         else:
             v = b * v + x[t]
-        out[t] = (v - thr > 0).astype(F32)
+        s = (v - thr > 0).astype(F32)
+        if not reset_delay:
+            v = _reset_now(v, s, r, thr, mechanism)
+        out[t] = s
     return out
 
 
-def _synaptic(x: Array, a: np.float32, b: np.float32, thr: np.float32, mechanism: str) -> Array:
+def _reset_now(v: Array, s: Array, r: Array, thr: np.float32, mechanism: str) -> Array:
+    """snnTorch's reset with `reset_delay=False`: `do_reset = S - R` (the spike, less the reset
+    the state function already applied), then `V - do_reset * thr` or `V - do_reset * V`."""
+    if mechanism == "none":
+        return v
+    do_reset = s - r
+    return v - do_reset * (thr if mechanism == "subtract" else v)
+
+
+def _synaptic(
+    x: Array, a: np.float32, b: np.float32, thr: np.float32, mechanism: str, reset_delay: bool
+) -> Array:
     """snnTorch Synaptic in its own order: the reset from the previous membrane, the current
-    charged, the membrane charged by the current, then the reset applied."""
+    charged, the membrane charged by the current, then the reset applied (to the membrane only:
+    snnTorch's reset to zero leaves the current as it is)."""
     i = np.zeros(x.shape[1:], dtype=F32)
     v = np.zeros(x.shape[1:], dtype=F32)
     out = np.empty(x.shape, dtype=F32)
@@ -129,11 +155,13 @@ def _synaptic(x: Array, a: np.float32, b: np.float32, thr: np.float32, mechanism
         if mechanism == "subtract":
             v = h - r * thr
         elif mechanism == "zero":
-            i = i - i * r
             v = h - h * r
         else:
             v = h
-        out[t] = (v - thr > 0).astype(F32)
+        s = (v - thr > 0).astype(F32)
+        if not reset_delay:
+            v = _reset_now(v, s, r, thr, mechanism)
+        out[t] = s
     return out
 
 
@@ -161,6 +189,49 @@ def cuba_lif(
         v = (one - s) * h + s * vr
         out[t] = s
     return out
+
+
+def lif_box(
+    x: Array, dt_tau_mem_inv: float, v_leak: float, v_threshold: float, v_reset: float
+) -> Array:
+    """Norse LIFBoxCell (see `spike.lif_box`): one state, the membrane, in Norse's order."""
+    a, vl, vth, vr, one = _f(dt_tau_mem_inv), _f(v_leak), _f(v_threshold), _f(v_reset), _f(1.0)
+    v = np.full(x.shape[1:], vl, dtype=F32)
+    out = np.empty(x.shape, dtype=F32)
+    for t in range(x.shape[0]):
+        h = v + a * ((x[t] + vl) - v)
+        s = (h - vth > 0).astype(F32)
+        v = (one - s) * h + s * vr
+        out[t] = s
+    return out
+
+
+def leaky_integrator(x: Array, dt_tau_mem_inv: float, v_leak: float | None) -> Array:
+    """Norse LIBoxCell, or without `v_leak` a pure integrator (see `spike.li`): the membrane
+    after each step."""
+    a = _f(dt_tau_mem_inv)
+    v = np.full(x.shape[1:], 0.0 if v_leak is None else v_leak, dtype=F32)
+    out = np.empty(x.shape, dtype=F32)
+    for t in range(x.shape[0]):
+        if v_leak is None:
+            v = v + a * x[t]
+        else:
+            v = v + a * ((_f(v_leak) - v) + x[t])
+        out[t] = v
+    return out
+
+
+def delay(x: Array, steps: int) -> Array:
+    """`Y[t] = X[t - steps]`, zeros before (see `spike.delay`)."""
+    out = np.zeros_like(x)
+    if steps < x.shape[0]:
+        out[steps:] = x[: x.shape[0] - steps]
+    return out
+
+
+def threshold(x: Array, theta: float) -> Array:
+    """NIR's Threshold: `x > theta`, no state."""
+    return (x > _f(theta)).astype(F32)
 
 
 def bernoulli(p: Array, uniform: Array) -> Array:

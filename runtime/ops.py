@@ -72,7 +72,9 @@ def _lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
 
 def _if(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
     return [
-        kernels.if_neuron(args[0], _f(a, "v_threshold"), _f(a, "v_reset"), a["reset"] == "soft")
+        kernels.if_neuron(
+            args[0], _f(a, "v_threshold"), _f(a, "v_reset"), a["reset"] == "soft", _b(a, "strict")
+        )
     ]
 
 
@@ -86,6 +88,7 @@ def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             _f(a, "threshold"),
             mechanism,
             None if alpha is None else float(alpha),  # type: ignore[arg-type]
+            not _b(a, "immediate_reset"),
         )
     ]
 
@@ -101,6 +104,24 @@ def _cuba_lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             _f(a, "v_reset"),
         )
     ]
+
+
+def _lif_box(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [
+        kernels.lif_box(
+            args[0],
+            _f(a, "dt_tau_mem_inv"),
+            _f(a, "v_leak"),
+            _f(a, "v_threshold"),
+            _f(a, "v_reset"),
+        )
+    ]
+
+
+def _li(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    v_leak = a.get("v_leak")
+    leak = None if v_leak is None else float(v_leak)  # type: ignore[arg-type]
+    return [kernels.leaky_integrator(args[0], _f(a, "dt_tau_mem_inv"), leak)]
 
 
 def _bernoulli(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
@@ -260,10 +281,17 @@ LEAKY_ATTRS = {
     "threshold": _FLOAT,
     "reset_mechanism": _one_of("subtract", "zero", "none"),
     "alpha": _opt(_number(0.0, 1.0)),
+    "immediate_reset": _opt(_BOOL),
 }
 CUBA_LIF_ATTRS = {
     "dt_tau_mem_inv": _number(0.0, open_low=True),
     "dt_tau_syn_inv": _number(0.0),
+    "v_leak": _FLOAT,
+    "v_threshold": _FLOAT,
+    "v_reset": _FLOAT,
+}
+LIF_BOX_ATTRS = {
+    "dt_tau_mem_inv": _number(0.0, open_low=True),
     "v_leak": _FLOAT,
     "v_threshold": _FLOAT,
     "v_reset": _FLOAT,
@@ -275,10 +303,34 @@ SEMANTICS: dict[str, Entry] = {
         _if,
         (1, 1),
         1,
-        {"v_threshold": _FLOAT, "v_reset": _FLOAT, "reset": _one_of("hard", "soft")},
+        {
+            "v_threshold": _FLOAT,
+            "v_reset": _FLOAT,
+            "reset": _one_of("hard", "soft"),
+            "strict": _opt(_BOOL),
+        },
     ),
     "leaky": (_leaky, (1, 1), 1, LEAKY_ATTRS),
     "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),
+    "lif_box": (_lif_box, (1, 1), 1, LIF_BOX_ATTRS),
+    "li": (
+        _li,
+        (1, 1),
+        1,
+        {"dt_tau_mem_inv": _number(0.0, open_low=True), "v_leak": _opt(_FLOAT)},
+    ),
+    "delay": (
+        lambda args, a: [kernels.delay(args[0], _i(a, "steps"))],
+        (1, 1),
+        1,
+        {"steps": _count(0)},
+    ),
+    "threshold": (
+        lambda args, a: [kernels.threshold(args[0], _f(a, "threshold"))],
+        (1, 1),
+        1,
+        {"threshold": _FLOAT},
+    ),
     "bernoulli": (_bernoulli, (1, 2), 1, {"seed": _INT, "stream": _INT}),
     "linear": (_linear, (2, 3), 1, {"transpose_weight": _opt(_BOOL)}),
     "conv2d": (
@@ -404,8 +456,12 @@ SEMANTICS: dict[str, Entry] = {
 
 RESULT_KINDS: dict[str, ResultKind] = {
     **dict.fromkeys(
-        ("lif", "if", "leaky", "cuba_lif", "bernoulli", "encode", "decode", "sdsa"), "spikes"
+        ("lif", "if", "leaky", "cuba_lif", "lif_box", "bernoulli", "encode", "decode", "sdsa"),
+        "spikes",
     ),
+    "threshold": "spikes",
+    "li": "reals",
+    "delay": "first",
     **dict.fromkeys(("token_attention", "stochastic_attention"), "spikes"),
     **dict.fromkeys(
         ("linear", "conv2d", "matmul", "batch_norm", "layer_norm", "ssa", "onnx_region"), "reals"

@@ -45,7 +45,6 @@ def _scalar_synaptic(
         if mechanism == "subtract":
             mem_new = mem_new - reset * th
         elif mechanism == "zero":
-            syn_new = syn_new - syn_new * reset
             mem_new = mem_new - mem_new * reset
         syn, mem = syn_new, mem_new
         out.append(1.0 if mem - th > f(0.0) else 0.0)

@@ -125,6 +125,58 @@ INPUT_OPTION = click.option(
 """The model's inputs (`eval`, `run`, `compare`, `sweep`), read by `load_inputs`."""
 
 
+def _set_nir_option(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    """Every invocation sets all of them (None: not given), so none outlives its command."""
+    from compiler.frontend.nir_options import options
+
+    if param.name is not None:
+        setattr(options, param.name, value)
+
+
+NIR_OPTIONS = (
+    click.option(
+        "--dt",
+        type=click.FloatRange(min=0.0, min_open=True),
+        expose_value=False,
+        callback=_set_nir_option,
+        help="NIR models: seconds per step (default: the file's metadata 'dt').",
+    ),
+    click.option(
+        "--timesteps",
+        type=click.IntRange(min=1),
+        expose_value=False,
+        callback=_set_nir_option,
+        help="NIR models: steps to run (default: the file's metadata 'timesteps').",
+    ),
+    click.option(
+        "--batch",
+        type=click.IntRange(min=1),
+        expose_value=False,
+        callback=_set_nir_option,
+        help="NIR models: the batch size to build for (default: any).",
+    ),
+    click.option(
+        "--nir-discretisation",
+        "discretisation",
+        type=click.Choice(["auto", "snntorch", "norse", "nir"]),
+        default="auto",
+        show_default=True,
+        expose_value=False,
+        callback=_set_nir_option,
+        help="NIR models: whose arithmetic the neurons follow: snntorch or norse (as their NIR "
+        "importers build them), nir (forward Euler), auto (the file's metadata, else snntorch "
+        "where the neurons carry snnTorch's export parameters, else nir).",
+    ),
+)
+"""How the commands that read a model discretise a NIR graph (`compiler.frontend.nir_options`)."""
+
+
+def model_options(command: F) -> F:
+    for option in reversed(NIR_OPTIONS):
+        command = option(command)
+    return command
+
+
 def verbosity_options(command: F) -> F:
     for option in reversed(VERBOSITY_OPTIONS):
         command = option(command)

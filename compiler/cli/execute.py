@@ -17,6 +17,7 @@ from compiler.cli.common import (
     load_inputs,
     load_labels,
     load_model_run,
+    model_options,
     save_outputs,
     verbosity_options,
 )
@@ -29,6 +30,7 @@ from compiler.errors import SpikecError
 @click.command("eval")
 @verbosity_options
 @click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
+@model_options
 @INPUT_OPTION
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write outputs (.npy/.npz).")
 @click.option("--stats", is_flag=True, help="Print the firing rate of every spiking op.")
@@ -108,6 +110,7 @@ def _default_program_dir(model: str, target: str, variant: str | None) -> Path:
 @click.command("compile")
 @verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
+@model_options
 @click.option(
     "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."
 )

@@ -14,6 +14,7 @@ from compiler.cli.common import (
     check_output_folder,
     check_plot_option,
     load_model_run,
+    model_options,
     verbosity_options,
 )
 from compiler.driver import (
@@ -25,6 +26,7 @@ from compiler.errors import SpikecError
 @click.command("compare")
 @verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
+@model_options
 @INPUT_OPTION
 @click.option(
     "--labels",
@@ -189,6 +191,7 @@ def compare_command(
 @click.command("sweep")
 @verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
+@model_options
 @INPUT_OPTION
 @click.option(
     "-t", "--target", "target_name", required=True, help="Target design (see `spikec targets`)."

@@ -13,6 +13,7 @@ from compiler.cli.common import (
     emit_ir,
     ir_dump_options,
     ir_dumps,
+    model_options,
     verbosity_options,
 )
 from compiler.driver import (
@@ -48,6 +49,7 @@ if TYPE_CHECKING:  # the frontend imports onnx, which costs over a second
 @click.command("import")
 @verbosity_options
 @click.argument("model", type=click.Path(dir_okay=False))
+@model_options
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the IR here.")
 @click.option("--generic", is_flag=True, help="Print the generic MLIR form.")
 @click.option(

@@ -9,7 +9,6 @@ together, one line per offending node.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +46,7 @@ from compiler.frontend.raising import RaiseReport, raise_model
 from compiler.frontend.raising.generic import PREFIX as REGION_PREFIX
 from compiler.frontend.raising.graph import attributes
 from compiler.frontend.spike_functions import check_spike_functions
-from compiler.frontend.values import Layout, NodeError, Value
+from compiler.frontend.values import Layout, NodeError, Value, name_hint
 from compiler.weights import (
     WEIGHTS_ATTR,
     OnnxTensors,
@@ -77,17 +76,6 @@ class ImportResult:
     input_names: list[str]
     output_names: list[str]
     raising: RaiseReport
-
-
-def name_hint(name: str) -> str | None:
-    """An SSA name hint from an ONNX value name (keeps dots, so `blocks.0.q` stays readable)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.$-]", "_", name).strip("_")
-    cleaned = re.sub(r"_+", "_", cleaned)
-    if not cleaned:
-        return None
-    if cleaned[0].isdigit():
-        cleaned = "v" + cleaned
-    return cleaned
 
 
 def node_label(node: onnx.NodeProto) -> str:

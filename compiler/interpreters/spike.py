@@ -132,7 +132,15 @@ class SpikeFunctions(InterpreterFunctions):
     @encode_results
     @dense_args
     def run_if(self, interp: Interpreter, op: spike.IFOp, args: PythonValues):
-        return (kernels.if_neuron(args[0], _float(op.v_threshold), _float(op.v_reset), _soft(op)),)
+        return (
+            kernels.if_neuron(
+                args[0],
+                _float(op.v_threshold),
+                _float(op.v_reset),
+                _soft(op),
+                op.strict is not None,
+            ),
+        )
 
     @impl(spike.LeakyOp)
     @encode_results
@@ -140,7 +148,16 @@ class SpikeFunctions(InterpreterFunctions):
     def run_leaky(self, interp: Interpreter, op: spike.LeakyOp, args: PythonValues):
         mechanism = op.reset_mechanism.data.value
         alpha = None if op.alpha is None else _float(op.alpha)
-        return (kernels.leaky(args[0], _float(op.beta), _float(op.threshold), mechanism, alpha),)
+        return (
+            kernels.leaky(
+                args[0],
+                _float(op.beta),
+                _float(op.threshold),
+                mechanism,
+                alpha,
+                op.immediate_reset is None,
+            ),
+        )
 
     @impl(spike.CubaLIFOp)
     @encode_results
@@ -156,6 +173,38 @@ class SpikeFunctions(InterpreterFunctions):
                 _float(op.v_reset),
             ),
         )
+
+    @impl(spike.LIFBoxOp)
+    @encode_results
+    @dense_args
+    def run_lif_box(self, interp: Interpreter, op: spike.LIFBoxOp, args: PythonValues):
+        return (
+            kernels.lif_box(
+                args[0],
+                _float(op.dt_tau_mem_inv),
+                _float(op.v_leak),
+                _float(op.v_threshold),
+                _float(op.v_reset),
+            ),
+        )
+
+    @impl(spike.LIOp)
+    @dense_args
+    def run_li(self, interp: Interpreter, op: spike.LIOp, args: PythonValues):
+        v_leak = None if op.v_leak is None else _float(op.v_leak)
+        return (kernels.leaky_integrator(args[0], _float(op.dt_tau_mem_inv), v_leak),)
+
+    @impl(spike.DelayOp)
+    @encode_results
+    @dense_args
+    def run_delay(self, interp: Interpreter, op: spike.DelayOp, args: PythonValues):
+        return (kernels.delay(args[0], _int(op.steps)),)
+
+    @impl(spike.ThresholdOp)
+    @encode_results
+    @dense_args
+    def run_threshold(self, interp: Interpreter, op: spike.ThresholdOp, args: PythonValues):
+        return (kernels.threshold(args[0], _float(op.threshold)),)
 
     @impl(spike.BernoulliOp)
     @encode_results

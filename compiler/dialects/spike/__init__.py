@@ -32,9 +32,17 @@ from compiler.dialects.spike.layers import (
     MaxPoolOp,
 )
 from compiler.dialects.spike.moe import CombineOp, DispatchOp, MoEOp, RouteTopKOp, YieldOp
-from compiler.dialects.spike.neurons import BernoulliOp, CubaLIFOp, IFOp, LeakyOp, LIFOp
+from compiler.dialects.spike.neurons import (
+    BernoulliOp,
+    CubaLIFOp,
+    IFOp,
+    LeakyOp,
+    LIFBoxOp,
+    LIFOp,
+)
 from compiler.dialects.spike.shape_ops import ConcatOp, ReshapeOp, SplitOp, TransposeOp
 from compiler.dialects.spike.structure import ConstantOp, GlobalOp, WeightOp
+from compiler.dialects.spike.temporal import DelayOp, LIOp, ThresholdOp
 from compiler.dialects.spike.types import (
     EncodedSpikesType,
     LeakyResetMode,
@@ -55,7 +63,11 @@ Spike = Dialect(
         IFOp,
         LeakyOp,
         CubaLIFOp,
+        LIFBoxOp,
         BernoulliOp,
+        LIOp,
+        DelayOp,
+        ThresholdOp,
         LinearOp,
         Conv2dOp,
         MatMulOp,
@@ -101,13 +113,16 @@ __all__ = [
     "Conv2dOp",
     "CubaLIFOp",
     "DecodeOp",
+    "DelayOp",
     "DispatchOp",
     "DivOp",
     "EncodeOp",
     "EncodedSpikesType",
     "GlobalOp",
     "IFOp",
+    "LIFBoxOp",
     "LIFOp",
+    "LIOp",
     "LayerNormOp",
     "LeakyOp",
     "LeakyResetMode",
@@ -133,6 +148,7 @@ __all__ = [
     "SplitOp",
     "StochasticAttentionOp",
     "SubOp",
+    "ThresholdOp",
     "TokenAttentionOp",
     "TransposeOp",
     "WeightOp",

@@ -13,6 +13,7 @@ from xdsl.dialects.builtin import (
     FloatAttr,
     IntegerAttr,
     TensorType,
+    UnitAttr,
     f32,
     i64,
 )
@@ -180,9 +181,11 @@ class IFOp(NeuronOp):
     numpy, per step t, with `V` starting at `v_reset`:
 
         H = V + X[t]
-        S[t] = (H >= v_threshold)
+        S[t] = (H >= v_threshold)            # strict: (H > v_threshold)
         hard reset: V = H * (1 - S[t]) + v_reset * S[t]
         soft reset: V = H - v_threshold * S[t]
+
+    `strict` is Norse's `IAFCell` and NIR's IF, which fire where `H - v_threshold > 0`.
     """
 
     name = "spike.if"
@@ -196,6 +199,9 @@ class IFOp(NeuronOp):
     reset = prop_def(ResetModeAttr)
     """Hard or soft reset."""
 
+    strict = opt_prop_def(UnitAttr)
+    """Fire strictly above the threshold (Norse, NIR); absent: at or above (SpikingJelly)."""
+
     def __init__(
         self,
         input: SSAValue | Operation,
@@ -203,16 +209,20 @@ class IFOp(NeuronOp):
         v_threshold: float = 1.0,
         v_reset: float = 0.0,
         reset: ResetMode = ResetMode.HARD,
+        strict: bool = False,
     ) -> None:
         value = SSAValue.get(input)
+        properties: dict[str, Attribute] = {
+            "v_threshold": _f32(v_threshold),
+            "v_reset": _f32(v_reset),
+            "reset": ResetModeAttr(reset),
+        }
+        if strict:
+            properties["strict"] = UnitAttr()
         super().__init__(
             operands=[value],
             result_types=[SpikeTrainType(shape_of(value))],
-            properties={
-                "v_threshold": _f32(v_threshold),
-                "v_reset": _f32(v_reset),
-                "reset": ResetModeAttr(reset),
-            },
+            properties=properties,
         )
 
 
@@ -234,8 +244,15 @@ class LeakyOp(NeuronOp):
 
         I = alpha * I + X[t]
         subtract: V = (beta * V + I) - R * threshold
-        zero:     J = beta * V + I; I = I - I * R; V = J - J * R
+        zero:     J = beta * V + I; V = J - J * R       # the current is not reset
         none:     V = beta * V + I
+
+    With `immediate_reset` (snnTorch's `reset_delay=False`, as its NIR import builds neurons), the
+    step that fires resets at once, after `S[t]`:
+
+        D = S[t] - R
+        subtract: V = V - D * threshold
+        zero:     V = V - D * V
     """
 
     name = "spike.leaky"
@@ -252,6 +269,10 @@ class LeakyOp(NeuronOp):
     alpha = opt_prop_def(FloatAttr)
     """Synaptic current decay factor α in [0, 1] (snnTorch's `Synaptic`); absent: no current."""
 
+    immediate_reset = opt_prop_def(UnitAttr)
+    """Reset in the step that fired (snnTorch's `reset_delay=False`); absent: in the next step,
+    snnTorch's default."""
+
     def __init__(
         self,
         input: SSAValue | Operation,
@@ -260,6 +281,7 @@ class LeakyOp(NeuronOp):
         threshold: float = 1.0,
         reset_mechanism: LeakyResetMode = LeakyResetMode.SUBTRACT,
         alpha: float | None = None,
+        reset_delay: bool = True,
     ) -> None:
         value = SSAValue.get(input)
         properties: dict[str, Attribute] = {
@@ -269,6 +291,8 @@ class LeakyOp(NeuronOp):
         }
         if alpha is not None:
             properties["alpha"] = _f32(alpha)
+        if not reset_delay:
+            properties["immediate_reset"] = UnitAttr()
         super().__init__(
             operands=[value],
             result_types=[SpikeTrainType(shape_of(value))],
@@ -348,6 +372,60 @@ class CubaLIFOp(NeuronOp):
         syn = self.dt_tau_syn_inv.value.data
         if not syn >= 0.0:
             raise VerifyException(f"spike.cuba_lif: dt_tau_syn_inv must be >= 0, got {syn}")
+
+
+@irdl_op_definition
+class LIFBoxOp(NeuronOp):
+    """Leaky integrate-and-fire neuron without a synaptic current, Norse `LIFBoxCell` (Norse's
+    reading of NIR's LIF): firing strictly above threshold, hard reset.
+
+    numpy, per step t, all float32, with `V` starting at `v_leak`:
+
+        H = V + dt_tau_mem_inv * ((X[t] + v_leak) - V)
+        S[t] = (H - v_threshold > 0)
+        V = (1 - S[t]) * H + S[t] * v_reset
+    """
+
+    name = "spike.lif_box"
+
+    dt_tau_mem_inv = prop_def(FloatAttr)
+    """`dt / tau_mem` (> 0), as Norse computes it: `dt * (1 / tau)` in float32."""
+
+    v_leak = prop_def(FloatAttr)
+    """Leak (resting) potential; also the initial V."""
+
+    v_threshold = prop_def(FloatAttr)
+    """Firing threshold: a spike where `H - v_threshold > 0`."""
+
+    v_reset = prop_def(FloatAttr)
+    """Potential the membrane is set to where it fired."""
+
+    def __init__(
+        self,
+        input: SSAValue | Operation,
+        *,
+        dt_tau_mem_inv: float,
+        v_leak: float = 0.0,
+        v_threshold: float = 1.0,
+        v_reset: float = 0.0,
+    ) -> None:
+        value = SSAValue.get(input)
+        super().__init__(
+            operands=[value],
+            result_types=[SpikeTrainType(shape_of(value))],
+            properties={
+                "dt_tau_mem_inv": _f32(dt_tau_mem_inv),
+                "v_leak": _f32(v_leak),
+                "v_threshold": _f32(v_threshold),
+                "v_reset": _f32(v_reset),
+            },
+        )
+
+    def verify_(self) -> None:
+        super().verify_()
+        mem = self.dt_tau_mem_inv.value.data
+        if not mem > 0.0:
+            raise VerifyException(f"spike.lif_box: dt_tau_mem_inv must be > 0, got {mem}")
 
 
 @irdl_op_definition

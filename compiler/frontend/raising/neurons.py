@@ -456,8 +456,8 @@ def _cuba(a: float, b: float, vl: float, vth: float, vr: float) -> TwoStateCandi
 def _synaptic(alpha: float, beta: float, threshold: float, mechanism: str) -> TwoStateCandidate:
     """snnTorch's Synaptic: the current decays by alpha and takes the input, the membrane decays
     by beta and takes the current; the reset (by the previous step's spike) is subtracted or
-    absent. (A reset to zero also clears the current, so that step reads the spikes of every
-    earlier step: no chain links it.)"""
+    absent. (A reset to zero is not raised: its membrane reads the spikes of every earlier
+    step, which no chain of the unrolled graph links.)"""
     a, b, thr = np.float32(alpha), np.float32(beta), np.float32(threshold)
 
     def step(
