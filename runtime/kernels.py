@@ -107,17 +107,29 @@ def leaky(
     mechanism: str,
     alpha: float | None = None,
     reset_delay: bool = True,
+    recurrent: tuple[Array, Array | None] | None = None,
 ) -> Array:
     """snnTorch Leaky, or with `alpha` snnTorch Synaptic (see `spike.leaky`); `reset_delay`
-    False applies the reset in the step that fired, as snnTorch's `reset_delay=False` does."""
+    False applies the reset in the step that fired, as snnTorch's `reset_delay=False` does;
+    `recurrent` (W, b) feeds the previous step's spikes back as `S @ W.T + b`, as RLeaky and
+    RSynaptic do."""
     if alpha is not None:
-        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism, reset_delay)
+        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism, reset_delay, recurrent)
     b, thr = _f(beta), _f(threshold)
     v = np.zeros(x.shape[1:], dtype=F32)
+    s = np.zeros(x.shape[1:], dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
         r = (v - thr > 0).astype(F32)
-        if mechanism == "subtract":
+        if recurrent is not None:  # RLeaky: (beta * V + X) + W S, the reset on the sum
+            h = (b * v + x[t]) + _feedback(s, recurrent)
+            if mechanism == "subtract":
+                v = h - r * thr
+            elif mechanism == "zero":
+                v = h - r * h
+            else:
+                v = h
+        elif mechanism == "subtract":
             v = (b * v + x[t]) - r * thr
         elif mechanism == "zero":
             v = b * ((_f(1.0) - r) * v) + x[t]
@@ -130,6 +142,12 @@ def leaky(
     return out
 
 
+def _feedback(s: Array, recurrent: tuple[Array, Array | None]) -> Array:
+    """The recurrent current of the previous step's spikes, `S @ W.T + b`."""
+    weight, bias = recurrent
+    return linear(s, weight, bias, True)
+
+
 def _reset_now(v: Array, s: Array, r: Array, thr: np.float32, mechanism: str) -> Array:
     """snnTorch's reset with `reset_delay=False`: `do_reset = S - R` (the spike, less the reset
     the state function already applied), then `V - do_reset * thr` or `V - do_reset * V`."""
@@ -140,17 +158,26 @@ def _reset_now(v: Array, s: Array, r: Array, thr: np.float32, mechanism: str) ->
 
 
 def _synaptic(
-    x: Array, a: np.float32, b: np.float32, thr: np.float32, mechanism: str, reset_delay: bool
+    x: Array,
+    a: np.float32,
+    b: np.float32,
+    thr: np.float32,
+    mechanism: str,
+    reset_delay: bool,
+    recurrent: tuple[Array, Array | None] | None = None,
 ) -> Array:
     """snnTorch Synaptic in its own order: the reset from the previous membrane, the current
-    charged, the membrane charged by the current, then the reset applied (to the membrane only:
-    snnTorch's reset to zero leaves the current as it is)."""
+    charged (RSynaptic: `(alpha * I + X) + W S`), the membrane charged by the current, then the
+    reset applied (to the membrane only: snnTorch's reset to zero leaves the current)."""
     i = np.zeros(x.shape[1:], dtype=F32)
     v = np.zeros(x.shape[1:], dtype=F32)
+    s = np.zeros(x.shape[1:], dtype=F32)
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
         r = (v - thr > 0).astype(F32)
         i = a * i + x[t]
+        if recurrent is not None:
+            i = i + _feedback(s, recurrent)
         h = b * v + i
         if mechanism == "subtract":
             v = h - r * thr

@@ -89,6 +89,7 @@ def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             mechanism,
             None if alpha is None else float(alpha),  # type: ignore[arg-type]
             not _b(a, "immediate_reset"),
+            None if len(args) == 1 else (args[1], args[2] if len(args) == 3 else None),
         )
     ]
 
@@ -310,7 +311,7 @@ SEMANTICS: dict[str, Entry] = {
             "strict": _opt(_BOOL),
         },
     ),
-    "leaky": (_leaky, (1, 1), 1, LEAKY_ATTRS),
+    "leaky": (_leaky, (1, 3), 1, LEAKY_ATTRS),
     "cuba_lif": (_cuba_lif, (1, 1), 1, CUBA_LIF_ATTRS),
     "lif_box": (_lif_box, (1, 1), 1, LIF_BOX_ATTRS),
     "li": (

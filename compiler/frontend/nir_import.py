@@ -285,6 +285,8 @@ class GraphBuilder:
         self.samples: dict[str, list[int]] = {}
         """Each converted node's per-sample output shape (without T and B)."""
         self.problems: list[str] = []
+        self.recurrent: dict[str, str] = {}
+        """Neuron -> its recurrent weight node (`find_recurrences`)."""
         self.block = Block()
         self.builder = Builder(InsertPoint.at_end(self.block))
 
@@ -319,9 +321,33 @@ class GraphBuilder:
 
     # -- the graph -------------------------------------------------------------------------
 
+    def find_recurrences(self) -> dict[str, str]:
+        """Neuron -> the Affine or Linear node that feeds its spikes back to it and to nothing
+        else (snnTorch's `RLeaky` and `RSynaptic`); those back edges leave the dataflow."""
+        import nir
+
+        found: dict[str, str] = {}
+        edges = self.flat.edges
+        for source, target in edges:
+            neuron, weight = self.flat.nodes[source], self.flat.nodes[target]
+            if not isinstance(neuron, nir.LIF | nir.CubaLIF):
+                continue
+            if not isinstance(weight, nir.Affine | nir.Linear):
+                continue
+            ins = [s for s, t in edges if t == target]
+            outs = [t for s, t in edges if s == target]
+            if ins == [source] and outs == [source]:
+                found[source] = target
+        return found
+
     def order(self) -> list[str]:
         """Nodes in dataflow order (Kahn); a cycle is reported by its nodes."""
-        preds = {name: [s for s, t in self.flat.edges if t == name] for name in self.flat.nodes}
+        self.recurrent = self.find_recurrences()
+        back = {(w, n) for n, w in self.recurrent.items()}
+        preds = {
+            name: [s for s, t in self.flat.edges if t == name and (s, t) not in back]
+            for name in self.flat.nodes
+        }
         done: list[str] = []
         placed: set[str] = set()
         pending = list(self.flat.nodes)
@@ -330,8 +356,9 @@ class GraphBuilder:
             if not ready:
                 cycle = ", ".join(sorted(pending))
                 raise SpikecError(
-                    f"the graph has recurrent edges among {cycle}; spikec imports feed-forward "
-                    "NIR graphs (recurrence is not supported yet)",
+                    f"the graph has recurrent edges among {cycle}; spikec imports a recurrence "
+                    "only as a LIF or CubaLIF neuron whose spikes one Affine or Linear node feeds "
+                    "back to it alone (snnTorch's RLeaky, RSynaptic)",
                     where=self.where,
                 )
             for n in ready:
@@ -339,7 +366,8 @@ class GraphBuilder:
                 placed.add(n)
             pending = [n for n in pending if n not in placed]
         self.preds = preds
-        return done
+        absorbed = set(self.recurrent.values())
+        return [n for n in done if n not in absorbed]
 
     def build(self) -> func.FuncOp:
         import nir

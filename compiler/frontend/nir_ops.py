@@ -319,9 +319,34 @@ def _snntorch_checks(node: Any, tau_mem: np.ndarray, dt: float) -> None:
         )
 
 
+def _recurrent_operands(b: GraphBuilder, name: str, sample: list[int]) -> list[SSAValue]:
+    """The recurrent weight (and bias) of a neuron in an `RLeaky`-style cycle, if it is one."""
+    weight_name = b.recurrent.get(name)
+    if weight_name is None:
+        return []
+    if b.discretisation != "snntorch":
+        raise NodeProblem(
+            f"its spikes feed back through '{weight_name}': spikec follows snnTorch's recurrent "
+            "neurons (RLeaky, RSynaptic) only; import with --nir-discretisation snntorch"
+        )
+    node = b.flat.nodes[weight_name]
+    weight = np.asarray(node.weight)
+    if len(sample) != 1 or weight.shape != (sample[0], sample[0]):
+        raise NodeProblem(
+            f"recurrent weight '{weight_name}' {list(weight.shape)} must be [N, N] for its "
+            f"{sample} neurons"
+        )
+    operands = [b.weight(weight_name, "weight", weight)]
+    bias = getattr(node, "bias", None)
+    if bias is not None:
+        operands.append(b.weight(weight_name, "bias", np.asarray(bias)))
+    return operands
+
+
 def lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[int]) -> Converted:
     dt = b.need_dt(name, "a LIF")
     tau = _f32(node, "tau")
+    recurrent = _recurrent_operands(b, name, sample)
     if b.discretisation == "snntorch":
         beta = _snntorch_decay(dt, tau, "tau")
         thr = _snntorch_threshold(node, _f32(node, "r") * dt / tau)
@@ -331,7 +356,12 @@ def lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[int]) -
                 "with --nir-discretisation nir"
             )
         op: spike.LeakyOp | spike.LIFBoxOp = spike.LeakyOp(
-            x, beta=beta, threshold=thr, reset_mechanism=LeakyResetMode.ZERO, reset_delay=False
+            x,
+            beta=beta,
+            threshold=thr,
+            reset_mechanism=LeakyResetMode.ZERO,
+            reset_delay=False,
+            recurrent=recurrent,
         )
         return b.insert(op, name), sample
     if b.discretisation == "nir":
@@ -349,6 +379,7 @@ def lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[int]) -
 def cuba_lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[int]) -> Converted:
     dt = b.need_dt(name, "a CubaLIF")
     tau_syn, tau_mem = _f32(node, "tau_syn"), _f32(node, "tau_mem")
+    recurrent = _recurrent_operands(b, name, sample)
     if b.discretisation == "snntorch":
         _snntorch_checks(node, tau_mem, dt)
         op = spike.LeakyOp(
@@ -358,6 +389,7 @@ def cuba_lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[in
             reset_mechanism=LeakyResetMode.ZERO,
             alpha=_snntorch_decay(dt, tau_syn, "tau_syn"),
             reset_delay=False,
+            recurrent=recurrent,
         )
         return b.insert(op, name), sample
     membrane_input = _current(b, name, node, x, dt, tau_syn)

@@ -49,6 +49,13 @@ def _ints(attr: DenseArrayBase) -> tuple[int, ...]:
     return ints(attr)
 
 
+def _recurrent(args: Any) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """A neuron's recurrent weight and bias operands, if any."""
+    if not args:
+        return None
+    return args[0], args[1] if len(args) > 1 else None
+
+
 def _soft(op: Any) -> bool:
     return op.reset.data == ResetMode.SOFT
 
@@ -156,6 +163,7 @@ class SpikeFunctions(InterpreterFunctions):
                 mechanism,
                 alpha,
                 op.immediate_reset is None,
+                _recurrent(args[1:]),
             ),
         )
 

@@ -8,6 +8,8 @@ stay bit-exact against it (DESIGN.md, semantics contract).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from xdsl.dialects.builtin import (
     BoolAttr,
     FloatAttr,
@@ -24,6 +26,7 @@ from xdsl.irdl import (
     irdl_op_definition,
     operand_def,
     opt_operand_def,
+    var_operand_def,
     opt_prop_def,
     prop_def,
     result_def,
@@ -257,6 +260,15 @@ class LeakyOp(NeuronOp):
 
     name = "spike.leaky"
 
+    input = operand_def(ACTIVATION)
+    """Membrane input current `X[T, B, ..., N]` (redeclared so that it stays operand 0)."""
+
+    recurrent = var_operand_def(TensorType)
+    """snnTorch's `RLeaky`/`RSynaptic`: the recurrent weight `W[N, N]` and optionally its bias
+    `b[N]`; the previous step's spikes (0 before t = 0) feed back as `S @ W.T + b`, added after
+    the decay: `H = (beta * V + X[t]) + W S` (with `alpha`: `I = (alpha * I + X[t]) + W S`),
+    and a reset to zero subtracts `R * H` rather than zeroing V before the decay."""
+
     beta = prop_def(FloatAttr)
     """Membrane decay factor β in [0, 1]."""
 
@@ -282,6 +294,7 @@ class LeakyOp(NeuronOp):
         reset_mechanism: LeakyResetMode = LeakyResetMode.SUBTRACT,
         alpha: float | None = None,
         reset_delay: bool = True,
+        recurrent: Sequence[SSAValue | Operation] = (),
     ) -> None:
         value = SSAValue.get(input)
         properties: dict[str, Attribute] = {
@@ -294,7 +307,7 @@ class LeakyOp(NeuronOp):
         if not reset_delay:
             properties["immediate_reset"] = UnitAttr()
         super().__init__(
-            operands=[value],
+            operands=[value, [SSAValue.get(r) for r in recurrent]],
             result_types=[SpikeTrainType(shape_of(value))],
             properties=properties,
         )
@@ -306,6 +319,31 @@ class LeakyOp(NeuronOp):
                 raise VerifyException(
                     f"spike.leaky: {name} must be in [0, 1], got {attr.value.data}"
                 )
+        if self.recurrent:
+            self._verify_recurrent()
+
+    def _verify_recurrent(self) -> None:
+        n = shape_of(self.input)[-1]
+        if len(self.recurrent) > 2:
+            raise VerifyException(
+                f"spike.leaky: takes a recurrent weight and bias, got {len(self.recurrent)} "
+                "recurrent operands"
+            )
+        if len(shape_of(self.input)) != 3:
+            raise VerifyException(
+                "spike.leaky: a recurrent neuron takes a [T, B, N] input, got "
+                f"{format_shape(shape_of(self.input))}"
+            )
+        weight = shape_of(self.recurrent[0])
+        if not shapes_compatible(weight, (n, n)):
+            raise VerifyException(
+                f"spike.leaky: recurrent weight {format_shape(weight)} must be [{n}, {n}]"
+            )
+        if len(self.recurrent) == 2 and not shapes_compatible(shape_of(self.recurrent[1]), (n,)):
+            raise VerifyException(
+                f"spike.leaky: recurrent bias {format_shape(shape_of(self.recurrent[1]))} must "
+                f"be [{n}]"
+            )
 
 
 @irdl_op_definition
