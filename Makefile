@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $@
 
 # The main job on the bundled samples: check the reference interpreter against onnxruntime,
+# import an snnTorch network through NIR and run it on every target,
 # compile each sample for every target and variant, run them all, print the account of one run
 # in full, the analog numerics' deviation on one, 3D against 2D on the MoE sample, a
 # comparison of all, a sweep of the ADC resolution in analog numerics, and `spikec compare` on
@@ -32,6 +33,23 @@ demo: $(STAMP)
 	@$(BIN)/spikec eval samples/export/snntorch_attention.dynamo.onnx \
 		--input samples/export/digits_test_x.npy --labels samples/export/digits_test_y.npy \
 		--reference onnxruntime | sed 's/^/   /'
+	@echo "== spikec import samples/export/snntorch_rleaky.nir (an snnTorch RLeaky network through NIR)"
+	@$(BIN)/spikec import samples/export/snntorch_rleaky.nir --dt 1e-4 --timesteps 6 \
+		| grep -E 'nir_discretisation|spike.leaky' | sed 's/ : (.*//; s/^ */   /'
+	@$(BIN)/spikec eval samples/export/snntorch_rleaky.nir --dt 1e-4 --timesteps 6 \
+		--input samples/export/nir_test_x.npy -o out/rleaky_reference.npy | sed 's/^/   /'
+	@$(BIN)/python -c "import numpy as np, sys; a = np.load('out/rleaky_reference.npy'); \
+		b = np.load('samples/export/snntorch_rleaky_nir_reference.npy'); \
+		print('   spikes identical to snnTorch\'s' if (a == b).all() else '   spikes differ from snnTorch\'s'); \
+		sys.exit(0 if (a == b).all() else 1)"
+	@for t in stacked3d xpikeformer sparse; do \
+		$(BIN)/spikec compile samples/export/snntorch_rleaky.nir --dt 1e-4 --timesteps 6 -t $$t \
+			-o out/rleaky.$$t | sed 's/^/   /' || exit 1; \
+		$(BIN)/spikec run out/rleaky.$$t --input samples/export/nir_test_x.npy \
+			-o out/rleaky.$$t.npy | grep -m1 latency | sed "s/^ */   $$t: /; s/ (dynamic.*//" || exit 1; \
+		cmp -s out/rleaky.$$t.npy out/rleaky_reference.npy \
+			|| { echo "   $$t: outputs differ from the reference interpreter's"; exit 1; }; \
+	done
 	@echo "== spikec targets"
 	@$(BIN)/spikec targets
 	@echo "== spikec compile SAMPLE -t TARGET --variant VARIANT, for every sample and design"
