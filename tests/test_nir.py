@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import nir
 import numpy as np
@@ -120,6 +121,19 @@ def _euler_lif_box(x: np.ndarray, a: F32, vl: F32, vth: F32, vr: F32) -> np.ndar
     return out
 
 
+def _round_trip(imported: Any, tmp_path: Path, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """The module written back to NIR by the exporter and imported again, evaluated."""
+    from compiler.frontend.nir_export import export_nir
+
+    path = tmp_path / "again.nir"
+    dt = imported.module.attributes["spike.dt"].value.data
+    result = export_nir(imported.module, imported.weights, dt, path)
+    assert result.left_out == []
+    again = import_nir(path, NirOptions())
+    (value,) = evaluate(again.module, again.weights, inputs).values()
+    return value
+
+
 def _write(tmp_path: Path, nodes: dict[str, nir.NIRNode], edges: list[tuple[str, str]]) -> Path:
     path = tmp_path / "graph.nir"
     nir.write(path, nir.NIRGraph(nodes=nodes, edges=edges))
@@ -166,6 +180,7 @@ def test_conv_pool_flatten_affine_lif_as_forward_euler(tmp_path: Path) -> None:
     want = _euler_lif_box(current.astype(F32), a, F32(0), F32(0.5), F32(0))
     assert 0 < want.sum() < want.size
     np.testing.assert_array_equal(ours, want)
+    np.testing.assert_array_equal(_round_trip(imported, tmp_path, {"in": x}), want)
 
 
 def test_integrators_delay_threshold_scale_and_if(tmp_path: Path) -> None:
@@ -227,6 +242,7 @@ def test_integrators_delay_threshold_scale_and_if(tmp_path: Path) -> None:
         v[s] = 0
     np.testing.assert_array_equal(ours, want)
     assert 0 < want.sum() < want.size
+    np.testing.assert_array_equal(_round_trip(imported, tmp_path, {"in": x}), want)
 
 
 def test_conv1d_and_avgpool_shapes(tmp_path: Path) -> None:
@@ -312,3 +328,56 @@ def test_a_cycle_is_named(tmp_path: Path) -> None:
     path = _write(tmp_path, nodes, [("in", "a"), ("a", "b"), ("b", "a"), ("b", "out")])
     with pytest.raises(SpikecError, match="recurrent edges among a, b"):
         import_nir(path, NirOptions(timesteps=3))
+
+
+# -- export -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_export_then_import_runs_the_same(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`spikec export` writes each op back in the form the import reads: the round trip of the
+    library exports evaluates identically (the file's metadata carries dt, T, discretisation)."""
+    entry = MANIFEST[name]
+    out = tmp_path / "again.nir"
+    args = ["export", EXPORTS / f"{name}.nir", "--dt", entry["dt"], "--timesteps", 6, "-o", out]
+    if entry["library"] == "norse":
+        args += ["--nir-discretisation", "norse"]
+    code, stdout, err = run_cli([str(a) for a in args], capsys)
+    if name == "snntorch_rleaky":  # recurrent subgraphs are not written yet: named, cut there
+        assert code == 0 and "not in NIR: spike.leaky 'v1.lif': a recurrent neuron" in err
+        return
+    assert code == 0, err
+    assert "0 ops left out" in stdout
+    first = import_nir(EXPORTS / f"{name}.nir", _options(name, discretisation=entry["library"]))
+    again = import_nir(out, NirOptions())
+    assert again.discretisation == entry["library"]
+    (want,) = evaluate(first.module, first.weights, {"input": X}).values()
+    (got,) = evaluate(again.module, again.weights, {"input": X}).values()
+    _assert_matches(got, want)
+
+
+def test_export_names_what_nir_cannot_express(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = EXPORTS / "snntorch_attention.dynamo.onnx"
+    out = tmp_path / "attention.nir"
+    code, _, err = run_cli(["export", str(model), "-o", str(out)], capsys)
+    assert code == 0, err
+    assert "not in NIR: spike.reshape 'view': NIR's Flatten merges trailing dimensions" in err
+    assert "not in NIR: spike.div 'logits': reads an op left out" in err
+    graph = nir.read(out)  # the input, and an output where the graph is cut
+    assert sorted(type(n).__name__ for n in graph.nodes.values()) == ["Input", "Output"]
+
+
+def test_export_refuses_another_extension(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "model.onnx"
+    _fails(
+        ["export", EXPORTS / "snntorch_mlp.nir", "--timesteps", "2", "--dt", "1e-4", "-o", out],
+        capsys,
+        "must be a .nir file",
+    )
+    assert not out.exists()

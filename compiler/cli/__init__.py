@@ -18,7 +18,7 @@ from compiler.cli.common import verbosity_options
 from compiler.cli.execute import compile_command, eval_command, run_command
 from compiler.cli.explore import compare_command, sweep_command
 from compiler.cli.hardware import targets_command
-from compiler.cli.ir import import_command, opt_command
+from compiler.cli.ir import export_command, import_command, opt_command
 from compiler.errors import SpikecError
 from runtime.errors import ProgramError
 
@@ -56,6 +56,7 @@ def cli() -> None:
 
 for command in (
     import_command,
+    export_command,
     opt_command,
     eval_command,
     compile_command,

@@ -1,4 +1,5 @@
-"""`spikec import` (ONNX -> spike IR) and `spikec opt` (IR -> passes -> IR)."""
+"""`spikec import` (ONNX/NIR -> spike IR), `spikec export` (-> NIR) and `spikec opt` (IR -> passes
+-> IR)."""
 
 from __future__ import annotations
 
@@ -119,6 +120,43 @@ def import_command(
         for line in [*generic_op_lines(module), *coverage(module).lines()]:
             click.echo(line, err=True)
     emit_ir(module, base, output, generic)
+
+
+@click.command("export")
+@verbosity_options
+@click.argument("model", type=click.Path(allow_dash=True, dir_okay=False))
+@model_options
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), required=True, help="The .nir file to write."
+)
+def export_command(model: str, output: str) -> None:
+    """Write the part of a model NIR can express as a NIR graph (HDF5), naming the ops it cannot.
+
+    The model is read as every command reads one (ONNX, IR or NIR). Neurons are written in the
+    form their library's NIR importer reads; the step is --dt (default 1e-4 s, snnTorch's) and
+    goes with the timesteps into the file's metadata. An op with no NIR node cuts the graph: the
+    values it reads become Outputs; it and what depends on it are listed on stderr.
+
+    \b
+    Examples:
+      spikec export samples/export/snntorch_attention.dynamo.onnx -o attention.nir
+      spikec export model.mlir -o model.nir --dt 1e-3
+    """
+    from compiler.frontend.nir_export import export_nir
+    from compiler.frontend.nir_options import options
+
+    if not output.endswith(".nir"):
+        raise SpikecError("the output must be a .nir file", where=output)
+    check_output_folder(output, (), (model,))
+    module, weights, _ = load_model(model)
+    dt = options.dt if options.dt is not None else 1e-4
+    result = export_nir(module, weights, dt, Path(output))
+    for line in result.left_out:
+        click.echo(f"not in NIR: {line}", err=True)
+    for line in result.approximate:
+        click.echo(f"approximate: {line}", err=True)
+    nodes = len(result.graph.nodes)
+    click.echo(f"{output}: {nodes} NIR nodes, {len(result.left_out)} ops left out")
 
 
 @click.command("opt")
