@@ -37,6 +37,13 @@ from xdsl.utils.lexer import Span
 from compiler.dialects.spike import GlobalOp, Spike
 from compiler.dialects.spike.structure import check_weight_references
 from compiler.errors import SpikecError
+from compiler.locations import (
+    assign_locations,
+    inherit_locations,
+    locations_by_name,
+    restore_names,
+    says_more,
+)
 from compiler.progress import Bar, logger
 from compiler.weights import (
     DERIVED_ATTR,
@@ -112,6 +119,8 @@ def parse_ir(text: str, filename: str) -> ModuleOp:
         what = f"{found.group(1)}: " if found else ""
         raise SpikecError(f"{filename}:{loc.line}:{loc.col}: {what}{e}") from None
     verify(module, filename, parser.spans)
+    restore_names(module)
+    assign_locations(module)
     return module
 
 
@@ -225,9 +234,26 @@ def split_input(text: str) -> list[str]:
     return chunks
 
 
+class _LocationPrinter(Printer):
+    """Prints `loc(...)` after every op (the generic form: what MLIR tools read and renumber),
+    or after the ops whose location says more than their SSA name (the custom form)."""
+
+    every_location: bool = False
+
+    def print_op(self, op: Operation) -> None:
+        outer = self.print_debuginfo
+        self.print_debuginfo = self.every_location or says_more(op)
+        try:
+            super().print_op(op)
+        finally:
+            self.print_debuginfo = outer
+
+
 def print_ir(module: ModuleOp, *, generic: bool = False) -> str:
     stream = io.StringIO()
-    Printer(stream=stream, print_generic_format=generic).print_op(module)
+    printer = _LocationPrinter(stream=stream, print_generic_format=generic)
+    printer.every_location = generic
+    printer.print_op(module)
     stream.write("\n")
     return stream.getvalue()
 
@@ -347,13 +373,16 @@ def run_pipeline(
     pass's wall time is logged (-v); `progress` advances by one a pass."""
     passes = available_passes()
     started = time.perf_counter()
+    named = locations_by_name(module)
 
     def verify_between(
         previous: ModulePass | None, mod: ModuleOp, following: ModulePass | None
     ) -> None:
-        nonlocal started
+        nonlocal started, named
         if previous is not None:
             logger.info("pass %s: %.1f ms", previous.name, 1e3 * (time.perf_counter() - started))
+            inherit_locations(mod, named)  # the ops the pass created
+            named = locations_by_name(mod)
             if progress is not None:
                 progress.advance()
             try:

@@ -33,6 +33,7 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import DYNAMIC, EncodedSpikesType, SpikeTrainType
+from compiler.locations import value_layer
 from compiler.reference import input_names, main_function, output_names, repeated_inputs
 from compiler.weights import WeightStore, dense_to_array
 from runtime.errors import ProgramError
@@ -228,7 +229,7 @@ class Lowering(ABC):
         output's name unless given."""
         in_names = [self.name(v) for v in inputs]
         out_names = [self.define(v) for v in outputs]
-        layer = layer or (outputs[0].name_hint if outputs else None) or opcode.lower()
+        layer = layer or (value_layer(outputs[0]) if outputs else None) or opcode.lower()
         return self.emit_raw(unit, opcode, in_names, out_names, layer, attrs)
 
     def alias(self, value: SSAValue, of: SSAValue) -> None:

@@ -10,9 +10,18 @@ from dataclasses import dataclass
 from runtime.isa import Cost, CostFunction, Execution, Metrics
 from runtime.onnx_region import UNRAISED
 from targets.instructions import ADD16, COMPARE16, LOGIC1, MULT16, RANDOM16, SPECIAL16
-from targets.workload import MEMBRANE_OPS, moved_bits, size_of, spikes_per_step, vector_work
+from targets.workload import (
+    MEMBRANE_OPS,
+    STATELESS_NEURONS,
+    moved_bits,
+    size_of,
+    spikes_per_step,
+    vector_work,
+)
 
-SPIKING_OPS = (*MEMBRANE_OPS, "bernoulli", "stochastic_attention")
+SPIKING_OPS = (*MEMBRANE_OPS, *STATELESS_NEURONS, "bernoulli", "stochastic_attention")
+"""Ops whose work is neurons: their membrane updates, and the spikes they fire (none for the
+leaky integrator, whose result is real)."""
 
 
 @dataclass(frozen=True)
@@ -62,12 +71,13 @@ def vector_cost(op: str, prices: VectorPrices) -> CostFunction:
         result.access(prices.memory, read * f)
         result.access(prices.memory, written * f, write=True)
         if op in SPIKING_OPS:
-            spikes = spikes_per_step(e.outputs[0], e.timesteps)
+            fires = e.output_types[0].kind != "f32"
+            fired = int(spikes_per_step(e.outputs[0], e.timesteps).sum()) if fires else 0
             result.metrics = Metrics(
                 dense_synops=work.adds * f,
                 membrane_updates=size_of(e.inputs[0]) * f if op in MEMBRANE_OPS else 0,
-                spikes=int(spikes.sum()),
-                neurons=size_of(e.outputs[0]),
+                spikes=fired,
+                neurons=size_of(e.outputs[0]) if fires else 0,
             )
         elif op == "onnx_region" and str(e.instruction.attrs.get("name", "")).startswith(
             UNRAISED

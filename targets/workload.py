@@ -152,8 +152,12 @@ class VectorWork:
         return self.adds + self.mults + self.compares + self.logic + self.randoms
 
 
-MEMBRANE_OPS = ("lif", "if", "leaky", "cuba_lif")
-"""Neurons that keep a membrane: each input element is one membrane update."""
+MEMBRANE_OPS = ("lif", "if", "leaky", "cuba_lif", "lif_box", "li")
+"""Ops that keep a membrane: each input element is one membrane update. All fire but `li`, the
+leaky integrator, whose result is the membrane itself (reals)."""
+
+STATELESS_NEURONS = ("threshold",)
+"""Ops that fire with no membrane (NIR's Threshold): a comparison per element, no state."""
 
 
 @dataclass(frozen=True)
@@ -181,13 +185,45 @@ mults `alpha * I` and `beta * V`, one comparison `V > threshold`; the reset is a
 for Leaky, whose update counts only `beta * V + X`). State: membrane V and synaptic current I."""
 
 
+LIF_BOX_UPDATE = NeuronUpdate(adds=3, mults=1, compares=1, state_words=1)
+"""`spike.lif_box` (Norse `LIFBoxCell`): adds `X + v_leak`, `- V` and `V + dV`; the mult
+`dt_tau_mem_inv * (...)`; one comparison `H > v_threshold` (the source's `H - v_threshold > 0`).
+The reset `(1 - S) H + S v_reset` selects `v_reset` or `H`, a multiplexer as for `cuba_lif`.
+State: the membrane V."""
+
+
+LI_UPDATE = NeuronUpdate(adds=3, mults=1, compares=0, state_words=1)
+"""`spike.li` with `v_leak` (Norse `LIBoxCell`): `v_leak - V`, `+ X`, `dt_tau_mem_inv * (...)`
+and `V + dV`; no comparison (it never fires). State: the membrane V, which is also its result."""
+
+
+INTEGRATOR_UPDATE = NeuronUpdate(adds=1, mults=1, compares=0, state_words=1)
+"""`spike.li` without `v_leak` (NIR's I): `V + dt_tau_mem_inv * X`, one mult and one add."""
+
+
+THRESHOLD_UPDATE = NeuronUpdate(adds=0, mults=0, compares=1, state_words=0)
+"""`spike.threshold`: one comparison `X > threshold`, no state."""
+
+
 def neuron_update(op: str, attrs: dict[str, AttrValue]) -> NeuronUpdate | None:
-    """The update of a two-state neuron (a synaptic current besides the membrane), None for the
-    one-state kinds."""
+    """The update of a neuron whose arithmetic is counted here, the same on every design: the
+    two-state neurons (a synaptic current besides the membrane), Norse's box cell, the leaky
+    integrator and the threshold; None for the one-state kinds (`lif`, `if`, Leaky), which each
+    design counts as its neuron unit does them.
+
+    Neither `spike.if`'s `strict` (a `>` comparator instead of `>=`) nor `spike.leaky`'s
+    `immediate_reset` (the same reset, applied in the step that fired rather than the next:
+    still one reset per spike) changes an update's arithmetic."""
     if op == "cuba_lif":
         return CUBA_LIF_UPDATE
     if op == "leaky" and attrs.get("alpha") is not None:
         return SYNAPTIC_UPDATE
+    if op == "lif_box":
+        return LIF_BOX_UPDATE
+    if op == "li":
+        return INTEGRATOR_UPDATE if attrs.get("v_leak") is None else LI_UPDATE
+    if op == "threshold":
+        return THRESHOLD_UPDATE
     return None
 
 
@@ -407,9 +443,9 @@ def vector_work(
     if op == "token_attention":
         sums = token_sums(ins[0], integer(attrs, "heads"))  # the LIF over each token and head
         return VectorWork(adds=n_in + 2 * sums, compares=sums, logic=size_of(inputs[1]))
-    two_state = neuron_update(op, attrs)
-    if two_state is not None:
-        u = two_state
+    update = neuron_update(op, attrs)
+    if update is not None:
+        u = update
         return VectorWork(adds=u.adds * n_in, mults=u.mults * n_in, compares=u.compares * n_in)
     if op in ("lif", "if", "leaky"):
         return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
@@ -419,7 +455,8 @@ def vector_work(
         return region_work(str(attrs["body"]), ins)
     if op == "reshape":
         return VectorWork(moves=False)
-    # transpose, concat, split, copy, encode, decode: data movement only
+    # transpose, concat, split, copy, encode, decode, and delay (a delay line: X read, and
+    # written `steps` timesteps later): data movement only
     return VectorWork()
 
 

@@ -132,6 +132,12 @@ def _default_program_dir(model: str, target: str, variant: str | None) -> Path:
     help="Program folder to write (default: MODEL.TARGET[-VARIANT] in the current folder).",
 )
 @ir_dump_options
+@click.option(
+    "--generic",
+    is_flag=True,
+    help="Dump the IR (--print-ir-*, --ir-dump-dir) in the generic MLIR form, with every op's "
+    "location: what mlir-opt reads.",
+)
 def compile_command(
     model: str,
     target_name: str,
@@ -143,6 +149,7 @@ def compile_command(
     print_ir_after: tuple[str, ...],
     print_ir_before: tuple[str, ...],
     ir_dump_dir: str | None,
+    generic: bool,
 ) -> None:
     """Compile a model (ONNX or `spike` IR) for a target into a program folder.
 
@@ -155,10 +162,11 @@ def compile_command(
       spikec compile samples/sdt.onnx -t sparse --variant dense
       spikec compile samples/sdt.onnx -t sparse --set slu.lanes=32 --set clock.frequency=400
       spikec compile samples/sdt.onnx -t sparse --config faster.toml --print-ir-after-all
+      spikec compile samples/sdt.onnx -t sparse --ir-dump-dir ir --generic
     """
     from compiler.toolchain import compile_model
 
-    callback = ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, False)
+    callback = ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, generic)
     if output is not None and not output.strip():
         raise SpikecError("the output folder is empty (an unset variable?): give a folder name")
     destination = Path(output) if output else _default_program_dir(model, target_name, variant)

@@ -239,7 +239,9 @@ def import_nir(path: str | Path, options: NirOptions) -> NirImport:
         module.attributes[DT_ATTR] = FloatAttr(dt, f64)
     module.attributes[WEIGHTS_ATTR] = StringAttr(str(Path(path).resolve()))
     from compiler.driver import verify
+    from compiler.locations import assign_locations
 
+    assign_locations(module)
     try:
         verify(module, where)
     except SpikecError as e:
@@ -285,6 +287,8 @@ class GraphBuilder:
         self.samples: dict[str, list[int]] = {}
         """Each converted node's per-sample output shape (without T and B)."""
         self.problems: list[str] = []
+        self.current: str | None = None
+        """The NIR node being converted: the layer (location) of the ops it becomes."""
         self.recurrent: dict[str, str] = {}
         """Neuron -> its recurrent weight node (`find_recurrences`)."""
         self.block = Block()
@@ -293,6 +297,12 @@ class GraphBuilder:
     # -- helpers ---------------------------------------------------------------------------
 
     def insert(self, op: Operation, name: str | None = None) -> SSAValue:
+        """Insert `op`, its result named `name`, its location the NIR node being converted."""
+        from compiler.locations import name_location
+
+        layer = self.current or name
+        if layer is not None:
+            op.location = name_location(layer)
         self.builder.insert(op)
         result = op.results[0]
         if name is not None:
@@ -384,8 +394,11 @@ class GraphBuilder:
             arg_types.append(real_type(self.full_shape(sample)))
         self.block = Block(arg_types=arg_types)
         self.builder = Builder(InsertPoint.at_end(self.block))
+        from compiler.locations import name_location
+
         for arg, name in zip(self.block.args, self.flat.inputs, strict=True):
             arg.name_hint = name_hint(name)
+            arg.location = name_location(name)
             self.values[name] = arg
         for name in self.order():
             node = self.flat.nodes[name]
@@ -435,6 +448,7 @@ class GraphBuilder:
     def convert(self, name: str, node: Any, sources: list[str]) -> SSAValue:
         from compiler.frontend import nir_ops
 
+        self.current = name
         x, sample = self.summed_input(name, sources)
         converter = nir_ops.CONVERTERS.get(type(node).__name__)
         if converter is None:

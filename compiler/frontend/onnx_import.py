@@ -510,7 +510,9 @@ def import_onnx(
     if not inline_weights:
         module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
     from compiler.driver import verify
+    from compiler.locations import assign_locations
 
+    assign_locations(module)
     try:
         verify(module, str(path))
     except SpikecError as e:

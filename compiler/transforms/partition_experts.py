@@ -43,6 +43,10 @@ TOKEN_LOCAL = (
     spike.IFOp,
     spike.LeakyOp,
     spike.CubaLIFOp,
+    spike.LIFBoxOp,
+    spike.LIOp,
+    spike.ThresholdOp,
+    spike.DelayOp,
     spike.BernoulliOp,
     spike.AddOp,
     spike.SubOp,
@@ -56,7 +60,8 @@ TOKEN_LOCAL = (
     spike.DecodeOp,
     spike.YieldOp,
 )
-"""Ops that compute each token from that token alone (axis 2 of [T, B, N, D])."""
+"""Ops that compute each token from that token alone (axis 2 of [T, B, N, D]); the neurons and
+the delay line look back in time, never across tokens."""
 
 
 def mixes_tokens(op: Operation) -> bool:

@@ -35,7 +35,9 @@ from xdsl.utils.exceptions import PassFailedException, VerifyException
 from compiler.dialects import spike
 from compiler.dialects.spike.types import EncodedSpikesType, SpikeTrainType
 
-NEURONS = ("lif", "if", "leaky", "cuba_lif", "bernoulli")
+NEURONS = ("lif", "if", "leaky", "cuba_lif", "lif_box", "threshold", "bernoulli")
+"""The ops that fire (the default producers). `spike.delay` is not one: its result, like a
+copy's, is dense by definition, so the spikes it passes on are encoded after it."""
 SPATIAL = frozenset({"conv2d", "maxpool", "avgpool"})
 """Consumers that read spikes by position in [C, H, W]: they get one address list per item."""
 

@@ -12,11 +12,12 @@ tier; an activation's buffer lives on its producer's tier. Modes:
   that parallel work is balanced; other ops go, in program order, to the tier that receives the
   fewest bytes from their operands (ties: the less loaded tier). Weights sit beside their reader.
 
-`neuron-tier` pins neurons to a tier (e.g. LIF on the top tier, as in the 3D design). `tiers=1`
-is the planar mapping. Each op whose result (or weight read) crosses tiers records the expected
-bytes per inference as `spike.cross_tier_bytes` (batch 1; spikes 1 bit, or addresses at
-`spike-rate` for encoded spikes; reals `activation-bits`; weights `weight-bits`), and the module
-gets a summary `spike.tier_map`. Placement never changes values.
+`neuron-tier` pins neurons (and leaky integrators and thresholds, which run on the neuron unit)
+to a tier (e.g. LIF on the top tier, as in the 3D design). `tiers=1` is the planar mapping. Each
+op whose result (or weight read) crosses tiers records the expected bytes per inference as
+`spike.cross_tier_bytes` (batch 1; spikes 1 bit, or addresses at `spike-rate` for encoded
+spikes; reals `activation-bits`; weights `weight-bits`), and the module gets a summary
+`spike.tier_map`. Placement never changes values.
 """
 
 from __future__ import annotations
@@ -61,12 +62,20 @@ DEFAULT_KINDS = {
     "if": "neuron",
     "leaky": "neuron",
     "cuba_lif": "neuron",
+    "lif_box": "neuron",
+    "li": "neuron",
+    "threshold": "neuron",
     "bernoulli": "neuron",
     "route_topk": "router",
     "encode": "encoder",
     "decode": "encoder",
 }
-"""Unit kind of each op; anything else runs on the `vector` unit."""
+"""Unit kind of each op; anything else (e.g. a delay line, data movement) runs on the `vector`
+unit. The leaky integrator and the threshold are the neuron unit's: a membrane that does not
+fire, a comparison without a membrane."""
+
+NEURON_UNIT_OPS = (NeuronOp, spike.LIOp, spike.ThresholdOp)
+"""Ops `neuron-tier` pins: the neurons, and the other ops a neuron unit runs."""
 
 STRUCTURAL = (spike.WeightOp, spike.ConstantOp, spike.YieldOp, func.ReturnOp)
 
@@ -128,7 +137,7 @@ class Placer:
     def tier_for(self, op: Operation) -> int:
         if self.tiers == 1:
             return 0
-        if isinstance(op, NeuronOp) and self.neuron_tier >= 0:
+        if isinstance(op, NEURON_UNIT_OPS) and self.neuron_tier >= 0:
             return self.neuron_tier
         if self.mode == "memory-on-logic":
             return 0

@@ -15,8 +15,10 @@ ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "token_attention", "
 """Ops whose units read spikes as addresses (the spike linear unit, the tile engine's
 accumulate mode, the maxpool unit, the mask-add module (SDSA, token attention), the residual
 adder)."""
-ADDRESS_PRODUCERS = ("lif", "if", "leaky", "cuba_lif")
-"""Ops whose unit (the spike encoder) writes addresses."""
+ADDRESS_PRODUCERS = ("lif", "if", "leaky", "cuba_lif", "lif_box", "threshold")
+"""Ops whose unit (the spike encoder) writes addresses. A delay line is not one: it moves a
+spike bitmap on the vector unit, and its result is encoded after it when a consumer reads
+addresses (its operands and result are dense by the op's definition, as a copy's)."""
 
 
 def pipeline(variant: str, hardware: Hardware) -> str:

@@ -120,31 +120,39 @@ _NEURON_UPDATES = {
     "cuba_lif": CUBA_LIF_UPDATE,
 }
 """Per membrane update in an encoder lane: its arithmetic, and the state words read and written
-in the membrane SRAM (the current-based LIF keeps its synaptic current there too)."""
+in the membrane SRAM (the current-based LIF keeps its synaptic current there too). The kinds
+`neuron_update` counts (Norse's box LIF, the leaky integrator, the threshold, ...) are its."""
 
 
 def _neuron_cost(kind: str) -> CostFunction:
-    """A layer of neurons: every membrane updated every timestep (its input is a real current),
-    then the spikes written as addresses or a bitmap. A lane completes one neuron's update a
-    cycle, whatever its kind (pipelined); the kinds differ in the arithmetic and state traffic
-    they are charged."""
+    """A layer of neurons: every membrane updated every timestep, then the spikes written as
+    addresses or a bitmap. A lane completes one neuron's update a cycle, whatever its kind
+    (pipelined); the kinds differ in the arithmetic and state traffic they are charged. The
+    input is read where it is held (a real current from the activation buffer, spikes from the
+    spike SRAM). The leaky integrator (assumption: an encoder lane with its comparison unused)
+    writes its membrane, a real, to the activation buffer and fires nothing; the threshold (a
+    lane's comparison alone) keeps no membrane."""
 
     def cost(e: Execution) -> Cost:
         work = neuron_update(kind, e.instruction.attrs) or _NEURON_UPDATES[kind]
         c = Context(e)
         updates = size_of(e.inputs[0])
-        spikes = spikes_per_step(e.outputs[0], c.steps)
+        fires = c.out_kind() != "f32"
+        spikes = spikes_per_step(e.outputs[0], c.steps) if fires else np.zeros(c.steps)
         cycles = _encoder_cycles(c, updates / c.steps, spikes, c.out_kind() == "addr")
         result = c.cost(cycles)
         result.energy("compute", ADD16, work.adds * updates)
         if work.mults:
             result.energy("compute", MULT16, work.mults * updates)
         result.energy("compute", COMPARE16, work.compares * updates)
-        result.access(ACTIVATION_BUFFER, updates * c.activation_bits)
-        result.modify(MEMBRANE_SRAM, work.state_words * updates * c.membrane_bits)
-        result.access(SPIKE_SRAM, c.bits_out(), write=True)
+        result.access(c.spike_memory(0), c.bits_in(0))
+        if work.state_words:
+            result.modify(MEMBRANE_SRAM, work.state_words * updates * c.membrane_bits)
+        result.access(SPIKE_SRAM if fires else ACTIVATION_BUFFER, c.bits_out(), write=True)
         result.metrics = Metrics(
-            membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates
+            membrane_updates=updates if work.state_words else 0,
+            spikes=int(spikes.sum()),
+            neurons=updates if fires else 0,
         )
         return result
 
@@ -435,6 +443,15 @@ def _build() -> InstructionSet:
         reference_opcode("ENC.LEAKY", "leaky", _neuron_cost("leaky"), "snnTorch Leaky neurons"),
         reference_opcode(
             "ENC.CUBA_LIF", "cuba_lif", _neuron_cost("cuba_lif"), "Norse current-based LIF neurons"
+        ),
+        reference_opcode(
+            "ENC.LIF_BOX", "lif_box", _neuron_cost("lif_box"), "Norse box LIF neurons (LIFBoxCell)"
+        ),
+        reference_opcode(
+            "ENC.LI", "li", _neuron_cost("li"), "leaky integrators (a membrane read out as reals)"
+        ),
+        reference_opcode(
+            "ENC.THRESHOLD", "threshold", _neuron_cost("threshold"), "stateless thresholds"
         ),
         reference_opcode("ENC.PACK", "encode", _pack_cost, "a spike bitmap to addresses"),
         reference_opcode("ENC.UNPACK", "decode", _pack_cost, "spike addresses to a bitmap"),

@@ -16,6 +16,7 @@ from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import is_spike
+from compiler.locations import layer_name
 from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
@@ -27,7 +28,12 @@ NEURONS: dict[type[Operation], str] = {
     spike.IFOp: "ENC.IF",
     spike.LeakyOp: "ENC.LEAKY",
     spike.CubaLIFOp: "ENC.CUBA_LIF",
+    spike.LIFBoxOp: "ENC.LIF_BOX",
+    spike.LIOp: "ENC.LI",
+    spike.ThresholdOp: "ENC.THRESHOLD",
 }
+"""Ops the spike encoder runs: the neurons, and the leaky integrator (its membrane lanes, the
+comparison unused) and the threshold (the comparison alone)."""
 
 
 class SparseLowering(Lowering):
@@ -68,9 +74,7 @@ class SparseLowering(Lowering):
             opcode = "TILE.CONV_AC" if spikes_in else "TILE.CONV_MAC"
             self.emit("tile", opcode, operands, list(op.results), attrs)
         elif isinstance(op, spike.MaxPoolOp) and spikes_in:
-            self.emit(
-                "smp", "SMP.OR", operands, self._encoded_result(op), attrs, op.results[0].name_hint
-            )
+            self.emit("smp", "SMP.OR", operands, self._encoded_result(op), attrs, layer_name(op))
         elif isinstance(op, spike.SDSAOp | spike.TokenAttentionOp):
             self.emit(
                 "sma",
@@ -78,7 +82,7 @@ class SparseLowering(Lowering):
                 operands,
                 self._encoded_result(op),
                 attrs,
-                op.results[0].name_hint,
+                layer_name(op),
             )
         elif isinstance(op, spike.AddOp):
             self.emit("res", "RES.ADD", operands, list(op.results), attrs)

@@ -1,14 +1,15 @@
 """The stacked design's instructions: semantics (the reference's) and costs, in 3D or 2D.
 
-Units (`t<tier>.<unit>`): `systolic` the spiking-MLP array, `head<h>` the attention arrays
-(mode A `Q K^T` by AND and accumulate, mode X `A V`; A never leaves the array; token attention's
-channel sums, their LIF and the K mask), `expert<e>` the
-expert cores, `neuron` the LIF unit, `router` top-k routing and the aligned merge, `vector` the
-rest, `io` DRAM. Every operand is read from, and every result written to, a global buffer: the
-bits cross the bond when the buffer is on another tier (`vertical`) and travel the floorplan's
-mean planar wire (`noc`). Compute and buffer energy are the same in 2D and 3D; each cost also
-counts what its transfers would cost in 2D (`noc_2d_pj`, `cycles_2d`), so a 3D run reports where
-3D wins or loses per component.
+Units (`t<tier>.<unit>`): `systolic` the spiking-MLP array, `head<h>` the attention arrays (mode
+A `Q K^T` by AND and accumulate, mode X `A V`; A never leaves the array; token attention's
+channel sums, their LIF and the K mask), `expert<e>` the expert cores, `neuron` the LIF unit
+(every neuron kind, and the leaky integrator and threshold it also does: a membrane without a
+threshold, a threshold without a membrane), `router` top-k routing and the aligned merge,
+`vector` the rest, `io` DRAM. Every operand is read from, and every result written to, a global
+buffer: the bits cross the bond when the buffer is on another tier (`vertical`) and travel the
+floorplan's mean planar wire (`noc`). Compute and buffer energy are the same in 2D and 3D; each
+cost also counts what its transfers would cost in 2D (`noc_2d_pj`, `cycles_2d`), so a 3D run
+reports where 3D wins or loses per component.
 
 `--numerics pruned` applies dynamic head pruning (`pruning.keep` = p): a head whose Q holds fewer
 spikes than the top ceil(p H) heads' outputs zeros and skips its attention, and the K and V
@@ -524,11 +525,13 @@ def _neuron_cost(e: Execution) -> Cost:
     return _neuron_finish(e, result, updates, inputs, outputs)
 
 
-def _two_state_cost(kind: str) -> CostFunction:
-    """A neuron with a synaptic current besides its membrane (Norse's current-based LIF,
-    snnTorch's Synaptic) on the neuron unit: a lane still completes one neuron a cycle, but each
-    update does its `neuron_update` arithmetic and reads and writes two state words in the
-    unit's local memory. A one-state Leaky is priced as every other neuron."""
+def _update_cost(kind: str) -> CostFunction:
+    """A neuron whose update `neuron_update` counts on the neuron unit: the two-state ones
+    (Norse's current-based LIF, snnTorch's Synaptic), Norse's box LIF, the leaky integrator and
+    the threshold. A lane still completes one neuron a cycle, but each update does its own
+    arithmetic and reads and writes its state words in the unit's local memory (two for a
+    synaptic current besides the membrane, none for the threshold). A one-state Leaky is priced
+    as every other neuron."""
 
     def cost(e: Execution) -> Cost:
         work = neuron_update(kind, e.instruction.attrs)
@@ -539,8 +542,9 @@ def _two_state_cost(kind: str) -> CostFunction:
         result.energy("compute", ADD16, work.adds * updates)
         result.energy("compute", MULT16, work.mults * updates)
         result.energy("compute", COMPARE16, work.compares * updates)
-        result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
-        return _neuron_finish(e, result, updates, inputs, outputs)
+        if work.state_words:
+            result.access(LOCAL, 2 * work.state_words * updates * _activation_bits(e))
+        return _neuron_finish(e, result, updates, inputs, outputs, stateful=work.state_words > 0)
 
     return cost
 
@@ -551,14 +555,22 @@ def _neuron_finish(
     updates: int,
     inputs: list[RuntimeValue] | None = None,
     outputs: list[RuntimeValue] | None = None,
+    stateful: bool = True,
 ) -> Cost:
     """The transfers, workload metrics and cycles (`neuron.lanes` updates a cycle) of a layer
-    of neurons (`inputs`, `outputs`: the kept channels of a pruned one)."""
+    of neurons (`inputs`, `outputs`: the kept channels of a pruned one). A layer without a
+    membrane (`stateful` False, the threshold) makes no membrane update; one with a real result
+    (the leaky integrator) fires no spike and counts no neuron of the spike output."""
     m = _moves(e, result, inputs=inputs, outputs=outputs)
     if outputs is not None:
         m.counters["pruned_channels"] = float(shape_of(e.outputs[0])[-1] - shape_of(outputs[0])[-1])
+    fires = e.output_types[0].kind != "f32"
     spikes = spikes_per_step(e.outputs[0] if outputs is None else outputs[0], e.timesteps)
-    result.metrics = Metrics(membrane_updates=updates, spikes=int(spikes.sum()), neurons=updates)
+    result.metrics = Metrics(
+        membrane_updates=updates if stateful else 0,
+        spikes=int(spikes.sum()) if fires else 0,
+        neurons=updates if fires else 0,
+    )
     return m.finish(result, math.ceil(updates / e.hardware.integer("neuron.lanes")))
 
 
@@ -653,13 +665,22 @@ def _build() -> InstructionSet:
         _prunable_opcode("NEU.LIF", "lif", _neuron_cost, "LIF neurons"),
         _prunable_opcode("NEU.IF", "if", _neuron_cost, "IF neurons"),
         _prunable_opcode(
-            "NEU.LEAKY", "leaky", _two_state_cost("leaky"), "snnTorch Leaky (and Synaptic) neurons"
+            "NEU.LEAKY", "leaky", _update_cost("leaky"), "snnTorch Leaky (and Synaptic) neurons"
         ),
         _prunable_opcode(
             "NEU.CUBA_LIF",
             "cuba_lif",
-            _two_state_cost("cuba_lif"),
+            _update_cost("cuba_lif"),
             "Norse current-based LIF neurons",
+        ),
+        _prunable_opcode(
+            "NEU.LIF_BOX", "lif_box", _update_cost("lif_box"), "Norse box LIF neurons (LIFBoxCell)"
+        ),
+        _prunable_opcode(
+            "NEU.LI", "li", _update_cost("li"), "leaky integrators (a membrane read out as reals)"
+        ),
+        _prunable_opcode(
+            "NEU.THRESHOLD", "threshold", _update_cost("threshold"), "stateless thresholds"
         ),
         _opcode("RTR.TOPK", "route_topk", _router_cost("route_topk"), "top-k routing"),
         _opcode("RTR.DISPATCH", "dispatch", _router_cost("dispatch"), "tokens to an expert"),

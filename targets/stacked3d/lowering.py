@@ -3,12 +3,13 @@ design's units.
 
 Each op runs on the unit the partitioning passes and `tier-map` chose (`spike.unit`,
 `spike.tier`): linear layers on the systolic array, or on an expert core when they belong to an
-expert; each head's attention on its head unit; neurons on the neuron unit; routing, dispatch
-and merge on the router; the rest on the vector unit. Every instruction records its unit's tier
-and where its operands and result are buffered: in memory-on-logic the global buffers are on
-the top tier; in logic-on-logic each value stays beside its producer and each weight beside its
-reader; in 2D everything is on one tier. Weights come from DRAM into the weight buffer, resident
-for the run or streamed through it (`targets.memory`).
+expert; each head's attention on its head unit; neurons (and leaky integrators and thresholds)
+on the neuron unit; routing, dispatch and merge on the router; the rest on the vector unit.
+Every instruction records its unit's tier and where its operands and result are buffered: in
+memory-on-logic the global buffers are on the top tier; in logic-on-logic each value stays
+beside its producer and each weight beside its reader; in 2D everything is on one tier. Weights
+come from DRAM into the weight buffer, resident for the run or streamed through it
+(`targets.memory`).
 
 Dynamic head pruning ranks the heads by their Q spikes, so the K and V projections of a
 head-partitioned attention (the linear layer, and its neurons, feeding a split into one piece
@@ -40,7 +41,13 @@ NEURONS = {
     spike.IFOp: "NEU.IF",
     spike.LeakyOp: "NEU.LEAKY",
     spike.CubaLIFOp: "NEU.CUBA_LIF",
+    spike.LIFBoxOp: "NEU.LIF_BOX",
+    spike.LIOp: "NEU.LI",
+    spike.ThresholdOp: "NEU.THRESHOLD",
 }
+"""Ops the neuron unit runs: the neurons, and the leaky integrator and the threshold (its
+membrane lanes without their comparison, its comparison without a membrane). A delay line is
+data movement, on the vector unit."""
 ROUTING = {"route_topk": "RTR.TOPK", "dispatch": "RTR.DISPATCH", "combine": "RTR.COMBINE"}
 ATTENTION = ("ssa", "sdsa", "token_attention", "stochastic_attention")
 

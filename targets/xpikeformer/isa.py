@@ -582,6 +582,13 @@ def _ann_vector_cost(op: str) -> CostFunction:
     return cost
 
 
+def _ann_readout_cost(e: Execution) -> Cost:
+    """The SNN's leaky-integrator readout (`spike.li`) accumulates its input over the T steps;
+    the ANN, in one pass, reads the layer before it directly: the values move once (a copy),
+    with no arithmetic and no membrane."""
+    return vector_cost("copy", _prices(_one_pass(e)))(e)
+
+
 def _attention_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     _, inputs, outputs, attrs = SEMANTICS["stochastic_attention"]
     return Opcode(name, inputs, outputs, _attention_semantics, cost, attrs, doc, results="spikes")
@@ -598,7 +605,10 @@ ANN_COSTS: dict[str, CostFunction] = {
     "if": _ann_activation_cost,
     "leaky": _ann_activation_cost,
     "cuba_lif": _ann_activation_cost,
+    "lif_box": _ann_activation_cost,
+    "threshold": _ann_activation_cost,
     "bernoulli": _ann_activation_cost,
+    "li": _ann_readout_cost,
 }
 
 

@@ -17,6 +17,7 @@ from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import is_spike
+from compiler.locations import layer_name
 from compiler.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
@@ -71,7 +72,7 @@ class XpikeformerLowering(Lowering):
         operands: list[SSAValue] = list(op.operands)
         results: list[SSAValue] = list(op.results)
         attrs = self.attrs(op)
-        layer = results[0].name_hint if results else name
+        layer = (layer_name(op) if results else None) or name
         spikes_in = bool(operands) and is_spike(operands[0])
         if isinstance(op, spike.StochasticAttentionOp):
             self._named_in_place(operands[3:])  # its random numbers: drawn on chip (or none)

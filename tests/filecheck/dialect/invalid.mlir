@@ -325,4 +325,76 @@ builtin.module {
 }
 // CHECK: shapes 4x2x8 and 4x3x8 do not broadcast
 
-// CHECK: spikec: error: {{.*}}invalid.mlir: 35 of the input's sections failed
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %s = spike.lif_box %x {dt_tau_mem_inv = 0.000000e+00 : f32, v_leak = 0.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x2x8xf32>) -> !spike.train<4x2x8>
+    func.return
+  }
+}
+// CHECK: spike.lif_box: dt_tau_mem_inv must be > 0, got 0.0
+
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %v = spike.li %x {dt_tau_mem_inv = -5.000000e-01 : f32, v_leak = 0.000000e+00 : f32} : (tensor<4x2x8xf32>) -> tensor<4x2x8xf32>
+    func.return
+  }
+}
+// CHECK: spike.li: dt_tau_mem_inv must be > 0, got -0.5
+
+// -----
+builtin.module attributes {spike.timesteps = 4 : i64} {
+  func.func @f(%x: tensor<6x2x8xf32>) {
+    %v = spike.li %x {dt_tau_mem_inv = 5.000000e-01 : f32} : (tensor<6x2x8xf32>) -> tensor<6x2x8xf32>
+    func.return
+  }
+}
+// CHECK: spike.li: input has T = 6 but the module runs T = 4 steps
+
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %v = spike.li %x {dt_tau_mem_inv = 5.000000e-01 : f32} : (tensor<4x2x8xf32>) -> tensor<4x2x9xf32>
+    func.return
+  }
+}
+// CHECK: spike.li: output 4x2x9 must have the input's shape 4x2x8
+
+// -----
+builtin.module {
+  func.func @f(%x: !spike.train<4x2x8>) {
+    %y = spike.delay %x {steps = -1 : i64} : (!spike.train<4x2x8>) -> !spike.train<4x2x8>
+    func.return
+  }
+}
+// CHECK: spike.delay: steps must be >= 0, got -1
+
+// -----
+builtin.module {
+  func.func @f(%x: !spike.train<4x2x8>) {
+    %y = spike.delay %x {steps = 1 : i64} : (!spike.train<4x2x8>) -> tensor<4x2x8xf32>
+    func.return
+  }
+}
+// CHECK: spike.delay: the result must be a spike train, as its input is
+
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %y = spike.delay %x {steps = 1 : i64} : (tensor<4x2x8xf32>) -> !spike.train<4x2x8>
+    func.return
+  }
+}
+// CHECK: spike.delay: the result must be real, as its input is
+
+// -----
+builtin.module {
+  func.func @f(%x: tensor<4x2x8xf32>) {
+    %y = spike.threshold %x {threshold = 5.000000e-01 : f32} : (tensor<4x2x8xf32>) -> !spike.train<4x2x9>
+    func.return
+  }
+}
+// CHECK: spike.threshold: output 4x2x9 must have the input's shape 4x2x8
+
+// CHECK: spikec: error: {{.*}}invalid.mlir: 43 of the input's sections failed

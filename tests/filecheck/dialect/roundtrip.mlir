@@ -23,6 +23,14 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
     %s_if = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset soft>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
     %s_leaky = spike.leaky %x {beta = 8.999999761581421e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset zero>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
     %s_cuba = spike.cuba_lif %x {dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_box = spike.lif_box %x {dt_tau_mem_inv = 5.000000e-01 : f32, v_leak = -1.250000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_strict = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset hard>, strict} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_now = spike.leaky %x {beta = 5.000000e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset subtract>, immediate_reset} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_th = spike.threshold %x {threshold = 2.500000e-01 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+    %s_late = spike.delay %s_box {steps = 2 : i64} : (!spike.train<4x?x16>) -> !spike.train<4x?x16>
+    %x_late = spike.delay %x {steps = 0 : i64} : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
+    %v_li = spike.li %s_late {dt_tau_mem_inv = 2.500000e-01 : f32, v_leak = -1.250000e-01 : f32} : (!spike.train<4x?x16>) -> tensor<4x?x16xf32>
+    %v_int = spike.li %x {dt_tau_mem_inv = 5.000000e-01 : f32} : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
     %u = spike.weight @u : tensor<4x1x16xf32>
     %s_b = spike.bernoulli %x, %u {seed = 7 : i64, stream = 0 : i64} : (tensor<4x?x16xf32>, tensor<4x1x16xf32>) -> !spike.train<4x?x16>
     %s_b2 = spike.bernoulli %x {seed = 7 : i64, stream = 1 : i64} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
@@ -91,6 +99,14 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // CHECK-NEXT: %s_if = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset soft>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_leaky = spike.leaky %x {beta = 9.000000e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset zero>} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_cuba = spike.cuba_lif %x {dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_box = spike.lif_box %x {dt_tau_mem_inv = 5.000000e-01 : f32, v_leak = -1.250000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_strict = spike.if %x {v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset hard>, strict} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_now = spike.leaky %x {beta = 5.000000e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset subtract>, immediate_reset} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_th = spike.threshold %x {threshold = 2.500000e-01 : f32} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %s_late = spike.delay %s_box {steps = 2 : i64} : (!spike.train<4x?x16>) -> !spike.train<4x?x16>
+// CHECK-NEXT: %x_late = spike.delay %x {steps = 0 : i64} : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
+// CHECK-NEXT: %v_li = spike.li %s_late {dt_tau_mem_inv = 2.500000e-01 : f32, v_leak = -1.250000e-01 : f32} : (!spike.train<4x?x16>) -> tensor<4x?x16xf32>
+// CHECK-NEXT: %v_int = spike.li %x {dt_tau_mem_inv = 5.000000e-01 : f32} : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
 // CHECK-NEXT: %u = spike.weight @u : tensor<4x1x16xf32>
 // CHECK-NEXT: %s_b = spike.bernoulli %x, %u {seed = 7 : i64, stream = 0 : i64} : (tensor<4x?x16xf32>, tensor<4x1x16xf32>) -> !spike.train<4x?x16>
 // CHECK-NEXT: %s_b2 = spike.bernoulli %x {seed = 7 : i64, stream = 1 : i64} : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
@@ -144,6 +160,14 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // GENERIC:      "spike.global"() <{sym_name = "w", type = tensor<16x32xf32>}> : () -> ()
 // GENERIC:      %s = "spike.lif"(%x) <{tau = 2.000000e+00 : f32, v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, decay_input = true, reset = #spike<reset hard>}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
 // GENERIC:      %s_cuba = "spike.cuba_lif"(%x) <{dt_tau_mem_inv = 1.000000e-01 : f32, dt_tau_syn_inv = 2.000000e-01 : f32, v_leak = -2.500000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %s_box = "spike.lif_box"(%x) <{dt_tau_mem_inv = 5.000000e-01 : f32, v_leak = -1.250000e-01 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %s_strict = "spike.if"(%x) <{v_threshold = 1.000000e+00 : f32, v_reset = 0.000000e+00 : f32, reset = #spike<reset hard>, strict}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %s_now = "spike.leaky"(%x) <{beta = 5.000000e-01 : f32, threshold = 1.000000e+00 : f32, reset_mechanism = #spike<leaky_reset subtract>, immediate_reset}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %s_th = "spike.threshold"(%x) <{threshold = 2.500000e-01 : f32}> : (tensor<4x?x16xf32>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %s_late = "spike.delay"(%s_box) <{steps = 2 : i64}> : (!spike.train<4x?x16>) -> !spike.train<4x?x16>
+// GENERIC-NEXT: %x_late = "spike.delay"(%x) <{steps = 0 : i64}> : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
+// GENERIC-NEXT: %v_li = "spike.li"(%s_late) <{dt_tau_mem_inv = 2.500000e-01 : f32, v_leak = -1.250000e-01 : f32}> : (!spike.train<4x?x16>) -> tensor<4x?x16xf32>
+// GENERIC-NEXT: %v_int = "spike.li"(%x) <{dt_tau_mem_inv = 5.000000e-01 : f32}> : (tensor<4x?x16xf32>) -> tensor<4x?x16xf32>
 // GENERIC:      %s_b = "spike.bernoulli"(%x, %u) <{seed = 7 : i64, stream = 0 : i64}>
 // GENERIC:      %tok_att = "spike.token_attention"(%cat, %cat) <{heads = 4 : i64, tau = 1.500000e+00 : f32, v_threshold = 5.000000e-01 : f32, v_reset = 0.000000e+00 : f32, decay_input = false, reset = #spike<reset soft>}> : (!spike.train<4x?x16x16>, !spike.train<4x?x16x16>) -> !spike.train<4x?x16x16>
 // GENERIC:      "spike.moe"(%sum, %g2) ({
