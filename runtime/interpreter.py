@@ -14,12 +14,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from runtime import neurobench
 from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.finite import check_finite
 from runtime.hardware import Hardware
 from runtime.isa import SPIKE_KINDS, Cost, EnergyItem, Execution, InstructionSet, Value
 from runtime.memory import ActivationMemory, Activations
+from runtime.neurobench import Workload
 from runtime.program import Buffer, BufferType, Instruction, Program
 
 CLOCK_UNITS = {"MHz": 1e6, "GHz": 1e9}
@@ -38,6 +40,8 @@ class InstructionRecord:
     cost: Cost
     transfer: bool = False
     """A move between memory levels (`Opcode.transfer`)."""
+    workload: Workload | None = None
+    """NeuroBench's counts of the `spike` op it computed (`runtime.neurobench`)."""
 
 
 @dataclass
@@ -233,6 +237,12 @@ def execute(
         for name, result in zip(ins.outputs, results, strict=True):
             values[name] = result
         cost = opcode.cost(context)
+        work = None
+        if opcode.op is not None:
+            own = (
+                len(args) if opcode.own_inputs is None else opcode.own_inputs(ins.attrs, len(args))
+            )
+            work = neurobench.count(opcode.op, args[:own], results, ins.attrs)
         if memory is not None:
             _account(
                 memory, program, index, results, cost, data_last_use, readers, following[index]
@@ -244,7 +254,7 @@ def execute(
             ready[name] = end
         records.append(
             InstructionRecord(
-                index, ins.opcode, ins.unit, ins.layer, start, end, cost, opcode.transfer
+                index, ins.opcode, ins.unit, ins.layer, start, end, cost, opcode.transfer, work
             )
         )
         for name in ins.inputs:

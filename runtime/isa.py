@@ -187,6 +187,12 @@ class Opcode:
     """Whether its results are spikes."""
     reads: Literal["spikes", "reals"] | None = None
     """What its first input must hold, for an opcode made for one kind (None: either)."""
+    op: str | None = None
+    """The `spike` op whose results it computes, its own operands first (NeuroBench's workload
+    is counted from it, the same on every target); None: a transfer or a design's own step."""
+    own_inputs: Callable[[dict[str, AttrValue], int], int] | None = None
+    """How many of an instruction's inputs (given its attributes and input count) are its op's
+    operands, where a design appends inputs of its own; None: all of them."""
 
 
 @dataclass

@@ -60,9 +60,12 @@ def lif(
     decay_input: bool,
     soft_reset: bool,
     decay: float | None = None,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """SpikingJelly LIFNode, multi-step (see `spike.lif`); with `decay` k, ParametricLIFNode
-    (the leak multiplied by k instead of divided by tau)."""
+    (the leak multiplied by k instead of divided by tau). Every neuron kernel appends the
+    membrane after each step to `trace` when given (NeuroBench's membrane updates)."""
     tau_, vth, vr = _f(tau), _f(v_threshold), _f(v_reset)
     k = None if decay is None else _f(decay)
     v = np.full(x.shape[1:], vr, dtype=F32)
@@ -84,11 +87,19 @@ def lif(
             np.subtract(v, h, out=h)
             h += x[t]
         v = _fire_and_reset(h, vth, vr, soft_reset, out[t])
+        if trace is not None:
+            trace.append(v.copy())
     return out
 
 
 def if_neuron(
-    x: Array, v_threshold: float, v_reset: float, soft_reset: bool, strict: bool = False
+    x: Array,
+    v_threshold: float,
+    v_reset: float,
+    soft_reset: bool,
+    strict: bool = False,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """SpikingJelly IFNode, multi-step (see `spike.if`); `strict`, Norse's IAFCell (fires where
     `H - v_threshold > 0`, which for IEEE floats with subnormals is `H > v_threshold`)."""
@@ -97,6 +108,8 @@ def if_neuron(
     out = np.empty(x.shape, dtype=F32)
     for t in range(x.shape[0]):
         v = _fire_and_reset(v + x[t], vth, vr, soft_reset, out[t], strict)
+        if trace is not None:
+            trace.append(v.copy())
     return out
 
 
@@ -108,13 +121,18 @@ def leaky(
     alpha: float | None = None,
     reset_delay: bool = True,
     recurrent: tuple[Array, Array | None] | None = None,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """snnTorch Leaky, or with `alpha` snnTorch Synaptic (see `spike.leaky`); `reset_delay`
     False applies the reset in the step that fired, as snnTorch's `reset_delay=False` does;
     `recurrent` (W, b) feeds the previous step's spikes back as `S @ W.T + b`, as RLeaky and
     RSynaptic do."""
     if alpha is not None:
-        return _synaptic(x, _f(alpha), _f(beta), _f(threshold), mechanism, reset_delay, recurrent)
+        a = _f(alpha)
+        return _synaptic(
+            x, a, _f(beta), _f(threshold), mechanism, reset_delay, recurrent, trace=trace
+        )
     b, thr = _f(beta), _f(threshold)
     v = np.zeros(x.shape[1:], dtype=F32)
     s = np.zeros(x.shape[1:], dtype=F32)
@@ -139,6 +157,8 @@ def leaky(
         if not reset_delay:
             v = _reset_now(v, s, r, thr, mechanism)
         out[t] = s
+        if trace is not None:
+            trace.append(v.copy())
     return out
 
 
@@ -165,6 +185,8 @@ def _synaptic(
     mechanism: str,
     reset_delay: bool,
     recurrent: tuple[Array, Array | None] | None = None,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """snnTorch Synaptic in its own order: the reset from the previous membrane, the current
     charged (RSynaptic: `(alpha * I + X) + W S`), the membrane charged by the current, then the
@@ -189,6 +211,8 @@ def _synaptic(
         if not reset_delay:
             v = _reset_now(v, s, r, thr, mechanism)
         out[t] = s
+        if trace is not None:
+            trace.append(v.copy())
     return out
 
 
@@ -199,6 +223,8 @@ def cuba_lif(
     v_leak: float,
     v_threshold: float,
     v_reset: float,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """Norse LIFCell, current-based (see `spike.cuba_lif`): two states, the membrane `v` and
     the synaptic current `i`, in Norse's order and with its reset formula written out."""
@@ -215,11 +241,19 @@ def cuba_lif(
         s = (h - vth > 0).astype(F32)
         v = (one - s) * h + s * vr
         out[t] = s
+        if trace is not None:
+            trace.append(v)
     return out
 
 
 def lif_box(
-    x: Array, dt_tau_mem_inv: float, v_leak: float, v_threshold: float, v_reset: float
+    x: Array,
+    dt_tau_mem_inv: float,
+    v_leak: float,
+    v_threshold: float,
+    v_reset: float,
+    *,
+    trace: list[Array] | None = None,
 ) -> Array:
     """Norse LIFBoxCell (see `spike.lif_box`): one state, the membrane, in Norse's order."""
     a, vl, vth, vr, one = _f(dt_tau_mem_inv), _f(v_leak), _f(v_threshold), _f(v_reset), _f(1.0)
@@ -230,6 +264,8 @@ def lif_box(
         s = (h - vth > 0).astype(F32)
         v = (one - s) * h + s * vr
         out[t] = s
+        if trace is not None:
+            trace.append(v)
     return out
 
 
@@ -456,8 +492,18 @@ def sdsa(
     decay_input: bool,
     soft_reset: bool,
 ) -> Array:
-    kv = (k * v).sum(axis=2, keepdims=True)
-    return q * lif(kv, tau, v_threshold, v_reset, decay_input, soft_reset)
+    return q * lif(sdsa_current(k, v), tau, v_threshold, v_reset, decay_input, soft_reset)
+
+
+def sdsa_current(k: Array, v: Array) -> Array:
+    """What SDSA's LIF integrates: `Σ_tokens K ⊙ V` (`[T, B, 1, D]`)."""
+    return (k * v).sum(axis=2, keepdims=True)
+
+
+def token_sums(q: Array, heads: int) -> Array:
+    """What token attention's LIF integrates: each head's and token's Q channels summed
+    (`[T, B, H, N, 1]`; counts of spikes, exact in float32 in any order)."""
+    return split_heads(q, heads).sum(axis=-1, keepdims=True, dtype=F32)
 
 
 def token_attention(
@@ -473,8 +519,7 @@ def token_attention(
     """QKFormer's token attention (see `spike.token_attention`): per head, the LIF over time of
     the sum of each token's Q channels (`[T, B, H, N, 1]`) masks every channel of that token's K.
     The sums are counts of spikes (exact in float32, in any order)."""
-    sums = split_heads(q, heads).sum(axis=-1, keepdims=True, dtype=F32)
-    mask = lif(sums, tau, v_threshold, v_reset, decay_input, soft_reset)
+    mask = lif(token_sums(q, heads), tau, v_threshold, v_reset, decay_input, soft_reset)
     return merge_heads(mask * split_heads(k, heads))
 
 

@@ -56,8 +56,9 @@ def memory_section(run: RunRecord) -> dict[str, Any]:
         )
         if not record.transfer:
             layer["busy"] += record.end - record.start
-        metrics = record.cost.metrics
-        layer["synops"] += metrics.effective_macs + metrics.effective_acs
+        work = record.workload
+        if work is not None:
+            layer["synops"] += work.effective_macs + work.effective_acs
         for item in record.cost.items:
             if item.level is None or item.level not in per_level:
                 continue

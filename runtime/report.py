@@ -19,6 +19,21 @@ import numpy as np
 from runtime.interpreter import RunRecord
 from runtime.isa import COMPONENTS
 from runtime.memory_report import memory_section, render_memory
+from runtime.neurobench import Workload
+
+WORKLOAD_FIELDS = tuple(Workload.__dataclass_fields__)
+"""NeuroBench's counts the report sums over a run (`runtime.neurobench.Workload`)."""
+
+PER_INFERENCE = (
+    "dense_synops",
+    "effective_synops",
+    "effective_macs",
+    "effective_acs",
+    "attention_products",
+    "membrane_updates",
+    "membrane_updates_all",
+)
+"""The workload figures also given per inference (divided by the batch), as NeuroBench does."""
 
 
 @dataclass
@@ -54,6 +69,24 @@ class Report:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
+
+
+def render_workload(w: dict[str, float], batch: int) -> str:
+    """NeuroBench's figures, per inference and per batch: the same on every target."""
+
+    def pair(name: str) -> str:
+        return f"{w.get(f'{name}_per_inference', 0):.6g} / {w.get(name, 0):.6g}"
+
+    return (
+        f"workload (NeuroBench; per inference / per batch of {batch}):\n"
+        f"  dense SynOps {pair('dense_synops')}\n"
+        f"  effective SynOps {pair('effective_synops')} (MACs {pair('effective_macs')}, "
+        f"ACs {pair('effective_acs')})\n"
+        f"  attention products (dense, not SynOps) {pair('attention_products')}\n"
+        f"  membrane updates: changed {pair('membrane_updates')}, all "
+        f"{pair('membrane_updates_all')}\n"
+        f"  activation sparsity {100 * w.get('activation_sparsity', 0):.2f} %\n"
+    )
 
 
 def build_report(run: RunRecord) -> Report:
@@ -92,14 +125,12 @@ def build_report(run: RunRecord) -> Report:
         for key, value in m.counters.items():
             counters = unit.setdefault("counters", {})
             counters[key] = counters.get(key, 0.0) + value
-        layer["spikes"] += m.spikes
-        layer["neurons"] += m.neurons
-        work["dense_synops"] += m.dense_synops
-        work["effective_macs"] += m.effective_macs
-        work["effective_acs"] += m.effective_acs
-        work["membrane_updates"] += m.membrane_updates
-        work["spikes"] += m.spikes
-        work["neurons"] += m.neurons
+        w = record.workload
+        if w is not None:
+            layer["spikes"] += w.spikes
+            layer["neurons"] += w.neurons
+            for name in WORKLOAD_FIELDS:
+                work[name] += getattr(w, name)
         for item in record.cost.items:
             ledger.append(
                 LedgerRow(
@@ -130,8 +161,8 @@ def build_report(run: RunRecord) -> Report:
     energy = dynamic + leakage
     seconds = run.latency_seconds
     for layer in per_layer.values():
-        layer["activation_sparsity"] = (
-            1.0 - layer["spikes"] / layer["neurons"] if layer["neurons"] else None
+        layer["activation_sparsity"] = (  # NeuroBench's arithmetic: zeros over outputs
+            (layer["neurons"] - layer["spikes"]) / layer["neurons"] if layer["neurons"] else None
         )
     for unit in per_unit.values():
         unit["utilisation"] = (
@@ -147,8 +178,13 @@ def build_report(run: RunRecord) -> Report:
         "inferences_per_s": run.batch / seconds if seconds else 0.0,
         "energy_per_inference_pj": energy / run.batch,
     }
+    for name in WORKLOAD_FIELDS:
+        work.setdefault(name, 0.0)
     work["effective_synops"] = work["effective_macs"] + work["effective_acs"]
-    work["activation_sparsity"] = 1.0 - work["spikes"] / work["neurons"] if work["neurons"] else 0.0
+    neurons = work["neurons"]
+    work["activation_sparsity"] = (neurons - work["spikes"]) / neurons if neurons else 0.0
+    for name in PER_INFERENCE:
+        work[f"{name}_per_inference"] = work[name] / run.batch
     return Report(
         run.target,
         run.variant,
@@ -211,14 +247,7 @@ def render_table(report: Report) -> str:
             f"  {row['layer']:<{width}}  {row['busy_cycles']:12.0f} cycles  "
             f"{_energy(row['energy_pj']):>14}{sparse}\n"
         )
-    w = report.workload
-    out.write(
-        "workload: "
-        f"dense SynOps {w.get('dense_synops', 0):.4g}, effective SynOps "
-        f"{w.get('effective_synops', 0):.4g} (MACs {w.get('effective_macs', 0):.4g}, ACs "
-        f"{w.get('effective_acs', 0):.4g}), membrane updates {w.get('membrane_updates', 0):.4g}, "
-        f"activation sparsity {100 * w.get('activation_sparsity', 0):.1f} %\n"
-    )
+    out.write(render_workload(report.workload, report.batch))
     if report.memory:
         out.write(render_memory(report.memory))
     for name, section in report.extra.items():

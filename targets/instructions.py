@@ -56,6 +56,7 @@ def reference_opcode(
         doc,
         results=RESULT_KINDS[op],
         reads=reads,
+        op=op,
     )
 
 

@@ -277,8 +277,10 @@ def test_sparse_report_counts_the_membrane_updates_and_prices_them(
 ) -> None:
     compile_model(str(layer_model), "sparse", tmp_path / "p", variant="sparse")
     run = run_sample_program(tmp_path / "p", _input())
-    # the one neuron layer of the model: one membrane update per element and timestep
-    assert run.report.workload["membrane_updates"] == UPDATES
+    # the one neuron layer of the model: one membrane update per element and timestep; those
+    # that change the membrane (NeuroBench's count) are fewer
+    assert run.report.workload["membrane_updates_all"] == UPDATES
+    assert 0 < run.report.workload["membrane_updates"] <= UPDATES
     layers = {row["layer"]: row for row in run.report.per_layer}
     assert layers["cuba"]["neurons"] == UPDATES
     assert 0 < layers["cuba"]["spikes"] < UPDATES

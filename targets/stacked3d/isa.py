@@ -292,6 +292,16 @@ def _projection_semantics(op: str, most: int) -> Semantics:
     return semantics
 
 
+def _without_pruning_q(attrs: dict[str, AttrValue], inputs: int) -> int:
+    """The op's own operands: all but the whole Q a pruning instruction takes last."""
+    return inputs - 1 if "prune_by" in attrs else inputs
+
+
+def _without_head_q(attrs: dict[str, AttrValue], inputs: int) -> int:
+    """An attention head's own operands: all but the whole Q it takes last (with `head`)."""
+    return inputs - 1 if "head" in attrs else inputs
+
+
 def _prunable_opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode:
     """An opcode computing `spike.<op>` that, as a K or V projection, takes the whole Q last
     (`prune_by`, `head_count`) to skip the pruned heads' channels."""
@@ -305,6 +315,8 @@ def _prunable_opcode(name: str, op: str, cost: CostFunction, doc: str) -> Opcode
         {**attrs, **PLACEMENT, **PRUNE_ATTRS},
         f"{doc} (a K or V projection: the whole Q last, to skip pruned heads)",
         results=RESULT_KINDS[op],
+        op=op,
+        own_inputs=_without_pruning_q,
     )
 
 
@@ -703,6 +715,8 @@ def _build() -> InstructionSet:
                 {**attrs, **PLACEMENT, **HEAD_ATTRS},
                 f"spike.{op} on a head unit's attention array (the full Q last when pruning)",
                 results=RESULT_KINDS[op],
+                op=op,
+                own_inputs=_without_head_q,
             )
         )
     for op in SEMANTICS:

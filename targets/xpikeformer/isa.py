@@ -591,7 +591,17 @@ def _ann_readout_cost(e: Execution) -> Cost:
 
 def _attention_opcode(name: str, cost: CostFunction, doc: str) -> Opcode:
     _, inputs, outputs, attrs = SEMANTICS["stochastic_attention"]
-    return Opcode(name, inputs, outputs, _attention_semantics, cost, attrs, doc, results="spikes")
+    return Opcode(
+        name,
+        inputs,
+        outputs,
+        _attention_semantics,
+        cost,
+        attrs,
+        doc,
+        results="spikes",
+        op="stochastic_attention",
+    )
 
 
 ANN_COSTS: dict[str, CostFunction] = {
@@ -625,6 +635,7 @@ def _build() -> InstructionSet:
             {**linear_attrs, **PLAN_ATTRS},
             "a linear layer on its crossbars",
             results="reals",
+            op="linear",
         ),
         Opcode(
             "AIMC.CONV",
@@ -635,6 +646,7 @@ def _build() -> InstructionSet:
             {**conv_attrs, **PLAN_ATTRS},
             "a convolution on its crossbars (patches as input vectors)",
             results="reals",
+            op="conv2d",
         ),
         _attention_opcode(
             "SSA.ATTN",
