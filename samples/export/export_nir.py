@@ -49,7 +49,8 @@ def digits() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     x_train, x_test, y_train, y_test = train_test_split(
         x, y, test_size=TEST_SIZE, random_state=SEED, stratify=y
     )
-    return tuple(torch.from_numpy(a) for a in (x_train, y_train, x_test, y_test))  # type: ignore[return-value]
+    tensor = torch.from_numpy
+    return tensor(x_train), tensor(y_train), tensor(x_test), tensor(y_test)
 
 
 def rate_code(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
