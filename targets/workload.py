@@ -367,6 +367,25 @@ def region_work(body: str, shapes: Sequence[Sequence[int]]) -> VectorWork:
     return work
 
 
+def feedback_accumulates(
+    inputs: Sequence[Value], outputs: Sequence[Value], attrs: dict[str, AttrValue]
+) -> np.ndarray:
+    """Per timestep, the weights a recurrent neuron (a neuron instruction whose second operand
+    is a recurrent weight `W[N, N]`, `spike.leaky`'s) adds into its membranes: each spike of the
+    step before reads its column of W, `N` weights, and accumulates them (spike-driven: nothing
+    for a silent neuron); empty for a neuron without one. A design that appends an input of its
+    own marks it (`prune_by`)."""
+    own = integer(attrs, "prune_by") if "prune_by" in attrs else len(inputs)
+    if own < 2 or not outputs or len(shape_of(inputs[1])) != 2:
+        return np.zeros(0)
+    weight = shape_of(inputs[1])
+    steps = shape_of(outputs[0])[0]
+    fired = spikes_per_step(outputs[0], steps)
+    per_step = np.zeros(steps)
+    per_step[1:] = fired[:-1] * weight[0]
+    return per_step
+
+
 def vector_work(
     op: str,
     inputs: Sequence[Value],
@@ -444,11 +463,14 @@ def vector_work(
         sums = token_sums(ins[0], integer(attrs, "heads"))  # the LIF over each token and head
         return VectorWork(adds=n_in + 2 * sums, compares=sums, logic=size_of(inputs[1]))
     update = neuron_update(op, attrs)
+    feedback = float(feedback_accumulates(inputs, outputs, attrs).sum()) if op == "leaky" else 0.0
     if update is not None:
         u = update
-        return VectorWork(adds=u.adds * n_in, mults=u.mults * n_in, compares=u.compares * n_in)
+        adds = u.adds * n_in + feedback
+        return VectorWork(adds=adds, mults=u.mults * n_in, compares=u.compares * n_in)
     if op in ("lif", "if", "leaky"):
-        return VectorWork(adds=2 * n_in, compares=n_in, mults=n_in if op == "leaky" else 0)
+        mults = n_in if op == "leaky" else 0
+        return VectorWork(adds=2 * n_in + feedback, compares=n_in, mults=mults)
     if op == "bernoulli":
         return VectorWork(compares=n_in, randoms=0 if len(inputs) == 2 else n_in)
     if op == "onnx_region":  # every body node's output elements, at every step

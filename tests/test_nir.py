@@ -381,3 +381,40 @@ def test_export_refuses_another_extension(
         "must be a .nir file",
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("target", ["stacked3d", "xpikeformer", "sparse"])
+def test_a_recurrent_neuron_is_priced_with_its_feedback(target: str, tmp_path: Path) -> None:
+    """The recurrent layer's adds are its neuron updates, priced as the plain layer's, plus one
+    per weight each spike of the step before feeds back (`S Wᵀ`)."""
+    from compiler.frontend.nir_import import nir_tensors
+    from compiler.frontend.nir_options import options
+    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from tests.conftest import entry_energy
+
+    for field, value in vars(_options("snntorch_rleaky")).items():
+        setattr(options, field, value)
+    try:
+        compile_model(str(EXPORTS / "snntorch_rleaky.nir"), target, tmp_path / "p")
+    finally:
+        for field, value in vars(NirOptions()).items():
+            setattr(options, field, value)
+    package, built_for = open_program(tmp_path / "p")
+    x = X[:, :8]
+    run = execute_package(package, built_for, {"input": x}, None, RunOptions())
+    by_layer = {r.layer: r for r in run.record.records if "LEAKY" in r.opcode}
+    recurrent, plain = by_layer["1.lif"], by_layer["3"]
+    price = run.record.hardware.number("energy.compute.add16")
+    weights = nir_tensors(EXPORTS / "snntorch_rleaky.nir")
+    current = kernels.linear(x, weights["0.weight"], weights["0.bias"], True)
+    recurrent_weights = (weights["1.w_rec.weight"], weights["1.w_rec.bias"])
+    fired = kernels.leaky(current, 0.9, 1.0, "zero", None, False, recurrent_weights)
+    feedback = float(fired[:-1].sum() * 32)  # each spike of a step before: its 32 weights
+    assert feedback > 0
+    updates_rec, updates_plain = 6 * 8 * 32, 6 * 8 * 10
+    per_update_rec = (
+        entry_energy(recurrent, "energy.compute.add16") / price - feedback
+    ) / updates_rec
+    per_update_plain = entry_energy(plain, "energy.compute.add16") / price / updates_plain
+    assert per_update_rec == pytest.approx(per_update_plain)
+    assert recurrent.workload is not None and recurrent.workload.dense_synops > 0

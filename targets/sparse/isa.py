@@ -43,6 +43,7 @@ from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
     CUBA_LIF_UPDATE,
     NeuronUpdate,
+    feedback_accumulates,
     integer,
     ints,
     neuron_update,
@@ -131,7 +132,10 @@ def _neuron_cost(kind: str) -> CostFunction:
     input is read where it is held (a real current from the activation buffer, spikes from the
     spike SRAM). The leaky integrator (assumption: an encoder lane with its comparison unused)
     writes its membrane, a real, to the activation buffer and fires nothing; the threshold (a
-    lane's comparison alone) keeps no membrane."""
+    lane's comparison alone) keeps no membrane. A recurrent neuron's feedback is spike-driven as
+    the spike linear unit's products are: each spike of the step before reads its row of the
+    recurrent weight from the weight SRAM and adds it (`slu.lanes` adds a cycle; assumption:
+    the design has no recurrence, so it is priced as its own spike-driven accumulate)."""
 
     def cost(e: Execution) -> Cost:
         work = neuron_update(kind, e.instruction.attrs) or _NEURON_UPDATES[kind]
@@ -140,7 +144,13 @@ def _neuron_cost(kind: str) -> CostFunction:
         fires = c.out_kind() != "f32"
         spikes = spikes_per_step(e.outputs[0], c.steps) if fires else np.zeros(c.steps)
         cycles = _encoder_cycles(c, updates / c.steps, spikes, c.out_kind() == "addr")
+        feedback = feedback_accumulates(e.inputs, e.outputs, e.instruction.attrs)
+        if feedback.size:
+            cycles += float(np.ceil(feedback / c.hw.integer("slu.lanes")).sum())
         result = c.cost(cycles)
+        if feedback.size:
+            result.energy("compute", ADD16, feedback)
+            result.access(WEIGHT_SRAM, feedback * c.weight_bits)
         result.energy("compute", ADD16, work.adds * updates)
         if work.mults:
             result.energy("compute", MULT16, work.mults * updates)

@@ -61,6 +61,7 @@ from targets.memory import weight_load_opcode
 from targets.stacked3d.floorplan import Floorplan, floorplan
 from targets.vector import VectorPrices, vector_cost
 from targets.workload import (
+    feedback_accumulates,
     integer,
     ints,
     neuron_update,
@@ -572,7 +573,16 @@ def _neuron_finish(
     """The transfers, workload metrics and cycles (`neuron.lanes` updates a cycle) of a layer
     of neurons (`inputs`, `outputs`: the kept channels of a pruned one). A layer without a
     membrane (`stateful` False, the threshold) makes no membrane update; one with a real result
-    (the leaky integrator) fires no spike and counts no neuron of the spike output."""
+    (the leaky integrator) fires no spike and counts no neuron of the spike output. A recurrent
+    neuron adds, for each spike of the step before, its row of the recurrent weight (read in
+    with the inputs) on the same lanes (assumption: the design has no recurrent path, so the
+    feedback is priced as the neuron unit's own adds)."""
+    feedback = float(feedback_accumulates(e.inputs, e.outputs, e.instruction.attrs).sum())
+    if feedback:
+        result.energy("compute", ADD16, feedback)
+        updates_and_feedback = updates + feedback
+    else:
+        updates_and_feedback = updates
     m = _moves(e, result, inputs=inputs, outputs=outputs)
     if outputs is not None:
         m.counters["pruned_channels"] = float(shape_of(e.outputs[0])[-1] - shape_of(outputs[0])[-1])
@@ -583,7 +593,7 @@ def _neuron_finish(
         spikes=int(spikes.sum()) if fires else 0,
         neurons=updates if fires else 0,
     )
-    return m.finish(result, math.ceil(updates / e.hardware.integer("neuron.lanes")))
+    return m.finish(result, math.ceil(updates_and_feedback / e.hardware.integer("neuron.lanes")))
 
 
 def _router_cost(op: str) -> CostFunction:
