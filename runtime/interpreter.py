@@ -242,7 +242,7 @@ def execute(
             own = (
                 len(args) if opcode.own_inputs is None else opcode.own_inputs(ins.attrs, len(args))
             )
-            work = neurobench.count(opcode.op, args[:own], results, ins.attrs)
+            work = neurobench.count(opcode.op, args[:own], results, ins.attrs, context.membranes)
         if memory is not None:
             _account(
                 memory, program, index, results, cost, data_last_use, readers, following[index]

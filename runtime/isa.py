@@ -154,6 +154,9 @@ class Execution:
     notes: dict[str, Any] = field(default_factory=dict)
     """What the semantics computed on the way that the cost needs too (so it is computed
     once), e.g. the intermediate counts of an attention."""
+    membranes: list[np.ndarray] = field(default_factory=list)
+    """The membrane after each step of the neuron the instruction computes, as its semantics
+    ran it (`runtime.ops.run_op`): NeuroBench's membrane updates, counted without a rerun."""
 
 
 Semantics = Callable[[Sequence[Value], dict[str, AttrValue], "Execution"], list[Value]]

@@ -21,7 +21,6 @@ Figures are per batch (the run); the report divides by the batch for per inferen
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
@@ -30,6 +29,7 @@ import numpy as np
 from runtime import kernels
 from runtime.encoded import EncodedSpikes
 from runtime.isa import Value
+from runtime.ops import run_op
 from runtime.program import AttrValue
 
 F64 = np.float64
@@ -61,28 +61,26 @@ def _dense(value: Value) -> np.ndarray:
     return value.to_dense() if isinstance(value, EncodedSpikes) else np.asarray(value)
 
 
-def _is_spiking(x: np.ndarray) -> bool:
-    """NeuroBench's test: every value is 0, 1 or -1."""
-    return bool(np.all((x == 0) | (x == 1) | (x == -1)))
+def _spiking_steps(x: np.ndarray) -> np.ndarray:
+    """NeuroBench's test, per timestep: every value is 0, 1 or -1 (`[T]` booleans)."""
+    binary = (x == 0) | (x == 1) | (x == -1)
+    return binary.reshape(x.shape[0], -1).all(axis=1)
 
 
-def _credit(work: Workload, effective: float, spiking: bool) -> None:
-    if spiking:
-        work.effective_acs += effective
-    else:
-        work.effective_macs += effective
+def _credit(work: Workload, effective: np.ndarray, spiking: np.ndarray) -> None:
+    """Per timestep: ACs where the input was spikes, MACs where it was not."""
+    work.effective_acs += float(effective[spiking].sum())
+    work.effective_macs += float(effective[~spiking].sum())
 
 
 def _linear(x: np.ndarray, w: np.ndarray, transpose: bool, work: Workload) -> None:
     """Per timestep: the non-zero inputs of each feature times that feature's non-zero weights."""
     weight = w.T if transpose else w  # [in, out]
     fan_out = np.count_nonzero(weight, axis=1).astype(F64)  # non-zero weights per input
-    rows_per_step = math.prod(x.shape[1:-1])
-    work.dense_synops += float(x.shape[0] * rows_per_step * weight.shape[0] * weight.shape[1])
-    for t in range(x.shape[0]):
-        step = x[t].reshape(-1, x.shape[-1])
-        per_feature = np.count_nonzero(step, axis=0).astype(F64)
-        _credit(work, float(per_feature @ fan_out), _is_spiking(step))
+    steps = x.reshape(x.shape[0], -1, x.shape[-1])
+    work.dense_synops += float(steps.shape[0] * steps.shape[1] * weight.size)
+    per_feature = np.count_nonzero(steps, axis=1).astype(F64)  # [T, in]
+    _credit(work, per_feature @ fan_out, _spiking_steps(x))
 
 
 def _conv2d(x: np.ndarray, w: np.ndarray, attrs: dict[str, AttrValue], work: Workload) -> None:
@@ -97,13 +95,12 @@ def _conv2d(x: np.ndarray, w: np.ndarray, attrs: dict[str, AttrValue], work: Wor
     per_group = out_c // group
     nonzero = (w != 0).reshape(group, per_group, in_per_group, kh, kw).sum(axis=1)
     fan_out = nonzero.reshape(channels, kh, kw).astype(F64)
-    batch_rows = math.prod(x.shape[1:-3])
-    valid = _covered(np.ones((1, 1, h, wd), np.float32), (kh, kw), strides, pads, dilations)
-    work.dense_synops += float(x.shape[0] * batch_rows * per_group * channels * valid.sum())
-    for t in range(x.shape[0]):
-        step = x[t].reshape(-1, channels, h, wd)
-        reads = _covered((step != 0).astype(np.float32), (kh, kw), strides, pads, dilations)
-        _credit(work, float((reads * fan_out).sum()), _is_spiking(step))
+    steps = x.reshape(x.shape[0], -1, channels, h, wd)
+    window = ((kh, kw), strides, pads, dilations)
+    valid = _covered(np.ones((1, 1, 1, h, wd), np.float32), *window).sum()  # one channel's
+    work.dense_synops += float(steps.shape[0] * steps.shape[1] * per_group * channels * valid)
+    reads = _covered((steps != 0).astype(np.float32), *window)  # [T, C, kh, kw]
+    _credit(work, (reads * fan_out).sum(axis=(1, 2, 3)), _spiking_steps(x))
 
 
 def _ints(attrs: dict[str, AttrValue], key: str) -> list[int]:
@@ -119,24 +116,24 @@ def _covered(
     pads: Sequence[int],
     dilations: Sequence[int],
 ) -> np.ndarray:
-    """`[C, kh, kw]`: for each input channel and kernel position, how many (row, output
-    position) pairs read a non-zero input there."""
+    """`[T, C, kh, kw]` from `[T, rows, C, H, W]`: for each timestep, input channel and kernel
+    position, how many (row, output position) pairs read a non-zero input there."""
     kh, kw = kernel
-    padded = np.pad(nonzero, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
+    per_channel = nonzero.sum(axis=1)  # [T, C, H, W], rows summed
+    padded = np.pad(per_channel, ((0, 0), (0, 0), (pads[0], pads[2]), (pads[1], pads[3])))
     h, w = padded.shape[-2:]
     ho = (h - dilations[0] * (kh - 1) - 1) // strides[0] + 1
     wo = (w - dilations[1] * (kw - 1) - 1) // strides[1] + 1
-    per_channel = padded.sum(axis=0)  # [C, H, W], rows summed
-    out = np.zeros((nonzero.shape[1], kh, kw), F64)
+    out = np.zeros((*padded.shape[:2], kh, kw), F64)
     for p in range(kh):
         for q in range(kw):
             r0, c0 = p * dilations[0], q * dilations[1]
-            window = per_channel[
-                :,
+            window = padded[
+                ...,
                 r0 : r0 + strides[0] * (ho - 1) + 1 : strides[0],
                 c0 : c0 + strides[1] * (wo - 1) + 1 : strides[1],
             ]
-            out[:, p, q] = window.sum(axis=(1, 2), dtype=F64)
+            out[..., p, q] = window.sum(axis=(-2, -1), dtype=F64)
     return out
 
 
@@ -155,73 +152,24 @@ def _spikes(work: Workload, spikes: np.ndarray) -> None:
     work.neurons += float(spikes.size)
 
 
-def _f(attrs: dict[str, AttrValue], key: str) -> float:
-    return float(attrs[key])  # type: ignore[arg-type]
-
-
-def _lif_args(a: dict[str, AttrValue]) -> tuple[float, float, float, bool, bool]:
-    return (
-        _f(a, "tau"),
-        _f(a, "v_threshold"),
-        _f(a, "v_reset"),
-        bool(a.get("decay_input", False)),
-        a["reset"] == "soft",
-    )
-
-
-def _neuron(op: str, args: list[np.ndarray], a: dict[str, AttrValue], work: Workload) -> None:
-    """The neuron's spikes and membranes, from its kernel run again with a trace."""
-    x = args[0]
-    trace: list[np.ndarray] = []
-    if op == "lif":
-        decay = a.get("decay")
-        leak = None if decay is None else float(decay)  # type: ignore[arg-type]
-        kernels.lif(x, *_lif_args(a), leak, trace=trace)
-    elif op == "if":
-        kernels.if_neuron(
-            x,
-            _f(a, "v_threshold"),
-            _f(a, "v_reset"),
-            a["reset"] == "soft",
-            bool(a.get("strict", False)),
-            trace=trace,
-        )
-    elif op == "leaky":
-        alpha = a.get("alpha")
-        recurrent = None if len(args) == 1 else (args[1], args[2] if len(args) == 3 else None)
-        spikes = kernels.leaky(
-            x,
-            _f(a, "beta"),
-            _f(a, "threshold"),
-            str(a["reset_mechanism"]),
-            None if alpha is None else float(alpha),  # type: ignore[arg-type]
-            not bool(a.get("immediate_reset", False)),
-            recurrent,
-            trace=trace,
-        )
-        if recurrent is not None:  # the feedback `S(t-1) Wᵀ`, as a layer with weights
-            previous = np.concatenate([np.zeros_like(spikes[:1]), spikes[:-1]])
-            _linear(previous, recurrent[0], True, work)
-    elif op == "cuba_lif":
-        kernels.cuba_lif(
-            x,
-            _f(a, "dt_tau_mem_inv"),
-            _f(a, "dt_tau_syn_inv"),
-            _f(a, "v_leak"),
-            _f(a, "v_threshold"),
-            _f(a, "v_reset"),
-            trace=trace,
-        )
-    elif op == "lif_box":
-        kernels.lif_box(
-            x,
-            _f(a, "dt_tau_mem_inv"),
-            _f(a, "v_leak"),
-            _f(a, "v_threshold"),
-            _f(a, "v_reset"),
-            trace=trace,
-        )
+def _neuron(
+    op: str,
+    args: list[np.ndarray],
+    attrs: dict[str, AttrValue],
+    spikes: np.ndarray,
+    membranes: list[np.ndarray],
+    work: Workload,
+) -> None:
+    """A neuron's spikes and membrane updates, from the membranes its semantics recorded (a
+    design whose semantics computed the neuron its own way records none: run it again)."""
+    trace = membranes if membranes else []
+    if not membranes:
+        run_op(op, args, attrs, trace)
     _membranes(work, trace)
+    _spikes(work, spikes)
+    if op == "leaky" and len(args) > 1:  # the recurrent feedback `S(t-1) Wᵀ`: a layer
+        previous = np.concatenate([np.zeros_like(spikes[:1]), spikes[:-1]])
+        _linear(previous, args[1], True, work)
 
 
 NEURONS = ("lif", "if", "leaky", "cuba_lif", "lif_box")
@@ -236,8 +184,10 @@ def count(
     args: Sequence[Value],
     results: Sequence[Value],
     attrs: dict[str, AttrValue],
+    membranes: list[np.ndarray] | None = None,
 ) -> Workload:
-    """NeuroBench's counts of one instruction computing `spike.<op>` (its own operands first)."""
+    """NeuroBench's counts of one instruction computing `spike.<op>` (its own operands first;
+    `membranes`: a neuron's, as its semantics recorded them, `Execution.membranes`)."""
     work = Workload()
     if op in ("linear", "conv2d"):
         x, w = _dense(args[0]), _dense(args[1])
@@ -247,8 +197,7 @@ def count(
             _conv2d(x, w, attrs, work)
     elif op in NEURONS:
         dense = [_dense(a) for a in args]
-        _neuron(op, dense, attrs, work)
-        _spikes(work, _dense(results[0]))
+        _neuron(op, dense, attrs, _dense(results[0]), membranes or [], work)
     elif op in STATELESS_NEURONS:
         _spikes(work, _dense(results[0]))
     elif op == "li":
@@ -281,6 +230,6 @@ def _attention_neuron(
         q, k = args[:2]
         current = kernels.token_sums(q, int(a["heads"]))  # type: ignore[arg-type]
         work.attention_products += float(k.size)  # mask ⊙ K
-    mask = kernels.lif(current, *_lif_args(a), None, trace=trace)
+    (mask,) = run_op("lif", [current], a, trace)  # the op's LIF properties are LIF's
     _spikes(work, mask)
     _membranes(work, trace)

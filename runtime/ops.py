@@ -59,26 +59,38 @@ def _lif_args(a: Attrs) -> tuple[float, float, float, bool, bool]:
     )
 
 
-def _lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def _lif(
+    args: Sequence[np.ndarray], a: Attrs, trace: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     decay = a.get("decay")
     return [
         kernels.lif(
             args[0],
             *_lif_args(a),
             None if decay is None else float(decay),  # type: ignore[arg-type]
+            trace=trace,
         )
     ]
 
 
-def _if(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def _if(
+    args: Sequence[np.ndarray], a: Attrs, trace: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     return [
         kernels.if_neuron(
-            args[0], _f(a, "v_threshold"), _f(a, "v_reset"), a["reset"] == "soft", _b(a, "strict")
+            args[0],
+            _f(a, "v_threshold"),
+            _f(a, "v_reset"),
+            a["reset"] == "soft",
+            _b(a, "strict"),
+            trace=trace,
         )
     ]
 
 
-def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def _leaky(
+    args: Sequence[np.ndarray], a: Attrs, trace: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     alpha = a.get("alpha")
     mechanism = str(a["reset_mechanism"])
     return [
@@ -90,11 +102,14 @@ def _leaky(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             None if alpha is None else float(alpha),  # type: ignore[arg-type]
             not _b(a, "immediate_reset"),
             None if len(args) == 1 else (args[1], args[2] if len(args) == 3 else None),
+            trace=trace,
         )
     ]
 
 
-def _cuba_lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def _cuba_lif(
+    args: Sequence[np.ndarray], a: Attrs, trace: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     return [
         kernels.cuba_lif(
             args[0],
@@ -103,11 +118,14 @@ def _cuba_lif(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             _f(a, "v_leak"),
             _f(a, "v_threshold"),
             _f(a, "v_reset"),
+            trace=trace,
         )
     ]
 
 
-def _lif_box(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+def _lif_box(
+    args: Sequence[np.ndarray], a: Attrs, trace: list[np.ndarray] | None = None
+) -> list[np.ndarray]:
     return [
         kernels.lif_box(
             args[0],
@@ -115,8 +133,17 @@ def _lif_box(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
             _f(a, "v_leak"),
             _f(a, "v_threshold"),
             _f(a, "v_reset"),
+            trace=trace,
         )
     ]
+
+
+def _sdsa(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [kernels.sdsa(args[0], args[1], args[2], *_lif_args(a))]
+
+
+def _token_attention(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
+    return [kernels.token_attention(args[0], args[1], _i(a, "heads"), *_lif_args(a))]
 
 
 def _li(args: Sequence[np.ndarray], a: Attrs) -> list[np.ndarray]:
@@ -393,27 +420,13 @@ SEMANTICS: dict[str, Entry] = {
         {"heads": _count(), "scale": _FLOAT},
     ),
     "sdsa": (
-        lambda args, a: [
-            kernels.sdsa(
-                args[0],
-                args[1],
-                args[2],
-                *_lif_args(a),
-            )
-        ],
+        _sdsa,
         (3, 3),
         1,
         {"heads": _count(), **LIF_ATTRS},
     ),
     "token_attention": (
-        lambda args, a: [
-            kernels.token_attention(
-                args[0],
-                args[1],
-                _i(a, "heads"),
-                *_lif_args(a),
-            )
-        ],
+        _token_attention,
         (2, 2),
         1,
         {"heads": _count(), **LIF_ATTRS},
@@ -476,10 +489,23 @@ RESULT_KINDS: dict[str, ResultKind] = {
 (`runtime.isa.ResultKind`)."""
 
 
-def run_op(name: str, args: Sequence[Value], attrs: Attrs) -> list[np.ndarray]:
-    """The op's results from any (dense or encoded) inputs."""
+TRACED = frozenset({"lif", "if", "leaky", "cuba_lif", "lif_box"})
+"""The ops whose semantics run a neuron with a membrane (a keyword `trace` receives it)."""
+
+
+def run_op(
+    name: str,
+    args: Sequence[Value],
+    attrs: Attrs,
+    membranes: list[np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """The op's results from any (dense or encoded) inputs; a neuron's membrane after each
+    step is appended to `membranes` when given (NeuroBench's membrane updates)."""
     semantics = SEMANTICS[name][0]
-    return semantics([dense(a) for a in args], attrs)
+    values = [dense(a) for a in args]
+    if membranes is not None and name in TRACED:
+        return semantics(values, attrs, trace=membranes)  # type: ignore[call-arg]
+    return semantics(values, attrs)
 
 
 def attr_value(value: Any) -> AttrValue:

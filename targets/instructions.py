@@ -30,7 +30,7 @@ def reference_semantics(op: str) -> Semantics:
     """The semantics of `spike.<op>`: what the reference interpreter computes."""
 
     def semantics(args: Sequence[Value], attrs: dict[str, AttrValue], e: Execution) -> list[Value]:
-        return list(run_op(op, args, attrs))
+        return list(run_op(op, args, attrs, e.membranes))
 
     return semantics
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from compiler.driver import load_model, parse_ir, print_ir
-from compiler.frontend.nir_options import NirOptions, options
+from compiler.frontend.nir_options import NirOptions, using
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["spikformer", "sdt", "xpikeformer", "moe"]
@@ -95,14 +95,9 @@ def test_generic_ir_round_trips_through_mlir_opt(sample: str, tmp_path: Path) ->
 
 def test_a_nir_model_round_trips_with_its_layer_names(tmp_path: Path) -> None:
     """NIR node names ("0", "1.lif") are not SSA names: only the locations carry them."""
-    saved = NirOptions(**vars(options))
-    options.dt, options.timesteps = 1e-4, 6
-    try:
-        model = ROOT / "samples" / "export" / "snntorch_rleaky.nir"
+    model = ROOT / "samples" / "export" / "snntorch_rleaky.nir"
+    with using(NirOptions(dt=1e-4, timesteps=6)):
         module, _, _ = load_model(str(model))
-    finally:
-        for key, value in vars(saved).items():
-            setattr(options, key, value)
     back = _through_mlir_opt(print_ir(module, generic=True), tmp_path)
     x = np.load(ROOT / "samples" / "export" / "nir_test_x.npy")[:, :4]
     rows, _ = _layer_rows(back, "sparse", tmp_path, {"input": x})

@@ -85,14 +85,12 @@ def test_snntorch_export_parameters_give_beta_back(tmp_path: Path, beta: float) 
 
 def test_a_nir_model_runs_on_every_target(tmp_path: Path) -> None:
     """Compiled for each target, the snnTorch export runs as the reference interpreter runs it."""
-    from compiler.frontend.nir_options import options
+    from compiler.frontend.nir_options import options, using
     from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
 
     model = EXPORTS / "snntorch_synaptic.nir"
     x = X[:, :8]
-    for field, value in vars(_options("snntorch_synaptic")).items():
-        setattr(options, field, value)
-    try:
+    with using(_options("snntorch_synaptic")):
         imported = import_nir(model, options)
         (want,) = evaluate(imported.module, imported.weights, {"input": x}).values()
         for target in ("stacked3d", "xpikeformer", "sparse"):
@@ -101,9 +99,6 @@ def test_a_nir_model_runs_on_every_target(tmp_path: Path) -> None:
             run = execute_package(package, built_for, {"input": x}, None, RunOptions())
             (got,) = run.outputs.values()
             assert np.array_equal(got, want), target
-    finally:
-        for field, value in vars(NirOptions()).items():
-            setattr(options, field, value)
 
 
 # -- the other nodes, against NIR's equations --------------------------------------------------
@@ -388,17 +383,12 @@ def test_a_recurrent_neuron_is_priced_with_its_feedback(target: str, tmp_path: P
     """The recurrent layer's adds are its neuron updates, priced as the plain layer's, plus one
     per weight each spike of the step before feeds back (`S Wᵀ`)."""
     from compiler.frontend.nir_import import nir_tensors
-    from compiler.frontend.nir_options import options
+    from compiler.frontend.nir_options import using
     from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
     from tests.conftest import entry_energy
 
-    for field, value in vars(_options("snntorch_rleaky")).items():
-        setattr(options, field, value)
-    try:
+    with using(_options("snntorch_rleaky")):
         compile_model(str(EXPORTS / "snntorch_rleaky.nir"), target, tmp_path / "p")
-    finally:
-        for field, value in vars(NirOptions()).items():
-            setattr(options, field, value)
     package, built_for = open_program(tmp_path / "p")
     x = X[:, :8]
     run = execute_package(package, built_for, {"input": x}, None, RunOptions())

@@ -306,12 +306,16 @@ def _snntorch_threshold(node: Any, w_scale: np.ndarray) -> float:
     return float(values[0])
 
 
-def _snntorch_checks(node: Any, tau_mem: np.ndarray, dt: float) -> None:
+def _snntorch_no_leak(node: Any) -> None:
     if not np.allclose(node.v_leak, 0.0):
         raise NodeProblem(
             "snnTorch's discretisation has no leak potential (v_leak must be 0); import with "
             "--nir-discretisation nir"
         )
+
+
+def _snntorch_checks(node: Any, tau_mem: np.ndarray, dt: float) -> None:
+    _snntorch_no_leak(node)
     if not np.allclose(node.r, tau_mem / dt):
         raise NodeProblem(
             "snnTorch's discretisation needs r = tau / dt (what snntorch.export_nir writes); "
@@ -350,11 +354,7 @@ def lif(b: GraphBuilder, name: str, node: Any, x: SSAValue, sample: list[int]) -
     if b.discretisation == "snntorch":
         beta = _snntorch_decay(dt, tau, "tau")
         thr = _snntorch_threshold(node, _f32(node, "r") * dt / tau)
-        if not np.allclose(node.v_leak, 0.0):
-            raise NodeProblem(
-                "snnTorch's discretisation has no leak potential (v_leak must be 0); import "
-                "with --nir-discretisation nir"
-            )
+        _snntorch_no_leak(node)  # r enters as the threshold's scale, as snnTorch reads it
         op: spike.LeakyOp | spike.LIFBoxOp = spike.LeakyOp(
             x,
             beta=beta,

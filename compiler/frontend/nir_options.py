@@ -6,7 +6,9 @@ Kept apart from `nir_import` so that the CLI can set them without importing the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields, replace
 
 DISCRETISATIONS = ("auto", "snntorch", "norse", "nir")
 """`snntorch`: as `snntorch.import_nir` builds its neurons; `norse`: as `norse.torch.from_nir`
@@ -33,3 +35,16 @@ class NirOptions:
 
 options = NirOptions()
 """The options of this invocation, set by the CLI."""
+
+
+@contextmanager
+def using(chosen: NirOptions) -> Iterator[NirOptions]:
+    """`options` set to `chosen` for the block (what a command's flags would set), then back."""
+    saved = replace(options)
+    for f in fields(NirOptions):
+        setattr(options, f.name, getattr(chosen, f.name))
+    try:
+        yield options
+    finally:
+        for f in fields(NirOptions):
+            setattr(options, f.name, getattr(saved, f.name))

@@ -283,7 +283,7 @@ def _projection_semantics(op: str, most: int) -> Semantics:
                 f"{e.instruction.opcode}: {len(operands)} operands, at most {most} without prune_by"
             )
         own = {k: v for k, v in attrs.items() if k not in PRUNE_ATTRS}
-        (result,) = run_op(op, operands, own)
+        (result,) = run_op(op, operands, own, e.membranes)
         values = dense(result)
         kept = _kept_channels(e, values.shape[-1])
         if kept is not None:
@@ -439,7 +439,7 @@ def _attention_semantics(op: str) -> Semantics:
     ) -> list[RuntimeValue]:
         own = {k: v for k, v in attrs.items() if k not in ("head", "head_count")}
         operands = list(args[:-1]) if "head" in attrs else list(args)
-        (result,) = run_op(op, operands, own)
+        (result,) = run_op(op, operands, own, e.membranes)
         if not _kept(e):
             result = np.zeros_like(result)
         return [result]

@@ -79,7 +79,7 @@ def test_mutated_nir_files_are_refused_or_run(kind: str, tmp_path: Path) -> None
             model.write_bytes(bytes(data))
         else:
             _parameter_mutant(model, rng)
-        args = ["eval", model, "--dt", dt, "--timesteps", "3"]
+        args: list[str | Path] = ["eval", model, "--dt", dt, "--timesteps", "3"]
         args += ["--nir-discretisation", discretisation, "-i", inputs, "-o", output]
         if tally.check(f"nir {kind} {case} ({name})", run_spikec(args), output):
             tally.counts["accepted"] += 1
