@@ -408,3 +408,25 @@ def test_a_recurrent_neuron_is_priced_with_its_feedback(target: str, tmp_path: P
     per_update_plain = entry_energy(plain, "energy.compute.add16") / price / updates_plain
     assert per_update_rec == pytest.approx(per_update_plain)
     assert recurrent.workload is not None and recurrent.workload.dense_synops > 0
+
+
+def test_a_file_libhdf5_never_finishes_reading_is_refused(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """libhdf5 can loop forever on a corrupted file (the NIR fuzzer found two), inside C code
+    no signal stops: the read runs in a child that is killed after its time."""
+    import time
+
+    from compiler.frontend import nir_import
+
+    monkeypatch.setattr(nir, "read", lambda path: time.sleep(3600))
+    monkeypatch.setattr(nir_import, "READ_SECONDS", 0.5)
+    started = time.perf_counter()
+    _fails(
+        ["import", EXPORTS / "snntorch_mlp.nir", "--timesteps", "2"],
+        capsys,
+        "snntorch_mlp.nir",
+        "did not finish within",
+        "corrupted HDF5",
+    )
+    assert time.perf_counter() - started < 10

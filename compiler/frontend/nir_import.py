@@ -55,9 +55,13 @@ properties)."""
 
 NEURONS = ("LIF", "IF", "LI", "I", "CubaLIF", "CubaLI")
 
+READ_SECONDS = 10.0
+"""How long reading a NIR file may take, besides 1 s per 10 MB of it (`_read_with_time_limit`)."""
+
 
 def read_graph(path: str | Path) -> Any:
-    """The NIR graph in a file, or a clear error (the `nir` package missing, not HDF5, not NIR)."""
+    """The NIR graph in a file, or a clear error (the `nir` package missing, not HDF5, not NIR,
+    or a file libhdf5 cannot finish reading)."""
     try:
         import nir
     except ImportError:
@@ -66,19 +70,54 @@ def read_graph(path: str | Path) -> Any:
         ) from None
     if not Path(path).is_file():
         raise SpikecError("no such file", where=str(path))
-    try:
-        graph = nir.read(path)
-    except Exception as e:  # h5py and nir raise anything from OSError to KeyError
+    ok, graph = _read_with_time_limit(Path(path))
+    if not ok:
         raise SpikecError(
-            f"not a readable NIR file ({type(e).__name__}: {e}); spikec reads the HDF5 files "
-            "nir.write produces",
+            f"not a readable NIR file ({graph}); spikec reads the HDF5 files nir.write produces",
             where=str(path),
-        ) from None
+        )
     if not isinstance(graph, nir.NIRGraph):
         raise SpikecError(
             f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=str(path)
         )
     return graph
+
+
+def _read_with_time_limit(path: Path) -> tuple[bool, Any]:
+    """`nir.read` in a forked child: libhdf5 can loop forever on a corrupted file, inside C code
+    no signal interrupts, so the child is killed after `READ_SECONDS` plus 1 s per 10 MB.
+    (True, graph) or (False, why)."""
+    import multiprocessing
+
+    seconds = READ_SECONDS + path.stat().st_size / 10e6
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_read_into, args=(path, sender), daemon=True)
+    child.start()
+    sender.close()
+    try:
+        if not receiver.poll(seconds):
+            return False, f"reading it did not finish within {seconds:.0f} s: a corrupted HDF5 file"
+        result: tuple[bool, Any] = receiver.recv()
+        return result
+    except EOFError:
+        return False, "the reader stopped without an answer"
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        receiver.close()
+
+
+def _read_into(path: Path, sender: Any) -> None:
+    import nir
+
+    try:
+        sender.send((True, nir.read(path)))
+    except Exception as e:  # h5py and nir raise anything from OSError to KeyError
+        sender.send((False, f"{type(e).__name__}: {e}"))
+    finally:
+        sender.close()
 
 
 # ---------------------------------------------------------------------------------------------
