@@ -97,8 +97,9 @@ unit: $(STAMP)
 
 test: lint typecheck unit
 
-# A longer fuzzing run than `make test`'s: FUZZ_CASES mutants of each of the six kinds (ONNX
-# structure, ONNX bytes, non-UTF-8 names, IR text, program folders, command lines), from FUZZ_SEED.
+# A longer fuzzing run than `make test`'s: FUZZ_CASES mutants of each of the eight kinds (ONNX
+# structure, ONNX bytes, non-UTF-8 names, IR text, program folders, command lines, NIR bytes,
+# NIR parameters), from FUZZ_SEED.
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 1
 fuzz: $(STAMP)
