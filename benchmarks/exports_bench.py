@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from compiler.errors import SpikecError  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
-from compiler.reference import evaluate  # noqa: E402
+from compiler.interpreters.reference import evaluate  # noqa: E402
 from compiler.toolchain import (  # noqa: E402
     RunOptions,
     compile_model,

@@ -27,9 +27,9 @@ from onnx import TensorProto, helper, numpy_helper
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.coverage import coverage  # noqa: E402
+from compiler.frontend.coverage import coverage  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
-from compiler.reference import evaluate  # noqa: E402
+from compiler.interpreters.reference import evaluate  # noqa: E402
 from compiler.toolchain import RunOptions, compile_model, execute_package, open_program  # noqa: E402
 
 T, N, D = 4, 64, 256

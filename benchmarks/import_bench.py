@@ -35,9 +35,9 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.driver import print_ir  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
-from compiler.reference import evaluate  # noqa: E402
+from compiler.interpreters.reference import evaluate  # noqa: E402
+from compiler.ir.printer import print_ir  # noqa: E402
 from samples import builders  # noqa: E402
 
 SAMPLES = ["spikformer", "sdt", "xpikeformer", "moe"]
@@ -70,7 +70,7 @@ import json, sys
 sys.path.insert(0, {str(REPO)!r})
 from pathlib import Path
 import compiler.frontend.convert_spike, compiler.frontend.convert_standard
-from compiler.driver import print_ir
+from compiler.ir.printer import print_ir  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx
 
 def status(key):

@@ -77,7 +77,7 @@ def neurobench_figures(name: str) -> tuple[dict[str, float], np.ndarray]:
 
 
 def spikec_figures(name: str, x: np.ndarray, folder: Path) -> dict[str, float]:
-    from compiler.comparison import plan_designs
+    from compiler.explore.comparison import plan_designs
     from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
 
     designs = [(d.target, d.variant) for d in plan_designs([])]  # every target, every variant

@@ -19,8 +19,8 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.driver import run_pipeline  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
+from compiler.transforms.pipeline import run_pipeline  # noqa: E402
 from samples import builders  # noqa: E402
 
 PIPELINE = (

@@ -32,10 +32,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from compiler.explore.grid import parse_grid  # noqa: E402
+from compiler.explore.sweep import sweep  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
-from compiler.grid import parse_grid  # noqa: E402
-from compiler.reference import evaluate, input_names  # noqa: E402
-from compiler.sweep import sweep  # noqa: E402
+from compiler.interpreters.reference import evaluate, input_names  # noqa: E402
 
 MODEL = REPO / "samples" / "moe.onnx"
 INPUT = REPO / "samples" / "moe_input.npy"

@@ -23,10 +23,11 @@ import numpy as np
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 
 from compiler import __version__
-from compiler.driver import IRDumps, PassCallback, load_model, pipeline_length, run_pipeline
 from compiler.errors import SpikecError
+from compiler.frontend.load import load_model
+from compiler.ir.weights import WeightStore
 from compiler.progress import Bar, bar, logger
-from compiler.weights import WeightStore
+from compiler.transforms.pipeline import IRDumps, PassCallback, pipeline_length, run_pipeline
 from runtime.deviation import SpikeLog, accuracy, deviation
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware

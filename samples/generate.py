@@ -32,9 +32,9 @@ from xdsl.ir import Operation
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from compiler.compare import agreement, run_onnxruntime
 from compiler.frontend.onnx_import import ImportResult, import_onnx
-from compiler.reference import FIRING_OPS, ActivityRecorder, evaluate
+from compiler.interpreters.oracle import agreement, run_onnxruntime
+from compiler.interpreters.reference import FIRING_OPS, ActivityRecorder, evaluate
 from runtime.encoded import EncodedSpikes
 from samples import builders
 from samples.builders import Layer, Router, Step
@@ -273,10 +273,10 @@ def check_against_onnxruntime(
     path: Path, result: ImportResult, x: np.ndarray, folder: Path
 ) -> list[str]:
     """Compare the reference interpreter (on the imported `result` of `path`) with onnxruntime
-    on `x`: the model's outputs under the contract (`compiler.compare.agreement`), and the
-    spikes of every op that fires (neurons, spiking attention), which must be identical; they
-    are read from onnxruntime by adding them to a copy of the model's outputs. Returns one line
-    per check; raises AssertionError on a mismatch."""
+    on `x`: the model's outputs under the contract (`compiler.interpreters.oracle.agreement`),
+    and the spikes of every op that fires (neurons, spiking attention), which must be
+    identical; they are read from onnxruntime by adding them to a copy of the model's outputs.
+    Returns one line per check; raises AssertionError on a mismatch."""
     capture = Capture()
     ours = evaluate(result.module, result.weights, {"x": x}, (capture,))
     theirs = run_onnxruntime(str(path), {"x": x})

@@ -33,9 +33,14 @@ from xdsl.ir import Attribute, Operation, SSAValue
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import DYNAMIC, EncodedSpikesType, SpikeTrainType
-from compiler.locations import value_layer
-from compiler.reference import input_names, main_function, output_names, repeated_inputs
-from compiler.weights import WeightStore, dense_to_array
+from compiler.interpreters.reference import (
+    input_names,
+    main_function,
+    output_names,
+    repeated_inputs,
+)
+from compiler.ir.locations import value_layer
+from compiler.ir.weights import WeightStore, dense_to_array
 from runtime.errors import ProgramError
 from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program, Role
 from targets.target import Lowered

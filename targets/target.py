@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.weights import WeightStore
+from compiler.ir.weights import WeightStore
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from runtime.interpreter import RunRecord

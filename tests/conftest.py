@@ -127,7 +127,7 @@ def raised_copy(model: onnx.ModelProto, path: Path) -> tuple[onnx.ModelProto, Ra
     """A raised copy of `model` (stored at `path`) and the report, raised as `import_onnx` does."""
     from compiler.frontend.onnx_import import _infer_shapes
     from compiler.frontend.raising import raise_model
-    from compiler.weights import OnnxTensors
+    from compiler.ir.weights import OnnxTensors
 
     raised = onnx.ModelProto()
     raised.CopyFrom(model)
@@ -139,8 +139,8 @@ def checked_reference(path: Path, feeds: dict[str, np.ndarray]) -> dict[str, np.
     onnxruntime's (reals within 1e-5): the oracle a target's run is then held to exactly."""
     import onnxruntime as ort
 
-    from compiler.driver import load_model
-    from compiler.reference import evaluate
+    from compiler.frontend.load import load_model
+    from compiler.interpreters.reference import evaluate
 
     module, weights, _ = load_model(str(path))
     ours = evaluate(module, weights, feeds)

@@ -412,8 +412,8 @@ def test_an_unwritable_output_is_a_clear_error(
 ) -> None:
     """Writing where the OS refuses (here a path under a regular file, which fails for root too)
     is one message, not an OSError traceback."""
-    from compiler.driver import write_text
     from compiler.errors import SpikecError
+    from compiler.ir.files import write_text
 
     blocker = tmp_path / "file"
     blocker.write_text("")
@@ -494,7 +494,7 @@ def test_an_infinite_membrane_resets_to_nan_as_onnxruntime(neuron: str, tmp_path
     import onnxruntime as ort
 
     from compiler.frontend.onnx_import import import_onnx
-    from compiler.reference import evaluate
+    from compiler.interpreters.reference import evaluate
 
     node = helper.make_node(neuron, ["x"], ["s"], domain="spike")
     path = tmp_path / "n.onnx"
@@ -708,7 +708,7 @@ def test_keepdims_other_than_one_drops_the_axes_as_onnxruntime(keepdims: int) ->
     import onnxruntime as ort
 
     from compiler.frontend.onnx_import import import_onnx
-    from compiler.reference import evaluate
+    from compiler.interpreters.reference import evaluate
 
     node = helper.make_node("ReduceMean", ["x"], ["y"], axes=[2], keepdims=keepdims)
     model = model_from([node], [("x", [4, 2, 3])], [("y", None)])
@@ -756,7 +756,7 @@ def test_flags_other_than_0_or_1_read_as_onnxruntime_reads_them(
     import onnxruntime as ort
 
     from compiler.frontend.onnx_import import import_onnx
-    from compiler.reference import evaluate
+    from compiler.interpreters.reference import evaluate
 
     inputs = ["x", "k"] if op == "TopK" else ["x"]
     nodes = [helper.make_node(op, inputs, ["y"] + (["i"] if op == "TopK" else []), **attrs)]  # type: ignore[arg-type]

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from compiler.comparison import MISSING, REFERENCE, Design, plan_designs
-from compiler.plots import CHARTS
+from compiler.explore.comparison import MISSING, REFERENCE, Design, plan_designs
+from compiler.explore.plots import CHARTS
 from targets import load_target, target_names
 from tests.conftest import run_cli
 

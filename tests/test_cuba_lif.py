@@ -21,7 +21,7 @@ from compiler.dialects.spike.types import real_type
 from compiler.errors import UnsupportedModelError
 from compiler.frontend.onnx_functions import FUNCTION_NAMES, cuba_lif_function
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime import kernels
 from runtime.interpreter import InstructionRecord

@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.coverage import coverage
+from compiler.frontend.coverage import coverage
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from targets import load_target, target_names
 from tests.conftest import SAMPLES, checked_reference, run_sample_program

@@ -11,15 +11,16 @@ import pytest
 from onnx import helper
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.compare import agreement
 from compiler.dialects import spike
-from compiler.driver import parse_ir, print_ir
 from compiler.errors import SpikecError, UnsupportedModelError
 from compiler.frontend.onnx_import import import_onnx
 from compiler.frontend.reshape import reshape_target
 from compiler.frontend.values import Layout, NodeError, Value
-from compiler.reference import evaluate, main_function
-from compiler.weights import WeightStore
+from compiler.interpreters.oracle import agreement
+from compiler.interpreters.reference import evaluate, main_function
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
+from compiler.ir.weights import WeightStore
 from tests.conftest import dyadic, model_from, tiny_input, tiny_spiking_model
 
 T = 4

@@ -17,10 +17,10 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 from xdsl.dialects import func
 
-from compiler.coverage import coverage
 from compiler.dialects import spike
+from compiler.frontend.coverage import coverage
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime.onnx_region import decode_body, node_work
 from targets import load_target, target_names

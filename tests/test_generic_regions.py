@@ -14,7 +14,7 @@ import pytest
 
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime.onnx_region import decode_body, run_region
 from targets.workload import region_work

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from compiler.errors import SpikecError
-from compiler.grid import expand_range, load_grid_file, parse_grid
+from compiler.explore.grid import expand_range, load_grid_file, parse_grid
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

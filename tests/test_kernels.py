@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.driver import parse_ir
-from compiler.reference import evaluate
-from compiler.weights import WeightStore
+from compiler.interpreters.reference import evaluate
+from compiler.ir.parse import parse_ir
+from compiler.ir.weights import WeightStore
 from runtime import kernels
 from runtime.random import uniform_tables
 

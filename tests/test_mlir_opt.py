@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.driver import load_model, parse_ir, print_ir
+from compiler.frontend.load import load_model
 from compiler.frontend.nir_options import NirOptions, using
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ["spikformer", "sdt", "xpikeformer", "moe"]

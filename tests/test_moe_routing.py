@@ -12,15 +12,18 @@ import onnx
 import pytest
 from onnx import helper
 
-from compiler.compare import agreement, run_onnxruntime
 from compiler.dialects import spike
 from compiler.dialects.spike.types import is_spike
-from compiler.driver import load_model, parse_ir, print_ir, run_pipeline
 from compiler.errors import SpikecError
+from compiler.frontend.load import load_model
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate, main_function
+from compiler.interpreters.oracle import agreement, run_onnxruntime
+from compiler.interpreters.reference import evaluate, main_function
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
+from compiler.ir.weights import WeightStore
 from compiler.toolchain import compile_model, get_target, run_program
-from compiler.weights import WeightStore
+from compiler.transforms.pipeline import run_pipeline
 from runtime import kernels
 from runtime.interpreter import RunRecord
 from targets.instructions import ADD16, COMPARE16, LOGIC1, MULT16, SPECIAL16

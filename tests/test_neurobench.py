@@ -28,7 +28,7 @@ F32 = np.float32
 
 @pytest.mark.parametrize("sample", SAMPLE_NAMES)
 def test_the_figures_are_the_same_on_every_design(sample: str, tmp_path: Path) -> None:
-    from compiler.comparison import plan_designs
+    from compiler.explore.comparison import plan_designs
     from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
 
     x = np.load(ROOT / "samples" / f"{sample}_input.npy")

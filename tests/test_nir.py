@@ -18,7 +18,7 @@ from compiler.dialects import spike
 from compiler.errors import SpikecError
 from compiler.frontend.nir_import import import_nir
 from compiler.frontend.nir_options import NirOptions
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from runtime import kernels
 from tests.conftest import run_cli
 
@@ -382,7 +382,7 @@ def test_export_refuses_another_extension(
 def test_a_recurrent_neuron_is_priced_with_its_feedback(target: str, tmp_path: Path) -> None:
     """The recurrent layer's adds are its neuron updates, priced as the plain layer's, plus one
     per weight each spike of the step before feeds back (`S Wᵀ`)."""
-    from compiler.frontend.nir_import import nir_tensors
+    from compiler.formats.nir_file import nir_tensors
     from compiler.frontend.nir_options import using
     from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
     from tests.conftest import entry_energy
@@ -417,10 +417,10 @@ def test_a_file_libhdf5_never_finishes_reading_is_refused(
     no signal stops: the read runs in a child that is killed after its time."""
     import time
 
-    from compiler.frontend import nir_import
+    from compiler.formats import nir_file
 
     monkeypatch.setattr(nir, "read", lambda path: time.sleep(3600))
-    monkeypatch.setattr(nir_import, "READ_SECONDS", 0.5)
+    monkeypatch.setattr(nir_file, "READ_SECONDS", 0.5)
     started = time.perf_counter()
     _fails(
         ["import", EXPORTS / "snntorch_mlp.nir", "--timesteps", "2"],

@@ -23,7 +23,7 @@ from onnx import helper as h
 from onnx import numpy_helper as nh
 
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from targets import load_target, target_names
 from tests.conftest import run_sample_program

@@ -14,9 +14,11 @@ from xdsl.ir import Block, Operation, Region, SSAValue
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, LeakyResetMode, ResetMode, real_type, shape_of
-from compiler.driver import parse_ir, print_ir, run_pipeline
-from compiler.reference import evaluate
-from compiler.weights import WeightStore, array_to_dense
+from compiler.interpreters.reference import evaluate
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
+from compiler.ir.weights import WeightStore, array_to_dense
+from compiler.transforms.pipeline import run_pipeline
 
 
 @dataclass

@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.driver import parse_ir, print_ir, run_pipeline
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
-from compiler.weights import WeightStore
+from compiler.interpreters.reference import evaluate
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
+from compiler.ir.weights import WeightStore
+from compiler.transforms.pipeline import run_pipeline
 from tests.conftest import SAMPLES, run_cli
 
 NAMES = ["spikformer", "sdt", "xpikeformer", "moe"]

@@ -22,8 +22,8 @@ from compiler.errors import UnsupportedModelError
 from compiler.frontend.onnx_functions import DOMAIN
 from compiler.frontend.onnx_import import _infer_shapes, import_onnx
 from compiler.frontend.raising import RaiseReport, raise_model
-from compiler.reference import evaluate, repeated_inputs
-from compiler.weights import OnnxTensors
+from compiler.interpreters.reference import evaluate, repeated_inputs
+from compiler.ir.weights import OnnxTensors
 from tests.conftest import SAMPLES, dyadic, model_from, run_cli
 
 EXPORTS = SAMPLES / "export"

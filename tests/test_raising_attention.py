@@ -23,8 +23,8 @@ from onnx import helper
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import _infer_shapes, import_onnx
 from compiler.frontend.raising import RaiseReport, raise_model
-from compiler.reference import evaluate
-from compiler.weights import OnnxTensors
+from compiler.interpreters.reference import evaluate
+from compiler.ir.weights import OnnxTensors
 from tests.conftest import SAMPLES, model_from
 
 EXPORTS = SAMPLES / "export"

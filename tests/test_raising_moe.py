@@ -15,7 +15,7 @@ from onnx import helper
 
 from compiler.dialects import spike
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from targets import load_target, target_names
 from tests.conftest import SAMPLES, model_from, run_sample_program

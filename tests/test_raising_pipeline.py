@@ -12,10 +12,10 @@ import onnxruntime as ort
 import pytest
 
 from compiler.cli.ir import RAISING_PASSES
-from compiler.coverage import coverage
+from compiler.frontend.coverage import coverage
 from compiler.frontend.onnx_import import import_onnx
 from compiler.frontend.raising import PASS_NAMES, PIPELINE, select
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from tests.conftest import SAMPLES, run_cli
 
 EXPORTS = SAMPLES / "export"

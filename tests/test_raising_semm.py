@@ -18,8 +18,8 @@ from compiler.dialects import spike
 from compiler.frontend.onnx_import import _infer_shapes, import_onnx
 from compiler.frontend.raising import raise_model
 from compiler.frontend.raising.semm import IN_ORDER_EXPERTS
-from compiler.reference import evaluate
-from compiler.weights import OnnxTensors
+from compiler.interpreters.reference import evaluate
+from compiler.ir.weights import OnnxTensors
 from tests.conftest import SAMPLES, model_from
 from tests.conftest import raised_copy as _raise
 from tests.conftest import run_onnxruntime as _run

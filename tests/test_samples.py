@@ -11,10 +11,11 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.compare import agreement, run_onnxruntime
-from compiler.driver import parse_ir, print_ir
 from compiler.frontend.onnx_import import ImportResult, import_onnx
-from compiler.reference import ActivityRecorder, evaluate, main_function
+from compiler.interpreters.oracle import agreement, run_onnxruntime
+from compiler.interpreters.reference import ActivityRecorder, evaluate, main_function
+from compiler.ir.parse import parse_ir
+from compiler.ir.printer import print_ir
 from samples import builders
 from samples.generate import check_against_onnxruntime, sample_input
 from tests.conftest import SAMPLES

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.driver import load_model
-from compiler.reference import evaluate
+from compiler.frontend.load import load_model
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model, run_program
 from runtime.asm import parse_program
 from runtime.interpreter import RunRecord

@@ -17,8 +17,8 @@ import onnx
 import pytest
 from onnx import helper
 
-from compiler.driver import load_model
-from compiler.reference import evaluate
+from compiler.frontend.load import load_model
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import check_program_inputs, compile_model, open_program
 from runtime.interpreter import InstructionRecord, RunRecord, execute
 from runtime.isa import Value

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.driver import load_model
-from compiler.reference import evaluate
+from compiler.frontend.load import load_model
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import Run, compile_model
 from runtime.report import Report, render_table
 from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program

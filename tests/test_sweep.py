@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from compiler.errors import SpikecError
-from compiler.grid import parse_grid
-from compiler.sweep import pareto
+from compiler.explore.grid import parse_grid
+from compiler.explore.sweep import pareto
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,7 +367,7 @@ def test_sweep_plot_refuses_a_file_and_needs_matplotlib(
 
 def test_pareto_plot_of_a_front_and_of_no_ok_point(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
-    from compiler.plots import write_pareto_plot
+    from compiler.explore.plots import write_pareto_plot
 
     def row(lanes: int, energy: float | None, latency: float | None, status: str = "ok") -> Any:
         return {"lanes": lanes, "latency_us": latency, "energy_per_inference_uj": energy,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from compiler.sweep import pareto
+from compiler.explore.sweep import pareto
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -174,7 +174,7 @@ def test_pareto_plot_of_the_output_error_with_error_bars(tmp_path: Path) -> None
     pytest.importorskip("matplotlib")
     import matplotlib.image
 
-    from compiler.plots import write_pareto_plot
+    from compiler.explore.plots import write_pareto_plot
 
     rows = [
         {"bits": str(b), "energy_per_inference_uj": e, "output_relative_error": x,

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from compiler.sweep import lock_path, output_lock
+from compiler.explore.sweep import lock_path, output_lock
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -199,7 +199,7 @@ def _no_point_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
     def run_point(*_: Any) -> dict[str, Any]:
         raise AssertionError("a point ran")
 
-    monkeypatch.setattr("compiler.sweep.run_point", run_point)
+    monkeypatch.setattr("compiler.explore.sweep.run_point", run_point)
 
 
 def _read_only(folder: Path) -> Path:

@@ -20,7 +20,7 @@ from compiler.dialects.spike.types import real_type
 from compiler.errors import UnsupportedModelError
 from compiler.frontend.onnx_functions import FUNCTION_NAMES
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime import kernels
 from tests.conftest import checked_reference, dyadic, model_from, run_sample_program

@@ -12,10 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compiler.driver import load_model, parse_ir, run_pipeline
-from compiler.reference import evaluate
+from compiler.frontend.load import load_model
+from compiler.interpreters.reference import evaluate
+from compiler.ir.parse import parse_ir
 from compiler.toolchain import RunOptions, compile_model, execute_package, get_target, open_program
 from compiler.transforms.partition_experts import mixes_tokens
+from compiler.transforms.pipeline import run_pipeline
 from runtime import kernels
 from runtime.interpreter import InstructionRecord
 from runtime.program import Instruction, Program

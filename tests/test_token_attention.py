@@ -19,13 +19,14 @@ from xdsl.utils.exceptions import VerifyException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import PlacementAttr, SpikeTrainType, real_type
-from compiler.driver import load_model, run_pipeline
 from compiler.errors import UnsupportedModelError
+from compiler.frontend.load import load_model
 from compiler.frontend.onnx_functions import FUNCTION_NAMES, token_attention_function
 from compiler.frontend.onnx_import import import_onnx
-from compiler.reference import evaluate
+from compiler.interpreters.reference import evaluate
+from compiler.ir.weights import WeightStore
 from compiler.toolchain import compile_model
-from compiler.weights import WeightStore
+from compiler.transforms.pipeline import run_pipeline
 from runtime import kernels
 from runtime.interpreter import InstructionRecord
 from targets.instructions import ADD16, ADD32, COMPARE16, LOGIC1, MULT8

@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from compiler.driver import load_model
 from compiler.errors import SpikecError
-from compiler.reference import evaluate
+from compiler.frontend.load import load_model
+from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime.report import render_table
 from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program

@@ -13,18 +13,14 @@ import click
 import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
-from compiler.driver import (
-    IRDumps,
-    externalize_derived,
-    load_model,
-    print_ir,
-    rebase_weights,
-    write_atomically,
-    write_text,
-)
 from compiler.errors import SpikecError
+from compiler.frontend.load import load_model
+from compiler.ir.files import write_atomically, write_text
+from compiler.ir.printer import print_ir
+from compiler.ir.weight_paths import externalize_derived, rebase_weights
+from compiler.ir.weights import WeightStore
 from compiler.progress import QUIET, configure
-from compiler.weights import WeightStore
+from compiler.transforms.pipeline import IRDumps
 
 
 def emit_ir(module: ModuleOp, base: Path, output: str | None, generic: bool) -> None:
@@ -262,7 +258,7 @@ class ModelRun:
 
 def load_model_run(model: str, input_specs: tuple[str, ...], labels: str | None) -> ModelRun:
     from compiler.dialects.spike.types import shape_of
-    from compiler.reference import InputError, check_inputs, input_names, main_function
+    from compiler.interpreters.reference import InputError, check_inputs, input_names, main_function
 
     module, weights, base = load_model(model)
     names = input_names(module)
@@ -278,7 +274,7 @@ def load_model_run(model: str, input_specs: tuple[str, ...], labels: str | None)
 
 def check_plot_option(plot_dir: str | None) -> None:
     if plot_dir is not None:
-        from compiler.plots import check_matplotlib, check_plot_dir
+        from compiler.explore.plots import check_matplotlib, check_plot_dir
 
         check_plot_dir(plot_dir)
         check_matplotlib()

@@ -21,10 +21,8 @@ from compiler.cli.common import (
     save_outputs,
     verbosity_options,
 )
-from compiler.driver import (
-    write_text,
-)
 from compiler.errors import SpikecError
+from compiler.ir.files import write_text
 
 
 @click.command("eval")
@@ -62,7 +60,7 @@ def eval_command(
       spikec eval samples/export/sj_sdt.dynamo.onnx -i samples/export/digits_test_x.npy \\
           --labels samples/export/digits_test_y.npy
     """
-    from compiler.reference import (
+    from compiler.interpreters.reference import (
         ActivityRecorder,
         evaluate,
     )
@@ -92,7 +90,7 @@ def eval_command(
     if reference is not None:
         if model == "-" or model.endswith(".mlir"):
             raise SpikecError("--reference needs the ONNX model, not IR", where=model)
-        from compiler.compare import compare_with_onnxruntime
+        from compiler.interpreters.oracle import compare_with_onnxruntime
 
         report, ok = compare_with_onnxruntime(model, module, inputs, outputs)
         click.echo(report)

@@ -17,10 +17,8 @@ from compiler.cli.common import (
     model_options,
     verbosity_options,
 )
-from compiler.driver import (
-    write_text,
-)
 from compiler.errors import SpikecError
+from compiler.ir.files import write_text
 
 
 @click.command("compare")
@@ -135,7 +133,7 @@ def compare_command(
           --labels samples/export/digits_test_y.npy --no-variants --json sdt.json
       spikec compare samples/moe.onnx --input samples/moe_input.npy --plot out/plots
     """
-    from compiler.comparison import (
+    from compiler.explore.comparison import (
         compare,
         find_baseline,
         plan_designs,
@@ -182,7 +180,7 @@ def compare_command(
     if csv_file is not None:
         write_text(csv_file, render_csv(comparison))
     if plot_dir is not None:
-        from compiler.plots import write_plots
+        from compiler.explore.plots import write_plots
 
         write_plots(comparison, plot_dir)
     click.echo(render_table(comparison), nl=False)
@@ -318,9 +316,9 @@ def sweep_command(
       spikec sweep samples/xpikeformer.onnx -i samples/xpikeformer_input.npy -t xpikeformer \\
           --grid 'adc.bits=4,6,8' --numerics analog --seed 1 --seeds 5
     """
-    from compiler.grid import load_grid_file, parse_grid
-    from compiler.reference import evaluate
-    from compiler.sweep import check_grid, output_lock, render_table, sweep
+    from compiler.explore.grid import load_grid_file, parse_grid
+    from compiler.explore.sweep import check_grid, output_lock, render_table, sweep
+    from compiler.interpreters.reference import evaluate
     from compiler.toolchain import remember_import
 
     if (grid_text is None) == (grid_file is None):
@@ -339,7 +337,7 @@ def sweep_command(
     check_output_folder(output)
     check_plot_option(plot_dir)
     if parquet_file is not None:
-        from compiler.parquet import check_pyarrow
+        from compiler.explore.parquet import check_pyarrow
 
         check_output_folder(parquet_file)
         check_pyarrow()
@@ -373,7 +371,7 @@ def sweep_command(
             seeds=seeds,
         )
         if plot_dir is not None:
-            from compiler.plots import write_pareto_plot
+            from compiler.explore.plots import write_pareto_plot
 
             design = target_name if chosen == target_name else f"{target_name}:{chosen}"
             versus = "latency" if result.trade_off == "latency_us" else f"output error ({numerics})"
@@ -382,7 +380,7 @@ def sweep_command(
                 result.rows, result.pareto, result.keys, title, plot_dir, result.trade_off
             )
         if parquet_file is not None:
-            from compiler.parquet import write_parquet
+            from compiler.explore.parquet import write_parquet
 
             about = {
                 "model": model,

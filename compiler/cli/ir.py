@@ -17,20 +17,13 @@ from compiler.cli.common import (
     model_options,
     verbosity_options,
 )
-from compiler.driver import (
-    SPLIT_MARKER,
-    absolute_weights,
-    load_model,
-    parse_ir,
-    print_ir,
-    read_ir,
-    read_text,
-    rebase_weights,
-    run_pipeline,
-    split_input,
-    write_text,
-)
 from compiler.errors import SpikecError
+from compiler.frontend.load import load_model
+from compiler.ir.files import write_text
+from compiler.ir.parse import SPLIT_MARKER, parse_ir, read_ir, read_text, split_input
+from compiler.ir.printer import print_ir
+from compiler.ir.weight_paths import absolute_weights, rebase_weights
+from compiler.transforms.pipeline import run_pipeline
 
 RAISING_PASSES = (
     "loops",
@@ -114,8 +107,8 @@ def import_command(
 
     module, _, base = load_model(model, inline_weights, show if explain else None, passes)
     if explain:
-        from compiler.coverage import coverage
         from compiler.frontend.convert_generic import generic_op_lines
+        from compiler.frontend.coverage import coverage
 
         for line in [*generic_op_lines(module), *coverage(module).lines()]:
             click.echo(line, err=True)

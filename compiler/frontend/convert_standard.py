@@ -16,7 +16,6 @@ from compiler.frontend.onnx_import import (
     attr_float,
     attr_int,
     attributes,
-    name_hint,
 )
 from compiler.frontend.raising.graph import slice_spec
 from compiler.frontend.reshape import (
@@ -26,6 +25,7 @@ from compiler.frontend.reshape import (
     unsqueeze_target,
 )
 from compiler.frontend.values import Layout, NodeError, Value
+from compiler.ir.locations import name_hint
 
 STANDARD_CONVERTERS: dict[str, Converter] = {}
 

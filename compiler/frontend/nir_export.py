@@ -24,8 +24,8 @@ from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import LeakyResetMode, ResetMode, shape_of
 from compiler.errors import SpikecError
-from compiler.reference import input_names, main_function, output_names
-from compiler.weights import WeightStore, dense_to_array
+from compiler.interpreters.reference import input_names, main_function, output_names
+from compiler.ir.weights import WeightStore, dense_to_array
 
 F32 = np.float32
 
@@ -361,7 +361,7 @@ def export_nir(module: ModuleOp, weights: WeightStore, dt: float, path: Path) ->
             "writing NIR needs the 'nir' package: pip install 'spikec[nir]'"
         ) from None
     result = Exporter(module, weights, dt).run()
-    from compiler.driver import write_atomically
+    from compiler.ir.files import write_atomically
 
     def write(tmp: Path) -> None:
         nir.write(tmp, result.graph)

@@ -15,7 +15,7 @@ Weights stay in the `.nir` file: `spike.global @fc1.weight` reads the `weight` o
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,9 +39,10 @@ from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
+from compiler.formats.nir_file import FlatGraph, flatten, read_graph
 from compiler.frontend.nir_options import NirOptions
-from compiler.frontend.values import name_hint
-from compiler.weights import WEIGHTS_ATTR, WeightStore, array_to_dense
+from compiler.ir.locations import name_hint
+from compiler.ir.weights import WEIGHTS_ATTR, WeightStore, array_to_dense
 
 DISCRETISATION_ATTR = "spike.nir_discretisation"
 """Module attribute: which library's discretisation the import followed."""
@@ -49,152 +50,7 @@ DISCRETISATION_ATTR = "spike.nir_discretisation"
 DT_ATTR = "spike.dt"
 """Module attribute: the step, in seconds, the NIR graph was discretised with."""
 
-WEIGHT_FIELDS = ("weight", "bias", "scale")
-"""The array fields of NIR nodes that become `spike.global`s (parameters of neurons become op
-properties)."""
-
 NEURONS = ("LIF", "IF", "LI", "I", "CubaLIF", "CubaLI")
-
-READ_SECONDS = 10.0
-"""How long reading a NIR file may take, besides 1 s per 10 MB of it (`_read_with_time_limit`)."""
-
-
-def read_graph(path: str | Path) -> Any:
-    """The NIR graph in a file, or a clear error (the `nir` package missing, not HDF5, not NIR,
-    or a file libhdf5 cannot finish reading)."""
-    try:
-        import nir
-    except ImportError:
-        raise SpikecError(
-            "reading NIR needs the 'nir' package: pip install 'spikec[nir]'", where=str(path)
-        ) from None
-    if not Path(path).is_file():
-        raise SpikecError("no such file", where=str(path))
-    ok, graph = _read_with_time_limit(Path(path))
-    if not ok:
-        raise SpikecError(
-            f"not a readable NIR file ({graph}); spikec reads the HDF5 files nir.write produces",
-            where=str(path),
-        )
-    if not isinstance(graph, nir.NIRGraph):
-        raise SpikecError(
-            f"the file holds a single {type(graph).__name__} node, not a NIRGraph", where=str(path)
-        )
-    return graph
-
-
-def _read_with_time_limit(path: Path) -> tuple[bool, Any]:
-    """`nir.read` in a forked child: libhdf5 can loop forever on a corrupted file, inside C code
-    no signal interrupts, so the child is killed after `READ_SECONDS` plus 1 s per 10 MB.
-    (True, graph) or (False, why)."""
-    import multiprocessing
-
-    seconds = READ_SECONDS + path.stat().st_size / 10e6
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-    child = context.Process(target=_read_into, args=(path, sender), daemon=True)
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(seconds):
-            return False, f"reading it did not finish within {seconds:.0f} s: a corrupted HDF5 file"
-        result: tuple[bool, Any] = receiver.recv()
-        return result
-    except EOFError:
-        return False, "the reader stopped without an answer"
-    finally:
-        if child.is_alive():
-            child.kill()
-        child.join()
-        receiver.close()
-
-
-def _read_into(path: Path, sender: Any) -> None:
-    import nir
-
-    try:
-        sender.send((True, nir.read(path)))
-    except Exception as e:  # h5py and nir raise anything from OSError to KeyError
-        sender.send((False, f"{type(e).__name__}: {e}"))
-    finally:
-        sender.close()
-
-
-# ---------------------------------------------------------------------------------------------
-# Flattening nested graphs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class FlatGraph:
-    """A NIR graph with its subgraphs inlined: leaf nodes by dotted path, edges between them."""
-
-    nodes: dict[str, Any] = field(default_factory=dict)
-    edges: list[tuple[str, str]] = field(default_factory=list)
-    inputs: list[str] = field(default_factory=list)
-    outputs: list[str] = field(default_factory=list)
-
-
-def flatten(graph: Any, where: str) -> FlatGraph:
-    import nir
-
-    flat = FlatGraph()
-
-    def endpoint(g: Any, prefix: str, name: str, role: str) -> str:
-        """The leaf an edge's end names: a subgraph stands for its one Input (as a target) or
-        its one Output (as a source); `sub.inner` names a node inside subgraph `sub`."""
-        if name in g.nodes:
-            node = g.nodes[name]
-            if not isinstance(node, nir.NIRGraph):
-                return prefix + name
-            kind = nir.Input if role == "target" else nir.Output
-            ends = [k for k, v in node.nodes.items() if isinstance(v, kind)]
-            if len(ends) != 1:
-                raise SpikecError(
-                    f"edge {role} '{prefix}{name}' is a subgraph with {len(ends)} "
-                    f"{kind.__name__} nodes; spikec needs exactly one",
-                    where=where,
-                )
-            return endpoint(node, f"{prefix}{name}.", ends[0], role)
-        head, dot, rest = name.partition(".")
-        if dot and isinstance(g.nodes.get(head), nir.NIRGraph):
-            return endpoint(g.nodes[head], f"{prefix}{head}.", rest, role)
-        raise SpikecError(
-            f"an edge names node '{prefix}{name}', which the graph does not hold "
-            f"(its nodes: {', '.join(sorted(g.nodes)) or 'none'})",
-            where=where,
-        )
-
-    def walk(g: Any, prefix: str) -> None:
-        for name, node in g.nodes.items():
-            if isinstance(node, nir.NIRGraph):
-                walk(node, f"{prefix}{name}.")
-            else:
-                flat.nodes[prefix + name] = node
-        for edge in g.edges:
-            if len(edge) != 2:
-                raise SpikecError(f"edge {edge!r} is not a (source, target) pair", where=where)
-            source = endpoint(g, prefix, str(edge[0]), "source")
-            target = endpoint(g, prefix, str(edge[1]), "target")
-            flat.edges.append((source, target))
-
-    walk(graph, "")
-    flat.inputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Input)]
-    flat.outputs = [k for k, v in graph.nodes.items() if isinstance(v, nir.Output)]
-    return flat
-
-
-def nir_tensors(path: Path) -> dict[str, np.ndarray]:
-    """The weight arrays of a NIR file by global name (`node.weight`), as the import names them."""
-    flat = flatten(read_graph(path), str(path))
-    arrays: dict[str, np.ndarray] = {}
-    for name, node in flat.nodes.items():
-        for key in WEIGHT_FIELDS:
-            value = getattr(node, key, None)
-            if value is not None and not isinstance(value, bool | str):
-                arrays[f"{name}.{key}"] = np.ascontiguousarray(np.asarray(value, np.float32))
-    return arrays
-
 
 # ---------------------------------------------------------------------------------------------
 # The import
@@ -277,8 +133,8 @@ def import_nir(path: str | Path, options: NirOptions) -> NirImport:
     if dt is not None:
         module.attributes[DT_ATTR] = FloatAttr(dt, f64)
     module.attributes[WEIGHTS_ATTR] = StringAttr(str(Path(path).resolve()))
-    from compiler.driver import verify
-    from compiler.locations import assign_locations
+    from compiler.ir.locations import assign_locations
+    from compiler.ir.verify import verify
 
     assign_locations(module)
     try:
@@ -337,7 +193,7 @@ class GraphBuilder:
 
     def insert(self, op: Operation, name: str | None = None) -> SSAValue:
         """Insert `op`, its result named `name`, its location the NIR node being converted."""
-        from compiler.locations import name_location
+        from compiler.ir.locations import name_location
 
         layer = self.current or name
         if layer is not None:
@@ -433,7 +289,7 @@ class GraphBuilder:
             arg_types.append(real_type(self.full_shape(sample)))
         self.block = Block(arg_types=arg_types)
         self.builder = Builder(InsertPoint.at_end(self.block))
-        from compiler.locations import name_location
+        from compiler.ir.locations import name_location
 
         for arg, name in zip(self.block.args, self.flat.inputs, strict=True):
             arg.name_hint = name_hint(name)

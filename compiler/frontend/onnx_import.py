@@ -34,20 +34,21 @@ from xdsl.dialects.builtin import (
 from xdsl.ir import Attribute, Block, Operation, Region, SSAValue
 from xdsl.utils.exceptions import VerifyException
 
-from compiler.coverage import EXPORT_NODES_ATTR
 from compiler.dialects import spike
 from compiler.dialects.spike.types import DYNAMIC, format_shape, real_type
 from compiler.errors import SpikecError, UnsupportedModelError
+from compiler.formats.onnx_file import read_model
 from compiler.frontend.convert_generic import convert_generic
+from compiler.frontend.coverage import EXPORT_NODES_ATTR
 from compiler.frontend.onnx_check import canonical_flags, check_model, inline_foreign_functions
 from compiler.frontend.onnx_functions import DOMAIN as SPIKE_DOMAIN
-from compiler.frontend.onnx_reader import read_model
 from compiler.frontend.raising import RaiseReport, raise_model
 from compiler.frontend.raising.generic import PREFIX as REGION_PREFIX
 from compiler.frontend.raising.graph import attributes
 from compiler.frontend.spike_functions import check_spike_functions
-from compiler.frontend.values import Layout, NodeError, Value, name_hint
-from compiler.weights import (
+from compiler.frontend.values import Layout, NodeError, Value
+from compiler.ir.locations import name_hint
+from compiler.ir.weights import (
     WEIGHTS_ATTR,
     OnnxTensors,
     WeightStore,
@@ -509,8 +510,8 @@ def import_onnx(
     module.attributes[EXPORT_NODES_ATTR] = IntegerAttr(report.export_nodes, i64)
     if not inline_weights:
         module.attributes[WEIGHTS_ATTR] = StringAttr(str(path.resolve()))
-    from compiler.driver import verify
-    from compiler.locations import assign_locations
+    from compiler.ir.locations import assign_locations
+    from compiler.ir.verify import verify
 
     assign_locations(module)
     try:

@@ -12,7 +12,6 @@ axis (`[B, ...]`).
 from __future__ import annotations
 
 import enum
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,14 +92,3 @@ def batch_multiple(dim: int | str, symbol: str) -> int | None:
     if isinstance(dim, str) and dim.endswith(f"*{symbol}") and dim.split("*", 1)[0].isdigit():
         return int(dim.split("*", 1)[0])
     return None
-
-
-def name_hint(name: str) -> str | None:
-    """An SSA name hint from an ONNX value or NIR node name (keeps dots: `blocks.0.q`)."""
-    cleaned = re.sub(r"[^A-Za-z0-9_.$-]", "_", name).strip("_")
-    cleaned = re.sub(r"_+", "_", cleaned)
-    if not cleaned:
-        return None
-    if cleaned[0].isdigit():
-        cleaned = "v" + cleaned
-    return cleaned

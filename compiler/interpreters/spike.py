@@ -27,7 +27,7 @@ from xdsl.interpreter import (
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import EncodedSpikesType, ResetMode
-from compiler.weights import WeightStore, dense_to_array
+from compiler.ir.weights import WeightStore, dense_to_array
 from runtime import kernels, onnx_region
 from runtime.encoded import EncodedSpikes
 from runtime.random import uniform_tables

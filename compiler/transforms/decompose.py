@@ -33,8 +33,8 @@ from xdsl.utils.exceptions import PassFailedException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import EncodedSpikesType, ResetMode, is_spike, shape_of
+from compiler.ir.weights import array_to_dense
 from compiler.transforms.partition_experts import PartitionMoE
-from compiler.weights import array_to_dense
 
 COMPOUND = ("ssa", "sdsa", "token_attention", "stochastic_attention", "moe")
 

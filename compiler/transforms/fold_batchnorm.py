@@ -30,7 +30,7 @@ from xdsl.utils.exceptions import PassFailedException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import real_type, shape_of
-from compiler.weights import DERIVED_ATTR, WeightStore, array_to_dense, dense_to_array
+from compiler.ir.weights import DERIVED_ATTR, WeightStore, array_to_dense, dense_to_array
 
 
 @dataclass

@@ -16,8 +16,8 @@ from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import is_spike
-from compiler.locations import layer_name
-from compiler.weights import WeightStore
+from compiler.ir.locations import layer_name
+from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
 from targets.memory import plan_weights

@@ -29,8 +29,8 @@ from xdsl.ir import Operation, SSAValue
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import PlacementAttr, shape_of
-from compiler.reference import main_function
-from compiler.weights import WeightStore
+from compiler.interpreters.reference import main_function
+from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
 from targets.lowering import Lowering
 from targets.memory import plan_weights

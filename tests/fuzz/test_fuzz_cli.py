@@ -28,8 +28,8 @@ IMAGES = SAMPLES / "export" / "digits_test_x.npy"
 @pytest.fixture(scope="module")
 def originals(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The files every case copies: a model, its input and IR, a sample and its program."""
-    from compiler.driver import print_ir
     from compiler.frontend.onnx_import import import_onnx
+    from compiler.ir.printer import print_ir
     from compiler.toolchain import compile_model
 
     folder = tmp_path_factory.mktemp("cli")

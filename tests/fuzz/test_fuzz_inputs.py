@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 import pytest
 
-from compiler.driver import print_ir
 from compiler.frontend.onnx_import import import_onnx
+from compiler.ir.printer import print_ir
 from tests.conftest import SAMPLES
 from tests.fuzz import mutate
 from tests.fuzz.harness import (

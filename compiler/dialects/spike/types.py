@@ -364,14 +364,14 @@ def normalize_axis(axis: int, rank: int, op_name: str) -> int:
 @dataclass(frozen=True)
 class Canonicalized(HasCanonicalizationPatternsTrait):
     """Trait naming the canonicalisation patterns of an op, looked up lazily by class name in
-    `compiler.transforms.canonicalization_patterns` (the dialect does not import passes)."""
+    `compiler.dialects.spike.canonicalization` (the dialect does not import passes)."""
 
     patterns: tuple[str, ...]
 
     def get_patterns(self, op: type[Operation]) -> tuple[RewritePattern, ...]:
-        from compiler.transforms import canonicalization_patterns
+        from compiler.dialects.spike import canonicalization
 
-        return tuple(getattr(canonicalization_patterns, name)() for name in self.patterns)
+        return tuple(getattr(canonicalization, name)() for name in self.patterns)
 
     @classmethod
     def get_canonicalization_patterns(cls) -> tuple[RewritePattern, ...]:

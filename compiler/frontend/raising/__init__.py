@@ -35,7 +35,7 @@ from compiler.frontend.raising.rolling import roll
 from compiler.frontend.raising.semm import raise_semm
 from compiler.frontend.raising.spikes import read_spikes
 from compiler.frontend.raising.time_input import add_time_axes, raise_repeated_inputs
-from compiler.weights import OnnxTensors
+from compiler.ir.weights import OnnxTensors
 
 __all__ = [
     "PASS_NAMES",

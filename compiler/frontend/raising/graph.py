@@ -14,7 +14,7 @@ from onnx import helper, numpy_helper
 
 from compiler.frontend.onnx_check import subgraphs
 from compiler.frontend.raising.report import NotRaised
-from compiler.weights import OnnxTensors
+from compiler.ir.weights import OnnxTensors
 
 
 def is_standard(node: onnx.NodeProto) -> bool:

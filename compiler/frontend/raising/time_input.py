@@ -14,7 +14,7 @@ import math
 import numpy as np
 import onnx
 
-from compiler.coverage import STEP_NODE_SUFFIX
+from compiler.frontend.coverage import STEP_NODE_SUFFIX
 from compiler.frontend.raising.graph import Graph, attributes, is_standard
 
 DYNAMIC = -1

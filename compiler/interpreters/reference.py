@@ -22,8 +22,8 @@ from compiler.dialects.spike.neurons import NeuronOp
 from compiler.dialects.spike.types import DYNAMIC, format_shape, is_spike, shape_of
 from compiler.errors import SpikecError
 from compiler.interpreters.spike import SpikeFunctions
+from compiler.ir.weights import WeightStore
 from compiler.progress import Bar, bar, logger
-from compiler.weights import WeightStore
 from runtime.encoded import EncodedSpikes
 from runtime.finite import check_finite
 

@@ -175,11 +175,11 @@ class _File:
             self._npz = np.load(self.path, allow_pickle=False)
             return
         if self.path.suffix == ".nir":
-            from compiler.frontend.nir_import import nir_tensors
+            from compiler.formats.nir_file import nir_tensors
 
             self._nir = nir_tensors(self.path)
             return
-        from compiler.frontend.onnx_reader import read_model
+        from compiler.formats.onnx_file import read_model
 
         try:
             model = read_model(self.path)

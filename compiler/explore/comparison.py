@@ -25,8 +25,8 @@ import numpy as np
 from xdsl.dialects.builtin import ModuleOp
 
 from compiler.errors import SpikecError
+from compiler.ir.weights import WeightStore
 from compiler.progress import bar, logger
-from compiler.weights import WeightStore
 from runtime.deviation import top1
 from runtime.errors import ProgramError
 from runtime.hardware import TECHNOLOGY_NODE, TECHNOLOGY_VDD
@@ -141,8 +141,8 @@ class Comparison:
     timeline: RunRecord | None = None
     """The baseline's run: each instruction's unit and start and end cycle."""
     coverage: dict[str, Any] | None = None
-    """The model's coverage (`compiler.coverage`): shares of nodes and synaptic operations in
-    dedicated `spike` ops rather than generic ops."""
+    """The model's coverage (`compiler.frontend.coverage`): shares of nodes and synaptic
+    operations in dedicated `spike` ops rather than generic ops."""
 
 
 def _area_mm2(report: Report) -> float | None:
@@ -242,8 +242,8 @@ def compare(
     design is priced at (`runtime.technology`'s C·V² rule), `"baseline"` for the baseline's,
     None for each design's own. `settings` (`key=value`) apply to every design whose hardware
     description has the key; a key none has is refused."""
-    from compiler.driver import load_model
-    from compiler.reference import evaluate
+    from compiler.frontend.load import load_model
+    from compiler.interpreters.reference import evaluate
     from compiler.toolchain import RunOptions, build_package, execute_package, get_target
     from runtime.deviation import accuracy
 
@@ -384,7 +384,7 @@ def compare(
             "spike agr. / output rel. err: against the exact run of the same program (spikes "
             "equal to its, %; ‖y - y_exact‖ / ‖y_exact‖); 100 / 0 in exact numerics"
         )
-    from compiler.coverage import coverage
+    from compiler.frontend.coverage import coverage
 
     figures = coverage(module).as_dict()
     return Comparison(columns, rows, baseline.name, notes, reports, timeline, figures)

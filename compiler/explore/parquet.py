@@ -17,9 +17,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from compiler.driver import write_atomically
 from compiler.errors import SpikecError
-from compiler.sweep import NUMERICS, PARETO, STATUS, Sweep
+from compiler.explore.sweep import NUMERICS, PARETO, STATUS, Sweep
+from compiler.ir.files import write_atomically
 
 
 def check_pyarrow() -> None:

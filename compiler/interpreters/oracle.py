@@ -10,7 +10,7 @@ from xdsl.dialects.builtin import ModuleOp
 
 from compiler.dialects.spike.types import is_spike
 from compiler.errors import SpikecError
-from compiler.reference import main_function, output_names
+from compiler.interpreters.reference import main_function, output_names
 
 REAL_TOLERANCE = 1e-5
 """Largest allowed |a - b|, relative to the largest |reference| of the output."""

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from compiler.driver import write_atomically
 from compiler.errors import SpikecError
+from compiler.ir.files import write_atomically
 from runtime.isa import COMPONENTS
 
 if TYPE_CHECKING:
-    from compiler.comparison import Comparison
+    from compiler.explore.comparison import Comparison
 
 CHARTS = ("energy_breakdown.png", "layer_energy.png", "timeline.png", "memory_levels.png")
 PARETO_CHART = "pareto.png"

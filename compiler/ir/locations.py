@@ -10,6 +10,8 @@ theirs the same way. Reports take layer names from locations first (`layer_name`
 
 from __future__ import annotations
 
+import re
+
 from xdsl.dialects import func
 from xdsl.dialects.builtin import ModuleOp, NameLoc, NoneAttr, StringAttr
 from xdsl.ir import Block, Operation, SSAValue
@@ -100,8 +102,6 @@ def restore_names(module: ModuleOp) -> None:
     """Name the values an MLIR tool renumbered (`%0`) after their op's location, as
     `mlir-opt --mlir-use-nameloc-as-prefix` does: passes name the ops they create after the
     values they replace, and those names become the new ops' layers."""
-    from compiler.frontend.values import name_hint
-
     for op in module.walk():
         location = op.location
         if not isinstance(location, NameLoc):
@@ -121,3 +121,14 @@ def _name_arguments(block: Block) -> None:
     for arg in block.args:
         if not isinstance(arg.location, NameLoc):
             arg.location = name_location(arg.name_hint or f"arg{arg.index}")
+
+
+def name_hint(name: str) -> str | None:
+    """An SSA name hint from an ONNX value or NIR node name (keeps dots: `blocks.0.q`)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.$-]", "_", name).strip("_")
+    cleaned = re.sub(r"_+", "_", cleaned)
+    if not cleaned:
+        return None
+    if cleaned[0].isdigit():
+        cleaned = "v" + cleaned
+    return cleaned

@@ -2,7 +2,7 @@
 settings (`--set key=value`), each run on the same inputs (exact numerics, or a hardware
 numerics mode over one or more seeds), one row per point.
 
-    check_grid:  the grid's keys (read by compiler.grid) checked by the target's own `--set`
+    check_grid:  the grid's keys (read by compiler.explore.grid) checked by the target's own `--set`
                  validation
     sweep:       run the points not yet in the CSV (in parallel worker processes, on a Dask
                  cluster, or in-process), appending each row to the CSV as it finishes; the rows
@@ -42,15 +42,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from compiler.comparison import (
+from compiler.errors import SpikecError
+from compiler.explore.comparison import (
     Column,
     Comparison,
     cost_figures,
     deviation_figures,
     top1_agreement,
 )
-from compiler.comparison import render_table as render_comparison
-from compiler.errors import SpikecError
+from compiler.explore.comparison import render_table as render_comparison
 from compiler.progress import Bar, bar, logger, stages_at_debug
 from runtime.errors import ProgramError
 from runtime.hardware import recording_reads
