@@ -32,13 +32,8 @@ sys.path.insert(0, str(REPO))
 from compiler.errors import SpikecError  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
 from compiler.interpreters.reference import evaluate  # noqa: E402
-from compiler.toolchain import (  # noqa: E402
-    RunOptions,
-    compile_model,
-    execute_package,
-    get_target,
-    open_program,
-)
+from compiler.runner import RunOptions, execute_package, get_target, open_program  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 from targets import target_names  # noqa: E402
 
 EXPORTS = REPO / "samples" / "export"

@@ -30,7 +30,8 @@ sys.path.insert(0, str(REPO))
 from compiler.frontend.coverage import coverage  # noqa: E402
 from compiler.frontend.onnx_import import import_onnx  # noqa: E402
 from compiler.interpreters.reference import evaluate  # noqa: E402
-from compiler.toolchain import RunOptions, compile_model, execute_package, open_program  # noqa: E402
+from compiler.runner import RunOptions, execute_package, open_program  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 
 T, N, D = 4, 64, 256
 ACTIVATIONS = ("Gelu", "Erf", "Sigmoid", "Softplus")

@@ -25,7 +25,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from runtime_bench import BIG_MODELS, big_input, big_model  # noqa: E402
 
-from compiler.toolchain import RunOptions, compile_model, execute_package, open_program  # noqa: E402
+from compiler.runner import RunOptions, execute_package, open_program  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 from targets import load_target, target_names  # noqa: E402
 
 

@@ -78,7 +78,8 @@ def neurobench_figures(name: str) -> tuple[dict[str, float], np.ndarray]:
 
 def spikec_figures(name: str, x: np.ndarray, folder: Path) -> dict[str, float]:
     from compiler.explore.comparison import plan_designs
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
+    from compiler.toolchain import compile_model
 
     designs = [(d.target, d.variant) for d in plan_designs([])]  # every target, every variant
     model = ROOT / "samples" / "export" / f"{name}.dynamo.onnx"

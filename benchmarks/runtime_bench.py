@@ -46,12 +46,8 @@ import onnx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from compiler.toolchain import (  # noqa: E402
-    RunOptions,
-    compile_model,
-    execute_package,
-    open_program,
-)
+from compiler.runner import RunOptions, execute_package, open_program  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 from runtime.package import Package  # noqa: E402
 from runtime.report import render_table  # noqa: E402
 from samples import builders  # noqa: E402
@@ -203,7 +199,7 @@ def peak_memory(imports: str, work: str, x_path: Path) -> float:
 def ours_peak(program: Path, x_path: Path, numerics: str) -> float:
     imports = (
         "from pathlib import Path\n"
-        "from compiler.toolchain import RunOptions, execute_package, open_program\n"
+        "from compiler.runner import RunOptions, execute_package, open_program\n"
         "from runtime.report import render_table"
     )
     work = (

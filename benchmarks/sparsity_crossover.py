@@ -29,7 +29,8 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from runtime_bench import SDT, big_input, calibrated_gains  # noqa: E402
 
-from compiler.toolchain import compile_model, open_program, run_package  # noqa: E402
+from compiler.runner import open_program, run_package  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 from runtime.asm import parse_program  # noqa: E402
 from runtime.interpreter import execute  # noqa: E402
 from runtime.report import build_report  # noqa: E402
@@ -80,18 +81,18 @@ def single_layer() -> None:
     figures: dict[str, list[tuple[float, float]]] = {"sparse": [], "dense": []}
     for variant in figures:
         program = parse_program(layer_program(variant), f"fc1.{variant}.sasm")
-        target.instruction_set.validate(program, "fc1.sasm", hardware)
+        target.machine.instruction_set.validate(program, "fc1.sasm", hardware)
         for rate in rates:
             spikes = (rng.random((T, 1, TOKENS, D_IN)) < rate).astype(np.float32)
             _, record = execute(
                 program,
-                target.instruction_set,
+                target.machine.instruction_set,
                 hardware,
                 constants,
                 {"%s": spikes},
                 timesteps=T,
-                clock_entry=target.clock_entry,
-                leakage_entries=target.leakage_entries,
+                clock_entry=target.machine.clock_entry,
+                leakage_entries=target.machine.leakage_entries,
             )
             totals = build_report(record).totals
             figures[variant].append((totals["cycles"], totals["energy_pj"]))

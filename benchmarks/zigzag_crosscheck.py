@@ -55,7 +55,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from compiler.frontend.onnx_functions import make_model  # noqa: E402
-from compiler.toolchain import RunOptions, compile_model, execute_package, open_program  # noqa: E402
+from compiler.runner import RunOptions, execute_package, open_program  # noqa: E402
+from compiler.toolchain import compile_model  # noqa: E402
 from runtime.hardware import Hardware  # noqa: E402
 from runtime.memory import Level, levels  # noqa: E402
 from targets import load_target  # noqa: E402

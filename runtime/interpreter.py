@@ -19,7 +19,16 @@ from runtime.encoded import EncodedSpikes
 from runtime.errors import ProgramError
 from runtime.finite import check_finite
 from runtime.hardware import Hardware
-from runtime.isa import SPIKE_KINDS, Cost, EnergyItem, Execution, InstructionSet, Value
+from runtime.isa import (
+    CORE_COMPONENTS,
+    LEAKAGE,
+    SPIKE_KINDS,
+    Cost,
+    EnergyItem,
+    Execution,
+    InstructionSet,
+    Value,
+)
 from runtime.memory import ActivationMemory, Activations
 from runtime.neurobench import Workload
 from runtime.program import Buffer, BufferType, Instruction, Program
@@ -62,6 +71,8 @@ class RunRecord:
     memory: dict[str, dict[str, float]] | None = None
     """Per on-chip activation level: capacity, peak occupancy and spilled bits per inference
     (`runtime.memory.ActivationMemory.summary`)."""
+    components: tuple[str, ...] = (*CORE_COMPONENTS, LEAKAGE)
+    """The design's energy components (`InstructionSet.all_components`), in report order."""
 
     @property
     def latency_seconds(self) -> float:
@@ -180,6 +191,7 @@ def execute(
             )
         values[buffer.name] = constant
     outputs = {b.name for b in program.outputs}
+    components = isa.all_components
     last_use = _last_uses(program)
     memory = None
     if activations is not None:
@@ -237,6 +249,13 @@ def execute(
         for name, result in zip(ins.outputs, results, strict=True):
             values[name] = result
         cost = opcode.cost(context)
+        for item in cost.items:
+            if item.component not in components:
+                raise ProgramError(
+                    f"internal error: line {ins.line}: {ins.opcode} spends energy on "
+                    f"'{item.component}', a component target {isa.target} does not declare "
+                    f"({', '.join(components)})"
+                )
         work = None
         if opcode.op is not None:
             own = (
@@ -268,7 +287,7 @@ def execute(
         milliwatts = hardware.number(entry)
         picojoules = milliwatts * 1e-3 * seconds * 1e12
         if picojoules:
-            leakage.append(EnergyItem("leakage", entry, picojoules))
+            leakage.append(EnergyItem(LEAKAGE, entry, picojoules))
     results_out = {
         name: value.to_dense() if isinstance(value, EncodedSpikes) else np.asarray(value)
         for name, value in values.items()
@@ -286,6 +305,7 @@ def execute(
         hardware,
         program,
         memory.summary() if memory is not None else None,
+        components,
     )
     return results_out, record
 

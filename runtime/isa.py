@@ -10,7 +10,7 @@ operand counts, attribute names and types.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,8 +25,19 @@ from runtime.program import AttrValue, BufferType, Instruction, Program
 
 Value = np.ndarray | EncodedSpikes
 
-COMPONENTS = ("compute", "sram", "dram", "adc_dac", "vertical", "noc", "leakage")
-"""Energy components of the report (DESIGN.md)."""
+CORE_COMPONENTS = ("compute", "sram", "dram")
+"""Energy components every design has (DESIGN.md); a design declares its own beside them
+(`InstructionSet.components`, e.g. converters or die-to-die links)."""
+
+LEAKAGE = "leakage"
+"""The component of static energy, the last of every design's."""
+
+
+def merged_components(designs: Iterable[Iterable[str]]) -> list[str]:
+    """The components of several designs in one order (first seen first, `LEAKAGE` last): the
+    columns of a comparison."""
+    merged = [c for c in dict.fromkeys(c for components in designs for c in components)]
+    return [c for c in merged if c != LEAKAGE] + ([LEAKAGE] if LEAKAGE in merged else [])
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,6 @@ class Cost:
     def energy(self, component: str, entry: str, count: float | np.ndarray) -> None:
         """Spend `count` times the energy of hardware entry `entry`. An array `count` gives the
         count per timestep; a scalar is spread evenly over the timesteps."""
-        assert component in COMPONENTS, component
         unit = self.hardware.number(entry)
         if isinstance(count, np.ndarray) and count.ndim:
             assert count.shape == (self.timesteps,), (entry, count.shape)
@@ -204,6 +214,13 @@ class InstructionSet:
     opcodes: dict[str, Opcode]
     units: UnitMap
     """The design's units and what each runs (a program naming another is refused)."""
+    components: tuple[str, ...] = ()
+    """Energy components of the design's own, beside `CORE_COMPONENTS` and `LEAKAGE`."""
+
+    @property
+    def all_components(self) -> tuple[str, ...]:
+        """The components of the design's report, in order."""
+        return (*CORE_COMPONENTS, *self.components, LEAKAGE)
 
     def validate(self, program: Program, filename: str, hardware: Hardware) -> None:
         """Reject what this target cannot run, naming the line: as a whole, before the first

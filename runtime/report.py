@@ -11,13 +11,13 @@ import csv
 import io
 import json
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from runtime.interpreter import RunRecord
-from runtime.isa import COMPONENTS
 from runtime.memory_report import memory_section, render_memory
 from runtime.neurobench import Workload
 
@@ -192,7 +192,7 @@ def build_report(run: RunRecord) -> Report:
         run.timesteps,
         run.clock_hz / 1e6,
         totals,
-        {c: per_component.get(c, 0.0) for c in COMPONENTS},
+        {c: per_component.get(c, 0.0) for c in run.components},
         sorted(per_unit.values(), key=lambda u: u["unit"]),
         list(per_layer.values()),
         [float(v) for v in per_step],
@@ -203,14 +203,17 @@ def build_report(run: RunRecord) -> Report:
     )
 
 
-def _energy(picojoules: float) -> str:
+def energy_text(picojoules: float) -> str:
+    """An energy in the largest unit it fills (pJ to J), three decimals."""
     for unit, scale in (("J", 1e12), ("mJ", 1e9), ("uJ", 1e6), ("nJ", 1e3)):
         if abs(picojoules) >= scale:
             return f"{picojoules / scale:.3f} {unit}"
     return f"{picojoules:.3f} pJ"
 
 
-def render_table(report: Report) -> str:
+def render_table(report: Report, sections: Mapping[str, Callable[[Any], str]] | None = None) -> str:
+    """The report as text; `sections` draw the design's own sections (`Machine.sections`),
+    the others print plainly."""
     t = report.totals
     out = io.StringIO()
     out.write(
@@ -219,25 +222,27 @@ def render_table(report: Report) -> str:
     )
     out.write(
         f"  latency {t['cycles']:.0f} cycles = {t['latency_s'] * 1e6:.2f} us   "
-        f"energy {_energy(t['energy_pj'])} (dynamic {_energy(t['dynamic_pj'])}, leakage "
-        f"{_energy(t['leakage_pj'])})\n"
+        f"energy {energy_text(t['energy_pj'])} (dynamic {energy_text(t['dynamic_pj'])}, leakage "
+        f"{energy_text(t['leakage_pj'])})\n"
         f"  EDP {t['edp_js']:.3e} J*s   {t['inferences_per_s']:.1f} inferences/s   "
-        f"{_energy(t['energy_per_inference_pj'])} per inference\n"
+        f"{energy_text(t['energy_per_inference_pj'])} per inference\n"
     )
     total = t["energy_pj"] or 1.0
     out.write("energy by component:\n")
     for component, pj in report.per_component.items():
         if pj:
-            out.write(f"  {component:<10} {_energy(pj):>14}  {100 * pj / total:5.1f} %\n")
+            out.write(f"  {component:<10} {energy_text(pj):>14}  {100 * pj / total:5.1f} %\n")
     out.write("units:\n")
     for unit in report.per_unit:
         out.write(
             f"  {unit['unit']:<14} {unit['instructions']:5d} instr  "
             f"busy {unit['busy_cycles']:12.0f} cycles  "
-            f"utilisation {100 * unit['utilisation']:5.1f} %  {_energy(unit['energy_pj']):>14}"
+            f"utilisation {100 * unit['utilisation']:5.1f} %  {energy_text(unit['energy_pj']):>14}"
             f"  {100 * unit['energy_pj'] / total:5.1f} %\n"
         )
-    out.write("energy by timestep: " + ", ".join(_energy(e) for e in report.per_timestep) + "\n")
+    out.write(
+        "energy by timestep: " + ", ".join(energy_text(e) for e in report.per_timestep) + "\n"
+    )
     out.write("layers:\n")
     width = max((len(r["layer"]) for r in report.per_layer), default=5)
     for row in report.per_layer:
@@ -245,13 +250,13 @@ def render_table(report: Report) -> str:
         sparse = f"  sparsity {100 * sparsity:5.1f} %" if sparsity is not None else ""
         out.write(
             f"  {row['layer']:<{width}}  {row['busy_cycles']:12.0f} cycles  "
-            f"{_energy(row['energy_pj']):>14}{sparse}\n"
+            f"{energy_text(row['energy_pj']):>14}{sparse}\n"
         )
     out.write(render_workload(report.workload, report.batch))
     if report.memory:
         out.write(render_memory(report.memory))
     for name, section in report.extra.items():
-        render = _SECTIONS.get(name)
+        render = {**_SECTIONS, **(sections or {})}.get(name)
         out.write(render(section) if render else _plain_section(name, section))
     return out.getvalue()
 
@@ -269,17 +274,6 @@ def _plain_section(name: str, section: Any) -> str:
     if isinstance(section, dict) and all(number(v) is not None for v in section.values()):
         return f"{name}: " + ", ".join(f"{k} {number(v)}" for k, v in section.items()) + "\n"
     return f"{name}: {json.dumps(section)}\n"
-
-
-def _mapping(section: dict[str, Any]) -> str:
-    text = f"mapping: {section.get('summary', '')}\n"
-    for row in section.get("layers", []):
-        text += (
-            f"  {row['layer']:<24} {row['shape'][0]:>5} x {row['shape'][1]:<5} on "
-            f"{row['crossbars']:3d} crossbars ({row['row_blocks']} x {row['column_blocks']} "
-            f"blocks)  utilisation {100 * row['utilisation']:5.1f} %\n"
-        )
-    return text
 
 
 def _numerics(section: dict[str, Any]) -> str:
@@ -314,46 +308,8 @@ def _accuracy(section: dict[str, Any]) -> str:
     )
 
 
-def _tiers(section: dict[str, float]) -> str:
-    return "tiers: " + ", ".join(f"{k} {_energy(v)}" for k, v in section.items()) + "\n"
-
-
-def _versus_2d(section: dict[str, dict[str, float]]) -> str:
-    text = "vs_2d: where 3D wins (+) or loses (-) against the same design in 2D\n"
-    for name, f in section.items():
-        if name == "latency_s":
-            text += (
-                f"  {'latency':<10} 3D {f['3d'] * 1e6:10.2f} us   2D {f['2d'] * 1e6:10.2f} us"
-                f"   {f['3d_wins_by'] * 1e6:+10.2f} us\n"
-            )
-        else:
-            text += (
-                f"  {name:<10} 3D {_energy(f['3d']):>13}   2D {_energy(f['2d']):>13}"
-                f"   {'+' if f['3d_wins_by'] >= 0 else '-'}{_energy(abs(f['3d_wins_by']))}\n"
-            )
-    return text
-
-
-def _area(section: dict[str, Any]) -> str:
-    return (
-        f"area: footprint 2D {section['footprint_2d_mm2']:.3f} mm2, 3D "
-        f"{section['footprint_3d_mm2']:.3f} mm2 (tiers "
-        + ", ".join(f"{a:.3f}" for a in section["tier_areas_3d_mm2"])
-        + f" mm2); mean planar wire 2D {section['wire_2d_mm']:.2f} mm, 3D "
-        f"{section['wire_3d_mm']:.2f} mm\n  units (mm2): "
-        + ", ".join(f"{k} {v:g}" for k, v in section["units_mm2"].items())
-        + "\n"
-    )
-
-
-_SECTIONS = {
-    "mapping": _mapping,
-    "numerics": _numerics,
-    "accuracy": _accuracy,
-    "tiers": _tiers,
-    "vs_2d": _versus_2d,
-    "area": _area,
-}
+_SECTIONS: dict[str, Callable[[Any], str]] = {"numerics": _numerics, "accuracy": _accuracy}
+"""How the sections every run may have are drawn; a design brings its own (`sections`)."""
 
 
 def render_csv(report: Report) -> str:

@@ -43,7 +43,7 @@ from compiler.ir.locations import value_layer
 from compiler.ir.weights import WeightStore, dense_to_array
 from runtime.errors import ProgramError
 from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program, Role
-from targets.target import Lowered
+from targets.backend import Lowered
 
 
 def buffer_type(value_type: Attribute) -> BufferType:

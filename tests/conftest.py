@@ -17,7 +17,7 @@ from compiler.frontend.onnx_functions import make_model
 from compiler.frontend.raising.report import RaiseReport
 
 if TYPE_CHECKING:
-    from compiler.toolchain import Run
+    from compiler.runner import Run
     from runtime.interpreter import InstructionRecord
 
 REPO = Path(__file__).resolve().parents[1]
@@ -117,7 +117,7 @@ def compile_samples(
 
 def run_sample_program(path: Path, x: np.ndarray, **options: Any) -> Run:
     """Execute a compiled program on input `x` with `RunOptions(**options)`."""
-    from compiler.toolchain import RunOptions, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
 
     package, target = open_program(path)
     return execute_package(package, target, {"x": x}, None, RunOptions(**options))

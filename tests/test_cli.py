@@ -123,7 +123,7 @@ def test_commands_that_read_no_onnx_do_not_import_it() -> None:
     script = (
         "import sys\n"
         "import compiler.cli, compiler.toolchain, compiler.interpreters.reference\n"
-        "from compiler.toolchain import get_target\n"
+        "from compiler.runner import get_target\n"
         "from targets import target_names\n"
         "for name in target_names(): get_target(name).hardware()\n"
         "heavy = ('onnx', 'xdsl.interpreters')\n"

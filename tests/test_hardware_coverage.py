@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from compiler.toolchain import RunOptions, build_package, execute_package, get_target, import_once
+from compiler.runner import RunOptions, execute_package, get_target
+from compiler.toolchain import build_package, import_once
 from runtime.hardware import recording_reads
 from targets import target_names
 from tests.conftest import SAMPLE_NAMES, SAMPLES

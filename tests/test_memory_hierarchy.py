@@ -14,7 +14,8 @@ import onnx
 import pytest
 from onnx import helper
 
-from compiler.toolchain import compile_model, open_program
+from compiler.runner import open_program
+from compiler.toolchain import compile_model
 from runtime.technology import node_factor, sram_read_64b
 from targets import load_target
 from targets.memory import GRANULE_BITS, most_that_fit

@@ -64,7 +64,8 @@ def _through_mlir_opt(text: str, tmp_path: Path) -> str:
 
 
 def _layer_rows(module_text: str, target: str, tmp_path: Path, feeds: dict[str, np.ndarray]):
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
+    from compiler.toolchain import compile_model
 
     ir = tmp_path / "model.mlir"
     ir.write_text(module_text)

@@ -22,7 +22,8 @@ from compiler.interpreters.reference import evaluate, main_function
 from compiler.ir.parse import parse_ir
 from compiler.ir.printer import print_ir
 from compiler.ir.weights import WeightStore
-from compiler.toolchain import compile_model, get_target, run_program
+from compiler.runner import get_target, run_program
+from compiler.toolchain import compile_model
 from compiler.transforms.pipeline import run_pipeline
 from runtime import kernels
 from runtime.interpreter import RunRecord

@@ -29,7 +29,8 @@ F32 = np.float32
 @pytest.mark.parametrize("sample", SAMPLE_NAMES)
 def test_the_figures_are_the_same_on_every_design(sample: str, tmp_path: Path) -> None:
     from compiler.explore.comparison import plan_designs
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
+    from compiler.toolchain import compile_model
 
     x = np.load(ROOT / "samples" / f"{sample}_input.npy")
     designs = [(d.target, d.variant) for d in plan_designs([])]  # every target, every variant

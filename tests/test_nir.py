@@ -86,7 +86,8 @@ def test_snntorch_export_parameters_give_beta_back(tmp_path: Path, beta: float) 
 def test_a_nir_model_runs_on_every_target(tmp_path: Path) -> None:
     """Compiled for each target, the snnTorch export runs as the reference interpreter runs it."""
     from compiler.frontend.nir_options import options, using
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
+    from compiler.toolchain import compile_model
 
     model = EXPORTS / "snntorch_synaptic.nir"
     x = X[:, :8]
@@ -384,7 +385,8 @@ def test_a_recurrent_neuron_is_priced_with_its_feedback(target: str, tmp_path: P
     per weight each spike of the step before feeds back (`S Wᵀ`)."""
     from compiler.formats.nir_file import nir_tensors
     from compiler.frontend.nir_options import using
-    from compiler.toolchain import RunOptions, compile_model, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
+    from compiler.toolchain import compile_model
     from tests.conftest import entry_energy
 
     with using(_options("snntorch_rleaky")):

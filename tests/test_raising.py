@@ -839,7 +839,8 @@ def test_batch_norm_forms_of_exports(form: str, tmp_path: Path) -> None:
 
 def test_static_batch_export_counts_every_image_as_an_inference(tmp_path: Path) -> None:
     """The exports have a static batch of 64 ([T, 64, ...]): energy per inference divides by it."""
-    from compiler.toolchain import compile_model, execute_package, open_program
+    from compiler.runner import execute_package, open_program
+    from compiler.toolchain import compile_model
 
     compile_model(str(EXPORTS / "norse_lif.dynamo.onnx"), "sparse", tmp_path / "p")
     package, target = open_program(tmp_path / "p")

@@ -43,7 +43,7 @@ def linear_program(variant: str) -> str:
 
 def run_linear(spikes: np.ndarray, variant: str = "sparse") -> tuple[np.ndarray, RunRecord]:
     program = parse_program(linear_program(variant), "linear.sasm")
-    SPARSE.instruction_set.validate(program, "linear.sasm", SPARSE.hardware())
+    SPARSE.machine.instruction_set.validate(program, "linear.sasm", SPARSE.hardware())
     rng = np.random.default_rng(0)
     constants = {
         "@w": np.round(rng.normal(size=(16, 32)) * 64).astype(np.float32) / 64,
@@ -51,13 +51,13 @@ def run_linear(spikes: np.ndarray, variant: str = "sparse") -> tuple[np.ndarray,
     }
     outputs, record = execute(
         program,
-        SPARSE.instruction_set,
+        SPARSE.machine.instruction_set,
         SPARSE.hardware(),
         constants,
         {"%s": spikes.astype(np.float32)},
         timesteps=4,
-        clock_entry=SPARSE.clock_entry,
-        leakage_entries=SPARSE.leakage_entries,
+        clock_entry=SPARSE.machine.clock_entry,
+        leakage_entries=SPARSE.machine.leakage_entries,
     )
     expected = spikes.astype(np.float32) @ constants["@w"] + constants["@b"]
     np.testing.assert_array_equal(outputs["%y.out"], expected)
@@ -118,7 +118,7 @@ def test_malformed_sasm_names_the_line(body: str, message: str) -> None:
     text = ".target sparse sparse\n.input %s : spk[4,?,8,16]\n.buffer %a : addr[4,?,8 : 16]\n"
     with pytest.raises(ProgramError) as error:
         program = parse_program(text + body + "\n", "bad.sasm")
-        SPARSE.instruction_set.validate(program, "bad.sasm", SPARSE.hardware())
+        SPARSE.machine.instruction_set.validate(program, "bad.sasm", SPARSE.hardware())
     assert message in str(error.value)
     line = 4 + body.count("\n")
     assert str(error.value).startswith(f"bad.sasm:{line}")
@@ -240,7 +240,7 @@ def test_all_zero_input_costs_only_fixed_terms() -> None:
     report = build_report(record)
     leakage = report.totals["leakage_pj"]
     assert leakage == pytest.approx(
-        sum(hw.number(entry) for entry in SPARSE.leakage_entries)
+        sum(hw.number(entry) for entry in SPARSE.machine.leakage_entries)
         * 1e-3
         * record.latency_seconds
         * 1e12
@@ -292,12 +292,12 @@ def test_missing_or_misshapen_constant_is_reported() -> None:
     def run(constants: dict[str, np.ndarray]) -> None:
         execute(
             program,
-            SPARSE.instruction_set,
+            SPARSE.machine.instruction_set,
             SPARSE.hardware(),
             constants,
             spikes,
             timesteps=4,
-            clock_entry=SPARSE.clock_entry,
+            clock_entry=SPARSE.machine.clock_entry,
         )
 
     with pytest.raises(ProgramError, match="constant @b is missing"):
@@ -349,15 +349,15 @@ def test_a_result_of_either_kind_declared_spikes_must_hold_spikes() -> None:
 
     def run(softmax: str) -> dict[str, np.ndarray]:
         program = parse_program(text.format(softmax=softmax), "gates.sasm")
-        SPARSE.instruction_set.validate(program, "gates.sasm", hardware)
+        SPARSE.machine.instruction_set.validate(program, "gates.sasm", hardware)
         outputs, _ = execute(
             program,
-            SPARSE.instruction_set,
+            SPARSE.machine.instruction_set,
             hardware,
             {},
             x,
             timesteps=4,
-            clock_entry=SPARSE.clock_entry,
+            clock_entry=SPARSE.machine.clock_entry,
         )
         return outputs
 
@@ -369,17 +369,17 @@ def test_a_result_of_either_kind_declared_spikes_must_hold_spikes() -> None:
 def test_a_constant_declared_spikes_must_hold_spikes() -> None:
     text = ".target sparse sparse\n.const @c : spk[4,1,4]\n.output %y : spk[4,1,4]\n"
     program = parse_program(text + "vec: VEC.COPY @c -> %y\n", "c.sasm")
-    SPARSE.instruction_set.validate(program, "c.sasm", SPARSE.hardware())
+    SPARSE.machine.instruction_set.validate(program, "c.sasm", SPARSE.hardware())
     constants = {"@c": np.full((4, 1, 4), 0.5, np.float32)}
     with pytest.raises(ProgramError, match=r"constant @c is declared spk\[4,1,4\] on line 2"):
         execute(
             program,
-            SPARSE.instruction_set,
+            SPARSE.machine.instruction_set,
             SPARSE.hardware(),
             constants,
             {},
             timesteps=4,
-            clock_entry=SPARSE.clock_entry,
+            clock_entry=SPARSE.machine.clock_entry,
         )
 
 
@@ -388,7 +388,7 @@ def test_every_opcode_runs_on_some_unit_and_has_a_result_kind(name: str) -> None
     from runtime.ops import RESULT_KINDS, SEMANTICS
 
     target = load_target(name)
-    units = [target.instruction_set.units(target.hardware(), v) for v in target.variants]
+    units = [target.machine.instruction_set.units(target.hardware(), v) for v in target.variants]
     owned = set().union(*(ops for found in units for ops in found.values()))
-    assert owned == set(target.instruction_set.opcodes)
+    assert owned == set(target.machine.instruction_set.opcodes)
     assert set(RESULT_KINDS) == set(SEMANTICS)

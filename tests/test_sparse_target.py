@@ -12,7 +12,8 @@ import pytest
 
 from compiler.frontend.load import load_model
 from compiler.interpreters.reference import evaluate
-from compiler.toolchain import compile_model, run_program
+from compiler.runner import run_program
+from compiler.toolchain import compile_model
 from runtime.asm import parse_program
 from runtime.interpreter import RunRecord
 from runtime.report import Report, build_report

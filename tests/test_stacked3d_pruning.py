@@ -19,7 +19,8 @@ from onnx import helper
 
 from compiler.frontend.load import load_model
 from compiler.interpreters.reference import evaluate
-from compiler.toolchain import check_program_inputs, compile_model, open_program
+from compiler.runner import check_program_inputs, open_program
+from compiler.toolchain import compile_model
 from runtime.interpreter import InstructionRecord, RunRecord, execute
 from runtime.isa import Value
 from runtime.program import Instruction
@@ -106,16 +107,16 @@ def run_with_values(
     timesteps = int(package.manifest["timesteps"])
     _, record = execute(
         package.program,
-        target.instruction_set,
+        target.machine.instruction_set,
         hardware,
         package.constants,
         check_program_inputs(package, {"x": x}, {}),
         timesteps=timesteps,
-        clock_entry=target.clock_for(package.program.variant),
-        leakage_entries=target.leakage_for(package.program.variant),
+        clock_entry=target.machine.clock_for(package.program.variant),
+        leakage_entries=target.machine.leakage_for(package.program.variant),
         numerics=numerics,
         observe=observe,
-        activations=target.activations(
+        activations=target.machine.activations(
             hardware, package.program.variant, timesteps, package.manifest.get("weight_plan")
         ),
     )

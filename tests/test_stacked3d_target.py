@@ -12,8 +12,10 @@ import pytest
 
 from compiler.frontend.load import load_model
 from compiler.interpreters.reference import evaluate
-from compiler.toolchain import Run, compile_model
+from compiler.runner import Run
+from compiler.toolchain import compile_model
 from runtime.report import Report, render_table
+from targets import load_target
 from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program
 
 NAMES = SAMPLE_NAMES
@@ -163,7 +165,7 @@ def test_report_sections(programs: dict, capsys: pytest.CaptureFixture[str]) -> 
     )
     for figures in extra["vs_2d"].values():
         assert figures["3d_wins_by"] == pytest.approx(figures["2d"] - figures["3d"])
-    table = render_table(report)
+    table = render_table(report, load_target("stacked3d").machine.sections)
     assert "tiers:" in table and "vs_2d:" in table
     code, out, err = run_cli(["run", programs["moe", "3d"], "-i", MOE_X], capsys)
     assert code == 0, err

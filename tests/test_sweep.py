@@ -406,7 +406,7 @@ def test_a_key_no_point_reads_is_reported(
 
 
 def test_recording_reads_sees_every_accessor() -> None:
-    from compiler.toolchain import get_target
+    from compiler.runner import get_target
     from runtime.hardware import recording_reads
 
     hardware = get_target("stacked3d").hardware()

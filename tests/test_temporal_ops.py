@@ -15,7 +15,8 @@ import pytest
 from compiler.frontend.load import load_model
 from compiler.interpreters.reference import evaluate
 from compiler.ir.parse import parse_ir
-from compiler.toolchain import RunOptions, compile_model, execute_package, get_target, open_program
+from compiler.runner import RunOptions, execute_package, get_target, open_program
+from compiler.toolchain import compile_model
 from compiler.transforms.partition_experts import mixes_tokens
 from compiler.transforms.pipeline import run_pipeline
 from runtime import kernels

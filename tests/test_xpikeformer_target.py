@@ -15,6 +15,7 @@ from compiler.frontend.load import load_model
 from compiler.interpreters.reference import evaluate
 from compiler.toolchain import compile_model
 from runtime.report import render_table
+from targets import load_target
 from tests.conftest import SAMPLE_NAMES, SAMPLES, compile_samples, run_cli, run_sample_program
 
 NAMES = SAMPLE_NAMES
@@ -173,7 +174,7 @@ def test_report_shows_adc_dac_and_ssa_shares(
     assert report.per_component["adc_dac"] > 0
     units = {u["unit"]: u for u in report.per_unit}
     assert units["ssa"]["energy_pj"] > 0 and units["aimc"]["energy_pj"] > 0
-    table = render_table(report)
+    table = render_table(report, load_target("xpikeformer").machine.sections)
     assert "adc_dac" in table and "mapping:" in table
     assert [line for line in table.splitlines() if line.strip().startswith("ssa ")]
     code, out, err = run_cli(

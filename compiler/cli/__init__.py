@@ -8,6 +8,7 @@ it writes output files only when it succeeds.
 
 from __future__ import annotations
 
+import importlib
 import sys
 from collections.abc import Sequence
 
@@ -15,15 +16,41 @@ import click
 
 from compiler import __version__
 from compiler.cli.common import verbosity_options
-from compiler.cli.execute import compile_command, eval_command, run_command
-from compiler.cli.explore import compare_command, sweep_command
-from compiler.cli.hardware import targets_command
-from compiler.cli.ir import export_command, import_command, opt_command
 from compiler.errors import SpikecError
 from runtime.errors import ProgramError
 
+COMMANDS = {
+    "import": "compiler.cli.ir:import_command",
+    "export": "compiler.cli.ir:export_command",
+    "opt": "compiler.cli.ir:opt_command",
+    "eval": "compiler.cli.execute:eval_command",
+    "compile": "compiler.cli.execute:compile_command",
+    "run": "compiler.cli.execute:run_command",
+    "compare": "compiler.cli.explore:compare_command",
+    "sweep": "compiler.cli.explore:sweep_command",
+    "targets": "compiler.cli.hardware:targets_command",
+}
+"""Each command and where it is defined: a command's module is imported only when it runs (or
+when the help lists them all), so that `spikec run` loads none of the compiler's."""
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class LazyGroup(click.Group):
+    """click's lazily loading group: commands named in `COMMANDS`, imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        module, _, name = where.partition(":")
+        command = getattr(importlib.import_module(module), name)
+        assert isinstance(command, click.Command), where
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="spikec")
 @verbosity_options
 def cli() -> None:
@@ -52,20 +79,6 @@ def cli() -> None:
     -q shows errors only; -v logs each stage's wall time (-vv every simulated instruction);
     on a terminal, long work draws a progress bar.
     """
-
-
-for command in (
-    import_command,
-    export_command,
-    opt_command,
-    eval_command,
-    compile_command,
-    run_command,
-    compare_command,
-    sweep_command,
-    targets_command,
-):
-    cli.add_command(command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -13,10 +13,8 @@ from compiler.cli.common import (
     check_output_folder,
     describe_output,
     ir_dump_options,
-    ir_dumps,
     load_inputs,
     load_labels,
-    load_model_run,
     model_options,
     save_outputs,
     verbosity_options,
@@ -67,6 +65,8 @@ def eval_command(
     from runtime.deviation import accuracy
 
     check_output_folder(output, (".npy", ".npz"), (model, *input_specs, labels))
+    from compiler.cli.models import load_model_run
+
     run = load_model_run(model, input_specs, labels)
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     recorder = ActivityRecorder()
@@ -162,6 +162,7 @@ def compile_command(
       spikec compile samples/sdt.onnx -t sparse --config faster.toml --print-ir-after-all
       spikec compile samples/sdt.onnx -t sparse --ir-dump-dir ir --generic
     """
+    from compiler.cli.models import ir_dumps
     from compiler.toolchain import compile_model
 
     callback = ir_dumps(print_ir_after_all, print_ir_after, print_ir_before, ir_dump_dir, generic)
@@ -238,7 +239,7 @@ def run_command(
       spikec run sdt.sparse -i samples/sdt_input.npy -o logits.npy --report json
       spikec run sdt.sparse -i samples/sdt_input.npy --report csv --report-file sdt.csv
     """
-    from compiler.toolchain import RunOptions, execute_package, open_program
+    from compiler.runner import RunOptions, execute_package, open_program
     from runtime.report import render_csv, render_table
 
     # before the run, so that nothing half-done is left behind
@@ -250,9 +251,12 @@ def run_command(
     options = RunOptions(numerics, seed, settings, load_labels(labels, inputs, ranks))
     run = execute_package(package, target, inputs, sources, options)
     outputs, report = run.outputs, run.report
-    text = {"table": render_table, "json": lambda r: r.to_json() + "\n", "csv": render_csv}[
-        report_format
-    ](report)
+    sections = target.machine.sections
+    text = {
+        "table": lambda r: render_table(r, sections),
+        "json": lambda r: r.to_json() + "\n",
+        "csv": render_csv,
+    }[report_format](report)
     if output is not None:
         save_outputs(output, outputs)
     if report_file is not None:

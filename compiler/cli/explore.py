@@ -13,7 +13,6 @@ from compiler.cli.common import (
     INPUT_OPTION,
     check_output_folder,
     check_plot_option,
-    load_model_run,
     model_options,
     verbosity_options,
 )
@@ -147,6 +146,8 @@ def compare_command(
     for path in (json_file, csv_file):
         check_output_folder(path)
     check_plot_option(plot_dir)
+    from compiler.cli.models import load_model_run
+
     run = load_model_run(model, input_specs, labels)
     module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
     sources = run.sources
@@ -155,7 +156,7 @@ def compare_command(
         raise SpikecError("--own-node prices each design at its own node: drop --node/--vdd")
     node: tuple[float, float] | str | None = None if own_node else "baseline"
     if node_nm is not None or vdd is not None:
-        from compiler.toolchain import get_target
+        from compiler.runner import get_target
         from runtime.hardware import TECHNOLOGY_NODE, TECHNOLOGY_VDD
 
         hardware = get_target(base.target).hardware()
@@ -348,6 +349,8 @@ def sweep_command(
         _check_appendable(output)
         if plot_dir is not None:
             _check_plot_folder(plot_dir)
+        from compiler.cli.models import load_model_run
+
         run = load_model_run(model, input_specs, labels)
         module, weights, inputs, expected = run.module, run.weights, run.inputs, run.labels
         sources = run.sources

@@ -23,7 +23,7 @@ def targets_command(name: str | None, parameters: bool) -> None:
       spikec targets
       spikec targets sparse
     """
-    from compiler.toolchain import get_target
+    from compiler.runner import get_target
     from targets import target_names
 
     names = [name] if name else target_names()

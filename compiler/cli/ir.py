@@ -11,12 +11,11 @@ import click
 
 from compiler.cli.common import (
     check_output_folder,
-    emit_ir,
     ir_dump_options,
-    ir_dumps,
     model_options,
     verbosity_options,
 )
+from compiler.cli.models import emit_ir, ir_dumps
 from compiler.errors import SpikecError
 from compiler.frontend.load import load_model
 from compiler.ir.files import write_text

@@ -31,7 +31,7 @@ from runtime.deviation import top1
 from runtime.errors import ProgramError
 from runtime.hardware import TECHNOLOGY_NODE, TECHNOLOGY_VDD
 from runtime.interpreter import RunRecord
-from runtime.isa import COMPONENTS
+from runtime.isa import merged_components
 from runtime.package import Package
 from runtime.report import Report
 from runtime.technology import RULE_TEXT
@@ -62,7 +62,7 @@ def plan_designs(
     """The designs to compare: each target (`TARGET` or `TARGET:VARIANT`; default every target)
     in its default variant or, with `variants`, in every variant; each in exact numerics, then
     in every mode of `numerics` that the design has."""
-    from compiler.toolchain import get_target
+    from compiler.runner import get_target
     from targets import target_names
 
     chosen: list[tuple[str, str]] = []
@@ -103,7 +103,7 @@ def find_baseline(spec: str | None, designs: Sequence[Design]) -> Design:
     first design."""
     if spec is None:
         return designs[0]
-    from compiler.toolchain import get_target
+    from compiler.runner import get_target
 
     name, _, variant = spec.partition(":")
     target = get_target(name)
@@ -145,16 +145,12 @@ class Comparison:
     operations in dedicated `spike` ops rather than generic ops."""
 
 
-def _area_mm2(report: Report) -> float | None:
-    """The design's area if its report gives one (stacked3d: the footprint of its variant)."""
-    area = report.extra.get("area")
-    if not isinstance(area, dict):
-        return None
-    for key in (f"footprint_{report.variant}_mm2", "area_mm2", "footprint_mm2"):
-        value = area.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
+def _area_mm2(design: Design, report: Report) -> float | None:
+    """The design's area, if its machine reads one from its report."""
+    from compiler.runner import get_target
+
+    area = get_target(design.target).machine.area
+    return None if area is None else area(report)
 
 
 def _accuracy(report: Report, numerics: str) -> float | None:
@@ -207,7 +203,7 @@ def cost_figures(report: Report) -> dict[str, float]:
     }
 
 
-def _design_row(design: Design, report: Report) -> dict[str, Any]:
+def _design_row(design: Design, report: Report, components: Sequence[str]) -> dict[str, Any]:
     total = report.totals["energy_pj"]
     row: dict[str, Any] = {
         "design": design.name,
@@ -215,9 +211,9 @@ def _design_row(design: Design, report: Report) -> dict[str, Any]:
         "variant": design.variant,
         "numerics": design.numerics,
         **cost_figures(report),
-        "area_mm2": _area_mm2(report),
+        "area_mm2": _area_mm2(design, report),
     }
-    for component in COMPONENTS:
+    for component in components:
         pj = report.per_component.get(component, 0.0)
         row[f"{component}_pct"] = 100 * pj / total if total else 0.0
     return row
@@ -244,7 +240,8 @@ def compare(
     description has the key; a key none has is refused."""
     from compiler.frontend.load import load_model
     from compiler.interpreters.reference import evaluate
-    from compiler.toolchain import RunOptions, build_package, execute_package, get_target
+    from compiler.runner import RunOptions, execute_package, get_target
+    from compiler.toolchain import build_package
     from runtime.deviation import accuracy
 
     if not designs:
@@ -272,6 +269,9 @@ def compare(
             )
 
     hardware_numerics = any(d.numerics != "exact" for d in designs)
+    components = merged_components(
+        get_target(d.target).machine.instruction_set.all_components for d in designs
+    )
     rows: list[dict[str, Any]] = []
     reports: dict[str, Report] = {}
     timeline: RunRecord | None = None
@@ -295,7 +295,7 @@ def compare(
             package, target = programs[key]
             options = RunOptions(design.numerics, seed, (), labels)
             run = execute_package(package, target, inputs, sources, options)
-            row = _design_row(design, run.report)
+            row = _design_row(design, run.report, components)
             row["node_nm"] = run.record.hardware.number(TECHNOLOGY_NODE)
             batch = run.report.batch
             reports[design.name] = run.report
@@ -325,9 +325,9 @@ def compare(
         )
         row["edp_ratio"] = _ratio(row["edp_js"], against["edp_js"])
 
-    shown = [c for c in COMPONENTS if any(r[f"{c}_pct"] for r in rows)]
+    shown = [c for c in components if any(r[f"{c}_pct"] for r in rows)]
     for row in rows:  # only the components some report has
-        for component in COMPONENTS:
+        for component in components:
             if component not in shown:
                 del row[f"{component}_pct"]
     quality = "accuracy_pct" if labels is not None else "top1_agreement_pct"

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from compiler.errors import SpikecError
 from compiler.ir.files import write_atomically
-from runtime.isa import COMPONENTS
+from runtime.isa import merged_components
 
 if TYPE_CHECKING:
     from compiler.explore.comparison import Comparison
@@ -129,11 +129,12 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
 def _energy_breakdown(comparison: Comparison) -> Any:
     reports = comparison.reports
     designs = list(reports)
+    components = merged_components(r.per_component for r in reports.values())
     per_inference = {
-        d: {c: r.per_component.get(c, 0.0) / r.batch for c in COMPONENTS}
+        d: {c: r.per_component.get(c, 0.0) / r.batch for c in components}
         for d, r in reports.items()
     }
-    shown = [c for c in COMPONENTS if any(per_inference[d][c] for d in designs)]
+    shown = [c for c in components if any(per_inference[d][c] for d in designs)]
     largest = max((sum(v.values()) for v in per_inference.values()), default=0.0)
     unit, scale = _unit(largest)
     figure, axes = _figure(max(6.0, 1.0 + 0.9 * len(designs)), 5.0)

@@ -56,7 +56,7 @@ from runtime.errors import ProgramError
 from runtime.hardware import recording_reads
 
 if TYPE_CHECKING:
-    from compiler.toolchain import Run
+    from compiler.runner import Run
 
 FIGURES = ("latency_us", "inferences_per_s", "energy_per_inference_uj", "edp_js")
 QUALITY = ("accuracy_pct", "top1_agreement_pct")
@@ -87,7 +87,7 @@ def check_grid(
     """Refuse unknown keys (and an unknown target, variant or numerics mode of the variant)
     before any point runs, with the target's own `--set` validation; returns the variant. The
     values are checked per point (a point whose value the target refuses is a failed row)."""
-    from compiler.toolchain import get_target
+    from compiler.runner import get_target
 
     target = get_target(target_name)
     try:
@@ -137,7 +137,8 @@ class Job:
 def run_point(job: Job, point: tuple[str, ...]) -> dict[str, Any]:
     """Compile the model with the point's settings (in memory, from the model imported once per
     process) and run it; the row. A SpikecError (or ProgramError) makes a failed row."""
-    from compiler.toolchain import RunOptions, build_package, execute_package, import_once
+    from compiler.runner import RunOptions, execute_package
+    from compiler.toolchain import build_package, import_once
 
     row: dict[str, Any] = dict(zip(job.keys, point, strict=True))
     quality = quality_key(job.labels is not None)

@@ -522,3 +522,7 @@ adder, the vector unit."""
 
 
 INSTRUCTION_SET = _build()
+
+
+ACTIVATION_LEVELS = {"f32": "activation_buffer", "spk": "spike_sram", "addr": "spike_sram"}
+"""Where an activation of each buffer kind is held."""

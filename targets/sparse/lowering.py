@@ -19,9 +19,10 @@ from compiler.dialects.spike.types import is_spike
 from compiler.ir.locations import layer_name
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
+from targets.backend import Lowered
 from targets.lowering import Lowering
 from targets.memory import plan_weights
-from targets.target import Lowered
+from targets.sparse.isa import ACTIVATION_LEVELS
 
 NEURONS: dict[type[Operation], str] = {
     spike.LIFOp: "ENC.LIF",
@@ -92,10 +93,6 @@ class SparseLowering(Lowering):
             self.emit("enc", "ENC.UNPACK", operands, list(op.results), attrs)
         else:
             self.emit("vec", f"VEC.{name.upper()}", operands, list(op.results), attrs)
-
-
-ACTIVATION_LEVELS = {"f32": "activation_buffer", "spk": "spike_sram", "addr": "spike_sram"}
-"""Where an activation of each buffer kind is held."""
 
 
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:

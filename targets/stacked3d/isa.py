@@ -732,7 +732,10 @@ def _build() -> InstructionSet:
     for op in SEMANTICS:
         opcodes.append(_opcode(f"VEC.{op.upper()}", op, _vector(op), f"spike.{op} (vector unit)"))
     return InstructionSet(
-        "stacked3d", {o.name: o for o in opcodes}, _units([o.name for o in opcodes])
+        "stacked3d",
+        {o.name: o for o in opcodes},
+        _units([o.name for o in opcodes]),
+        components=("vertical", "noc"),
     )
 
 
@@ -759,3 +762,11 @@ def _units(names: list[str]) -> UnitMap:
 
 
 INSTRUCTION_SET = _build()
+
+
+ACTIVATION_LEVELS = {
+    "f32": "activation_buffer",
+    "spk": "activation_buffer",
+    "addr": "activation_buffer",
+}
+"""Where an activation of each buffer kind is held."""

@@ -32,9 +32,10 @@ from compiler.dialects.spike.types import PlacementAttr, shape_of
 from compiler.interpreters.reference import main_function
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
+from targets.backend import Lowered
 from targets.lowering import Lowering
 from targets.memory import plan_weights
-from targets.target import Lowered
+from targets.stacked3d.isa import ACTIVATION_LEVELS
 
 NEURONS = {
     spike.LIFOp: "NEU.LIF",
@@ -223,14 +224,6 @@ class StackedLowering(Lowering):
         attrs["input_tiers"] = [self._held(v, tier) for v in operands]
         attrs["output_tier"] = output_tier
         self.emit(f"t{tier}.{unit}", opcode, operands, results, attrs)
-
-
-ACTIVATION_LEVELS = {
-    "f32": "activation_buffer",
-    "spk": "activation_buffer",
-    "addr": "activation_buffer",
-}
-"""Where an activation of each buffer kind is held."""
 
 
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:

@@ -5,11 +5,12 @@ its transfers as 2D would do them, and the timeline is replayed with its 2D cycl
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from runtime.hardware import Hardware
 from runtime.interpreter import CLOCK_UNITS, RunRecord
-from runtime.report import Report
+from runtime.report import Report, energy_text
 from targets.stacked3d.floorplan import floorplan, unit_areas
 
 LEAKAGE_2D = ("leakage.logic", "memory.weight_buffer.leakage", "memory.activation_buffer.leakage")
@@ -107,3 +108,48 @@ def report(rep: Report, record: RunRecord, hw: Hardware) -> dict[str, Any]:
             figures["3d_wins_by"] = figures["2d"] - figures["3d"]
         sections["vs_2d"] = comparison
     return sections
+
+
+def _tiers(section: dict[str, float]) -> str:
+    return "tiers: " + ", ".join(f"{k} {energy_text(v)}" for k, v in section.items()) + "\n"
+
+
+def _versus_2d(section: dict[str, dict[str, float]]) -> str:
+    text = "vs_2d: where 3D wins (+) or loses (-) against the same design in 2D\n"
+    for name, f in section.items():
+        if name == "latency_s":
+            text += (
+                f"  {'latency':<10} 3D {f['3d'] * 1e6:10.2f} us   2D {f['2d'] * 1e6:10.2f} us"
+                f"   {f['3d_wins_by'] * 1e6:+10.2f} us\n"
+            )
+        else:
+            text += (
+                f"  {name:<10} 3D {energy_text(f['3d']):>13}   2D {energy_text(f['2d']):>13}"
+                f"   {'+' if f['3d_wins_by'] >= 0 else '-'}{energy_text(abs(f['3d_wins_by']))}\n"
+            )
+    return text
+
+
+def _area(section: dict[str, Any]) -> str:
+    return (
+        f"area: footprint 2D {section['footprint_2d_mm2']:.3f} mm2, 3D "
+        f"{section['footprint_3d_mm2']:.3f} mm2 (tiers "
+        + ", ".join(f"{a:.3f}" for a in section["tier_areas_3d_mm2"])
+        + f" mm2); mean planar wire 2D {section['wire_2d_mm']:.2f} mm, 3D "
+        f"{section['wire_3d_mm']:.2f} mm\n  units (mm2): "
+        + ", ".join(f"{k} {v:g}" for k, v in section["units_mm2"].items())
+        + "\n"
+    )
+
+
+SECTIONS: dict[str, Callable[[Any], str]] = {"tiers": _tiers, "vs_2d": _versus_2d, "area": _area}
+"""How the table report draws the sections `report` adds."""
+
+
+def area_mm2(rep: Report) -> float | None:
+    """The footprint of the variant that ran."""
+    area = rep.extra.get("area")
+    if not isinstance(area, dict):
+        return None
+    value = area.get(f"footprint_{rep.variant}_mm2")
+    return float(value) if isinstance(value, int | float) else None

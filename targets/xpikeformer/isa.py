@@ -702,7 +702,10 @@ def _build() -> InstructionSet:
             )
         )
     return InstructionSet(
-        "xpikeformer", {o.name: o for o in opcodes}, _units([o.name for o in opcodes])
+        "xpikeformer",
+        {o.name: o for o in opcodes},
+        _units([o.name for o in opcodes]),
+        components=("adc_dac",),
     )
 
 
@@ -736,3 +739,7 @@ def _units(names: list[str]) -> UnitMap:
 
 
 INSTRUCTION_SET = _build()
+
+
+ACTIVATION_LEVELS = {"f32": "sram", "spk": "sram", "addr": "sram"}
+"""Where an activation of each buffer kind is held."""

@@ -20,11 +20,11 @@ from compiler.dialects.spike.types import is_spike
 from compiler.ir.locations import layer_name
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
+from targets.backend import Lowered
 from targets.lowering import Lowering
 from targets.memory import plan_weights
-from targets.target import Lowered
 from targets.workload import integer
-from targets.xpikeformer.isa import ANN_MAC_OPS
+from targets.xpikeformer.isa import ACTIVATION_LEVELS, ANN_MAC_OPS
 from targets.xpikeformer.mapping import CrossbarMap
 
 
@@ -125,7 +125,3 @@ def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardwa
     )
     lowered.weight_plan = plan.summary()
     return lowered
-
-
-ACTIVATION_LEVELS = {"f32": "sram", "spk": "sram", "addr": "sram"}
-"""Where an activation of each buffer kind is held."""

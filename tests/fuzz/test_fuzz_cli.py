@@ -70,7 +70,9 @@ def _flags(command: str) -> list[str]:
     from compiler.cli import cli
 
     group = [o for p in cli.params if isinstance(p, click.Option) for o in p.opts]
-    own = cli.commands[command].params
+    found = cli.get_command(click.Context(cli), command)
+    assert found is not None, command
+    own = found.params
     return [o for p in own if isinstance(p, click.Option) for o in p.opts] + group
 
 
