@@ -13,6 +13,11 @@ second-to-last axis of X and of the gates, time-major `[T, B, N, E]` or time-inv
 `[B, N, E]` alike) and the combine takes each replica's output on its slice only. That is exact
 because an expert acts on each token independently; the pass refuses to replicate an expert
 that mixes tokens.
+
+Address-encoded spikes (`sparsity-encoding` ran first) stay inside an expert's body: the block's
+`spike.encode` and `spike.decode` move out with it, and act on each token alone. After
+`tier-map`, the body keeps its tiers; the bytes it recorded crossing tiers describe the whole
+expert, not a replica, and are dropped (`tier-map` records them again).
 """
 
 from __future__ import annotations
@@ -115,6 +120,7 @@ class PartitionMoE(RewritePattern):
                         outputs.append(mapping.get(inner.values[0], inner.values[0]))
                         continue
                     clone = inner.clone(value_mapper=mapping)
+                    clone.attributes.pop("spike.cross_tier_bytes", None)
                     for old, new in zip(inner.results, clone.results, strict=True):
                         if old.name_hint and len(sizes) > 1:
                             new.name_hint = f"{old.name_hint}.r{r}"

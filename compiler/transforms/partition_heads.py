@@ -12,12 +12,18 @@ records the assignment as `spike.head_units` (the first unit of each head).
 with `policy=balanced` the spare units take slices of a head's query tokens (the rows of its
 attention map are independent), so that no unit idles; with `round-robin` they stay idle. The
 arithmetic of every head is unchanged, so results are identical.
+
+Q, K and V may be address-encoded (`sparsity-encoding` ran first): a slice of an address list is
+not an address list of the slice, so an encoded operand that must be sliced is decoded once, and
+each one-head op reads its slice encoded again in the same layout, as the attention did.
+An attention that already runs on a head unit is left alone; one placed elsewhere (`tier-map`
+ran first) is partitioned, and the new ops stay on its tier.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import IntegerAttr, ModuleOp, i64
@@ -28,14 +34,13 @@ from xdsl.pattern_rewriter import (
     PatternRewriteWalker,
     RewritePattern,
 )
-from xdsl.utils.exceptions import PassFailedException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.layers import i64_array
 from compiler.dialects.spike.types import (
+    EncodedSpikesType,
     PlacementAttr,
     activation_type,
-    is_encoded,
     is_spike,
     shape_of,
 )
@@ -43,17 +48,65 @@ from compiler.transforms.assignment import check_options, even_sizes, spread
 
 Attention = spike.SSAOp | spike.SDSAOp | spike.StochasticAttentionOp | spike.TokenAttentionOp
 
+STALE = ("spike.head_units", "spike.cross_tier_bytes")
+"""Attributes of the whole attention that no one-head op inherits: they describe its result."""
+
+
+def on_head_unit(op: Operation) -> bool:
+    """Whether the attention has been partitioned already (it runs on a head unit)."""
+    unit = op.attributes.get("spike.unit")
+    return isinstance(unit, PlacementAttr) and unit.kind.data == "head"
+
 
 @dataclass
 class Builder:
     """Collects the ops of one rewrite, to be inserted in order."""
 
     ops: list[Operation]
+    anchor: Operation
+    """The op rewritten: the new ops go before it."""
+    decoded: dict[SSAValue, SSAValue] = field(default_factory=dict[SSAValue, SSAValue])
+    encoded: dict[tuple[SSAValue, int], SSAValue] = field(
+        default_factory=dict[tuple[SSAValue, int], SSAValue]
+    )
+
+    def dense(self, value: SSAValue) -> SSAValue:
+        """The value as a dense spike train: a decode of it that precedes the anchor (e.g. the
+        one `sparsity-encoding` left for a dense consumer), or one new decode."""
+        if not isinstance(value.type, EncodedSpikesType):
+            return value
+        for use in value.uses:
+            user = use.operation
+            if (
+                isinstance(user, spike.DecodeOp)
+                and user.parent_block() is self.anchor.parent_block()
+                and user.is_before_in_block(self.anchor)
+            ):
+                self.decoded.setdefault(value, user.output)
+        if value not in self.decoded:
+            decode = spike.DecodeOp(value)
+            self.ops.append(decode)
+            decode.output.name_hint = f"{value.name_hint}_dense" if value.name_hint else None
+            self.decoded[value] = decode.output
+        return self.decoded[value]
+
+    def like(self, value: SSAValue, original: SSAValue) -> SSAValue:
+        """`value`, a slice of `original`, in `original`'s encoding (one encode per slice)."""
+        wanted = original.type
+        if not isinstance(wanted, EncodedSpikesType) or isinstance(value.type, EncodedSpikesType):
+            return value
+        axes = wanted.address_axes.data
+        if (value, axes) not in self.encoded:
+            encode = spike.EncodeOp(value, axes)
+            self.ops.append(encode)
+            encode.output.name_hint = f"{value.name_hint}_addr" if value.name_hint else None
+            self.encoded[value, axes] = encode.output
+        return self.encoded[value, axes]
 
     def split(self, value: SSAValue, axis: int, sizes: Sequence[int], hint: str) -> list[SSAValue]:
         if len(sizes) == 1:
             return [value]
-        op = spike.SplitOp(value, axis, sizes)
+        op = spike.SplitOp(self.dense(value), axis, sizes)
         self.ops.append(op)
         for i, result in enumerate(op.outputs):
             result.name_hint = f"{hint}{i}"
@@ -74,18 +127,13 @@ class PartitionAttention(RewritePattern):
     policy: str
 
     def match_and_rewrite(self, op: Operation, rewriter: PatternRewriter) -> None:
-        if not isinstance(op, Attention) or "spike.unit" in op.attributes:
+        if not isinstance(op, Attention) or on_head_unit(op):
             return
-        if any(is_encoded(v) for v in op.operands[:3]):
-            raise PassFailedException(
-                f"partition-heads: {op.name} reads address-encoded spikes; run partition-heads "
-                "before sparsity-encoding"
-            )
         heads = op.num_heads
         _, _, tokens, dim = shape_of(op.query)
         dh = dim // heads
         hint = op.results[0].name_hint or "attn"
-        build = Builder([])
+        build = Builder([], op)
         qs = build.split(op.query, 3, [dh] * heads, f"{hint}.q")
         ks = build.split(op.key, 3, [dh] * heads, f"{hint}.k")
         token_wise = isinstance(op, spike.TokenAttentionOp)
@@ -109,8 +157,11 @@ class PartitionAttention(RewritePattern):
             outputs, offset = [], 0
             for p, (unit, size) in enumerate(zip(units, sizes, strict=False)):
                 part_tables = [t[p] for t in table_parts]
-                key = ks[h] if k_parts is None else k_parts[p]
-                new = self._one_head(op, q_parts[p], key, vs[h], part_tables, h, (offset, size))
+                query = build.like(q_parts[p], op.query)
+                key = build.like(ks[h] if k_parts is None else k_parts[p], op.key)
+                v_part = vs[h]
+                value = None if v_part is None else build.like(v_part, op.operands[2])
+                new = self._one_head(op, query, key, value, part_tables, h, (offset, size))
                 new.attributes["spike.unit"] = PlacementAttr("head", unit)
                 new.attributes["spike.head"] = IntegerAttr(h, i64)
                 suffix = f".h{h}" if len(sizes) == 1 else f".h{h}.p{p}"
@@ -122,6 +173,9 @@ class PartitionAttention(RewritePattern):
         result = build.concat(head_outputs, 3, hint)
         if result.owner is not op and isinstance(result.owner, spike.ConcatOp):
             result.owner.attributes["spike.head_units"] = i64_array([u[0] for u in assignment])
+        if "spike.tier" in op.attributes:
+            for new_op in build.ops:
+                new_op.attributes["spike.tier"] = op.attributes["spike.tier"]
         rewriter.replace(op, build.ops, [result])
 
     def _one_head(
@@ -145,7 +199,7 @@ class PartitionAttention(RewritePattern):
             operands=operands,
             result_types=[result_type],
             properties=properties,
-            attributes={k: v for k, v in op.attributes.items() if k != "spike.head_units"},
+            attributes={k: v for k, v in op.attributes.items() if k not in STALE},
         )
 
 

@@ -11,6 +11,8 @@ tier; an activation's buffer lives on its producer's tier. Modes:
 - `logic-on-logic`: compute on every tier. Head and expert units alternate over the tiers, so
   that parallel work is balanced; other ops go, in program order, to the tier that receives the
   fewest bytes from their operands (ties: the less loaded tier). Weights sit beside their reader.
+  A `spike.moe` that `partition-experts` has not split is split here, with one expert unit per
+  tier (`partition-experts{units=<tiers>}`): its regions would hide the experts from placement.
 
 `neuron-tier` pins neurons (and leaky integrators and thresholds, which run on the neuron unit)
 to a tier (e.g. LIF on the top tier, as in the 3D design). `tiers=1` is the planar mapping. Each
@@ -37,6 +39,7 @@ from xdsl.dialects.builtin import (
 )
 from xdsl.ir import Attribute, Operation, SSAValue
 from xdsl.passes import ModulePass
+from xdsl.pattern_rewriter import PatternRewriteWalker
 from xdsl.utils.exceptions import PassFailedException
 
 from compiler.dialects import spike
@@ -47,6 +50,7 @@ from compiler.dialects.spike.types import (
     PlacementAttr,
     SpikeTrainType,
 )
+from compiler.transforms.partition_experts import PartitionMoE
 
 MODES = ("memory-on-logic", "logic-on-logic")
 
@@ -202,6 +206,15 @@ def _record_crossings(module: ModuleOp, placer: Placer) -> int:
     return total
 
 
+def _split_experts(module: ModuleOp, tiers: int) -> None:
+    """Split each `spike.moe` left whole as `partition-experts{units=<tiers>}` does: its regions
+    would hide the experts from a placement that spreads parallel work over the tiers, so each
+    tier gets an expert unit, and the experts go round-robin over them."""
+    PatternRewriteWalker(
+        PartitionMoE(tiers, "round-robin"), apply_recursively=False
+    ).rewrite_module(module)
+
+
 @dataclass(frozen=True)
 class TierMapPass(ModulePass):
     """Place ops and buffers on the tiers of a stacked design (see the module doc)."""
@@ -242,11 +255,8 @@ class TierMapPass(ModulePass):
             )
         if not 0.0 <= self.spike_rate <= 1.0:
             raise PassFailedException("tier-map: spike-rate must be in [0, 1]")
-        if any(isinstance(o, spike.MoEOp) for o in op.walk()) and self.mode == "logic-on-logic":
-            raise PassFailedException(
-                "tier-map: run partition-experts before a logic-on-logic mapping (spike.moe "
-                "regions hide the experts from the placement)"
-            )
+        if self.mode == "logic-on-logic" and self.tiers > 1:
+            _split_experts(op, self.tiers)
         sizes = Sizes(self.spike_rate, self.activation_bits, self.weight_bits)
         kinds = _kind_table(self.unit_kinds)
         placer = Placer(self.tiers, self.mode, self.neuron_tier, sizes, kinds)

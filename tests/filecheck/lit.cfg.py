@@ -16,6 +16,12 @@ config.test_source_root = os.path.dirname(__file__)  # noqa: F821
 if os.environ.get("SPIKEC_LIT_OUTPUT"):
     config.test_exec_root = os.environ["SPIKEC_LIT_OUTPUT"]  # noqa: F821
 config.environment["PATH"] = os.environ["PATH"]  # noqa: F821
+# `spikec` imports the checkout this suite belongs to, not whichever one the venv was installed
+# from (a git worktree beside the installed tree would otherwise test the other tree's code)
+config.environment["PYTHONPATH"] = os.pathsep.join(  # noqa: F821
+    [os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))]
+    + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])
+)
 config.substitutions.append(  # noqa: F821
     ("%samples", os.path.join(os.path.dirname(__file__), "..", "..", "samples"))
 )

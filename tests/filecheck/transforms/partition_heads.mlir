@@ -3,7 +3,8 @@
 // RUN: spikec opt %s -p 'partition-heads{units=8}' | filecheck %s --check-prefix=IDLE
 // RUN: not spikec opt %s -p 'partition-heads{units=0}' 2>&1 | filecheck %s --check-prefix=ZERO
 // RUN: not spikec opt %s -p 'partition-heads{units=2 policy=greedy}' 2>&1 | filecheck %s --check-prefix=POLICY
-// RUN: not spikec opt %s -p 'sparsity-encoding,partition-heads' 2>&1 | filecheck %s --check-prefix=ORDER
+// RUN: spikec opt %s -p 'sparsity-encoding{consumers=ssa,token_attention},partition-heads{units=2 policy=balanced}' | filecheck %s --check-prefix=ENC
+// RUN: spikec opt %s -p 'tier-map{tiers=2 mode=logic-on-logic},partition-heads{units=2}' | filecheck %s --check-prefix=TIERED
 
 builtin.module attributes {spike.timesteps = 4 : i64} {
   func.func @heads(%x: tensor<4x?x6x8xf32>) -> (tensor<4x?x6x8xf32>, !spike.train<4x?x6x8>) {
@@ -58,4 +59,28 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 
 // ZERO: spikec: error: partition-heads: units must be >= 1, got 0
 // POLICY: spikec: error: partition-heads: policy must be one of round-robin, balanced, got 'greedy'
-// ORDER: spikec: error: partition-heads: spike.ssa reads address-encoded spikes; run partition-heads before sparsity-encoding
+
+// Encoded Q, K, V (sparsity-encoding ran first): an address list is sliced as dense spikes (the
+// decode sparsity-encoding left for the stochastic attention is reused) and each one-head op
+// reads its slice encoded again; an operand that needs no slicing stays as it is.
+// ENC:      %q = spike.lif %x {{.*}} -> !spike.encoded<addr 4x?x6 : 8>
+// ENC-NEXT: %q_dense = spike.decode %q : !spike.encoded<addr 4x?x6 : 8> -> !spike.train<4x?x6x8>
+// ENC-NEXT: %a.q0, %a.q1, %a.q2, %a.q3 = spike.split %q_dense {axis = 3 : i64
+// ENC-NOT:  spike.decode %q
+// ENC:      %a.q0_addr = spike.encode %a.q0 : !spike.train<4x?x6x2> -> !spike.encoded<addr 4x?x6 : 2>
+// ENC-NEXT: %a.k0_addr = spike.encode %a.k0
+// ENC-NEXT: %a.v0_addr = spike.encode %a.v0
+// ENC-NEXT: %a.h0 = spike.ssa %a.q0_addr, %a.k0_addr, %a.v0_addr {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64{{.*}}} : (!spike.encoded<addr 4x?x6 : 2>, !spike.encoded<addr 4x?x6 : 2>, !spike.encoded<addr 4x?x6 : 2>) -> tensor<4x?x6x2xf32>
+// ENC:      %s.h0.p0 = spike.stochastic_attention %s.h0.q0, %q_dense, %q_dense {spike.unit = #spike.unit<head 0>
+// ENC-LABEL: func.func @tokens
+// ENC:      %t.q0, %t.q1 = spike.split %q_dense {axis = 3 : i64
+// ENC:      %t.k0, %t.k1 = spike.split %k_dense {axis = 3 : i64
+// ENC:      %t.h0 = spike.token_attention %t.q0_addr, %t.k0_addr {spike.unit = #spike.unit<head 0>{{.*}}} : (!spike.encoded<addr 4x?x6 : 4>, !spike.encoded<addr 4x?x6 : 4>) -> !spike.train<4x?x6x4>
+
+// After tier-map an attention runs on a unit that is not a head unit: it is partitioned, and
+// the new ops stay on its tier.
+// TIERED:      %a.q0, %a.q1, %a.q2, %a.q3 = spike.split %q {spike.tier = 0 : i64, axis = 3 : i64
+// TIERED:      %a.h0 = spike.ssa %a.q0, %a.k0, %a.v0 {spike.tier = 0 : i64, spike.unit = #spike.unit<head 0>, spike.head = 0 : i64
+// TIERED:      %a = spike.concat {{.*}}spike.tier = 0 : i64
+// TIERED-NOT:  spike.cross_tier_bytes
+// TIERED-NOT:  #spike.unit<attention
