@@ -21,11 +21,12 @@ from xdsl.dialects.builtin import ModuleOp
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import PlacementAttr
-from compiler.driver import load_model, run_pipeline
+from compiler.frontend.load import load_model
 from compiler.frontend.nir_options import NirOptions, using
-from compiler.reference import evaluate, input_names
+from compiler.interpreters.reference import evaluate, input_names
+from compiler.ir.weights import WeightStore
+from compiler.transforms.pipeline import run_pipeline
 from compiler.transforms.sparsity_encoding import NEURONS
-from compiler.weights import WeightStore
 from tests.conftest import SAMPLE_NAMES, SAMPLES
 
 EXPORTS = SAMPLES / "export"
