@@ -16,6 +16,7 @@ from runtime.hardware import Hardware
 from runtime.interpreter import RunRecord
 from runtime.isa import InstructionSet, Value
 from runtime.memory import Activations, Footprint
+from runtime.ops import SEMANTICS
 from runtime.program import BufferType
 from runtime.report import Report
 from targets.workload import stored_bits
@@ -53,13 +54,24 @@ class Machine:
     compile_time: tuple[str, ...] = ()
     """Parameters (or tables, `units.`) that shape the compiled program: `spikec run --set`
     cannot change them."""
+    refuses: Mapping[str, str] = field(default_factory=dict)
+    """Ops of the runtime's semantics (`runtime.ops.SEMANTICS`) the design has no instruction
+    for -> why (what the compiler does instead, or what the user sees)."""
 
     def check(self, target: Target) -> None:
-        """What a target's two halves must agree on, checked when the machine is loaded."""
+        """What a machine must hold, checked when it is loaded: its instruction set is its
+        target's, and every op of the runtime's semantics has an opcode or a stated refusal."""
         if self.instruction_set.target != target.name:
             raise TypeError(
                 f"target {target.name}: its instruction set is target "
                 f"'{self.instruction_set.target}'s"
+            )
+        covered = {o.op for o in self.instruction_set.opcodes.values() if o.op is not None}
+        missing = [op for op in SEMANTICS if op not in covered and op not in self.refuses]
+        if missing:
+            raise TypeError(
+                f"target {target.name}: no opcode computes {', '.join(missing)}, and the "
+                "machine does not say why (Machine.refuses)"
             )
 
     def check_run_settings(self, settings: tuple[str, ...]) -> None:

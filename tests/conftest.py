@@ -3,7 +3,9 @@ in-process."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +15,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 from compiler.cli import main
+from compiler.frontend.nir_options import NirOptions
 from compiler.frontend.onnx_functions import make_model
 from compiler.frontend.raising.report import RaiseReport
 
@@ -164,3 +167,29 @@ def run_onnxruntime(model: onnx.ModelProto, x: np.ndarray) -> np.ndarray:
     model.ir_version = 10
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     return np.asarray(session.run(None, {"x": x})[0])
+
+
+@dataclass(frozen=True)
+class Bundled:
+    path: Path
+    input: np.ndarray
+    nir: NirOptions | None = None
+
+
+def bundled_models() -> dict[str, Bundled]:
+    """One file per distinct model; batch 1 where the batch is dynamic (the ONNX exports fix
+    it at the digits test split's 64)."""
+    models = {
+        name: Bundled(SAMPLES / f"{name}.onnx", np.load(SAMPLES / f"{name}_input.npy")[:, :1])
+        for name in SAMPLE_NAMES
+    }
+    digits = np.load(SAMPLES / "export" / "digits_test_x.npy")
+    for name in sorted(json.loads((SAMPLES / "export" / "manifest.json").read_text())):
+        models[name] = Bundled(SAMPLES / "export" / f"{name}.dynamo.onnx", digits)
+    events = np.load(SAMPLES / "export" / "nir_test_x.npy")[:, :1]
+    for name, entry in sorted(
+        json.loads((SAMPLES / "export" / "nir_manifest.json").read_text()).items()
+    ):
+        options = NirOptions(dt=entry["dt"], timesteps=entry["timesteps"])
+        models[name] = Bundled(SAMPLES / "export" / f"{name}.nir", events, options)
+    return models

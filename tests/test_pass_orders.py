@@ -9,11 +9,8 @@ from its test id; `SPIKEC_ORDER_SEED` draws another set."""
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,12 +19,12 @@ from xdsl.dialects.builtin import ModuleOp
 from compiler.dialects import spike
 from compiler.dialects.spike.types import PlacementAttr
 from compiler.frontend.load import load_model
-from compiler.frontend.nir_options import NirOptions, using
+from compiler.frontend.nir_options import using
 from compiler.interpreters.reference import evaluate, input_names
 from compiler.ir.weights import WeightStore
 from compiler.transforms.pipeline import run_pipeline
 from compiler.transforms.sparsity_encoding import NEURONS
-from tests.conftest import SAMPLE_NAMES, SAMPLES
+from tests.conftest import SAMPLES, bundled_models
 
 EXPORTS = SAMPLES / "export"
 MISSION = ("sparsity-encoding", "partition-heads", "partition-experts", "tier-map")
@@ -52,31 +49,7 @@ CONSUMERS = (
 ATTENTION = (spike.SSAOp, spike.SDSAOp, spike.StochasticAttentionOp, spike.TokenAttentionOp)
 
 
-@dataclass(frozen=True)
-class Bundled:
-    path: Path
-    input: np.ndarray
-    nir: NirOptions | None = None
-
-
-def _bundled() -> dict[str, Bundled]:
-    """One file per distinct model; batch 1 where the batch is dynamic (the ONNX exports fix
-    it at the digits test split's 64)."""
-    models = {
-        name: Bundled(SAMPLES / f"{name}.onnx", np.load(SAMPLES / f"{name}_input.npy")[:, :1])
-        for name in SAMPLE_NAMES
-    }
-    digits = np.load(EXPORTS / "digits_test_x.npy")
-    for name in sorted(json.loads((EXPORTS / "manifest.json").read_text())):
-        models[name] = Bundled(EXPORTS / f"{name}.dynamo.onnx", digits)
-    events = np.load(EXPORTS / "nir_test_x.npy")[:, :1]
-    for name, entry in sorted(json.loads((EXPORTS / "nir_manifest.json").read_text()).items()):
-        options = NirOptions(dt=entry["dt"], timesteps=entry["timesteps"])
-        models[name] = Bundled(EXPORTS / f"{name}.nir", events, options)
-    return models
-
-
-MODELS = _bundled()
+MODELS = bundled_models()
 
 
 def _options(rng: random.Random, name: str) -> str:
