@@ -36,7 +36,7 @@ LEAKAGE = "leakage"
 def merged_components(designs: Iterable[Iterable[str]]) -> list[str]:
     """The components of several designs in one order (first seen first, `LEAKAGE` last): the
     columns of a comparison."""
-    merged = [c for c in dict.fromkeys(c for components in designs for c in components)]
+    merged = list(dict.fromkeys(c for components in designs for c in components))
     return [c for c in merged if c != LEAKAGE] + ([LEAKAGE] if LEAKAGE in merged else [])
 
 

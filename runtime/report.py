@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.errors import ProgramError
 from runtime.interpreter import RunRecord
 from runtime.memory_report import memory_section, render_memory
 from runtime.neurobench import Workload
@@ -148,6 +149,15 @@ def build_report(run: RunRecord) -> Report:
             per_component[item.component] += item.picojoules
             per_entry[item.entry] += item.picojoules
             per_step += item.per_step if item.per_step is not None else even(item.picojoules)
+    undeclared = sorted(set(per_component) - set(run.components))
+    if undeclared:  # once per run, not on the interpreter's path
+        spenders = sorted(
+            {r.opcode for r in run.records for i in r.cost.items if i.component in undeclared}
+        )
+        raise ProgramError(
+            f"internal error: {', '.join(spenders)} spend energy on {', '.join(undeclared)}, "
+            f"which target {run.target} does not declare ({', '.join(run.components)})"
+        )
     leakage = 0.0
     for item in run.leakage:
         ledger.append(

@@ -3,6 +3,7 @@ in-process."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -176,6 +177,7 @@ class Bundled:
     nir: NirOptions | None = None
 
 
+@functools.cache
 def bundled_models() -> dict[str, Bundled]:
     """One file per distinct model; batch 1 where the batch is dynamic (the ONNX exports fix
     it at the digits test split's 64)."""

@@ -238,3 +238,19 @@ def test_the_test_target_is_named_nowhere_else() -> None:
     ).stdout.split()
     outside = [f for f in listed if not f.startswith("tests/duo/")]
     assert outside in ([], ["tests/test_architecture.py"])
+
+
+def test_a_cost_on_a_component_the_design_does_not_declare_is_refused(duo: str) -> None:
+    """The runtime knows no design's components: one a design's costs use without declaring it
+    (here stacked3d's `noc` on duo) is an error of the design, not a silent new column."""
+    from runtime.errors import ProgramError
+    from runtime.report import build_report
+
+    bundled = bundled_models()["sdt"]
+    package, target = build_package(str(bundled.path), duo)
+    run = execute_package(package, target, {"x": bundled.input}, None, RunOptions())
+    assert run.record.components == ("compute", "sram", "dram", "leakage")
+    spender = next(r for r in run.record.records if r.cost.items)
+    spender.cost.items[0].component = "noc"
+    with pytest.raises(ProgramError, match=r"spend energy on noc, which target duo does not"):
+        build_report(run.record)

@@ -126,6 +126,19 @@ def _figure(width: float, height: float) -> tuple[Any, Any]:
     return figure, axes
 
 
+def _stacked_bars(
+    axes: Any, per_design: dict[str, dict[str, float]], parts: list[str], scale: float
+) -> tuple[list[int], list[float]]:
+    """One bar per design, stacked from `parts` (in order): the bars' positions and tops."""
+    positions = list(range(len(per_design)))
+    bottom = [0.0] * len(per_design)
+    for part in parts:
+        heights = [values.get(part, 0.0) / scale for values in per_design.values()]
+        axes.bar(positions, heights, bottom=bottom, label=part, width=0.7)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    return positions, bottom
+
+
 def _energy_breakdown(comparison: Comparison) -> Any:
     reports = comparison.reports
     designs = list(reports)
@@ -138,12 +151,7 @@ def _energy_breakdown(comparison: Comparison) -> Any:
     largest = max((sum(v.values()) for v in per_inference.values()), default=0.0)
     unit, scale = _unit(largest)
     figure, axes = _figure(max(6.0, 1.0 + 0.9 * len(designs)), 5.0)
-    positions = list(range(len(designs)))
-    bottom = [0.0] * len(designs)
-    for component in shown:
-        heights = [per_inference[d][component] / scale for d in designs]
-        axes.bar(positions, heights, bottom=bottom, label=component, width=0.7)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    positions, _ = _stacked_bars(axes, per_inference, shown, scale)
     axes.set_xticks(positions, designs, rotation=30, ha="right")
     axes.set_xlabel("design")
     axes.set_ylabel(f"energy per inference ({unit})")
@@ -166,12 +174,7 @@ def _memory_levels(comparison: Comparison) -> Any:
     largest = max((sum(v.values()) for v in per_level.values()), default=0.0)
     unit, scale = _unit(largest)
     figure, axes = _figure(max(6.0, 1.0 + 0.9 * len(designs)), 5.0)
-    positions = list(range(len(designs)))
-    bottom = [0.0] * len(designs)
-    for name in names:
-        heights = [per_level[d].get(name, 0.0) / scale for d in designs]
-        axes.bar(positions, heights, bottom=bottom, label=name, width=0.7)
-        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    positions, bottom = _stacked_bars(axes, per_level, names, scale)
     for position, design, top in zip(positions, designs, bottom, strict=True):
         dram = next(
             (row for row in reports[design].memory.get("levels", []) if row["kind"] == "dram"),
