@@ -1,8 +1,8 @@
 """numpy semantics of the `spike` ops: the oracle every pass and target is checked against.
 
 The reference interpreter (`compiler.interpreters.spike`) and the targets' instructions call these
-same functions, so a target computes exactly what the reference computes unless it models
-different numerics on purpose.
+same functions, through `runtime.ops`, so a target computes exactly what the reference computes
+unless it models different numerics on purpose.
 
 Pure numpy on float32 arrays (spikes are float32 0/1, as in ONNX); no xDSL here. Each function
 follows the arithmetic order written in the op's documentation, because a neuron's threshold

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 
@@ -506,12 +505,3 @@ def run_op(
     if membranes is not None and name in TRACED:
         return semantics(values, attrs, trace=membranes)  # type: ignore[call-arg]
     return semantics(values, attrs)
-
-
-def attr_value(value: Any) -> AttrValue:
-    """A numpy scalar or tuple as an attribute value."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple | list):
-        return [attr_value(v) for v in value]
-    return value

@@ -2,10 +2,10 @@
 name a buffer for each value, collect constants, and emit instructions through a per-target rule.
 
 A target subclasses `Lowering`: its `lower_op` receives each op (constants and the return are
-handled here) and emits one or more instructions with `emit`; `attrs` turns the op's properties
-into instruction attributes of the same names, which `runtime.ops` reads. Outputs are always
-written to buffers of their own (dense: a model output is an array), by the target's
-`store_output`.
+handled here) and emits one or more instructions with `emit`, with the op's properties as
+attributes (`op_attributes`, the names `runtime.ops` reads). Each opcode emitted must be one its
+`opcodes` table gives for the op being lowered (or a transfer). Outputs are always written to
+buffers of their own (dense: a model output is an array), by the target's `store_output`.
 """
 
 from __future__ import annotations
@@ -13,25 +13,15 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from xdsl.dialects import func
-from xdsl.dialects.builtin import (
-    DenseArrayBase,
-    FloatAttr,
-    IntegerAttr,
-    IntegerType,
-    ModuleOp,
-    StringAttr,
-    TensorType,
-    UnitAttr,
-)
-from xdsl.dialects.utils import EnumAttribute
+from xdsl.dialects.builtin import ModuleOp, TensorType
 from xdsl.ir import Attribute, Operation, SSAValue
 
 from compiler.dialects import spike
-from compiler.dialects.spike.layers import ints
+from compiler.dialects.spike.computes import semantics_of
 from compiler.dialects.spike.types import DYNAMIC, EncodedSpikesType, SpikeTrainType
 from compiler.interpreters.reference import (
     input_names,
@@ -43,7 +33,7 @@ from compiler.ir.locations import value_layer
 from compiler.ir.weights import WeightStore, dense_to_array
 from runtime.errors import ProgramError
 from runtime.program import AttrValue, Buffer, BufferType, Instruction, Program, Role
-from targets.backend import Lowered
+from targets.backend import Lowered, OpcodeTable
 
 
 def buffer_type(value_type: Attribute) -> BufferType:
@@ -57,29 +47,6 @@ def buffer_type(value_type: Attribute) -> BufferType:
     if isinstance(value_type, TensorType):
         return BufferType("f32", dims(value_type.get_shape()))
     raise ProgramError(f"cannot hold a value of type {value_type} in a buffer")
-
-
-def attr_value(attr: Attribute) -> AttrValue | None:
-    """An op property as an instruction attribute (None: not representable, skipped)."""
-    if (
-        isinstance(attr, IntegerAttr)
-        and isinstance(attr.type, IntegerType)
-        and attr.type.width.data == 1
-    ):
-        return bool(attr.value.data)
-    if isinstance(attr, IntegerAttr):
-        return int(attr.value.data)
-    if isinstance(attr, FloatAttr):
-        return float(attr.value.data)
-    if isinstance(attr, DenseArrayBase):
-        return list(ints(attr))
-    if isinstance(attr, EnumAttribute):
-        return str(attr.data.value)
-    if isinstance(attr, UnitAttr):
-        return True
-    if isinstance(attr, StringAttr):
-        return attr.data
-    return None
 
 
 def schedule(ops: list[Operation]) -> list[Operation]:
@@ -130,6 +97,9 @@ class Lowering(ABC):
     also say how model inputs, constants and outputs reach its units (`load_input`,
     `fetch_constant`, `store_output`), e.g. as DRAM transfers."""
 
+    opcodes: ClassVar[OpcodeTable]
+    """The opcodes the lowering emits (its target's `Backend.opcodes`)."""
+
     module: ModuleOp
     weights: WeightStore
     target: str
@@ -140,6 +110,8 @@ class Lowering(ABC):
     fused: set[Operation] = field(default_factory=set)
     """Ops another op's instruction already does (skipped by the walk)."""
     _taken: set[str] = field(default_factory=set)
+    _lowering: str | None = None
+    """The semantics of the op being lowered (None: outside any op)."""
 
     def __post_init__(self) -> None:
         self.program = Program(self.target, self.variant)
@@ -217,6 +189,11 @@ class Lowering(ABC):
         attrs: dict[str, AttrValue] | None = None,
     ) -> Instruction:
         """An instruction on buffers named directly (e.g. a transfer)."""
+        if not self.opcodes.allows(self._lowering, opcode):
+            raise ProgramError(
+                f"internal error: the {self.target} lowering emits {opcode} for "
+                f"{self._lowering or 'no op'}, which its opcode table does not give"
+            )
         instruction = Instruction(unit, opcode, inputs, outputs, {**(attrs or {}), "layer": layer})
         self.program.instructions.append(instruction)
         return instruction
@@ -240,16 +217,6 @@ class Lowering(ABC):
     def alias(self, value: SSAValue, of: SSAValue) -> None:
         """`value` is held in the buffer of `of` (an op fused into the one producing `of`)."""
         self.names[value] = self.names[of]
-
-    @staticmethod
-    def attrs(op: Operation) -> dict[str, AttrValue]:
-        """The op's properties as attributes (the names `runtime.ops` reads)."""
-        result: dict[str, AttrValue] = {}
-        for key, attr in op.properties.items():
-            value = attr_value(attr)
-            if value is not None:
-                result[key] = value
-        return result
 
     # -- the walk -------------------------------------------------------------------------------
 
@@ -283,7 +250,9 @@ class Lowering(ABC):
                     "internal error: the pipeline must split spike.moe (partition-experts or "
                     "decompose) before lowering"
                 )
+            self._lowering = semantics_of(op)
             self.lower_op(op)
+            self._lowering = None
         outputs: list[dict[str, Any]] = []
         for value, name in zip(returned, output_names(self.module), strict=True):
             source = self.name(value)

@@ -2,8 +2,8 @@
 its two sides, which are imported only when needed.
 
     compile side (`Backend`, the module `Target.backend_module`): the pass pipeline that prepares
-        `spike` IR for the design and the lowering to its instruction stream; it imports xDSL
-        and the compiler.
+        `spike` IR for the design, the lowering to its instruction stream and the table of the
+        opcodes it emits; it imports xDSL and the compiler.
     run side (`Machine`, the module `Target.machine_module`): the instruction set (semantics and
         cost of every opcode), clocks, leakage, numerics modes, energy components and report
         sections; it imports the runtime only, so that `spikec run` loads no compiler.
@@ -62,6 +62,7 @@ class Target:
         backend = getattr(importlib.import_module(self.backend_module), "BACKEND", None)
         if not isinstance(backend, Backend):
             raise TypeError(f"target {self.name}: {self.backend_module}.BACKEND is not a Backend")
+        backend.opcodes.check(self.name, self.machine)
         return backend
 
     @property

@@ -9,12 +9,14 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 import targets
 from compiler.dialects.spike import Spike
+from compiler.dialects.spike.computes import Computes, semantics_of
 from compiler.frontend.load import load_model
 from compiler.frontend.nir_options import NirOptions, using
 from compiler.interpreters.reference import evaluate, input_names
@@ -22,6 +24,7 @@ from compiler.interpreters.spike import SpikeFunctions
 from compiler.runner import RunOptions, execute_package
 from compiler.toolchain import build_package
 from runtime.ops import SEMANTICS
+from targets.backend import OpcodeTable
 from tests.conftest import REPO, bundled_models
 
 PACKAGES = ("compiler", "runtime", "targets")
@@ -189,19 +192,69 @@ def test_run_loads_no_compiler(tmp_path: Path) -> None:
 
 
 def test_every_op_has_semantics_and_an_instruction_on_every_target() -> None:
-    """One source of truth per op: the runtime's semantics (which the reference interpreter's
-    kernels are), an implementation in the reference interpreter, and an opcode computing it
-    on every target, or a refusal the target states."""
+    """One source of truth per op: each computing op of the dialect names its entry of the
+    runtime's semantics (trait `Computes`), the reference interpreter runs that entry, and on
+    every target its lowering's table gives opcodes computing it, or the machine states a
+    refusal."""
     names = {op.name for op in Spike.operations}
-    computed = {n.removeprefix("spike.") for n in names if n not in STRUCTURAL}
     assert set(STRUCTURAL) <= names
+    computing = [op for op in Spike.operations if op.name not in STRUCTURAL]
+    assert all(semantics_of(op) == op.name.removeprefix("spike.") for op in computing)
+    assert all(semantics_of(op) is None for op in Spike.operations if op.name in STRUCTURAL)
+    computed = {op.name.removeprefix("spike.") for op in computing}
     assert computed <= set(SEMANTICS), computed - set(SEMANTICS)
     interpreted = {op.name for op, _ in SpikeFunctions._impls()}
-    assert {f"spike.{n}" for n in computed} <= interpreted
+    assert names - {"spike.global"} <= interpreted
     for name in targets.target_names():
-        machine = targets.load_target(name).machine
+        target = targets.load_target(name)
+        machine, table = target.machine, target.backend.opcodes
         covered = {o.op for o in machine.instruction_set.opcodes.values()}
         assert computed <= covered | set(machine.refuses), name
+        assert computed <= set(table.ops) | set(machine.refuses), name
+        for op, opcodes in table.ops.items():
+            assert all(machine.instruction_set.opcodes[o].op == op for o in opcodes), name
+
+
+def test_an_op_must_name_semantics_the_runtime_has() -> None:
+    with pytest.raises(ValueError, match=r"Computes\('lfi'\): runtime.ops has no such"):
+        Computes("lfi")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"ops": {"add": ("VEC.ADD", "RES.NOPE")}}, r"RES.NOPE \(for add\) is not an opcode"),
+        ({"ops": {"add": ("VEC.SUB",)}}, r"VEC.SUB computes sub, not add"),
+        ({"ops": {"lif": ()}, "drop": "add"}, r"no opcode lowers add, and the machine does not"),
+        ({"transfers": ("VEC.ADD",)}, r"transfer VEC.ADD computes add"),
+    ],
+)
+def test_a_lowering_table_the_machine_cannot_run_is_refused_at_load(
+    change: dict[str, Any], message: str
+) -> None:
+    """A lowering's opcode table is checked against its machine when the compile side loads,
+    not when a program first runs."""
+    target = targets.load_target("sparse")
+    table = target.backend.opcodes
+    ops = {k: v for k, v in table.ops.items() if k != change.get("drop")} | change.get("ops", {})
+    wrong = OpcodeTable(ops, change.get("transfers", table.transfers))
+    with pytest.raises(TypeError, match=message):
+        wrong.check("sparse", target.machine)
+    table.check("sparse", target.machine)
+
+
+def test_a_lowering_emits_only_what_its_table_gives() -> None:
+    """An opcode a lowering emits for an op its table does not give it is an internal error,
+    raised while compiling."""
+    from runtime.errors import ProgramError
+    from targets.sparse.lowering import OPCODES, SparseLowering
+
+    bundled = bundled_models()["sdt"]
+    module, weights, _ = load_model(str(bundled.path))
+    narrowed = OpcodeTable({**OPCODES.ops, "lif": ("VEC.LIF",)}, OPCODES.transfers)
+    lowering = type("Narrowed", (SparseLowering,), {"opcodes": narrowed})
+    with pytest.raises(ProgramError, match=r"emits ENC.LIF for lif, which its opcode table"):
+        lowering(module, weights, "sparse", "dense").run()
 
 
 @pytest.fixture(scope="module")

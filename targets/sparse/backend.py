@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.hardware import Hardware
 from targets.backend import Backend
-from targets.sparse.lowering import lower
+from targets.sparse.lowering import OPCODES, lower
 
 ADDRESS_CONSUMERS = ("linear", "conv2d", "maxpool", "sdsa", "token_attention", "add")
 """Ops whose units read spikes as addresses (the spike linear unit, the tile engine's
@@ -28,4 +28,4 @@ def pipeline(variant: str, hardware: Hardware) -> str:
     return ",".join(passes)
 
 
-BACKEND = Backend(pipeline=pipeline, lower=lower)
+BACKEND = Backend(pipeline=pipeline, lower=lower, opcodes=OPCODES)

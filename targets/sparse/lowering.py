@@ -15,29 +15,43 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
+from compiler.dialects.spike.computes import op_attributes
 from compiler.dialects.spike.types import is_spike
 from compiler.ir.locations import layer_name
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
-from targets.backend import Lowered
+from runtime.ops import SEMANTICS
+from targets.backend import Lowered, OpcodeTable, on_unit
 from targets.lowering import Lowering
 from targets.memory import plan_weights
 from targets.sparse.isa import ACTIVATION_LEVELS
 
-NEURONS: dict[type[Operation], str] = {
-    spike.LIFOp: "ENC.LIF",
-    spike.IFOp: "ENC.IF",
-    spike.LeakyOp: "ENC.LEAKY",
-    spike.CubaLIFOp: "ENC.CUBA_LIF",
-    spike.LIFBoxOp: "ENC.LIF_BOX",
-    spike.LIOp: "ENC.LI",
-    spike.ThresholdOp: "ENC.THRESHOLD",
-}
+NEURONS = on_unit("ENC", ("lif", "if", "leaky", "cuba_lif", "lif_box", "li", "threshold"))
 """Ops the spike encoder runs: the neurons, and the leaky integrator (its membrane lanes, the
 comparison unused) and the threshold (the comparison alone)."""
+VECTOR = on_unit("VEC", SEMANTICS)
+"""Every op can run on the fallback vector unit."""
+
+OPCODES = OpcodeTable(
+    {
+        **{op: (opcode,) for op, opcode in VECTOR.items()},
+        **{op: (opcode,) for op, opcode in NEURONS.items()},
+        "linear": ("SLU.ACC", "TILE.LINEAR"),
+        "conv2d": ("TILE.CONV_AC", "TILE.CONV_MAC"),
+        "maxpool": ("SMP.OR", "VEC.MAXPOOL"),
+        "sdsa": ("SMA.SDSA",),
+        "token_attention": ("SMA.TOKEN_ATTENTION",),
+        "add": ("RES.ADD",),
+        "encode": ("ENC.PACK",),
+        "decode": ("ENC.UNPACK",),
+    },
+    transfers=("DMA.LOAD_INPUT", "DMA.LOAD_WEIGHTS", "DMA.STORE_OUTPUT"),
+)
 
 
 class SparseLowering(Lowering):
+    opcodes = OPCODES
+
     def load_input(self, buffer: str) -> str:
         loaded = self.new_buffer(buffer[1:] + ".onchip", self.type_of(buffer))
         self.emit_raw("dma", "DMA.LOAD_INPUT", [buffer], [loaded], layer="(input)")
@@ -64,10 +78,10 @@ class SparseLowering(Lowering):
     def lower_op(self, op: Operation) -> None:
         name = op.name.removeprefix("spike.")
         operands = list(op.operands)
-        attrs = self.attrs(op)
+        attrs = op_attributes(op)
         spikes_in = bool(operands) and is_spike(operands[0])
-        if type(op) in NEURONS:
-            self.emit("enc", NEURONS[type(op)], operands, list(op.results), attrs)
+        if name in NEURONS:
+            self.emit("enc", NEURONS[name], operands, list(op.results), attrs)
         elif isinstance(op, spike.LinearOp):
             unit, opcode = ("slu", "SLU.ACC") if spikes_in else ("tile", "TILE.LINEAR")
             self.emit(unit, opcode, operands, list(op.results), attrs)
@@ -92,7 +106,7 @@ class SparseLowering(Lowering):
         elif isinstance(op, spike.DecodeOp):
             self.emit("enc", "ENC.UNPACK", operands, list(op.results), attrs)
         else:
-            self.emit("vec", f"VEC.{name.upper()}", operands, list(op.results), attrs)
+            self.emit("vec", VECTOR[name], operands, list(op.results), attrs)
 
 
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from runtime.errors import ProgramError
 from runtime.hardware import Hardware
 from targets.backend import Backend
-from targets.stacked3d.lowering import lower
+from targets.stacked3d.lowering import OPCODES, lower
 
 MODES = ("memory-on-logic", "logic-on-logic")
 
@@ -37,4 +37,4 @@ def pipeline(variant: str, hardware: Hardware) -> str:
     )
 
 
-BACKEND = Backend(pipeline=pipeline, lower=lower)
+BACKEND = Backend(pipeline=pipeline, lower=lower, opcodes=OPCODES)

@@ -27,30 +27,40 @@ from xdsl.dialects.builtin import IntegerAttr, ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
+from compiler.dialects.spike.computes import op_attributes
 from compiler.dialects.spike.layers import ints
 from compiler.dialects.spike.types import PlacementAttr, shape_of
 from compiler.interpreters.reference import main_function
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
-from targets.backend import Lowered
+from runtime.ops import SEMANTICS
+from targets.backend import Lowered, OpcodeTable, on_unit
 from targets.lowering import Lowering
 from targets.memory import plan_weights
 from targets.stacked3d.isa import ACTIVATION_LEVELS
 
-NEURONS = {
-    spike.LIFOp: "NEU.LIF",
-    spike.IFOp: "NEU.IF",
-    spike.LeakyOp: "NEU.LEAKY",
-    spike.CubaLIFOp: "NEU.CUBA_LIF",
-    spike.LIFBoxOp: "NEU.LIF_BOX",
-    spike.LIOp: "NEU.LI",
-    spike.ThresholdOp: "NEU.THRESHOLD",
-}
+NEURONS = on_unit("NEU", ("lif", "if", "leaky", "cuba_lif", "lif_box", "li", "threshold"))
 """Ops the neuron unit runs: the neurons, and the leaky integrator and the threshold (its
 membrane lanes without their comparison, its comparison without a membrane). A delay line is
 data movement, on the vector unit."""
 ROUTING = {"route_topk": "RTR.TOPK", "dispatch": "RTR.DISPATCH", "combine": "RTR.COMBINE"}
-ATTENTION = ("ssa", "sdsa", "token_attention", "stochastic_attention")
+ATTENTION = on_unit("ATT", ("ssa", "sdsa", "token_attention", "stochastic_attention"))
+"""Attention, on the head units."""
+VECTOR = on_unit("VEC", SEMANTICS)
+"""Every other op, on the vector unit."""
+
+OPCODES = OpcodeTable(
+    {
+        **{
+            op: (opcode,)
+            for table in (VECTOR, NEURONS, ATTENTION, ROUTING)
+            for op, opcode in table.items()
+        },
+        "linear": ("EXP.LINEAR", "SYS.LINEAR"),
+        "conv2d": ("SYS.CONV",),
+    },
+    transfers=("IO.LOAD_INPUT", "IO.LOAD_WEIGHTS", "IO.STORE_OUTPUT"),
+)
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,7 @@ def projections(module: ModuleOp) -> dict[Operation, Projection]:
                 continue
             producer = split.input.owner
             neurons = None
-            if type(producer) in NEURONS:
-                assert isinstance(producer, Operation)
+            if isinstance(producer, Operation) and producer.name.removeprefix("spike.") in NEURONS:
                 neurons = producer
                 producer = producer.operands[0].owner
                 if _sole_user(neurons.operands[0]) is not neurons:
@@ -140,6 +149,8 @@ def _tier(op: Operation | None) -> int:
 
 
 class StackedLowering(Lowering):
+    opcodes = OPCODES
+
     def __init__(
         self, module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware
     ) -> None:
@@ -181,7 +192,7 @@ class StackedLowering(Lowering):
         name = op.name.removeprefix("spike.")
         operands: list[SSAValue] = list(op.operands)
         results: list[SSAValue] = list(op.results)
-        attrs = self.attrs(op)
+        attrs = op_attributes(op)
         tier = _tier(op) if self.tiers > 1 else 0
         placement = op.attributes.get("spike.unit")
         kind, index = (
@@ -189,8 +200,8 @@ class StackedLowering(Lowering):
             if isinstance(placement, PlacementAttr)
             else ("vector", 0)
         )
-        if type(op) in NEURONS:
-            unit, opcode = "neuron", NEURONS[type(op)]
+        if name in NEURONS:
+            unit, opcode = "neuron", NEURONS[name]
         elif isinstance(op, spike.LinearOp) and kind == "expert":
             unit, opcode = f"expert{index}", "EXP.LINEAR"
         elif isinstance(op, spike.LinearOp):
@@ -198,7 +209,7 @@ class StackedLowering(Lowering):
         elif isinstance(op, spike.Conv2dOp):
             unit, opcode = "systolic", "SYS.CONV"
         elif name in ATTENTION:
-            unit, opcode = (f"head{index}" if kind == "head" else "head0"), f"ATT.{name.upper()}"
+            unit, opcode = (f"head{index}" if kind == "head" else "head0"), ATTENTION[name]
             head = op.attributes.get("spike.head")
             q_source = operands[0].owner
             if isinstance(head, IntegerAttr) and isinstance(q_source, spike.SplitOp):
@@ -208,7 +219,7 @@ class StackedLowering(Lowering):
         elif name in ROUTING:
             unit, opcode = "router", ROUTING[name]
         else:
-            unit, opcode = "vector", f"VEC.{name.upper()}"
+            unit, opcode = "vector", VECTOR[name]
         projection = self.projections.get(op)
         if (
             projection is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.hardware import Hardware
 from targets.backend import Backend
-from targets.xpikeformer.lowering import lower
+from targets.xpikeformer.lowering import OPCODES, lower
 
 
 def pipeline(variant: str, hardware: Hardware) -> str:
@@ -14,4 +14,4 @@ def pipeline(variant: str, hardware: Hardware) -> str:
     return "fold-batchnorm,decompose{ops=moe},canonicalize,dce"
 
 
-BACKEND = Backend(pipeline=pipeline, lower=lower)
+BACKEND = Backend(pipeline=pipeline, lower=lower, opcodes=OPCODES)

@@ -16,19 +16,38 @@ from xdsl.dialects.builtin import ModuleOp
 from xdsl.ir import Operation, SSAValue
 
 from compiler.dialects import spike
+from compiler.dialects.spike.computes import op_attributes
 from compiler.dialects.spike.types import is_spike
 from compiler.ir.locations import layer_name
 from compiler.ir.weights import WeightStore
 from runtime.hardware import Hardware
-from targets.backend import Lowered
+from runtime.ops import SEMANTICS
+from targets.backend import Lowered, OpcodeTable, on_unit
 from targets.lowering import Lowering
 from targets.memory import plan_weights
 from targets.workload import integer
 from targets.xpikeformer.isa import ACTIVATION_LEVELS, ANN_MAC_OPS
 from targets.xpikeformer.mapping import CrossbarMap
 
+ANN = on_unit("ANN", SEMANTICS)
+"""`digital-ann`: every op as its ANN counterpart."""
+DIGITAL = on_unit("DIG", SEMANTICS)
+"""Every op without a unit of its own, on the digital unit."""
+
+OPCODES = OpcodeTable(
+    {
+        **{op: (ANN[op], DIGITAL[op]) for op in SEMANTICS},
+        "linear": (ANN["linear"], "AIMC.LINEAR", "PE.ACC", "PE.MAC"),
+        "conv2d": (ANN["conv2d"], "AIMC.CONV", "PE.CONV_AC", "PE.CONV_MAC"),
+        "stochastic_attention": (ANN["stochastic_attention"], "SSA.ATTN", "DATT.SSA"),
+    },
+    transfers=("IO.LOAD_INPUT", "IO.LOAD_WEIGHTS", "IO.LOAD_CONSTANTS", "IO.STORE_OUTPUT"),
+)
+
 
 class XpikeformerLowering(Lowering):
+    opcodes = OPCODES
+
     def __init__(
         self, module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware
     ) -> None:
@@ -71,14 +90,14 @@ class XpikeformerLowering(Lowering):
         name = op.name.removeprefix("spike.")
         operands: list[SSAValue] = list(op.operands)
         results: list[SSAValue] = list(op.results)
-        attrs = self.attrs(op)
+        attrs = op_attributes(op)
         layer = (layer_name(op) if results else None) or name
         spikes_in = bool(operands) and is_spike(operands[0])
         if isinstance(op, spike.StochasticAttentionOp):
             self._named_in_place(operands[3:])  # its random numbers: drawn on chip (or none)
         if self.variant == "digital-ann":
             unit = "mac" if name in ANN_MAC_OPS else "dig"
-            self.emit(unit, f"ANN.{name.upper()}", operands, results, attrs)
+            self.emit(unit, ANN[name], operands, results, attrs)
         elif (
             isinstance(op, spike.LinearOp | spike.Conv2dOp)
             and self.crossbars is not None
@@ -105,7 +124,7 @@ class XpikeformerLowering(Lowering):
             unit, opcode = ("ssa", "SSA.ATTN") if self.crossbars else ("datt", "DATT.SSA")
             self.emit(unit, opcode, operands, results, attrs)
         else:
-            self.emit("dig", f"DIG.{name.upper()}", operands, results, attrs)
+            self.emit("dig", DIGITAL[name], operands, results, attrs)
 
 
 def lower(module: ModuleOp, weights: WeightStore, variant: str, hardware: Hardware) -> Lowered:

@@ -18,6 +18,10 @@ def unit_of(op: str) -> str:
     return "mac" if op in PRODUCTS else "vec"
 
 
+def opcode_of(op: str) -> str:
+    return f"{unit_of(op).upper()}.{op.upper()}"
+
+
 def _store(e: Execution) -> Cost:
     return Cost(0.0, e.timesteps, e.hardware)
 
@@ -27,8 +31,7 @@ def _instruction_set() -> InstructionSet:
     for op in SEMANTICS:
         unit = unit_of(op)
         prices = VectorPrices(unit, "precision.activation_bits", "buffer")
-        name = f"{unit.upper()}.{op.upper()}"
-        opcodes.append(reference_opcode(name, op, vector_cost(op, prices), f"spike.{op}"))
+        opcodes.append(reference_opcode(opcode_of(op), op, vector_cost(op, prices), f"spike.{op}"))
     names = [o.name for o in opcodes]
     units = {unit: by_prefix(names, unit.upper()) for unit in UNITS}
     return InstructionSet("duo", {o.name: o for o in opcodes}, lambda hw, variant: units)

@@ -38,6 +38,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.neurons import lif_properties, module_timesteps
 from compiler.dialects.spike.types import (
@@ -125,6 +126,8 @@ class SSAOp(AttentionOp):
 
     name = "spike.ssa"
 
+    traits = traits_def(Pure(), Computes("ssa"))
+
     output = result_def(TensorType)
     """`[T, B, N, D]`, real."""
 
@@ -158,6 +161,8 @@ class SDSAOp(AttentionOp):
     """
 
     name = "spike.sdsa"
+
+    traits = traits_def(Pure(), Computes("sdsa"))
 
     output = result_def(SpikeTrainType)
     """`[T, B, N, D]`, spikes."""
@@ -249,7 +254,7 @@ class TokenAttentionOp(IRDLOperation):
     reset = prop_def(ResetModeAttr)
     """As in `spike.lif`."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("token_attention"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -316,6 +321,8 @@ class StochasticAttentionOp(AttentionOp):
     """
 
     name = "spike.stochastic_attention"
+
+    traits = traits_def(Pure(), Computes("stochastic_attention"))
 
     query = operand_def(SPIKES)
     """Q `[T, B, N, D]` (Q, K and V are redeclared so that they stay operands 0-2)."""

@@ -23,6 +23,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.layers import check_axes, i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
@@ -83,12 +84,16 @@ class AddOp(BinaryOp):
 
     name = "spike.add"
 
+    traits = traits_def(Pure(), Computes("add"))
+
 
 @irdl_op_definition
 class SubOp(BinaryOp):
     """Difference. numpy: `lhs - rhs`."""
 
     name = "spike.sub"
+
+    traits = traits_def(Pure(), Computes("sub"))
 
 
 @irdl_op_definition
@@ -99,6 +104,8 @@ class MulOp(BinaryOp):
     """
 
     name = "spike.mul"
+
+    traits = traits_def(Pure(), Computes("mul"))
     SPIKE_RESULT: ClassVar[bool] = True
 
 
@@ -107,6 +114,8 @@ class DivOp(BinaryOp):
     """Quotient, e.g. a scale by a constant. numpy: `lhs / rhs`."""
 
     name = "spike.div"
+
+    traits = traits_def(Pure(), Computes("div"))
 
 
 class ReduceOp(IRDLOperation):
@@ -170,6 +179,8 @@ class ReduceSumOp(ReduceOp):
 
     name = "spike.reduce_sum"
 
+    traits = traits_def(Pure(), Computes("reduce_sum"))
+
 
 @irdl_op_definition
 class ReduceMeanOp(ReduceOp):
@@ -180,10 +191,14 @@ class ReduceMeanOp(ReduceOp):
 
     name = "spike.reduce_mean"
 
+    traits = traits_def(Pure(), Computes("reduce_mean"))
+
 
 @irdl_op_definition
 class ReduceMaxOp(ReduceOp):
     """Maximum over axes; on spikes, the OR. numpy: `X.max(axis=axes, keepdims=keepdims)`."""
 
     name = "spike.reduce_max"
+
+    traits = traits_def(Pure(), Computes("reduce_max"))
     KEEPS_SPIKES: ClassVar[bool] = True

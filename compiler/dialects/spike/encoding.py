@@ -13,6 +13,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.types import (
     Canonicalized,
     EncodedSpikesType,
@@ -47,7 +48,7 @@ class EncodeOp(IRDLOperation):
     output = result_def(EncodedSpikesType)
     """The same spikes as address lists."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldEncodeDecode",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldEncodeDecode",)), Computes("encode"))
     assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
 
     def __init__(self, input: SSAValue | Operation, address_axes: int = 1) -> None:
@@ -73,7 +74,7 @@ class DecodeOp(IRDLOperation):
     output = result_def(SpikeTrainType)
     """The same spikes, dense."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldDecodeEncode",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldDecodeEncode",)), Computes("decode"))
     assembly_format = "$input attr-dict `:` type($input) `->` type($output)"
 
     def __init__(self, input: SSAValue | Operation) -> None:

@@ -24,6 +24,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.types import ACTIVATION, check_real, is_spike, real_type
 from runtime.onnx_region import decode_body, encode_body
 
@@ -53,7 +54,7 @@ class OnnxRegionOp(IRDLOperation):
     reason = prop_def(StringAttr)
     """Why it has no dedicated op (what `spikec import --explain` says)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("onnx_region"))
 
     def __init__(
         self,

@@ -37,6 +37,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.types import (
     ACTIVATION,
     DYNAMIC,
@@ -129,7 +130,7 @@ class LinearOp(IRDLOperation):
     transpose_weight = opt_prop_def(UnitAttr)
     """Present when the weight is stored `[D_out, D_in]` (ONNX Gemm with transB = 1)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("linear"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -207,7 +208,7 @@ class Conv2dOp(IRDLOperation):
     group = prop_def(IntegerAttr)
     """Number of channel groups (C for a depthwise convolution)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("conv2d"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -284,7 +285,7 @@ class MatMulOp(IRDLOperation):
     output = result_def(TensorType)
     """`Y[..., M, N]`, real."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("matmul"))
     assembly_format = _FORMAT
 
     def __init__(self, lhs: SSAValue | Operation, rhs: SSAValue | Operation) -> None:
@@ -341,7 +342,7 @@ class BatchNormOp(IRDLOperation):
     axis = prop_def(IntegerAttr)
     """The channel axis of the input (non-negative)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("batch_norm"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -411,7 +412,7 @@ class LayerNormOp(IRDLOperation):
     epsilon = prop_def(FloatAttr)
     """Added to the variance."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("layer_norm"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -485,6 +486,8 @@ class MaxPoolOp(PoolOp):
 
     name = "spike.maxpool"
 
+    traits = traits_def(Pure(), Computes("maxpool"))
+
     def __init__(
         self,
         input: SSAValue | Operation,
@@ -521,6 +524,8 @@ class AvgPoolOp(PoolOp):
     """
 
     name = "spike.avgpool"
+
+    traits = traits_def(Pure(), Computes("avgpool"))
 
     count_include_pad = prop_def(BoolAttr)
     """Whether padding positions count in the divisor."""

@@ -40,6 +40,7 @@ from xdsl.irdl import (
 from xdsl.traits import HasParent, IsTerminator, Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
@@ -129,7 +130,7 @@ class RouteTopKOp(IRDLOperation):
     """With `softmax`: whether the chosen probabilities are divided by their sum (default
     false)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("route_topk"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -325,7 +326,7 @@ class DispatchOp(IRDLOperation):
     tokens = opt_prop_def(DenseArrayBase)
     """Optional [start, end) of the tokens dispatched (default: all)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("dispatch"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -395,7 +396,7 @@ class CombineOp(IRDLOperation):
     tokens = opt_prop_def(DenseArrayBase)
     """Optional [start, end) token range of each input, flattened (default: all tokens)."""
 
-    traits = traits_def(Pure())
+    traits = traits_def(Pure(), Computes("combine"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 

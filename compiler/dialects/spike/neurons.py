@@ -35,6 +35,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.types import (
     ACTIVATION,
     SPIKES,
@@ -127,6 +128,8 @@ class LIFOp(NeuronOp):
 
     name = "spike.lif"
 
+    traits = traits_def(Pure(), Computes("lif"))
+
     tau = prop_def(FloatAttr)
     """Membrane time constant τ (> 1 leaks; τ = 1 keeps nothing of the past)."""
 
@@ -192,6 +195,8 @@ class IFOp(NeuronOp):
     """
 
     name = "spike.if"
+
+    traits = traits_def(Pure(), Computes("if"))
 
     v_threshold = prop_def(FloatAttr)
     """Firing threshold V_th."""
@@ -259,6 +264,8 @@ class LeakyOp(NeuronOp):
     """
 
     name = "spike.leaky"
+
+    traits = traits_def(Pure(), Computes("leaky"))
 
     input = operand_def(ACTIVATION)
     """Membrane input current `X[T, B, ..., N]` (redeclared so that it stays operand 0)."""
@@ -364,6 +371,8 @@ class CubaLIFOp(NeuronOp):
 
     name = "spike.cuba_lif"
 
+    traits = traits_def(Pure(), Computes("cuba_lif"))
+
     dt_tau_mem_inv = prop_def(FloatAttr)
     """`dt / tau_mem`: the share of the way to `v_leak + J` the membrane moves each step (> 0)."""
 
@@ -426,6 +435,8 @@ class LIFBoxOp(NeuronOp):
 
     name = "spike.lif_box"
 
+    traits = traits_def(Pure(), Computes("lif_box"))
+
     dt_tau_mem_inv = prop_def(FloatAttr)
     """`dt / tau_mem` (> 0), as Norse computes it: `dt * (1 / tau)` in float32."""
 
@@ -476,6 +487,8 @@ class BernoulliOp(NeuronOp):
     """
 
     name = "spike.bernoulli"
+
+    traits = traits_def(Pure(), Computes("bernoulli"))
 
     input = operand_def(ACTIVATION)
     """Firing probability `X[T, B, ...]` (redeclared so that it stays operand 0)."""

@@ -22,6 +22,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.types import (
     ACTIVATION,
@@ -73,7 +74,7 @@ class ReshapeOp(IRDLOperation):
     shape = prop_def(DenseArrayBase)
     """The new shape; at most one entry is -1."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldReshape",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldReshape",)), Computes("reshape"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -130,7 +131,7 @@ class TransposeOp(IRDLOperation):
     perm = prop_def(DenseArrayBase)
     """Output axis i is input axis perm[i]."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldTranspose",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldTranspose",)), Computes("transpose"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -172,7 +173,7 @@ class ConcatOp(IRDLOperation):
     axis = prop_def(IntegerAttr)
     """The axis to join along (non-negative)."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldConcat",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldConcat",)), Computes("concat"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 
@@ -238,7 +239,7 @@ class SplitOp(IRDLOperation):
     sizes = prop_def(DenseArrayBase)
     """Length of each piece along `axis`; they sum to the axis length."""
 
-    traits = traits_def(Pure(), Canonicalized(("FoldSplit",)))
+    traits = traits_def(Pure(), Canonicalized(("FoldSplit",)), Computes("split"))
     irdl_options = (ParsePropInAttrDict(),)
     assembly_format = _FORMAT
 

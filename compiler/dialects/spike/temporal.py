@@ -21,6 +21,7 @@ from xdsl.irdl import (
 from xdsl.traits import Pure
 from xdsl.utils.exceptions import VerifyException
 
+from compiler.dialects.spike.computes import Computes
 from compiler.dialects.spike.neurons import module_timesteps
 from compiler.dialects.spike.types import (
     ACTIVATION,
@@ -76,6 +77,8 @@ class LIOp(TemporalOp):
 
     name = "spike.li"
 
+    traits = traits_def(Pure(), Computes("li"))
+
     input = operand_def(ACTIVATION)
     """Input current `X[T, B, ...]`."""
 
@@ -120,6 +123,8 @@ class DelayOp(TemporalOp):
 
     name = "spike.delay"
 
+    traits = traits_def(Pure(), Computes("delay"))
+
     input = operand_def(ACTIVATION)
     """`X[T, B, ...]`, spikes or reals."""
 
@@ -154,6 +159,8 @@ class ThresholdOp(TemporalOp):
     """
 
     name = "spike.threshold"
+
+    traits = traits_def(Pure(), Computes("threshold"))
 
     input = operand_def(ACTIVATION)
     """`X[T, B, ...]`."""
