@@ -14,7 +14,7 @@ import random
 
 import numpy as np
 import pytest
-from xdsl.dialects.builtin import ModuleOp
+from xdsl.dialects.builtin import DictionaryAttr, IntegerAttr, ModuleOp
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import PlacementAttr
@@ -23,6 +23,7 @@ from compiler.frontend.nir_options import using
 from compiler.interpreters.reference import evaluate, input_names
 from compiler.ir.weights import WeightStore
 from compiler.transforms.pipeline import run_pipeline
+from compiler.transforms.placement import compute_ops
 from compiler.transforms.sparsity_encoding import NEURONS
 from tests.conftest import SAMPLES, bundled_models
 
@@ -103,6 +104,26 @@ def _check_partitioned(module: ModuleOp, spec: str) -> None:
     assert "spike.tier_map" in module.attributes, f"{spec}: no tier map"
 
 
+def _check_placed(module: ModuleOp, spec: str) -> None:
+    """Whatever ran after tier-map, every op is on a tier and a unit, and the summary's total is
+    the sum of the crossings the ops record."""
+    summary = module.attributes["spike.tier_map"]
+    assert isinstance(summary, DictionaryAttr)
+    tiers = summary.data["tiers"]
+    assert isinstance(tiers, IntegerAttr)
+    recorded = 0
+    for op in compute_ops(module):
+        tier = op.attributes.get("spike.tier")
+        assert isinstance(tier, IntegerAttr), f"{spec}: {op.name} has no tier"
+        assert 0 <= tier.value.data < tiers.value.data, f"{spec}: {op.name} on no tier"
+        assert isinstance(op.attributes.get("spike.unit"), PlacementAttr), f"{spec}: {op.name}"
+    for op in module.walk():
+        crossing = op.attributes.get("spike.cross_tier_bytes")
+        recorded += crossing.value.data if isinstance(crossing, IntegerAttr) else 0
+    total = summary.data["cross_tier_bytes"]
+    assert isinstance(total, IntegerAttr) and total.value.data == recorded, spec
+
+
 @pytest.mark.parametrize(
     "order", ORDERS, ids=["-".join(n.split("-")[-1] for n in o) for o in ORDERS]
 )
@@ -115,6 +136,7 @@ def test_every_order_of_the_mission_passes(
     run_pipeline(transformed, spec)  # verifies after every pass
     transformed.verify()
     _check_partitioned(transformed, spec)
+    _check_placed(transformed, spec)
     outputs = evaluate(transformed, weights, inputs)
     assert outputs.keys() == reference.keys()
     for output in reference:

@@ -16,8 +16,8 @@ that mixes tokens.
 
 Address-encoded spikes (`sparsity-encoding` ran first) stay inside an expert's body: the block's
 `spike.encode` and `spike.decode` move out with it, and act on each token alone. After
-`tier-map`, the body keeps its tiers; the bytes it recorded crossing tiers describe the whole
-expert, not a replica, and are dropped (`tier-map` records them again).
+`tier-map`, the body keeps its tiers, the new dispatches and combines are placed as `tier-map`
+places, and the bytes crossing tiers are recorded anew (`placement.refresh`).
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from compiler.dialects.spike.layers import i64_array, ints
 from compiler.dialects.spike.moe import token_axis
 from compiler.dialects.spike.types import PlacementAttr, is_spike, shape_of
 from compiler.transforms.assignment import check_options, even_sizes, spread
+from compiler.transforms.placement import refresh
 
 TOKEN_LOCAL = (
     spike.LinearOp,
@@ -120,7 +121,6 @@ class PartitionMoE(RewritePattern):
                         outputs.append(mapping.get(inner.values[0], inner.values[0]))
                         continue
                     clone = inner.clone(value_mapper=mapping)
-                    clone.attributes.pop("spike.cross_tier_bytes", None)
                     for old, new in zip(inner.results, clone.results, strict=True):
                         if old.name_hint and len(sizes) > 1:
                             new.name_hint = f"{old.name_hint}.r{r}"
@@ -165,3 +165,4 @@ class PartitionExpertsPass(ModulePass):
         PatternRewriteWalker(
             PartitionMoE(self.units, self.policy), apply_recursively=False
         ).rewrite_module(op)
+        refresh(op)

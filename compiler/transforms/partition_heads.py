@@ -17,7 +17,8 @@ Q, K and V may be address-encoded (`sparsity-encoding` ran first): a slice of an
 not an address list of the slice, so an encoded operand that must be sliced is decoded once, and
 each one-head op reads its slice encoded again in the same layout, as the attention did.
 An attention that already runs on a head unit is left alone; one placed elsewhere (`tier-map`
-ran first) is partitioned, and the new ops stay on its tier.
+ran first) is partitioned, and its new ops are placed on tiers as `tier-map` places them (the
+bytes crossing tiers recorded anew, `placement.refresh`).
 """
 
 from __future__ import annotations
@@ -45,11 +46,13 @@ from compiler.dialects.spike.types import (
     shape_of,
 )
 from compiler.transforms.assignment import check_options, even_sizes, spread
+from compiler.transforms.placement import refresh
 
 Attention = spike.SSAOp | spike.SDSAOp | spike.StochasticAttentionOp | spike.TokenAttentionOp
 
-STALE = ("spike.head_units", "spike.cross_tier_bytes")
-"""Attributes of the whole attention that no one-head op inherits: they describe its result."""
+STALE = ("spike.head_units", "spike.cross_tier_bytes", "spike.tier")
+"""Attributes of the whole attention that no one-head op inherits: they describe its result or
+its placement (a tier-mapped module's new ops are placed anew)."""
 
 
 def on_head_unit(op: Operation) -> bool:
@@ -173,9 +176,6 @@ class PartitionAttention(RewritePattern):
         result = build.concat(head_outputs, 3, hint)
         if result.owner is not op and isinstance(result.owner, spike.ConcatOp):
             result.owner.attributes["spike.head_units"] = i64_array([u[0] for u in assignment])
-        if "spike.tier" in op.attributes:
-            for new_op in build.ops:
-                new_op.attributes["spike.tier"] = op.attributes["spike.tier"]
         rewriter.replace(op, build.ops, [result])
 
     def _one_head(
@@ -220,3 +220,4 @@ class PartitionHeadsPass(ModulePass):
         PatternRewriteWalker(
             PartitionAttention(self.units, self.policy), apply_recursively=False
         ).rewrite_module(op)
+        refresh(op)

@@ -10,7 +10,9 @@ producers qualify is the target's capability, given as options:
     sparsity-encoding{consumers=linear,maxpool,sdsa producers=lif stats=true}
 
 Empty `consumers` means every op whose operand accepts encoded spikes. Values are unchanged:
-encoding is lossless, so the reference interpreter gives identical results.
+encoding is lossless, so the reference interpreter gives identical results. In a module that
+`tier-map` placed, the new encodes and decodes are placed as it places them (on the encoder
+unit), and the bytes crossing tiers are recorded anew (`placement.refresh`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from xdsl.utils.exceptions import PassFailedException, VerifyException
 
 from compiler.dialects import spike
 from compiler.dialects.spike.types import EncodedSpikesType, SpikeTrainType
+from compiler.transforms.placement import refresh
 
 NEURONS = ("lif", "if", "leaky", "cuba_lif", "lif_box", "threshold", "bernoulli")
 """The ops that fire (the default producers). `spike.delay` is not one: its result, like a
@@ -227,5 +230,6 @@ class SparsityEncodingPass(ModulePass):
             stats,
         )
         PatternRewriteWalker(pattern, apply_recursively=False).rewrite_module(op)
+        refresh(op)
         if self.stats:
             print(stats.report(), file=sys.stderr)

@@ -78,9 +78,11 @@ builtin.module attributes {spike.timesteps = 4 : i64} {
 // ENC:      %t.h0 = spike.token_attention %t.q0_addr, %t.k0_addr {spike.unit = #spike.unit<head 0>{{.*}}} : (!spike.encoded<addr 4x?x6 : 4>, !spike.encoded<addr 4x?x6 : 4>) -> !spike.train<4x?x6x4>
 
 // After tier-map an attention runs on a unit that is not a head unit: it is partitioned, and
-// the new ops stay on its tier.
-// TIERED:      %a.q0, %a.q1, %a.q2, %a.q3 = spike.split %q {spike.tier = 0 : i64, axis = 3 : i64
-// TIERED:      %a.h0 = spike.ssa %a.q0, %a.k0, %a.v0 {spike.tier = 0 : i64, spike.unit = #spike.unit<head 0>, spike.head = 0 : i64
-// TIERED:      %a = spike.concat {{.*}}spike.tier = 0 : i64
-// TIERED-NOT:  spike.cross_tier_bytes
+// the new ops are placed as tier-map places them (the heads alternate over the tiers), with the
+// bytes crossing tiers recorded anew.
+// TIERED:      spike.tier_map = {mode = "logic-on-logic", tiers = 2 : i64, cross_tier_bytes = 264 : i64
+// TIERED:      %a.q0, %a.q1, %a.q2, %a.q3 = spike.split %q {spike.tier = 0 : i64, spike.unit = #spike.unit<vector 0>, spike.cross_tier_bytes = 12 : i64
+// TIERED:      %a.h0 = spike.ssa %a.q0, %a.k0, %a.v0 {spike.unit = #spike.unit<head 0>, spike.head = 0 : i64, spike.tier = 0 : i64, spike.cross_tier_bytes = 96 : i64
+// TIERED-NEXT: %a.h1 = spike.ssa %a.q1, %a.k1, %a.v1 {spike.unit = #spike.unit<head 1>, spike.head = 1 : i64, spike.tier = 1 : i64
+// TIERED:      %a = spike.concat {{.*}}spike.tier = 1 : i64
 // TIERED-NOT:  #spike.unit<attention
