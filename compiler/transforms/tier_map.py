@@ -25,7 +25,7 @@ spikes; reals `activation-bits`; weights `weight-bits`), and the module gets a s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from xdsl.context import Context
 from xdsl.dialects.builtin import ModuleOp
@@ -51,37 +51,29 @@ class TierMapPass(ModulePass):
 
     name = "tier-map"
 
-    tiers: int = 2
+    tiers: int = TierOptions.tiers
     """Number of tiers; 1 is a planar design."""
 
-    mode: str = "memory-on-logic"
+    mode: str = TierOptions.mode
     """memory-on-logic or logic-on-logic."""
 
-    neuron_tier: int = -1
+    neuron_tier: int = TierOptions.neuron_tier
     """Tier of every neuron (-1: wherever the mode puts it)."""
 
-    unit_kinds: tuple[str, ...] = ()
+    unit_kinds: tuple[str, ...] = TierOptions.unit_kinds
     """op:kind pairs overriding the default unit kinds."""
 
-    spike_rate: float = 0.15
+    spike_rate: float = TierOptions.spike_rate
     """Expected firing rate, for the size of encoded spikes that cross tiers."""
 
-    activation_bits: int = 16
+    activation_bits: int = TierOptions.activation_bits
     """Bits of a real activation (accumulators, membranes)."""
 
-    weight_bits: int = 8
+    weight_bits: int = TierOptions.weight_bits
     """Bits of a weight."""
 
     def apply(self, ctx: Context, op: ModuleOp) -> None:
-        options = TierOptions(
-            self.tiers,
-            self.mode,
-            self.neuron_tier,
-            self.unit_kinds,
-            self.spike_rate,
-            self.activation_bits,
-            self.weight_bits,
-        )
+        options = TierOptions(**{f.name: getattr(self, f.name) for f in fields(TierOptions)})
         options.check()
         if self.mode == "logic-on-logic" and self.tiers > 1:
             _split_experts(op, self.tiers)
